@@ -1,0 +1,36 @@
+# Front door: every target installs what it needs, configures, builds, then acts.
+# Quick start (Debian 12, as root): `make demo`, `make test`.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE_FLAGS ?=
+NPROC := $(shell nproc)
+
+.PHONY: all deps configure build demo test bench clean lab-cleanup
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(NPROC)
+
+demo: build
+	$(BUILD_DIR)/tools/skewless-lab demo
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
+
+bench: build
+	bash bench/run.sh $(BUILD_DIR)
+
+lab-cleanup: build
+	$(BUILD_DIR)/tools/skewless-lab cleanup
+
+clean:
+	rm -rf $(BUILD_DIR)
