@@ -21,7 +21,7 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(NPROC)
 
 demo: build
-	$(BUILD_DIR)/tools/skewless-lab demo
+	$(BUILD_DIR)/bin/skewless-lab demo
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
@@ -30,7 +30,7 @@ bench: build
 	bash bench/run.sh $(BUILD_DIR)
 
 lab-cleanup: build
-	$(BUILD_DIR)/tools/skewless-lab cleanup
+	$(BUILD_DIR)/bin/skewless-lab cleanup
 
 clean:
 	rm -rf $(BUILD_DIR)
