@@ -1,0 +1,87 @@
+// What a lab node looks like: pods, zones, clients, the Service, the workload.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace skewless::lab {
+
+// How client traffic reaches the pods.
+enum class Dataplane {
+  kIptables,  // kube-proxy's iptables mode: KUBE-SERVICES → KUBE-SVC-* → KUBE-SEP-* DNAT
+  kNftables,  // kube-proxy's nftables mode: service-ips verdict map → numgen → dnat
+  kNone,      // no VIP rules: for tests of the topology itself
+};
+const char* DataplaneName(Dataplane dataplane);
+absl::StatusOr<Dataplane> ParseDataplane(const std::string& name);
+
+struct PodSpec {
+  std::string name;   // pod-0, pod-1, ...
+  std::string zone;   // topology.kubernetes.io/zone of the pod's node
+  double slow_factor = 1.0;
+  std::string ip;     // filled by Plan()
+};
+
+struct ClientSpec {
+  std::string zone;     // one client namespace per zone that has clients
+  int connections = 0;  // persistent gRPC channels in this namespace
+  std::string ip;       // filled by Plan()
+  std::string gateway;  // node side of the client's veth, filled by Plan()
+};
+
+struct LabConfig {
+  // Names every resource of this run (netns, cgroup, state file). Random
+  // when empty; a given one must be [a-z0-9]{1,8}.
+  std::string id;
+  std::vector<std::string> zones = {"zone-a", "zone-b", "zone-c"};
+  // Pods per zone, same order as `zones`. Uneven counts are the point.
+  std::vector<int> pods_per_zone = {2, 2, 2};
+  // Pods whose service time is multiplied, e.g. {"pod-2", 10}.
+  std::vector<std::pair<std::string, double>> slow_pods;
+  // Total persistent client connections, spread over the zones in order.
+  int clients = 12;
+  // Zones that host clients; empty = all zones.
+  std::vector<std::string> client_zones;
+
+  std::string service_name = "default/echo";
+  std::string service_vip = "198.19.0.10";
+  uint16_t service_port = 8080;
+  Dataplane dataplane = Dataplane::kIptables;
+
+  uint32_t service_time_us = 1000;
+  int concurrency = 4;  // outstanding RPCs per client connection
+  double rate = 0;      // total RPCs/s; 0 = closed loop
+  std::chrono::milliseconds duration{10000};
+};
+
+// The addresses and names a validated config expands to.
+struct LabPlan {
+  std::string id;
+  std::vector<PodSpec> pods;
+  std::vector<ClientSpec> clients;
+};
+
+// Checks every field and returns the plan, or an error naming the flag.
+absl::StatusOr<LabPlan> Plan(const LabConfig& config);
+
+// Lab addressing (documented in docs/lab.md). 198.18.0.0/15 is reserved for
+// network benchmarks (RFC 2544): it never collides with a real network, and
+// everything lives inside the lab's own namespaces anyway.
+inline constexpr char kPodGateway[] = "198.18.0.1";
+inline constexpr int kPodPrefix = 24;
+inline constexpr int kMaxPods = 200;
+inline constexpr int kMaxZones = 16;
+
+// Resource names. Every run's resources carry its id, so two labs never
+// meet and cleanup touches only what a recorded run created.
+std::string NodeNetns(const std::string& id);
+std::string PodNetns(const std::string& id, const std::string& pod);
+std::string ClientNetns(const std::string& id, const std::string& zone);
+inline constexpr char kNetnsPrefix[] = "skl-";
+
+}  // namespace skewless::lab

@@ -1,0 +1,180 @@
+// Validation of lab flags and expansion into pods, clients and addresses.
+#include "skewless/lab/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace skewless::lab {
+namespace {
+
+bool IsLowerAlnum(const std::string& s, size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
+}
+
+// DNS-label-like names: they end up inside netns names.
+bool IsZoneName(const std::string& s) {
+  if (s.empty() || s.size() > 24 || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string id;
+  for (int i = 0; i < 6; ++i) id += "0123456789abcdef"[hex(rd)];
+  return id;
+}
+
+}  // namespace
+
+const char* DataplaneName(Dataplane dataplane) {
+  switch (dataplane) {
+    case Dataplane::kIptables: return "iptables";
+    case Dataplane::kNftables: return "nftables";
+    case Dataplane::kNone: return "none";
+  }
+  return "?";
+}
+
+absl::StatusOr<Dataplane> ParseDataplane(const std::string& name) {
+  for (Dataplane d : {Dataplane::kIptables, Dataplane::kNftables, Dataplane::kNone}) {
+    if (name == DataplaneName(d)) return d;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--dataplane: unknown '", name, "' (expected iptables, nftables or none)"));
+}
+
+std::string NodeNetns(const std::string& id) { return absl::StrCat(kNetnsPrefix, id, "-node"); }
+std::string PodNetns(const std::string& id, const std::string& pod) {
+  return absl::StrCat(kNetnsPrefix, id, "-", pod);
+}
+std::string ClientNetns(const std::string& id, const std::string& zone) {
+  return absl::StrCat(kNetnsPrefix, id, "-client-", zone);
+}
+
+absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
+  LabPlan plan;
+  plan.id = config.id.empty() ? RandomId() : config.id;
+  if (!IsLowerAlnum(plan.id, 8)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--id: '", plan.id, "' must be 1-8 characters of [a-z0-9]"));
+  }
+  if (config.zones.empty() || config.zones.size() > kMaxZones) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--zones: need 1 to ", kMaxZones, " zones, got ", config.zones.size()));
+  }
+  std::set<std::string> zones;
+  for (const auto& zone : config.zones) {
+    if (!IsZoneName(zone)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--zones: '", zone, "' is not a valid zone name ([a-z0-9-], at most 24 characters)"));
+    }
+    if (!zones.insert(zone).second) {
+      return absl::InvalidArgumentError(absl::StrCat("--zones: '", zone, "' listed twice"));
+    }
+  }
+  if (config.pods_per_zone.size() != config.zones.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--pods-per-zone: ", config.pods_per_zone.size(), " counts for ", config.zones.size(),
+        " zones (", absl::StrJoin(config.zones, ","), "); give one count per zone"));
+  }
+  int total_pods = 0;
+  for (size_t z = 0; z < config.zones.size(); ++z) {
+    if (config.pods_per_zone[z] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--pods-per-zone: negative count for ",
+                                                     config.zones[z]));
+    }
+    for (int i = 0; i < config.pods_per_zone[z]; ++i) {
+      PodSpec pod;
+      pod.name = absl::StrCat("pod-", total_pods);
+      pod.zone = config.zones[z];
+      // .0 is the network, .1 the node's bridge: pods start at .10.
+      pod.ip = absl::StrCat("198.18.0.", 10 + total_pods);
+      plan.pods.push_back(pod);
+      ++total_pods;
+    }
+  }
+  if (total_pods == 0) {
+    return absl::InvalidArgumentError("--pods / --pods-per-zone: the lab needs at least 1 pod");
+  }
+  if (total_pods > kMaxPods) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--pods: at most ", kMaxPods, " pods, asked for ", total_pods));
+  }
+  for (const auto& [name, factor] : config.slow_pods) {
+    auto it = std::find_if(plan.pods.begin(), plan.pods.end(),
+                           [&](const PodSpec& p) { return p.name == name; });
+    if (it == plan.pods.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--slow-pod: no pod named '", name,
+                                                     "' (pods are pod-0..pod-", total_pods - 1,
+                                                     ")"));
+    }
+    if (!(factor >= 1.0 && factor <= 1000.0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--slow-pod: factor for ", name, " must be within [1, 1000]"));
+    }
+    it->slow_factor = factor;
+  }
+
+  std::vector<std::string> client_zones =
+      config.client_zones.empty() ? config.zones : config.client_zones;
+  for (const auto& zone : client_zones) {
+    if (!zones.count(zone)) {
+      return absl::InvalidArgumentError(absl::StrCat("--client-zones: unknown zone '", zone,
+                                                     "' (zones: ", absl::StrJoin(config.zones, ","),
+                                                     ")"));
+    }
+  }
+  if (config.clients < 1 || config.clients > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--clients: must be within [1, 1000], got ", config.clients));
+  }
+  for (size_t c = 0; c < client_zones.size(); ++c) {
+    int share = config.clients / static_cast<int>(client_zones.size()) +
+                (static_cast<int>(c) < config.clients % static_cast<int>(client_zones.size()));
+    if (share == 0) continue;
+    ClientSpec client;
+    client.zone = client_zones[c];
+    client.connections = share;
+    // A routed /30 per client namespace (not on the pods' bridge), so replies
+    // from pods cross the node's IP stack where conntrack undoes the DNAT.
+    client.gateway = absl::StrCat("198.18.1.", 4 * c + 1);
+    client.ip = absl::StrCat("198.18.1.", 4 * c + 2);
+    plan.clients.push_back(client);
+  }
+
+  in_addr vip;
+  if (inet_pton(AF_INET, config.service_vip.c_str(), &vip) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--vip: '", config.service_vip, "' is not an IPv4 address"));
+  }
+  if (config.service_vip.rfind("198.18.", 0) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--vip: ", config.service_vip, " lies in the pod range 198.18.0.0/16"));
+  }
+  if (config.service_port == 0) return absl::InvalidArgumentError("--port: must not be 0");
+  if (config.concurrency < 1 || config.concurrency > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--concurrency: must be within [1, 1000], got ", config.concurrency));
+  }
+  if (config.rate < 0) return absl::InvalidArgumentError("--rate: must be >= 0");
+  if (config.duration < std::chrono::milliseconds(100) || config.duration > std::chrono::hours(24)) {
+    return absl::InvalidArgumentError("--duration: must be within [100ms, 24h]");
+  }
+  if (config.service_time_us > 10'000'000) {
+    return absl::InvalidArgumentError("--service-time-us: at most 10 s");
+  }
+  return plan;
+}
+
+}  // namespace skewless::lab

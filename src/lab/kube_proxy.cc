@@ -1,0 +1,176 @@
+// kube-proxy's two rule layouts for one ClusterIP Service, rendered and applied.
+#include "skewless/lab/kube_proxy.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "skewless/lab/subprocess.h"
+
+namespace skewless::lab {
+namespace {
+
+// kube-proxy names chains by a base32 hash of the service port (and
+// endpoint); any stable hash keeps names unique and within iptables' 28
+// characters. FNV-1a: tiny, deterministic across runs and builds.
+std::string Base32Hash(const std::string& text) {
+  uint64_t hash = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string out;
+  for (int i = 0; i < 12; ++i) {
+    out += kAlphabet[hash & 31];
+    hash >>= 5;
+  }
+  return out;
+}
+
+std::string PortName(const ClusterIpService& s) { return absl::StrCat(s.name, ":", s.port_name); }
+
+std::string EndpointText(const Endpoint& e) { return absl::StrCat(e.ip, ":", e.port); }
+
+// nft identifiers cannot hold '/' unquoted; kube-proxy's own names carry
+// namespace/name, we use '-' so the rules stay plain.
+std::string NftSafe(std::string text) {
+  for (char& c : text) {
+    if (c == '/' || c == ':' || c == '.') c = '-';
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string ServiceChain(const ClusterIpService& s) {
+  return "KUBE-SVC-" + Base32Hash(PortName(s) + "/tcp");
+}
+
+std::string EndpointChain(const ClusterIpService& s, const Endpoint& e) {
+  return "KUBE-SEP-" + Base32Hash(PortName(s) + "/tcp/" + EndpointText(e));
+}
+
+std::string RenderIptables(const ClusterIpService& s) {
+  const std::string svc = ServiceChain(s);
+  const std::string comment = PortName(s);
+  std::string out = "*nat\n";
+  for (const char* chain : {"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"}) {
+    absl::StrAppend(&out, ":", chain, " - [0:0]\n");
+  }
+  absl::StrAppend(&out, ":", svc, " - [0:0]\n");
+  for (const auto& e : s.endpoints) absl::StrAppend(&out, ":", EndpointChain(s, e), " - [0:0]\n");
+
+  out += R"(-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+)";
+  if (s.endpoints.empty()) {
+    // kube-proxy rejects traffic to a Service without endpoints (filter table);
+    // in the nat-only baseline the VIP simply has no rule.
+    out += "COMMIT\n";
+    return out;
+  }
+  absl::StrAppendFormat(&out,
+                        "-A KUBE-SERVICES -d %s/32 -p tcp -m comment --comment \"%s cluster IP\" "
+                        "-m tcp --dport %d -j %s\n",
+                        s.vip, comment, s.port, svc);
+  const size_t n = s.endpoints.size();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& e = s.endpoints[i];
+    absl::StrAppendFormat(&out, "-A %s -m comment --comment \"%s -> %s\"", svc, comment,
+                          EndpointText(e));
+    // Rule i fires with 1/(n-i) of what reaches it: uniform over endpoints.
+    if (i + 1 < n) {
+      absl::StrAppendFormat(&out, " -m statistic --mode random --probability %.10f",
+                            1.0 / static_cast<double>(n - i));
+    }
+    absl::StrAppend(&out, " -j ", EndpointChain(s, e), "\n");
+  }
+  for (const auto& e : s.endpoints) {
+    const std::string sep = EndpointChain(s, e);
+    absl::StrAppendFormat(&out, "-A %s -s %s/32 -m comment --comment \"%s\" -j KUBE-MARK-MASQ\n",
+                          sep, e.ip, comment);
+    absl::StrAppendFormat(
+        &out, "-A %s -p tcp -m comment --comment \"%s\" -m tcp -j DNAT --to-destination %s\n", sep,
+        comment, EndpointText(e));
+  }
+  out += "COMMIT\n";
+  return out;
+}
+
+std::string RenderNftables(const ClusterIpService& s) {
+  const std::string svc_chain =
+      absl::StrCat("service-", Base32Hash(PortName(s)), "-", NftSafe(PortName(s)), "-tcp");
+  std::string out = R"(table ip kube-proxy {
+  comment "rules for kube-proxy"
+  map service-ips {
+    type ipv4_addr . inet_proto . inet_service : verdict
+  }
+  chain mark-for-masquerade {
+    mark set mark or 0x4000
+  }
+  chain masquerading {
+    mark and 0x4000 == 0 return
+    mark set mark xor 0x4000
+    masquerade fully-random
+  }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+  }
+  chain nat-prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+  chain nat-output {
+    type nat hook output priority -100; policy accept;
+    jump services
+  }
+  chain nat-postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump masquerading
+  }
+)";
+  if (s.endpoints.empty()) return out + "}\n";
+  std::vector<std::string> endpoint_chains;
+  for (const auto& e : s.endpoints) {
+    std::string chain = absl::StrCat("endpoint-", Base32Hash(PortName(s) + EndpointText(e)), "-",
+                                     NftSafe(EndpointText(e)));
+    endpoint_chains.push_back(chain);
+    // nft 1.0.6 cannot infer the protocol of `dnat to ip:port` without a
+    // preceding l4proto match.
+    absl::StrAppendFormat(&out,
+                          "  chain %s {\n    ip saddr %s jump mark-for-masquerade\n"
+                          "    meta l4proto tcp dnat to %s\n  }\n",
+                          chain, e.ip, EndpointText(e));
+  }
+  absl::StrAppendFormat(&out, "  chain %s {\n    numgen random mod %d vmap {", svc_chain,
+                        s.endpoints.size());
+  for (size_t i = 0; i < endpoint_chains.size(); ++i) {
+    absl::StrAppendFormat(&out, "%s %d : goto %s", i ? "," : "", i, endpoint_chains[i]);
+  }
+  out += " }\n  }\n}\n";
+  absl::StrAppendFormat(&out, "add element ip kube-proxy service-ips { %s . tcp . %d : goto %s }\n",
+                        s.vip, s.port, svc_chain);
+  return out;
+}
+
+absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
+                            const ClusterIpService& service) {
+  switch (dataplane) {
+    case Dataplane::kNone:
+      return absl::OkStatus();
+    case Dataplane::kIptables:
+      return RunCommand({"ip", "netns", "exec", netns, "iptables-restore", "--noflush"},
+                        RenderIptables(service))
+          .status();
+    case Dataplane::kNftables:
+      return RunCommand({"ip", "netns", "exec", netns, "nft", "-f", "-"}, RenderNftables(service))
+          .status();
+  }
+  return absl::InvalidArgumentError("unknown dataplane");
+}
+
+}  // namespace skewless::lab
