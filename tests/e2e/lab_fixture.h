@@ -1,0 +1,56 @@
+// Shared pieces of the lab's end-to-end tests: root check, an isolated
+// state directory, and probes of what is left on the machine.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "skewless/lab/config.h"
+#include "skewless/lab/subprocess.h"
+
+namespace skewless::lab::testing {
+
+#define SKEWLESS_REQUIRE_ROOT() \
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: creates namespaces, veths and cgroups"
+
+// A state directory of this test process only, so the test never sees or
+// cleans up another run's records.
+inline std::string TestStateDir() {
+  return "/run/skewless-lab-test-" + std::to_string(getpid());
+}
+
+// Network namespaces whose name starts with the run's prefix.
+inline std::vector<std::string> NetnsOfRun(const std::string& id) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  std::string prefix = std::string(kNetnsPrefix) + id + "-";
+  for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) found.push_back(name);
+  }
+  return found;
+}
+
+inline bool ProcessExists(pid_t pid) {
+  return std::filesystem::exists("/proc/" + std::to_string(pid));
+}
+
+// Connects from a client namespace with bash's /dev/tcp: a real TCP
+// handshake, nothing more; exit 0 means connected.
+inline absl::Status TcpConnectFrom(const std::string& netns, const std::string& ip, int port) {
+  return RunCommand({"ip", "netns", "exec", netns, "timeout", "3", "bash", "-c",
+                     "exec 3<>/dev/tcp/" + ip + "/" + std::to_string(port)})
+      .status();
+}
+
+inline int CountHostKubeRules() {
+  auto saved = RunCommand({"sh", "-c", "iptables-save 2>/dev/null | grep -c KUBE- || true"});
+  return saved.ok() ? std::stoi(saved->stdout_text) : -1;
+}
+
+}  // namespace skewless::lab::testing
