@@ -1,0 +1,174 @@
+// Loader for the connect4 observer: skeleton lifecycle, cgroup attach, map reads.
+#include "skewless/datapath/connect_observer.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "connect_observer.skel.h"
+#include "skewless/abi.h"
+
+namespace skewless::datapath {
+namespace {
+
+// libbpf is chatty at info/debug level (every relocation); only warnings
+// (verifier rejections, missing kernel features) help whoever reads stderr.
+int PrintLibbpfWarnings(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level != LIBBPF_WARN) return 0;
+  return std::vfprintf(stderr, format, args);
+}
+
+void RouteLibbpfWarningsToStderr() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(PrintLibbpfWarnings); });
+}
+
+// Every map of the program with the abi.h structs it holds: the one list a new
+// map must join so the load-time size check covers it.
+struct MapWithAbi {
+  const bpf_map* map;
+  std::uint32_t abi_key_size_bytes;
+  std::uint32_t abi_value_size_bytes;
+};
+
+std::vector<MapWithAbi> MapsWithAbi(const connect_observer_bpf& skel) {
+  return {{skel.maps.conn_counts, sizeof(skw_conn_key), sizeof(skw_conn_count)}};
+}
+
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ScopedFd& operator=(ScopedFd&&) = delete;
+  ~ScopedFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// libbpf attaches to any directory fd and only the kernel's EBADF hints at a
+// wrong path; saying "not cgroup v2" up front saves a confused operator.
+absl::StatusOr<ScopedFd> OpenCgroupDir(const std::string& cgroup_path) {
+  ScopedFd fd(open(cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("opening cgroup directory ", cgroup_path));
+  }
+  struct statfs fs {};
+  if (fstatfs(fd.get(), &fs) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("statfs on ", cgroup_path));
+  }
+  if (fs.f_type != CGROUP2_SUPER_MAGIC) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(cgroup_path,
+                     " is not a cgroup v2 directory (BPF cgroup programs attach "
+                     "only to cgroup v2; see FindCgroup2Mount)"));
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ConnectObserver>> ConnectObserver::Attach(
+    const std::string& cgroup_path) {
+  RouteLibbpfWarningsToStderr();
+  absl::StatusOr<ScopedFd> cgroup_fd = OpenCgroupDir(cgroup_path);
+  if (!cgroup_fd.ok()) return cgroup_fd.status();
+
+  connect_observer_bpf* skel = connect_observer_bpf::open();
+  if (skel == nullptr) {
+    return absl::ErrnoToStatus(errno, "opening the connect_observer BPF skeleton");
+  }
+  // From here on the destructor owns the skeleton, on every error path too.
+  std::unique_ptr<ConnectObserver> observer(new ConnectObserver(skel, cgroup_path));
+
+  if (int err = connect_observer_bpf::load(skel); err != 0) {
+    return absl::ErrnoToStatus(-err,
+                               "loading connect_observer into the kernel (the verifier "
+                               "log, if any, is in libbpf's warnings on stderr)");
+  }
+
+  for (const MapWithAbi& map : MapsWithAbi(*skel)) {
+    absl::StatusOr<MapLayout> loaded = ReadMapLayout(bpf_map__fd(map.map));
+    if (!loaded.ok()) return loaded.status();
+    absl::Status matches =
+        CheckMapLayout(*loaded, map.abi_key_size_bytes, map.abi_value_size_bytes);
+    if (!matches.ok()) return matches;
+  }
+
+  // A bpf_link (not a legacy prog attach) so the program goes away with the
+  // link fd: a crashed owner cannot leave it attached.
+  skel->links.observe_connect4 =
+      bpf_program__attach_cgroup(skel->progs.observe_connect4, cgroup_fd->get());
+  if (skel->links.observe_connect4 == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("attaching connect_observer (cgroup/connect4) "
+                                                   "to cgroup ",
+                                                   cgroup_path));
+  }
+  return observer;
+}
+
+ConnectObserver::~ConnectObserver() { connect_observer_bpf::destroy(skel_); }
+
+absl::StatusOr<std::vector<ConnectCount>> ConnectObserver::Counts() const {
+  const int map_fd = bpf_map__fd(skel_->maps.conn_counts);
+  std::vector<ConnectCount> counts;
+  skw_conn_key key{};
+  const skw_conn_key* previous = nullptr;
+  for (;;) {
+    skw_conn_key next{};
+    if (int err = bpf_map_get_next_key(map_fd, previous, &next); err != 0) {
+      if (err == -ENOENT) break;  // walked past the last key
+      return absl::ErrnoToStatus(-err, "iterating BPF map conn_counts");
+    }
+    skw_conn_count value{};
+    if (int err = bpf_map_lookup_elem(map_fd, &next, &value); err == 0) {
+      char text[INET_ADDRSTRLEN] = {};
+      in_addr daddr{.s_addr = next.daddr};
+      inet_ntop(AF_INET, &daddr, text, sizeof(text));
+      counts.push_back({.daddr = text, .dport = ntohs(next.dport), .connects = value.connects});
+    } else if (err != -ENOENT) {  // ENOENT: evicted by LRU between the two calls
+      return absl::ErrnoToStatus(-err, "reading BPF map conn_counts");
+    }
+    key = next;
+    previous = &key;
+  }
+  return counts;
+}
+
+absl::StatusOr<std::vector<MapLayout>> ConnectObserver::MapLayouts() const {
+  std::vector<MapLayout> layouts;
+  for (const MapWithAbi& map : MapsWithAbi(*skel_)) {
+    absl::StatusOr<MapLayout> loaded = ReadMapLayout(bpf_map__fd(map.map));
+    if (!loaded.ok()) return loaded.status();
+    layouts.push_back(*std::move(loaded));
+  }
+  return layouts;
+}
+
+absl::StatusOr<std::uint32_t> ConnectObserver::ProgramId() const {
+  bpf_prog_info info{};
+  __u32 info_len = sizeof(info);
+  if (int err =
+          bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.observe_connect4), &info, &info_len);
+      err != 0) {
+    return absl::ErrnoToStatus(-err, "reading info of program observe_connect4");
+  }
+  return info.id;
+}
+
+}  // namespace skewless::datapath

@@ -1,0 +1,237 @@
+// The connect4 observer on the real kernel: counts only its cgroup, detaches cleanly.
+#include "skewless/datapath/connect_observer.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "skewless/abi.h"
+#include "skewless/common/cgroup.h"
+#include "skewless/datapath/map_layout.h"
+#include "test_cgroup.h"
+
+namespace skewless::datapath {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&&) = delete;
+  ~Fd() { Close(); }
+  int get() const { return fd_; }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// A TCP listener on 127.0.0.1:<ephemeral>. Nobody accepts: the kernel
+// completes handshakes into the backlog, which is all connect() needs.
+struct Listener {
+  Fd fd;
+  sockaddr_in address{};
+};
+
+Listener ListenOnLoopback() {
+  Listener listener{Fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))};
+  EXPECT_GE(listener.fd.get(), 0) << "socket: " << std::strerror(errno);
+  listener.address.sin_family = AF_INET;
+  listener.address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto* address = reinterpret_cast<sockaddr*>(&listener.address);
+  socklen_t length = sizeof(listener.address);
+  EXPECT_EQ(bind(listener.fd.get(), address, length), 0) << "bind: " << std::strerror(errno);
+  EXPECT_EQ(listen(listener.fd.get(), 64), 0) << "listen: " << std::strerror(errno);
+  EXPECT_EQ(getsockname(listener.fd.get(), address, &length), 0);
+  return listener;
+}
+
+bool ConnectOnce(const sockaddr_in& to, int socket_type = SOCK_STREAM) {
+  Fd socket_fd(socket(AF_INET, socket_type | SOCK_CLOEXEC, 0));
+  return socket_fd.get() >= 0 &&
+         connect(socket_fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 0;
+}
+
+// Forks a child, moves it into `cgroup`, then lets it connect `times` times to
+// `to` with sockets of `socket_type`. Returns the child's exit status (0 when
+// every connect succeeded).
+int ConnectFromChildInCgroup(const OwnedCgroup& cgroup, const sockaddr_in& to, int times,
+                             int socket_type = SOCK_STREAM) {
+  int go_pipe[2];
+  if (pipe2(go_pipe, O_CLOEXEC) != 0) return -1;
+  Fd go_read(go_pipe[0]);
+  Fd go_write(go_pipe[1]);
+  const pid_t child = fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    // Async-signal-safe calls only until _exit: we are a copy of the test.
+    go_write.Close();
+    char go;
+    // EOF means the parent could not move us into the cgroup: connect nothing.
+    if (read(go_read.get(), &go, 1) != 1) _exit(2);
+    for (int i = 0; i < times; ++i) {
+      if (!ConnectOnce(to, socket_type)) _exit(3);
+    }
+    _exit(0);
+  }
+  skewless::testing::RecordChildInTestCgroup(child);
+  go_read.Close();
+  absl::Status joined = cgroup.Add(child);
+  EXPECT_TRUE(joined.ok()) << joined;
+  if (joined.ok()) {
+    EXPECT_EQ(write(go_write.get(), "g", 1), 1);
+  }
+  go_write.Close();
+  int status = 0;
+  waitpid(child, &status, 0);
+  skewless::testing::RecordChildInTestCgroup(0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::vector<std::uint32_t> ConnectProgramsOn(int cgroup_fd) {
+  std::uint32_t ids[8] = {};
+  std::uint32_t count = 8;
+  std::uint32_t attach_flags = 0;
+  int err = bpf_prog_query(cgroup_fd, BPF_CGROUP_INET4_CONNECT, 0, &attach_flags, ids, &count);
+  EXPECT_EQ(err, 0) << "bpf_prog_query: " << std::strerror(-err);
+  return std::vector<std::uint32_t>(ids, ids + (err == 0 ? count : 0));
+}
+
+class ConnectObserverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) {
+      GTEST_SKIP() << "needs root to load BPF programs and create cgroups; "
+                      "run as root: ctest -L bpf";
+    }
+    absl::StatusOr<std::string> path = skewless::testing::TestCgroupPath();
+    ASSERT_TRUE(path.ok()) << path.status();
+    absl::StatusOr<OwnedCgroup> cgroup = OwnedCgroup::Create(*path);
+    ASSERT_TRUE(cgroup.ok()) << cgroup.status();
+    cgroup_.emplace(*std::move(cgroup));
+  }
+
+  std::optional<OwnedCgroup> cgroup_;
+};
+
+TEST_F(ConnectObserverTest, CountsExactlyTheConnectsMadeFromItsCgroup) {
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
+      ConnectObserver::Attach(cgroup_->path());
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  Listener listener = ListenOnLoopback();
+  const std::uint16_t port = ntohs(listener.address.sin_port);
+
+  ASSERT_TRUE(ConnectOnce(listener.address)) << "the test process itself, outside the cgroup";
+  ASSERT_EQ(ConnectFromChildInCgroup(*cgroup_, listener.address, 3), 0);
+  ASSERT_TRUE(ConnectOnce(listener.address));
+
+  absl::StatusOr<std::vector<ConnectCount>> counts = (*observer)->Counts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_THAT(*counts, ElementsAre(AllOf(Field(&ConnectCount::daddr, "127.0.0.1"),
+                                         Field(&ConnectCount::dport, port),
+                                         Field(&ConnectCount::connects, 3u))));
+}
+
+// A UDP connect() only sets a default peer; there is no connection to steer.
+TEST_F(ConnectObserverTest, IgnoresUdpConnects) {
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
+      ConnectObserver::Attach(cgroup_->path());
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  Listener listener = ListenOnLoopback();
+
+  ASSERT_EQ(ConnectFromChildInCgroup(*cgroup_, listener.address, 2, SOCK_DGRAM), 0);
+
+  absl::StatusOr<std::vector<ConnectCount>> counts = (*observer)->Counts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_THAT(*counts, IsEmpty());
+}
+
+TEST_F(ConnectObserverTest, CountsNothingBeforeAnyConnect) {
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
+      ConnectObserver::Attach(cgroup_->path());
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  absl::StatusOr<std::vector<ConnectCount>> counts = (*observer)->Counts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_TRUE(counts->empty());
+}
+
+TEST_F(ConnectObserverTest, DestroyingItDetachesTheProgramAndTheCgroupGoesAway) {
+  Fd cgroup_fd(open(cgroup_->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_GE(cgroup_fd.get(), 0) << std::strerror(errno);
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
+      ConnectObserver::Attach(cgroup_->path());
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  absl::StatusOr<std::uint32_t> program_id = (*observer)->ProgramId();
+  ASSERT_TRUE(program_id.ok()) << program_id.status();
+  EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get()), ElementsAre(*program_id));
+
+  observer->reset();
+
+  EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get()), IsEmpty());
+  const std::string path = cgroup_->path();
+  cgroup_fd.Close();
+  absl::Status destroyed = cgroup_->Destroy();
+  ASSERT_TRUE(destroyed.ok()) << destroyed;
+  struct stat st;
+  EXPECT_EQ(stat(path.c_str(), &st), -1);
+  EXPECT_EQ(errno, ENOENT);
+}
+
+TEST_F(ConnectObserverTest, LoadedMapsHaveTheAbiHeaderSizes) {
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
+      ConnectObserver::Attach(cgroup_->path());
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  absl::StatusOr<std::vector<MapLayout>> layouts = (*observer)->MapLayouts();
+  ASSERT_TRUE(layouts.ok()) << layouts.status();
+  ASSERT_EQ(layouts->size(), 1u);
+  const MapLayout& counts = layouts->front();
+  EXPECT_EQ(counts.name, "conn_counts");
+  EXPECT_EQ(counts.key_size_bytes, sizeof(skw_conn_key));
+  EXPECT_EQ(counts.value_size_bytes, sizeof(skw_conn_count));
+  EXPECT_TRUE(CheckMapLayout(counts, sizeof(skw_conn_key), sizeof(skw_conn_count)).ok());
+}
+
+TEST_F(ConnectObserverTest, RefusesADirectoryThatIsNotACgroup) {
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer = ConnectObserver::Attach("/tmp");
+  EXPECT_EQ(observer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(observer.status().message(), HasSubstr("/tmp is not a cgroup v2 directory"));
+}
+
+TEST_F(ConnectObserverTest, NamesTheMissingCgroupPath) {
+  const std::string missing = cgroup_->path() + "/does-not-exist";
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer = ConnectObserver::Attach(missing);
+  EXPECT_EQ(observer.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(observer.status().message(), HasSubstr(missing));
+}
+
+}  // namespace
+}  // namespace skewless::datapath
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleMock(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new skewless::testing::TestCgroupEnvironment);
+  return RUN_ALL_TESTS();
+}
