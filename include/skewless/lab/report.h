@@ -1,0 +1,57 @@
+// What a lab run shows: per-pod load, its spread, zones crossed, and whether
+// the load generator's counts agree with the pods' own.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "skewless/lab/config.h"
+#include "skewless/lab/node.h"
+#include "skewless/loadgen/result.h"
+
+namespace skewless::lab {
+
+struct PodRow {
+  std::string pod;
+  std::string zone;
+  uint64_t requests = 0;        // as the clients saw them answered
+  uint64_t server_served = 0;   // as the pod itself counted
+  double share = 0;             // of all requests
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+struct LabReport {
+  std::string dataplane;
+  double elapsed_s = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  double achieved_rps = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0;
+  std::vector<PodRow> pods;
+  // Spread of requests over pods: max share / mean share (1 = perfectly
+  // even), and the coefficient of variation of per-pod counts (0 = even).
+  double max_over_mean = 0;
+  double coefficient_of_variation = 0;
+  int idle_pods = 0;
+  // Requests answered by a pod in another zone than the client's.
+  double cross_zone_share = 0;
+  int clients = 0;
+  // Clients whose every answered request came from a single pod.
+  int clients_on_one_pod = 0;
+  // Work the pods say they served (warmup included) against what the
+  // clients counted; equal when nothing was lost or double counted.
+  uint64_t server_requests = 0;
+  uint64_t client_requests_including_warmup = 0;
+};
+
+LabReport BuildReport(const LabPlan& plan, Dataplane dataplane, const loadgen::Result& result,
+                      const std::vector<PodCounters>& pods);
+
+nlohmann::json ToJson(const LabReport& report);
+void PrintReport(const LabReport& report, std::ostream& out);
+
+}  // namespace skewless::lab

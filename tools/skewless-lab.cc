@@ -1,0 +1,256 @@
+// skewless-lab: a simulated Kubernetes node on this machine (see docs/lab.md).
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "skewless/lab/cleanup.h"
+#include "skewless/lab/node.h"
+#include "skewless/lab/scenario.h"
+#include "skewless/lab/signals.h"
+
+namespace {
+
+using skewless::lab::LabConfig;
+
+// Exit codes: 0 ok, 1 the run failed, 2 bad flags, 3 interrupted (Ctrl-C/SIGTERM).
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 3;
+
+struct Flags {
+  LabConfig config;
+  int pods = 0;
+  std::string zones = "zone-a,zone-b,zone-c";
+  std::string pods_per_zone;
+  std::vector<std::string> slow_pods;
+  std::string client_zones;
+  std::string dataplane = "iptables";
+  std::string duration = "10s";
+  std::string state_dir = skewless::lab::kDefaultStateDir;
+  std::string output = "table";
+};
+
+void AddNodeFlags(CLI::App* app, Flags& f) {
+  app->add_option("--id", f.config.id,
+                  "Run id naming every resource (netns skl-<id>-*, cgroup skewless-lab-<id>); "
+                  "1-8 of [a-z0-9]; random when omitted");
+  app->add_option("--zones", f.zones, "Comma-separated zone names (topology.kubernetes.io/zone)")
+      ->capture_default_str();
+  app->add_option("--pods", f.pods,
+                  "Total pods, spread over the zones in order (ignored with --pods-per-zone); "
+                  "default 2 per zone");
+  app->add_option("--pods-per-zone", f.pods_per_zone,
+                  "Pods in each zone, comma-separated in --zones order, e.g. 3,2,1");
+  app->add_option("--slow-pod", f.slow_pods,
+                  "Make a pod slower: NAME=FACTOR multiplies its service time (repeatable), "
+                  "e.g. pod-2=10");
+  app->add_option("--clients", f.config.clients,
+                  "Persistent gRPC client connections (one channel each), spread over the "
+                  "client zones")
+      ->capture_default_str();
+  app->add_option("--client-zones", f.client_zones,
+                  "Zones that run clients, comma-separated; default: every zone");
+  app->add_option("--dataplane", f.dataplane,
+                  "How clients reach the Service VIP: iptables or nftables (kube-proxy's modes), "
+                  "or none")
+      ->capture_default_str();
+  app->add_option("--vip", f.config.service_vip, "The Service's ClusterIP")->capture_default_str();
+  app->add_option("--port", f.config.service_port, "The Service (and pod) port")
+      ->capture_default_str();
+  app->add_option("--service-time-us", f.config.service_time_us,
+                  "Time each pod takes per request, in microseconds (a sleep, not CPU)")
+      ->capture_default_str();
+  app->add_option("--state-dir", f.state_dir,
+                  "Where run records and child logs live (cleanup reads it)")
+      ->capture_default_str();
+}
+
+void AddWorkloadFlags(CLI::App* app, Flags& f) {
+  app->add_option("--concurrency", f.config.concurrency,
+                  "Outstanding RPCs per client connection (closed loop)")
+      ->capture_default_str();
+  app->add_option("--rate", f.config.rate,
+                  "Total RPCs per second across all clients; 0 runs closed-loop")
+      ->capture_default_str();
+  app->add_option("--duration", f.duration, "How long to drive load, e.g. 10s, 1500ms, 1m")
+      ->capture_default_str();
+  app->add_option("-o,--output", f.output, "Report format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  double value = 0;
+  absl::string_view unit;
+  size_t split = text.find_first_not_of("0123456789.");
+  if (split == std::string::npos || split == 0 ||
+      !absl::SimpleAtod(text.substr(0, split), &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--duration: '", text, "' is not a duration like 10s, 1500ms or 2m"));
+  }
+  unit = absl::string_view(text).substr(split);
+  double ms = unit == "ms" ? value : unit == "s" ? value * 1e3 : unit == "m" ? value * 60e3 : -1;
+  if (ms < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--duration: unknown unit '", unit, "' (use ms, s or m)"));
+  }
+  return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+// Turns the string flags into the config; errors name the flag.
+absl::Status Finish(Flags& f) {
+  LabConfig& c = f.config;
+  c.zones = absl::StrSplit(f.zones, ',', absl::SkipEmpty());
+  if (!f.pods_per_zone.empty()) {
+    c.pods_per_zone.clear();
+    for (auto part : absl::StrSplit(f.pods_per_zone, ',')) {
+      int n = 0;
+      if (!absl::SimpleAtoi(part, &n)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--pods-per-zone: '", part, "' is not a number"));
+      }
+      c.pods_per_zone.push_back(n);
+    }
+  } else {
+    int total = f.pods > 0 ? f.pods : 2 * static_cast<int>(c.zones.size());
+    if (f.pods < 0) return absl::InvalidArgumentError("--pods: must be at least 1");
+    c.pods_per_zone.assign(c.zones.size(), 0);
+    for (int i = 0; i < total && !c.zones.empty(); ++i) ++c.pods_per_zone[i % c.zones.size()];
+  }
+  for (const auto& slow : f.slow_pods) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(slow, absl::MaxSplits('=', 1));
+    double factor = 0;
+    if (kv.first.empty() || !absl::SimpleAtod(kv.second, &factor)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--slow-pod: '", slow, "' is not NAME=FACTOR (e.g. pod-2=10)"));
+    }
+    c.slow_pods.emplace_back(kv.first, factor);
+  }
+  c.client_zones = absl::StrSplit(f.client_zones, ',', absl::SkipEmpty());
+  auto dataplane = skewless::lab::ParseDataplane(f.dataplane);
+  if (!dataplane.ok()) return dataplane.status();
+  c.dataplane = *dataplane;
+  auto duration = ParseDuration(f.duration);
+  if (!duration.ok()) return duration.status();
+  c.duration = *duration;
+  return skewless::lab::Plan(c).status();
+}
+
+void Progress(const std::string& line) { std::cerr << line << std::endl; }
+
+int Fail(const absl::Status& status) {
+  std::cerr << "skewless-lab: " << status.message() << std::endl;
+  return absl::IsInvalidArgument(status) || absl::IsAlreadyExists(status) ? kExitUsage
+                                                                           : kExitFailed;
+}
+
+int Up(Flags& f) {
+  auto& stop = skewless::lab::StopSignal::Install();
+  skewless::lab::NodeOptions options;
+  options.state_dir = f.state_dir;
+  options.progress = Progress;
+  auto node = skewless::lab::Node::Create(f.config, options);
+  if (!node.ok()) return Fail(node.status());
+  const auto& plan = (*node)->plan();
+  std::cout << "READY " << plan.id << std::endl;
+  std::cerr << "lab " << plan.id << " is up: Service " << f.config.service_vip << ":"
+            << f.config.service_port << " (" << skewless::lab::DataplaneName(f.config.dataplane)
+            << ") over " << plan.pods.size() << " pods\n";
+  for (const auto& pod : plan.pods) {
+    std::cerr << "  " << pod.name << "  " << pod.zone << "  " << pod.ip << "  netns "
+              << skewless::lab::PodNetns(plan.id, pod.name) << "\n";
+  }
+  for (const auto& client : plan.clients) {
+    std::cerr << "  clients " << client.zone << "  netns "
+              << skewless::lab::ClientNetns(plan.id, client.zone) << "  cgroup "
+              << (*node)->client_cgroup() << "\n";
+  }
+  std::cerr << "Ctrl-C (or SIGTERM) tears it down." << std::endl;
+  while (stop.SleepFor(std::chrono::hours(1))) {
+  }
+  Progress(absl::StrCat("lab ", plan.id, ": tearing down"));
+  auto status = (*node)->Destroy();
+  if (!status.ok()) return Fail(status);
+  return 0;  // a requested stop is how `up` is meant to end
+}
+
+int Run(Flags& f, bool demo) {
+  auto& stop = skewless::lab::StopSignal::Install();
+  skewless::lab::ScenarioOptions options;
+  options.state_dir = f.state_dir;
+  options.progress = Progress;
+  options.json = f.output == "json";
+  absl::Status status = demo ? skewless::lab::RunDemo(f.config, options, stop, std::cout)
+                             : skewless::lab::RunScenario(f.config, options, stop, std::cout);
+  if (stop.requested()) {
+    std::cerr << "skewless-lab: interrupted; everything the run created was removed" << std::endl;
+    return kExitInterrupted;
+  }
+  return status.ok() ? 0 : Fail(status);
+}
+
+int Cleanup(const Flags& f, bool force, const std::string& id) {
+  if (geteuid() != 0) return Fail(absl::PermissionDeniedError("cleanup needs root"));
+  auto report = skewless::lab::CleanupRuns(f.state_dir, force, id);
+  for (const auto& removed : report.removed) std::cout << "removed lab run " << removed << "\n";
+  for (const auto& skipped : report.skipped) {
+    std::cout << "skipped lab run " << skipped
+              << ": its skewless-lab process is still running (stop it, or use --force)\n";
+  }
+  for (const auto& failure : report.failures) std::cerr << "cleanup failed: " << failure << "\n";
+  if (report.removed.empty() && report.skipped.empty() && report.failures.empty()) {
+    std::cout << "nothing to clean up in " << f.state_dir << "\n";
+  }
+  return report.failures.empty() ? 0 : kExitFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "skewless-lab: a Kubernetes node simulated on this machine. Pods are network namespaces\n"
+      "on a bridge, each running a real gRPC server, labelled with zones; clients hold\n"
+      "persistent gRPC channels to a ClusterIP programmed the way kube-proxy does it.\n"
+      "Exit codes: 0 ok, 1 the run failed, 2 bad flags, 3 interrupted."};
+  app.require_subcommand(1);
+  Flags flags;
+  bool force = false;
+  std::string cleanup_id;
+
+  auto* demo = app.add_subcommand(
+      "demo", "Show the skew: the workload through kube-proxy's iptables and nftables modes");
+  AddNodeFlags(demo, flags);
+  AddWorkloadFlags(demo, flags);
+  auto* run = app.add_subcommand("run", "Build a node, drive the workload once, print the report");
+  AddNodeFlags(run, flags);
+  AddWorkloadFlags(run, flags);
+  auto* up = app.add_subcommand("up", "Build a node and keep it until Ctrl-C (for poking at it)");
+  AddNodeFlags(up, flags);
+  auto* cleanup = app.add_subcommand(
+      "cleanup", "Remove what crashed runs left (namespaces, cgroups, processes, records)");
+  cleanup->add_option("--state-dir", flags.state_dir, "Where run records live")
+      ->capture_default_str();
+  cleanup->add_option("--id", cleanup_id, "Only this run");
+  cleanup->add_flag("--force", force, "Also runs whose skewless-lab process is still alive");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+  if (cleanup->parsed()) return Cleanup(flags, force, cleanup_id);
+  if (absl::Status status = Finish(flags); !status.ok()) return Fail(status);
+  if (up->parsed()) return Up(flags);
+  if (run->parsed()) return Run(flags, false);
+  if (demo->parsed()) {
+    // The demo's defaults: long enough to see the skew, short enough for a minute in all.
+    if (demo->get_option("--duration")->count() == 0) flags.config.duration = std::chrono::seconds(20);
+    return Run(flags, true);
+  }
+  return kExitUsage;
+}
