@@ -332,6 +332,9 @@ std::optional<unsigned long long> ProcessStartTime(pid_t pid) {
       absl::StrSplit(text.substr(close_paren + 2), ' ', absl::SkipEmpty());
   // fields[0] is field 3 (state); start time is field 22.
   if (fields.size() < 20) return std::nullopt;
+  // A zombie has finished; it lingers only until its (new) parent reaps it,
+  // and some container inits never do.
+  if (fields[0] == "Z" || fields[0] == "X") return std::nullopt;
   return std::stoull(fields[19]);
 }
 

@@ -76,7 +76,8 @@ class Child {
 };
 
 // Reads /proc/<pid>/stat field 22 (start time in clock ticks). Together with
-// the pid it identifies a process across pid reuse.
+// the pid it identifies a process across pid reuse. Nothing for a process
+// that is gone or a zombie.
 std::optional<unsigned long long> ProcessStartTime(pid_t pid);
 
 }  // namespace skewless::lab
