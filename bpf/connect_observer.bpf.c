@@ -1,4 +1,4 @@
-// cgroup/connect4 observer: counts TCP connect() attempts per IPv4 destination, never steers.
+// cgroup/connect4+6 observer: counts TCP connect() attempts per IPv4 destination, never steers.
 // clang-format off
 // Order matters: vmlinux.h provides the kernel types bpf_helpers.h uses, and
 // abi.h skips <linux/types.h> only once vmlinux.h is in.
@@ -44,6 +44,22 @@ int observe_connect4(struct bpf_sock_addr *ctx) {
   // Zero-initialised so the pad bytes are part of a stable hash key.
   struct skw_conn_key key = {};
   key.daddr = ctx->user_ip4;
+  key.dport = skw_sock_addr_dport(ctx);
+  count_connect(&key);
+  return SKW_CONNECT_ALLOW;
+}
+
+// gRPC (like many runtimes) dials IPv4 through a dual-stack AF_INET6 socket
+// with a v4-mapped address (::ffff:a.b.c.d). Such a connect runs the INET6
+// hook only, never connect4, so the observer must look here too.
+SEC("cgroup/connect6")
+int observe_connect6(struct bpf_sock_addr *ctx) {
+  if (!skw_sock_addr_is_stream(ctx)) return SKW_CONNECT_ALLOW;
+
+  __u32 daddr;
+  if (!skw_sock_addr_v4_mapped(ctx, &daddr)) return SKW_CONNECT_ALLOW;
+  struct skw_conn_key key = {};
+  key.daddr = daddr;
   key.dport = skw_sock_addr_dport(ctx);
   count_connect(&key);
   return SKW_CONNECT_ALLOW;

@@ -1,4 +1,4 @@
-// Loader for the connect4 observer: skeleton lifecycle, cgroup attach, map reads.
+// Loader for the connect4/6 observer: skeleton lifecycle, cgroup attach, map reads.
 #include "skewless/datapath/connect_observer.h"
 
 #include <arpa/inet.h>
@@ -110,12 +110,19 @@ absl::StatusOr<std::unique_ptr<ConnectObserver>> ConnectObserver::Attach(
     if (!matches.ok()) return matches;
   }
 
-  // A bpf_link (not a legacy prog attach) so the program goes away with the
-  // link fd: a crashed owner cannot leave it attached.
+  // bpf_links (not legacy prog attaches) so the programs go away with the
+  // link fds: a crashed owner cannot leave them attached.
   skel->links.observe_connect4 =
       bpf_program__attach_cgroup(skel->progs.observe_connect4, cgroup_fd->get());
   if (skel->links.observe_connect4 == nullptr) {
     return absl::ErrnoToStatus(errno, absl::StrCat("attaching connect_observer (cgroup/connect4) "
+                                                   "to cgroup ",
+                                                   cgroup_path));
+  }
+  skel->links.observe_connect6 =
+      bpf_program__attach_cgroup(skel->progs.observe_connect6, cgroup_fd->get());
+  if (skel->links.observe_connect6 == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("attaching connect_observer (cgroup/connect6) "
                                                    "to cgroup ",
                                                    cgroup_path));
   }

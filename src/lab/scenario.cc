@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "skewless/datapath/connect_observer.h"
 #include "skewless/lab/node.h"
 #include "skewless/loadgen/result_json.h"
 
@@ -54,6 +55,14 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   if (!node_or.ok()) return node_or.status();
   Node& node = **node_or;
   const char* mode = DataplaneName(config.dataplane);
+
+  // Count, in BPF, every connect() the clients make to the VIP: the proof
+  // that a gRPC client holds one connection, whatever its request count.
+  auto observer = datapath::ConnectObserver::Attach(node.client_cgroup());
+  if (!observer.ok()) {
+    Say(options, absl::StrCat("warning: connect observer not attached (", observer.status().message(),
+                              "); the report will not count connections"));
+  }
 
   std::vector<Child> loadgens;
   for (const auto& client : node.plan().clients) {
@@ -124,6 +133,16 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   auto counters = node.StopPods();
   if (!counters.ok()) return counters.status();
   LabReport report = BuildReport(node.plan(), config.dataplane, merged, *counters);
+  if (observer.ok()) {
+    auto counts = (*observer)->Counts();
+    if (!counts.ok()) return counts.status();
+    report.vip_connects = 0;
+    for (const auto& count : *counts) {
+      if (count.daddr == config.service_vip && count.dport == config.service_port) {
+        report.vip_connects = static_cast<int64_t>(count.connects);
+      }
+    }
+  }
   Say(options, absl::StrCat("lab ", node.id(), ": tearing down"));
   if (auto status = node.Destroy(); !status.ok()) return status;
   return report;

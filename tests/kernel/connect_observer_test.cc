@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -69,7 +70,23 @@ Listener ListenOnLoopback() {
   return listener;
 }
 
-bool ConnectOnce(const sockaddr_in& to, int socket_type = SOCK_STREAM) {
+// How a client reaches an IPv4 address: an AF_INET socket, or (as gRPC and
+// many runtimes do) a dual-stack AF_INET6 socket and the v4-mapped address.
+enum class Dial { kInet4, kV4MappedInet6 };
+
+bool ConnectOnce(const sockaddr_in& to, int socket_type = SOCK_STREAM, Dial dial = Dial::kInet4) {
+  if (dial == Dial::kV4MappedInet6) {
+    Fd socket_fd(socket(AF_INET6, socket_type | SOCK_CLOEXEC, 0));
+    sockaddr_in6 mapped{};
+    mapped.sin6_family = AF_INET6;
+    mapped.sin6_port = to.sin_port;
+    mapped.sin6_addr.s6_addr[10] = 0xff;
+    mapped.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&mapped.sin6_addr.s6_addr[12], &to.sin_addr, 4);
+    return socket_fd.get() >= 0 &&
+           connect(socket_fd.get(), reinterpret_cast<const sockaddr*>(&mapped), sizeof(mapped)) ==
+               0;
+  }
   Fd socket_fd(socket(AF_INET, socket_type | SOCK_CLOEXEC, 0));
   return socket_fd.get() >= 0 &&
          connect(socket_fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 0;
@@ -79,7 +96,7 @@ bool ConnectOnce(const sockaddr_in& to, int socket_type = SOCK_STREAM) {
 // `to` with sockets of `socket_type`. Returns the child's exit status (0 when
 // every connect succeeded).
 int ConnectFromChildInCgroup(const OwnedCgroup& cgroup, const sockaddr_in& to, int times,
-                             int socket_type = SOCK_STREAM) {
+                             int socket_type = SOCK_STREAM, Dial dial = Dial::kInet4) {
   int go_pipe[2];
   if (pipe2(go_pipe, O_CLOEXEC) != 0) return -1;
   Fd go_read(go_pipe[0]);
@@ -93,7 +110,7 @@ int ConnectFromChildInCgroup(const OwnedCgroup& cgroup, const sockaddr_in& to, i
     // EOF means the parent could not move us into the cgroup: connect nothing.
     if (read(go_read.get(), &go, 1) != 1) _exit(2);
     for (int i = 0; i < times; ++i) {
-      if (!ConnectOnce(to, socket_type)) _exit(3);
+      if (!ConnectOnce(to, socket_type, dial)) _exit(3);
     }
     _exit(0);
   }
@@ -111,11 +128,12 @@ int ConnectFromChildInCgroup(const OwnedCgroup& cgroup, const sockaddr_in& to, i
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::vector<std::uint32_t> ConnectProgramsOn(int cgroup_fd) {
+std::vector<std::uint32_t> ConnectProgramsOn(int cgroup_fd,
+                                             bpf_attach_type type = BPF_CGROUP_INET4_CONNECT) {
   std::uint32_t ids[8] = {};
   std::uint32_t count = 8;
   std::uint32_t attach_flags = 0;
-  int err = bpf_prog_query(cgroup_fd, BPF_CGROUP_INET4_CONNECT, 0, &attach_flags, ids, &count);
+  int err = bpf_prog_query(cgroup_fd, type, 0, &attach_flags, ids, &count);
   EXPECT_EQ(err, 0) << "bpf_prog_query: " << std::strerror(-err);
   return std::vector<std::uint32_t>(ids, ids + (err == 0 ? count : 0));
 }
@@ -155,6 +173,26 @@ TEST_F(ConnectObserverTest, CountsExactlyTheConnectsMadeFromItsCgroup) {
                                          Field(&ConnectCount::connects, 3u))));
 }
 
+// gRPC dials IPv4 through AF_INET6 sockets: such a connect runs only the
+// INET6 hook, and must still count as a connect to the IPv4 destination.
+TEST_F(ConnectObserverTest, CountsIpv4ConnectsMadeThroughDualStackSockets) {
+  absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
+      ConnectObserver::Attach(cgroup_->path());
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  Listener listener = ListenOnLoopback();
+  const std::uint16_t port = ntohs(listener.address.sin_port);
+
+  ASSERT_EQ(
+      ConnectFromChildInCgroup(*cgroup_, listener.address, 2, SOCK_STREAM, Dial::kV4MappedInet6),
+      0);
+
+  absl::StatusOr<std::vector<ConnectCount>> counts = (*observer)->Counts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_THAT(*counts, ElementsAre(AllOf(Field(&ConnectCount::daddr, "127.0.0.1"),
+                                         Field(&ConnectCount::dport, port),
+                                         Field(&ConnectCount::connects, 2u))));
+}
+
 // A UDP connect() only sets a default peer; there is no connection to steer.
 TEST_F(ConnectObserverTest, IgnoresUdpConnects) {
   absl::StatusOr<std::unique_ptr<ConnectObserver>> observer =
@@ -187,10 +225,12 @@ TEST_F(ConnectObserverTest, DestroyingItDetachesTheProgramAndTheCgroupGoesAway) 
   absl::StatusOr<std::uint32_t> program_id = (*observer)->ProgramId();
   ASSERT_TRUE(program_id.ok()) << program_id.status();
   EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get()), ElementsAre(*program_id));
+  EXPECT_EQ(ConnectProgramsOn(cgroup_fd.get(), BPF_CGROUP_INET6_CONNECT).size(), 1u);
 
   observer->reset();
 
   EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get()), IsEmpty());
+  EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get(), BPF_CGROUP_INET6_CONNECT), IsEmpty());
   const std::string path = cgroup_->path();
   cgroup_fd.Close();
   absl::Status destroyed = cgroup_->Destroy();

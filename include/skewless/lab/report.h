@@ -42,6 +42,9 @@ struct LabReport {
   int clients = 0;
   // Clients whose every answered request came from a single pod.
   int clients_on_one_pod = 0;
+  // connect() calls from the client cgroup to the Service VIP, counted by
+  // the BPF connect observer; -1 when it could not be attached.
+  int64_t vip_connects = -1;
   // Work the pods say they served (warmup included) against what the
   // clients counted; equal when nothing was lost or double counted.
   uint64_t server_requests = 0;
