@@ -27,7 +27,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
 
 bench: build
-	bash bench/run.sh $(BUILD_DIR)
+	python3 bench/run.py $(BUILD_DIR) $(BENCH_FLAGS)
 
 lab-cleanup: build
 	$(BUILD_DIR)/bin/skewless-lab cleanup

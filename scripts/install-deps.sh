@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # the lab: namespaces, veths, kube-proxy's two dataplanes, load peers
   iproute2 iptables nftables nghttp2-client procps
+  # benchmark driver and (later) crafted-frame tests
+  python3 python3-h2
 )
 
 if [[ $EUID -ne 0 ]]; then

@@ -77,7 +77,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
                                config.service_port, node.plan().pods.size(),
                                config.duration.count() / 1e3));
 
-  // Progress once a second until the generators finish; a stop request asks
+  // Progress until the generators finish; a stop request asks
   // them to end early (they still print what they measured).
   const auto start = Clock::now();
   const auto limit = config.duration + milliseconds(30000);
@@ -101,7 +101,8 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
           "load generators still running ", limit.count() / 1000, " s after start; log: ",
           loadgens[0].LogTail()));
     }
-    if (elapsed.count() % 1000 < 100 && !stopping) {
+    // Every 5 s: visible progress on a long run without flooding a CI log.
+    if (elapsed.count() % 5000 < 100 && !stopping) {
       Say(options, absl::StrFormat("[%s] %4.0f/%.0f s", mode,
                                    std::min<double>(elapsed.count(), config.duration.count()) / 1e3,
                                    config.duration.count() / 1e3));
