@@ -146,7 +146,7 @@ void Progress(const std::string& line) { std::cerr << line << std::endl; }
 int Fail(const absl::Status& status) {
   std::cerr << "skewless-lab: " << status.message() << std::endl;
   return absl::IsInvalidArgument(status) || absl::IsAlreadyExists(status) ? kExitUsage
-                                                                           : kExitFailed;
+                                                                          : kExitFailed;
 }
 
 int Up(Flags& f) {
@@ -251,7 +251,8 @@ int main(int argc, char** argv) {
   if (run->parsed()) return Run(flags, false);
   if (demo->parsed()) {
     // The demo's defaults: long enough to see the skew, short enough for a minute in all.
-    if (demo->get_option("--duration")->count() == 0) flags.config.duration = std::chrono::seconds(20);
+    if (demo->get_option("--duration")->count() == 0)
+      flags.config.duration = std::chrono::seconds(20);
     // A fixed rate well under the generator's ceiling: each pod's share is
     // then exactly the share of connections kube-proxy gave it, not blurred
     // by two saturated cores.

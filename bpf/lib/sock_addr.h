@@ -1,8 +1,9 @@
 // Reading destinations out of a cgroup sock_addr context (connect4 and friends).
 #pragma once
 
-#include "vmlinux.h"
 #include <bpf/bpf_endian.h>
+
+#include "vmlinux.h"
 
 // The kernel stores the port in the low 16 bits of the 32-bit user_port field,
 // still in network byte order. Read the whole word (the field is declared

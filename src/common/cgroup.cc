@@ -71,9 +71,8 @@ absl::Status RemoveCgroup(const std::string& cgroup_path) {
   if (rmdir(cgroup_path.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
   int err = errno;
   if (err == EBUSY) {
-    return absl::FailedPreconditionError(absl::StrCat("cgroup ", cgroup_path,
-                                                      " still holds pids: ",
-                                                      absl::StrJoin(ReadProcs(cgroup_path), ",")));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cgroup ", cgroup_path, " still holds pids: ", absl::StrJoin(ReadProcs(cgroup_path), ",")));
   }
   return absl::InternalError(absl::StrCat("rmdir ", cgroup_path, ": ", ErrnoText(err)));
 }

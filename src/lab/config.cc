@@ -39,9 +39,12 @@ std::string RandomId() {
 
 const char* DataplaneName(Dataplane dataplane) {
   switch (dataplane) {
-    case Dataplane::kIptables: return "iptables";
-    case Dataplane::kNftables: return "nftables";
-    case Dataplane::kNone: return "none";
+    case Dataplane::kIptables:
+      return "iptables";
+    case Dataplane::kNftables:
+      return "nftables";
+    case Dataplane::kNone:
+      return "none";
   }
   return "?";
 }
@@ -91,8 +94,8 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
   int total_pods = 0;
   for (size_t z = 0; z < config.zones.size(); ++z) {
     if (config.pods_per_zone[z] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--pods-per-zone: negative count for ",
-                                                     config.zones[z]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--pods-per-zone: negative count for ", config.zones[z]));
     }
     for (int i = 0; i < config.pods_per_zone[z]; ++i) {
       PodSpec pod;
@@ -115,9 +118,8 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
     auto it = std::find_if(plan.pods.begin(), plan.pods.end(),
                            [&](const PodSpec& p) { return p.name == name; });
     if (it == plan.pods.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("--slow-pod: no pod named '", name,
-                                                     "' (pods are pod-0..pod-", total_pods - 1,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--slow-pod: no pod named '", name, "' (pods are pod-0..pod-", total_pods - 1, ")"));
     }
     if (!(factor >= 1.0 && factor <= 1000.0)) {
       return absl::InvalidArgumentError(
@@ -168,7 +170,8 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
         absl::StrCat("--concurrency: must be within [1, 1000], got ", config.concurrency));
   }
   if (config.rate < 0) return absl::InvalidArgumentError("--rate: must be >= 0");
-  if (config.duration < std::chrono::milliseconds(100) || config.duration > std::chrono::hours(24)) {
+  if (config.duration < std::chrono::milliseconds(100) ||
+      config.duration > std::chrono::hours(24)) {
     return absl::InvalidArgumentError("--duration: must be within [100ms, 24h]");
   }
   if (config.service_time_us > 10'000'000) {

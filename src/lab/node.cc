@@ -91,8 +91,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const LabConfig& config,
   if (auto status = node->Build(); !status.ok()) {
     absl::Status teardown = node->Destroy();
     if (!teardown.ok()) {
-      return absl::Status(status.code(), absl::StrCat(status.message(), "; and teardown failed: ",
-                                                      teardown.message()));
+      return absl::Status(
+          status.code(),
+          absl::StrCat(status.message(), "; and teardown failed: ", teardown.message()));
     }
     return status;
   }
@@ -117,8 +118,8 @@ absl::Status Node::Build() {
   for (const auto& name : netns) {
     if (NetnsExists(name)) {
       destroyed_ = true;
-      return absl::AlreadyExistsError(absl::StrCat(
-          "--id: network namespace '", name, "' already exists; pick another id"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("--id: network namespace '", name, "' already exists; pick another id"));
     }
   }
   auto cgroup_mount = FindCgroup2Mount();
@@ -142,13 +143,13 @@ absl::Status Node::Build() {
                    config_.zones.size(), " zones"));
   if (auto status = BuildNetwork(); !status.ok()) return status;
   if (mkdir(cgroup_root_.c_str(), 0755) != 0 || mkdir(client_cgroup_.c_str(), 0755) != 0) {
-    return absl::InternalError(absl::StrCat("mkdir cgroup ", client_cgroup_, ": ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("mkdir cgroup ", client_cgroup_, ": ", std::strerror(errno)));
   }
   if (auto status = ApplyDataplane(config_.dataplane, NodeNetns(id), service_); !status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("programming the ",
-                                                    DataplaneName(config_.dataplane),
-                                                    " baseline: ", status.message()));
+    return absl::Status(status.code(),
+                        absl::StrCat("programming the ", DataplaneName(config_.dataplane),
+                                     " baseline: ", status.message()));
   }
   return StartPods();
 }
@@ -185,26 +186,25 @@ absl::Status Node::BuildNetwork() {
   }
   if (auto status = IpBatch(node_ns, node); !status.ok()) return status;
   // Per-namespace sysctl: this touches only the node namespace.
-  if (auto result = RunCommand({"ip", "netns", "exec", node_ns, "sysctl", "-qw",
-                                "net.ipv4.ip_forward=1"});
+  if (auto result =
+          RunCommand({"ip", "netns", "exec", node_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"});
       !result.ok()) {
     return result.status();
   }
   for (const auto& pod : plan_.pods) {
-    if (auto status = IpBatch(PodNetns(id, pod.name),
-                              {"link set lo up",
-                               absl::StrCat("addr add ", pod.ip, "/", kPodPrefix, " dev eth0"),
-                               "link set eth0 up",
-                               absl::StrCat("route add default via ", kPodGateway)});
+    if (auto status = IpBatch(
+            PodNetns(id, pod.name),
+            {"link set lo up", absl::StrCat("addr add ", pod.ip, "/", kPodPrefix, " dev eth0"),
+             "link set eth0 up", absl::StrCat("route add default via ", kPodGateway)});
         !status.ok()) {
       return status;
     }
   }
   for (const auto& client : plan_.clients) {
-    if (auto status = IpBatch(ClientNetns(id, client.zone),
-                              {"link set lo up", absl::StrCat("addr add ", client.ip, "/30 dev eth0"),
-                               "link set eth0 up",
-                               absl::StrCat("route add default via ", client.gateway)});
+    if (auto status =
+            IpBatch(ClientNetns(id, client.zone),
+                    {"link set lo up", absl::StrCat("addr add ", client.ip, "/30 dev eth0"),
+                     "link set eth0 up", absl::StrCat("route add default via ", client.gateway)});
         !status.ok()) {
       return status;
     }
@@ -222,11 +222,16 @@ absl::Status Node::StartPods() {
   for (const auto& pod : plan_.pods) {
     SpawnOptions spawn;
     spawn.argv = {options_.bin_dir + "/" + kPodServerBinary,
-                  "--name", pod.name,
-                  "--zone", pod.zone,
-                  "--listen", absl::StrCat(pod.ip, ":", config_.service_port),
-                  "--service-time-us", std::to_string(config_.service_time_us),
-                  "--slow-factor", absl::StrCat(pod.slow_factor)};
+                  "--name",
+                  pod.name,
+                  "--zone",
+                  pod.zone,
+                  "--listen",
+                  absl::StrCat(pod.ip, ":", config_.service_port),
+                  "--service-time-us",
+                  std::to_string(config_.service_time_us),
+                  "--slow-factor",
+                  absl::StrCat(pod.slow_factor)};
     spawn.netns = PodNetns(plan_.id, pod.name);
     spawn.log_path = absl::StrCat(log_dir_, "/", pod.name, ".log");
     auto child = Child::Spawn(spawn);
@@ -279,9 +284,9 @@ absl::StatusOr<std::vector<PodCounters>> Node::StopPods() {
     last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
     auto json = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded() || !json.is_object()) {
-      first_error.Update(absl::DataLossError(absl::StrCat(
-          plan_.pods[i].name, " printed no counters at exit: '", last, "'; log: ",
-          pods_[i].LogTail())));
+      first_error.Update(
+          absl::DataLossError(absl::StrCat(plan_.pods[i].name, " printed no counters at exit: '",
+                                           last, "'; log: ", pods_[i].LogTail())));
       continue;
     }
     counters.push_back({json.value("pod", ""), json.value("zone", ""),

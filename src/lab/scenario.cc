@@ -1,9 +1,8 @@
 // A lab run: node, load generators in the client namespaces, merged report.
 #include "skewless/lab/scenario.h"
 
-#include <signal.h>
-
 #include <poll.h>
+#include <signal.h>
 
 #include <chrono>
 #include <thread>
@@ -34,12 +33,18 @@ std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client)
   // offered the same load.
   double rate = config.rate * client.connections / std::max(total, 1);
   return {node.bin_dir() + "/" + kLoadgenBinary,
-          "--target", absl::StrCat(config.service_vip, ":", config.service_port),
-          "--clients", std::to_string(client.connections),
-          "--concurrency", std::to_string(config.concurrency),
-          "--duration", absl::StrCat(config.duration.count(), "ms"),
-          "--rate", absl::StrCat(rate),
-          "--zone", client.zone,
+          "--target",
+          absl::StrCat(config.service_vip, ":", config.service_port),
+          "--clients",
+          std::to_string(client.connections),
+          "--concurrency",
+          std::to_string(config.concurrency),
+          "--duration",
+          absl::StrCat(config.duration.count(), "ms"),
+          "--rate",
+          absl::StrCat(rate),
+          "--zone",
+          client.zone,
           "--quiet"};
 }
 
@@ -60,8 +65,9 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   // that a gRPC client holds one connection, whatever its request count.
   auto observer = datapath::ConnectObserver::Attach(node.client_cgroup());
   if (!observer.ok()) {
-    Say(options, absl::StrCat("warning: connect observer not attached (", observer.status().message(),
-                              "); the report will not count connections"));
+    Say(options,
+        absl::StrCat("warning: connect observer not attached (", observer.status().message(),
+                     "); the report will not count connections"));
   }
 
   std::vector<Child> loadgens;
@@ -71,11 +77,11 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
     if (!child.ok()) return child.status();
     loadgens.push_back(*std::move(child));
   }
-  Say(options, absl::StrFormat("[%s] %d persistent gRPC connections from %d client namespaces -> "
-                               "%s:%d, %d pods, %.0f s",
-                               mode, config.clients, loadgens.size(), config.service_vip,
-                               config.service_port, node.plan().pods.size(),
-                               config.duration.count() / 1e3));
+  Say(options,
+      absl::StrFormat("[%s] %d persistent gRPC connections from %d client namespaces -> "
+                      "%s:%d, %d pods, %.0f s",
+                      mode, config.clients, loadgens.size(), config.service_vip,
+                      config.service_port, node.plan().pods.size(), config.duration.count() / 1e3));
 
   // Progress until the generators finish; a stop request asks
   // them to end early (they still print what they measured).
@@ -97,9 +103,9 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
     }
     auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
     if (elapsed > limit) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "load generators still running ", limit.count() / 1000, " s after start; log: ",
-          loadgens[0].LogTail()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("load generators still running ", limit.count() / 1000,
+                       " s after start; log: ", loadgens[0].LogTail()));
     }
     // Every 5 s: visible progress on a long run without flooding a CI log.
     if (elapsed.count() % 5000 < 100 && !stopping) {

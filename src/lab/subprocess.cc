@@ -61,10 +61,14 @@ struct ExecPlan {
 
 std::string ExitText(int code) {
   switch (code) {
-    case 125: return " (could not enter the network namespace)";
-    case 126: return " (could not join the cgroup)";
-    case 127: return " (could not exec)";
-    default: return "";
+    case 125:
+      return " (could not enter the network namespace)";
+    case 126:
+      return " (could not join the cgroup)";
+    case 127:
+      return " (could not exec)";
+    default:
+      return "";
   }
 }
 
@@ -266,8 +270,8 @@ absl::StatusOr<std::string> Child::ReadLine(std::chrono::milliseconds timeout) {
     }
     absl::Status status = Fill(deadline);
     if (absl::IsOutOfRange(status)) {
-      return absl::UnavailableError(absl::StrCat(name_, " (pid ", pid_,
-                                                 ") closed its output: ", LogTail()));
+      return absl::UnavailableError(
+          absl::StrCat(name_, " (pid ", pid_, ") closed its output: ", LogTail()));
     }
     if (absl::IsDeadlineExceeded(status) && Clock::now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(name_, " (pid ", pid_, ") said nothing in ",

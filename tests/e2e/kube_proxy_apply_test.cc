@@ -1,9 +1,8 @@
 // The baseline rules load into the kernel (iptables-nft and nft) as rendered.
 // Needs root: it creates its own network namespace and removes it.
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "skewless/lab/kube_proxy.h"
 #include "skewless/lab/subprocess.h"
@@ -27,8 +26,8 @@ class ScratchNetns : public ::testing::Test {
 };
 
 ClusterIpService Service() {
-  return {"default/echo", "grpc", "198.19.0.10", 8080,
-          {{"198.18.0.10", 8080}, {"198.18.0.11", 8080}}};
+  return {
+      "default/echo", "grpc", "198.19.0.10", 8080, {{"198.18.0.10", 8080}, {"198.18.0.11", 8080}}};
 }
 
 TEST_F(ScratchNetns, IptablesRulesLoadWithTheirChains) {
@@ -43,7 +42,8 @@ TEST_F(ScratchNetns, IptablesRulesLoadWithTheirChains) {
 
 TEST_F(ScratchNetns, NftablesRulesLoadWithVerdictMap) {
   ASSERT_TRUE(ApplyDataplane(Dataplane::kNftables, name_, Service()).ok());
-  auto listed = RunCommand({"ip", "netns", "exec", name_, "nft", "list", "table", "ip", "kube-proxy"});
+  auto listed =
+      RunCommand({"ip", "netns", "exec", name_, "nft", "list", "table", "ip", "kube-proxy"});
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_THAT(listed->stdout_text, HasSubstr("numgen random mod 2"));
   EXPECT_THAT(listed->stdout_text, HasSubstr("198.19.0.10 . tcp . 8080"));

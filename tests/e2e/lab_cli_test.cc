@@ -1,11 +1,10 @@
 // skewless-lab as an SRE runs it: Ctrl-C and kill -9 leave nothing behind
 // (the latter after `skewless-lab cleanup`), bad flags create nothing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <thread>
@@ -74,10 +73,9 @@ class LabCli : public ::testing::Test {
 
   std::string id_;
   std::string cgroup_;
-  const std::vector<std::string> kRun = {"run",       "--zones",   "zone-a,zone-b",
-                                         "--pods",    "3",         "--clients",
-                                         "4",         "--rate",    "200",
-                                         "--duration", "60s"};
+  const std::vector<std::string> kRun = {
+      "run", "--zones", "zone-a,zone-b", "--pods",     "3",  "--clients",
+      "4",   "--rate",  "200",           "--duration", "60s"};
 };
 
 TEST_F(LabCli, KillNineThenCleanupRemovesEverythingTheRunCreated) {
@@ -134,8 +132,8 @@ TEST_F(LabCli, CleanupLeavesARunWhoseLabIsStillAlive) {
 
 TEST_F(LabCli, DemoRunsBothBaselinesExitsZeroAndLeavesNothing) {
   int host_rules_before = CountHostKubeRules();
-  auto demo = RunCommand({kLab, "demo", "--duration", "1s", "--pods", "2", "--clients", "2",
-                          "--id", id_, "--state-dir", TestStateDir()});
+  auto demo = RunCommand({kLab, "demo", "--duration", "1s", "--pods", "2", "--clients", "2", "--id",
+                          id_, "--state-dir", TestStateDir()});
   ASSERT_TRUE(demo.ok()) << demo.status();
   EXPECT_THAT(demo->stdout_text, HasSubstr("kube-proxy iptables mode"));
   EXPECT_THAT(demo->stdout_text, HasSubstr("kube-proxy nftables mode"));
@@ -146,9 +144,11 @@ TEST_F(LabCli, DemoRunsBothBaselinesExitsZeroAndLeavesNothing) {
 }
 
 struct BadFlags {
+  std::string name;  // names the test case
   std::vector<std::string> args;
   std::string message;
 };
+void PrintTo(const BadFlags& bad, std::ostream* out) { *out << bad.name; }
 
 class LabCliRejects : public LabCli, public ::testing::WithParamInterface<BadFlags> {};
 
@@ -166,11 +166,13 @@ TEST_P(LabCliRejects, WithExitTwoANamedFlagAndNothingCreated) {
 
 INSTANTIATE_TEST_SUITE_P(
     BadInput, LabCliRejects,
-    ::testing::Values(BadFlags{{"--pods-per-zone", "0,0,0"}, "at least 1 pod"},
-                      BadFlags{{"--client-zones", "zone-x"}, "--client-zones: unknown zone"},
-                      BadFlags{{"--duration", "ten"}, "--duration"},
-                      BadFlags{{"--slow-pod", "pod-1"}, "--slow-pod"},
-                      BadFlags{{"--dataplane", "ipvs"}, "--dataplane"}));
+    ::testing::Values(
+        BadFlags{"ZeroPods", {"--pods-per-zone", "0,0,0"}, "at least 1 pod"},
+        BadFlags{"UnknownClientZone", {"--client-zones", "zone-x"}, "--client-zones: unknown zone"},
+        BadFlags{"DurationWithoutUnit", {"--duration", "ten"}, "--duration"},
+        BadFlags{"SlowPodWithoutFactor", {"--slow-pod", "pod-1"}, "--slow-pod"},
+        BadFlags{"UnknownDataplane", {"--dataplane", "ipvs"}, "--dataplane"}),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace skewless::lab

@@ -2,13 +2,12 @@
 // state directory, and probes of what is left on the machine.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "skewless/lab/config.h"
 #include "skewless/lab/subprocess.h"
@@ -20,9 +19,7 @@ namespace skewless::lab::testing {
 
 // A state directory of this test process only, so the test never sees or
 // cleans up another run's records.
-inline std::string TestStateDir() {
-  return "/run/skewless-lab-test-" + std::to_string(getpid());
-}
+inline std::string TestStateDir() { return "/run/skewless-lab-test-" + std::to_string(getpid()); }
 
 // Network namespaces whose name starts with the run's prefix.
 inline std::vector<std::string> NetnsOfRun(const std::string& id) {

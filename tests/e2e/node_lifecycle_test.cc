@@ -1,9 +1,8 @@
 // The lab node: pods reachable directly and through the baseline VIP, and
 // teardown (normal, or `cleanup` after kill -9) leaves nothing behind.
-#include <signal.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,15 @@ enum class Dataplane {
   kNone,      // no VIP rules: for tests of the topology itself
 };
 const char* DataplaneName(Dataplane dataplane);
+// For test names and logs (googletest finds it by argument-dependent lookup).
+inline void PrintTo(Dataplane dataplane, std::ostream* out) { *out << DataplaneName(dataplane); }
 absl::StatusOr<Dataplane> ParseDataplane(const std::string& name);
 
 struct PodSpec {
-  std::string name;   // pod-0, pod-1, ...
-  std::string zone;   // topology.kubernetes.io/zone of the pod's node
+  std::string name;  // pod-0, pod-1, ...
+  std::string zone;  // topology.kubernetes.io/zone of the pod's node
   double slow_factor = 1.0;
-  std::string ip;     // filled by Plan()
+  std::string ip;  // filled by Plan()
 };
 
 struct ClientSpec {

@@ -17,9 +17,9 @@ namespace skewless::lab {
 struct PodRow {
   std::string pod;
   std::string zone;
-  uint64_t requests = 0;        // as the clients saw them answered
-  uint64_t server_served = 0;   // as the pod itself counted
-  double share = 0;             // of all requests
+  uint64_t requests = 0;       // as the clients saw them answered
+  uint64_t server_served = 0;  // as the pod itself counted
+  double share = 0;            // of all requests
   double p50_ms = 0;
   double p99_ms = 0;
 };

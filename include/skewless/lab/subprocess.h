@@ -27,9 +27,9 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 
 // Where and how to start a long-lived child.
 struct SpawnOptions {
-  std::vector<std::string> argv;   // argv[0] is an absolute path
-  std::string netns;               // name under /run/netns; empty = stay in ours
-  std::string cgroup;              // cgroup directory to join; empty = stay in ours
+  std::vector<std::string> argv;  // argv[0] is an absolute path
+  std::string netns;              // name under /run/netns; empty = stay in ours
+  std::string cgroup;             // cgroup directory to join; empty = stay in ours
   // stderr goes to this file (appended), never to a pipe nobody drains:
   // a chatty child must not block on a full pipe.
   std::string log_path;

@@ -53,8 +53,23 @@ struct BadCase {
   std::function<void(LabConfig&)> mutate;
   const char* flag;
 };
+void PrintTo(const BadCase& bad, std::ostream* out) { *out << bad.what; }
 
 class LabPlanRejects : public ::testing::TestWithParam<BadCase> {};
+
+std::string CaseName(const ::testing::TestParamInfo<BadCase>& info) {
+  std::string name;
+  bool upper = true;
+  for (const char* c = info.param.what; *c; ++c) {
+    if (*c == ' ') {
+      upper = true;
+      continue;
+    }
+    name += upper ? static_cast<char>(std::toupper(*c)) : *c;
+    upper = false;
+  }
+  return name;
+}
 
 TEST_P(LabPlanRejects, NamingTheFlag) {
   LabConfig config;
@@ -67,15 +82,37 @@ TEST_P(LabPlanRejects, NamingTheFlag) {
 INSTANTIATE_TEST_SUITE_P(
     BadInput, LabPlanRejects,
     ::testing::Values(
-        BadCase{"zero pods", [](LabConfig& c) { c.pods_per_zone = {0, 0, 0}; }, "at least 1 pod"},
-        BadCase{"too many pods", [](LabConfig& c) { c.pods_per_zone = {300, 0, 0}; }, "--pods"},
-        BadCase{"counts vs zones", [](LabConfig& c) { c.pods_per_zone = {1, 1}; },
+        BadCase{"zero pods",
+                [](LabConfig& c) {
+                  c.pods_per_zone = {0, 0, 0};
+                },
+                "at least 1 pod"},
+        BadCase{"too many pods",
+                [](LabConfig& c) {
+                  c.pods_per_zone = {300, 0, 0};
+                },
+                "--pods"},
+        BadCase{"counts vs zones",
+                [](LabConfig& c) {
+                  c.pods_per_zone = {1, 1};
+                },
                 "--pods-per-zone"},
         BadCase{"unknown client zone", [](LabConfig& c) { c.client_zones = {"zone-z"}; },
                 "--client-zones: unknown zone 'zone-z'"},
-        BadCase{"bad zone name", [](LabConfig& c) { c.zones = {"Zone A", "b", "c"}; }, "--zones"},
-        BadCase{"duplicate zone", [](LabConfig& c) { c.zones = {"a", "a", "c"}; }, "twice"},
-        BadCase{"unknown slow pod", [](LabConfig& c) { c.slow_pods = {{"pod-9", 2}}; },
+        BadCase{"bad zone name",
+                [](LabConfig& c) {
+                  c.zones = {"Zone A", "b", "c"};
+                },
+                "--zones"},
+        BadCase{"duplicate zone",
+                [](LabConfig& c) {
+                  c.zones = {"a", "a", "c"};
+                },
+                "twice"},
+        BadCase{"unknown slow pod",
+                [](LabConfig& c) {
+                  c.slow_pods = {{"pod-9", 2}};
+                },
                 "--slow-pod: no pod named 'pod-9'"},
         BadCase{"bad id", [](LabConfig& c) { c.id = "Has Space"; }, "--id"},
         BadCase{"zero clients", [](LabConfig& c) { c.clients = 0; }, "--clients"},
@@ -83,7 +120,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"vip not an address", [](LabConfig& c) { c.service_vip = "echo"; }, "--vip"},
         BadCase{"zero concurrency", [](LabConfig& c) { c.concurrency = 0; }, "--concurrency"},
         BadCase{"tiny duration", [](LabConfig& c) { c.duration = std::chrono::milliseconds(1); },
-                "--duration"}));
+                "--duration"}),
+    CaseName);
 
 TEST(Dataplane, ParsesKnownNamesAndRejectsOthers) {
   EXPECT_EQ(*ParseDataplane("nftables"), Dataplane::kNftables);

@@ -12,7 +12,10 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 ClusterIpService ThreeEndpoints() {
-  return {"default/echo", "grpc", "198.19.0.10", 8080,
+  return {"default/echo",
+          "grpc",
+          "198.19.0.10",
+          8080,
           {{"198.18.0.10", 8080}, {"198.18.0.11", 8080}, {"198.18.0.12", 8080}}};
 }
 
