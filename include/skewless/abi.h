@@ -25,7 +25,7 @@
 
 // Bumped on any layout change of a struct below; pinned maps written by an
 // older agent carry the old layout, so a mismatch means "recreate the maps".
-#define SKW_ABI_VERSION 1
+#define SKW_ABI_VERSION 2
 
 // --- connect_observer (bpf/connect_observer.bpf.c) ---
 
@@ -48,5 +48,155 @@ struct skw_conn_count {
   __u64 connects;
 };
 SKW_ABI_SIZE_ASSERT(struct skw_conn_count, 8);
+
+// --- steering data path (bpf/steer.bpf.c; docs/datapath.md) ---
+
+// Sizes chosen up front: resizing a pinned map later means recreating it,
+// which disrupts (Cilium's 64k-entry defaults are a known complaint).
+#define SKW_MAX_SERVICES 262144  // VIP:port:proto entries
+#define SKW_MAX_BACKENDS 262144  // backend ids are [1, SKW_MAX_BACKENDS); 0 = none
+#define SKW_MAX_SET_SLOTS 4097   // per service: header slot 0 + up to 4096 backends
+#define SKW_MAX_UDP_REV 65536    // unconnected-UDP reverse translations (LRU)
+#define SKW_DEFAULT_WEIGHT 100
+
+// An IPv6 address, or an IPv4 one as v4-mapped (::ffff:a.b.c.d). One form
+// for both families: dual-stack sockets (gRPC's) dial IPv4 services through
+// connect6 with exactly this form. Network byte order.
+struct skw_addr {
+  __u32 words[4];
+};
+SKW_ABI_SIZE_ASSERT(struct skw_addr, 16);
+
+struct skw_service_key {
+  struct skw_addr vip;
+  __u16 port;  // network order
+  __u8 proto;  // IPPROTO_TCP or IPPROTO_UDP
+  __u8 pad;    // always zero (bytewise hash key)
+};
+SKW_ABI_SIZE_ASSERT(struct skw_service_key, 20);
+
+enum skw_service_flags {
+  // trafficDistribution PreferClose/PreferSameZone/PreferSameNode (or the
+  // agent's default): pick from the set's preferred tier, spill by load.
+  SKW_SVC_F_PREFER_LOCAL = 1u << 0,
+};
+
+struct skw_service {
+  __u32 service_id;            // key of the service's backend set in skw_backend_sets
+  __u32 flags;                 // enum skw_service_flags
+  __u32 slow_start_window_ms;  // 0 = no slow start
+  __u32 pad;
+};
+SKW_ABI_SIZE_ASSERT(struct skw_service, 16);
+
+// One slot of a service's backend set (an inner array of skw_backend_sets,
+// swapped whole for atomic updates). Slot 0 is the set's header: its
+// backend_id is 0 and its counts describe the slots after it, ordered
+// preferred-ready | other-ready | serving-terminating:
+//   slots [1, n_preferred]            ready, in the preferred tier (same node
+//                                     or zone, chosen by the agent following
+//                                     kube-proxy's topology fallback)
+//   slots [1, n_ready]                every ready backend (preferred first)
+//   slots [n_ready+1, n_ready+n_serving]  serving but terminating
+// In slots >= 1 the count fields are zero.
+struct skw_slot {
+  __u32 backend_id;
+  __u16 n_preferred;
+  __u16 n_ready;
+  __u16 n_serving;
+  __u16 pad;
+};
+SKW_ABI_SIZE_ASSERT(struct skw_slot, 12);
+
+enum skw_backend_state {
+  SKW_BACKEND_UNUSED = 0,
+  SKW_BACKEND_READY = 1,
+  SKW_BACKEND_SERVING = 2,  // terminating but still serving
+  SKW_BACKEND_EJECTED = 3,  // outlier (the splicer ejects); no new connections
+};
+
+struct skw_backend {
+  struct skw_addr addr;
+  __u16 port;  // network order
+  __u8 state;  // enum skw_backend_state
+  __u8 pad;
+  __u16 zone_id;         // the agent's zone numbering; 0 = unknown
+  __u16 weight;          // relative capacity; 0 is treated as 1
+  __u64 ready_since_ns;  // bpf_ktime_get_ns() clock; 0 = long ago (no slow start)
+};
+SKW_ABI_SIZE_ASSERT(struct skw_backend, 32);
+
+// Written by the data path (sockops, and the splicer later), never by the
+// agent's set updates: load survives backend and set rewrites.
+struct skw_backend_load {
+  __u64 active_conns;          // established TCP connections steered to it, open now
+  __u64 total_conns;           // established ever
+  __u64 outstanding_requests;  // the splicer's in-flight streams (issue 6)
+};
+SKW_ABI_SIZE_ASSERT(struct skw_backend_load, 24);
+
+struct skw_node_config {
+  __u16 zone_id;  // this node's zone in the agent's numbering; 0 = unknown
+  __u16 pad;
+  // Spill out of the preferred tier when its better P2C candidate costs more
+  // than spill_ratio_permille/1000 x a sampled other candidate AND carries
+  // at least spill_min_delta more active connections (so a lightly loaded
+  // tier never spills on noise). Defaults 2000 and 8 (docs/datapath.md).
+  __u32 spill_ratio_permille;
+  __u32 spill_min_delta;
+  __u32 flags;
+};
+SKW_ABI_SIZE_ASSERT(struct skw_node_config, 16);
+
+// Kept with each steered socket (BPF_MAP_TYPE_SK_STORAGE, freed with it).
+struct skw_sock_state {
+  struct skw_addr vip;      // what the application dialled (getpeername)
+  struct skw_addr backend;  // where it went: sockops counts only if the
+                            // socket's peer still is this (self-validating)
+  __u16 vip_port;           // network order
+  __u16 backend_port;       // network order
+  __u32 backend_id;
+  __u32 counted;  // 1 while this socket is in active_conns
+  __u32 pad;
+};
+SKW_ABI_SIZE_ASSERT(struct skw_sock_state, 48);
+
+// Unconnected UDP: recvmsg turns a reply from a backend back into the VIP.
+struct skw_udp_rev_key {
+  __u64 cookie;  // the socket's cookie
+  struct skw_addr backend;
+  __u16 port;  // network order
+  __u16 pad[3];
+};
+SKW_ABI_SIZE_ASSERT(struct skw_udp_rev_key, 32);
+
+struct skw_udp_rev {
+  struct skw_addr vip;
+  __u16 port;  // network order
+  __u16 pad[3];
+};
+SKW_ABI_SIZE_ASSERT(struct skw_udp_rev, 24);
+
+// Why a backend was (or was not) chosen: the data path counts these per CPU
+// and `explain` prints them.
+enum skw_reason {
+  SKW_REASON_NONE = 0,                // no usable backend: connect refused
+  SKW_REASON_SINGLE = 1,              // only one candidate in the tier used
+  SKW_REASON_P2C_PREFERRED = 2,       // P2C inside the preferred tier
+  SKW_REASON_P2C_READY = 3,           // P2C over every ready backend
+  SKW_REASON_SPILL_OVERLOAD = 4,      // preferred tier too loaded: other tier
+  SKW_REASON_SPILL_NO_PREFERRED = 5,  // preferred tier empty or all ejected
+  SKW_REASON_TERMINATING = 6,         // nothing ready: serving-terminating ones
+  SKW_REASON_NOT_A_SERVICE = 7,       // destination is no VIP: untouched
+  SKW_REASON_COUNT = 8,
+};
+
+struct skw_choice {
+  __u32 backend_id;    // 0 when none
+  __u32 reason;        // enum skw_reason
+  __u32 candidate[2];  // the two P2C candidates (0 when unused)
+  __u64 cost[2];       // their costs (see select.h)
+};
+SKW_ABI_SIZE_ASSERT(struct skw_choice, 32);
 
 #endif  // SKEWLESS_ABI_H_
