@@ -134,7 +134,12 @@ absl::Status Node::Build() {
 
   // Record intent before creating: cleanup after a crash must see every name.
   state_.netns = netns;
-  state_.cgroups = {client_cgroup_, cgroup_root_};
+  // One cgroup per client zone under `clients`: each stands for a node of
+  // that zone, so per-node BPF state (this node's zone) can differ per zone,
+  // while programs attached to `clients` see every client.
+  for (const auto& client : plan_.clients) state_.cgroups.push_back(ZoneCgroup(client.zone));
+  state_.cgroups.push_back(client_cgroup_);
+  state_.cgroups.push_back(cgroup_root_);
   if (auto status = SaveState(options_.state_dir, state_); !status.ok()) return status;
   log_dir_ = LogDir(options_.state_dir, id);
   std::filesystem::create_directories(log_dir_);
@@ -142,9 +147,11 @@ absl::Status Node::Build() {
   Say(absl::StrCat("lab ", id, ": creating node with ", plan_.pods.size(), " pods in ",
                    config_.zones.size(), " zones"));
   if (auto status = BuildNetwork(); !status.ok()) return status;
-  if (mkdir(cgroup_root_.c_str(), 0755) != 0 || mkdir(client_cgroup_.c_str(), 0755) != 0) {
-    return absl::InternalError(
-        absl::StrCat("mkdir cgroup ", client_cgroup_, ": ", std::strerror(errno)));
+  // Parents first: the record lists children first, for removal.
+  for (auto it = state_.cgroups.rbegin(); it != state_.cgroups.rend(); ++it) {
+    if (mkdir(it->c_str(), 0755) != 0) {
+      return absl::InternalError(absl::StrCat("mkdir cgroup ", *it, ": ", std::strerror(errno)));
+    }
   }
   if (auto status = ApplyDataplane(config_.dataplane, NodeNetns(id), service_); !status.ok()) {
     return absl::Status(status.code(),
@@ -254,12 +261,16 @@ absl::Status Node::StartPods() {
   return absl::OkStatus();
 }
 
+std::string Node::ZoneCgroup(const std::string& zone) const {
+  return absl::StrCat(client_cgroup_, "/", zone);
+}
+
 absl::StatusOr<Child> Node::SpawnClient(const std::string& zone, std::vector<std::string> argv,
                                         const std::string& log_name) {
   SpawnOptions spawn;
   spawn.argv = std::move(argv);
   spawn.netns = ClientNetns(plan_.id, zone);
-  spawn.cgroup = client_cgroup_;
+  spawn.cgroup = ZoneCgroup(zone);
   spawn.log_path = absl::StrCat(log_dir_, "/", log_name, ".log");
   auto child = Child::Spawn(spawn);
   if (!child.ok()) return child.status();

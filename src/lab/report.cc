@@ -103,7 +103,7 @@ nlohmann::json ToJson(const LabReport& r) {
           {"cross_zone_share", r.cross_zone_share},
           {"clients", r.clients},
           {"clients_on_one_pod", r.clients_on_one_pod},
-          {"vip_connects", r.vip_connects},
+          {"service_connects", r.service_connects},
           {"server_requests", r.server_requests},
           {"client_requests_including_warmup", r.client_requests_including_warmup}};
 }
@@ -127,9 +127,9 @@ void PrintReport(const LabReport& r, std::ostream& out) {
                          100 * r.cross_zone_share);
   out << absl::StrFormat("clients: %d of %d persistent connections sent every request to one pod\n",
                          r.clients_on_one_pod, r.clients);
-  if (r.vip_connects >= 0) {
-    out << absl::StrFormat("connections: %d connect() calls to the Service VIP (counted in BPF)\n",
-                           r.vip_connects);
+  if (r.service_connects >= 0) {
+    out << absl::StrFormat("connections: %d connect() calls to the Service (counted in BPF)\n",
+                           r.service_connects);
   }
   out << absl::StrFormat("latency: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms\n",
                          r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms);

@@ -61,7 +61,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   Node& node = **node_or;
   const char* mode = DataplaneName(config.dataplane);
 
-  // Count, in BPF, every connect() the clients make to the VIP: the proof
+  // Count, in BPF, every connect() the clients make to the Service: the proof
   // that a gRPC client holds one connection, whatever its request count.
   auto observer = datapath::ConnectObserver::Attach(node.client_cgroup());
   if (!observer.ok()) {
@@ -143,11 +143,14 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   if (observer.ok()) {
     auto counts = (*observer)->Counts();
     if (!counts.ok()) return counts.status();
-    report.vip_connects = 0;
+    report.service_connects = 0;
     for (const auto& count : *counts) {
-      if (count.daddr == config.service_vip && count.dport == config.service_port) {
-        report.vip_connects = static_cast<int64_t>(count.connects);
-      }
+      if (count.dport != config.service_port) continue;
+      // Under kube-proxy the clients dial the VIP; where a connect hook
+      // rewrote the VIP first, the observer sees the chosen pod.
+      bool to_service = count.daddr == config.service_vip;
+      for (const auto& pod : node.plan().pods) to_service |= count.daddr == pod.ip;
+      if (to_service) report.service_connects += static_cast<int64_t>(count.connects);
     }
   }
   Say(options, absl::StrCat("lab ", node.id(), ": tearing down"));

@@ -41,7 +41,7 @@ TEST_P(BaselineSkew, EveryPersistentClientLandsOnExactlyOnePod) {
   EXPECT_EQ(report.errors, 0u);
   EXPECT_GT(report.requests, 1000u);
   EXPECT_EQ(report.clients_on_one_pod, 8) << "kube-proxy balances connections, not requests";
-  EXPECT_EQ(report.vip_connects, 8) << "one connect() per persistent client, seen by BPF";
+  EXPECT_EQ(report.service_connects, 8) << "one connect() per persistent client, seen by BPF";
 }
 
 TEST_P(BaselineSkew, LoadGeneratorCountsMatchThePodsOwnCounts) {

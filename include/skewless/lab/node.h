@@ -46,7 +46,10 @@ class Node {
   const LabPlan& plan() const { return plan_; }
   const LabConfig& config() const { return config_; }
   const std::string& id() const { return plan_.id; }
+  // Every client's cgroup is below this one (one child per client zone).
   const std::string& client_cgroup() const { return client_cgroup_; }
+  // The cgroup of the clients of one zone: what a node of that zone would be.
+  std::string ZoneCgroup(const std::string& zone) const;
   const std::string& log_dir() const { return log_dir_; }
   std::string bin_dir() const { return options_.bin_dir; }
   const ClusterIpService& service() const { return service_; }

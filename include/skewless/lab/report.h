@@ -42,9 +42,10 @@ struct LabReport {
   int clients = 0;
   // Clients whose every answered request came from a single pod.
   int clients_on_one_pod = 0;
-  // connect() calls from the client cgroup to the Service VIP, counted by
-  // the BPF connect observer; -1 when it could not be attached.
-  int64_t vip_connects = -1;
+  // connect() calls from the clients to the Service (its VIP, or its pods
+  // where a connect hook rewrote the VIP first), counted by the BPF connect
+  // observer; -1 when it could not be attached.
+  int64_t service_connects = -1;
   // Work the pods say they served (warmup included) against what the
   // clients counted; equal when nothing was lost or double counted.
   uint64_t server_requests = 0;
