@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build ccache pkg-config clang llvm
+  build-essential cmake ninja-build ccache pkg-config clang llvm clang-format
   # BPF: libbpf loads skeletons, bpftool generates them (and vmlinux.h)
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # RPC and serialisation
