@@ -13,17 +13,257 @@
  *   static __always_inline __u64 skw_env_now_ns(void *env);  // bpf_ktime_get_ns clock
  *
  * In BPF these are map lookups and helpers; in tests, arrays and a seeded PRNG.
- * Userspace defines __always_inline as inline before including. */
+ * An env may also hide a backend (return NULL) that this connect cannot use,
+ * e.g. an IPv6 backend for an IPv4 VIP: it is then skipped like an ejected one.
+ *
+ * Verifier notes: every loop has a constant bound, all arithmetic is 64-bit
+ * integer with operands clamped so products cannot overflow, and every divisor
+ * is provably non-zero. No floats, no recursion. */
 #ifndef SKEWLESS_SELECT_H_
 #define SKEWLESS_SELECT_H_
 
+/* BPF gets __always_inline from bpf_helpers.h, glibc userspace from
+ * <sys/cdefs.h>; anything else gets the same meaning here. */
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
 #include "skewless/abi.h"
 
+/* Positive errno value returned negated when nothing can take the connection
+ * (BPF has no <errno.h>; this is ENOENT's value on Linux). */
+#define SKW_SELECT_ENOENT 2
+
+/* Draws per candidate. A tier this small is scanned whole (from a random
+ * start), so "every backend ejected" is detected exactly; a larger one is
+ * sampled this many times, so it is missed only if a fraction f of it is
+ * ejected with probability f^16 (1.5e-5 at half the tier ejected). */
+#define SKW_SELECT_MAX_PROBES 16
+
+#define SKW_PERMILLE 1000
+/* Slow start begins at Envoy's minimum weight factor, 0.1. */
+#define SKW_SLOW_START_MIN_PERMILLE 100
+/* docs/datapath.md: spill at 2x the cost and 8 more active connections. */
+#define SKW_DEFAULT_SPILL_RATIO_PERMILLE 2000
+#define SKW_DEFAULT_SPILL_MIN_DELTA 8
+
+/* Overflow guards. With active <= 2^24 the cost is < 1.7e13, so
+ * cost x 1000 and cost x spill ratio (<= 1e6) both stay below 2^64.
+ * 16M connections to one backend is far past any real load. */
+#define SKW_SELECT_ACTIVE_CAP (1ull << 24)
+#define SKW_SPILL_RATIO_MAX_PERMILLE 1000000u
+
+/* The env contract, declared again so a mismatching definition fails to
+ * compile instead of being called with the wrong types. */
+static __always_inline const struct skw_backend *skw_env_backend(void *env, __u32 backend_id);
+static __always_inline __u64 skw_env_active(void *env, __u32 backend_id);
+static __always_inline __u32 skw_env_slot(void *env, __u32 index);
+static __always_inline __u32 skw_env_random(void *env);
+static __always_inline __u64 skw_env_now_ns(void *env);
+
 /* Returns 0 with out->backend_id set, or -ENOENT-like (negative) when no
- * backend can take the connection (out->reason == SKW_REASON_NONE). */
+ * backend can take the connection (out->reason == SKW_REASON_NONE).
+ * out->candidate/cost hold the two P2C candidates (the second 0 when only one
+ * was found); after a spill they hold the preferred winner and the sampled
+ * backend outside the preferred tier that took the connection. */
 static __always_inline int skw_select(void *env, const struct skw_service *service,
                                       const struct skw_slot *header,
-                                      const struct skw_node_config *node,
-                                      struct skw_choice *out);
+                                      const struct skw_node_config *node, struct skw_choice *out);
+
+/* One drawn candidate: its slot offset inside the tier and what it costs. */
+struct skw_candidate {
+  __u32 backend_id;
+  __u32 offset;
+  __u64 active_conns;
+  __u64 cost;
+};
+
+/* Ejected backends take no new connections; UNUSED ones are ids the agent
+ * has not (or no longer) filled in. SERVING ones only appear in the
+ * terminating tier, or in a ready tier the agent has not rebuilt yet. */
+static __always_inline int skw_backend_usable(const struct skw_backend *backend) {
+  return backend->state == SKW_BACKEND_READY || backend->state == SKW_BACKEND_SERVING;
+}
+
+/* Linear slow-start ramp: 100 permille when the backend became ready, 1000
+ * once the service's window has passed. ready_since_ns == 0 means "long ago".
+ * A ready_since in the future (clock skew between writer and kernel) counts
+ * as "just became ready". */
+static __always_inline __u32 skw_ramp_permille(const struct skw_service *service,
+                                               const struct skw_backend *backend, __u64 now_ns) {
+  if (service->slow_start_window_ms == 0 || backend->ready_since_ns == 0) return SKW_PERMILLE;
+  if (now_ns <= backend->ready_since_ns) return SKW_SLOW_START_MIN_PERMILLE;
+  __u64 window_ns = (__u64)service->slow_start_window_ms * 1000000ull; /* > 0, < 2^42 */
+  __u64 elapsed_ns = now_ns - backend->ready_since_ns;
+  if (elapsed_ns >= window_ns) return SKW_PERMILLE;
+  /* elapsed < 2^42, so 900 x elapsed < 2^52. */
+  return SKW_SLOW_START_MIN_PERMILLE +
+         (__u32)((SKW_PERMILLE - SKW_SLOW_START_MIN_PERMILLE) * elapsed_ns / window_ns);
+}
+
+/* cost = (active + 1) x 1000 x 1000 / (weight x ramp_permille): a weight-200
+ * backend costs half a weight-100 one at equal load; a backend at the start
+ * of slow start costs 10x. */
+static __always_inline __u64 skw_cost(__u64 active_conns, __u16 weight, __u32 ramp_permille) {
+  if (active_conns > SKW_SELECT_ACTIVE_CAP) active_conns = SKW_SELECT_ACTIVE_CAP;
+  __u64 effective_weight = weight ? weight : 1; /* abi.h: weight 0 is treated as 1 */
+  if (ramp_permille == 0) ramp_permille = 1;    /* cannot happen; keeps the divisor > 0 */
+  return (active_conns + 1) * 1000000ull / (effective_weight * ramp_permille);
+}
+
+/* Draws one usable backend from the tier's slots [first_slot, first_slot +
+ * n_slots), never the slot at offset skip_offset (pass n_slots for "none")
+ * nor backend skip_id. The skipped slot is removed from the range before
+ * drawing, so the second P2C candidate is uniform over the other slots.
+ * Returns 1 and fills *out, or 0 when the bounded draws found nothing. */
+static __always_inline int skw_pick(void *env, const struct skw_service *service, __u64 now_ns,
+                                    __u32 first_slot, __u32 n_slots, __u32 skip_offset,
+                                    __u32 skip_id, struct skw_candidate *out) {
+  int skipping = skip_offset < n_slots;
+  __u32 n_drawable = skipping ? n_slots - 1 : n_slots;
+  if (n_drawable == 0) return 0;
+  __u32 start = skw_env_random(env) % n_drawable;
+  for (__u32 probe = 0; probe < SKW_SELECT_MAX_PROBES; probe++) {
+    __u32 position;
+    if (n_drawable <= SKW_SELECT_MAX_PROBES) {
+      /* Small tier: walk it once from the random start. */
+      if (probe >= n_drawable) break;
+      position = start + probe;
+      if (position >= n_drawable) position -= n_drawable;
+    } else {
+      position = probe == 0 ? start : skw_env_random(env) % n_drawable;
+    }
+    __u32 offset = (skipping && position >= skip_offset) ? position + 1 : position;
+    __u32 backend_id = skw_env_slot(env, first_slot + offset);
+    if (backend_id == 0 || backend_id == skip_id) continue;
+    const struct skw_backend *backend = skw_env_backend(env, backend_id);
+    if (!backend || !skw_backend_usable(backend)) continue;
+    out->backend_id = backend_id;
+    out->offset = offset;
+    out->active_conns = skw_env_active(env, backend_id);
+    if (out->active_conns > SKW_SELECT_ACTIVE_CAP) out->active_conns = SKW_SELECT_ACTIVE_CAP;
+    out->cost =
+        skw_cost(out->active_conns, backend->weight, skw_ramp_permille(service, backend, now_ns));
+    return 1;
+  }
+  return 0;
+}
+
+/* Power of Two Choices over two distinct slots of one tier. Returns how many
+ * candidates were found (0, 1 or 2); the winner is copied to *winner. */
+static __always_inline int skw_p2c(void *env, const struct skw_service *service, __u64 now_ns,
+                                   __u32 first_slot, __u32 n_slots, struct skw_candidate *first,
+                                   struct skw_candidate *second, struct skw_candidate *winner) {
+  if (!skw_pick(env, service, now_ns, first_slot, n_slots, n_slots, 0, first)) return 0;
+  if (!skw_pick(env, service, now_ns, first_slot, n_slots, first->offset, first->backend_id,
+                second)) {
+    *winner = *first;
+    return 1;
+  }
+  /* Ties go to the first draw, which is itself random. */
+  *winner = second->cost < first->cost ? *second : *first;
+  return 2;
+}
+
+/* Leave the preferred tier only when it is clearly worse: its winner costs
+ * more than ratio x the outside sample AND carries at least min_delta more
+ * connections, so a lightly loaded local tier never spills on noise. */
+static __always_inline int skw_should_spill(const struct skw_node_config *node,
+                                            const struct skw_candidate *preferred,
+                                            const struct skw_candidate *other) {
+  __u64 ratio_permille = SKW_DEFAULT_SPILL_RATIO_PERMILLE;
+  __u64 min_delta = SKW_DEFAULT_SPILL_MIN_DELTA;
+  if (node && node->spill_ratio_permille) ratio_permille = node->spill_ratio_permille;
+  if (ratio_permille > SKW_SPILL_RATIO_MAX_PERMILLE) ratio_permille = SKW_SPILL_RATIO_MAX_PERMILLE;
+  if (node && node->spill_min_delta) min_delta = node->spill_min_delta;
+  return preferred->cost * SKW_PERMILLE > ratio_permille * other->cost &&
+         preferred->active_conns >= other->active_conns + min_delta;
+}
+
+static __always_inline void skw_choice_set(struct skw_choice *out, __u32 reason,
+                                           const struct skw_candidate *chosen,
+                                           const struct skw_candidate *first,
+                                           const struct skw_candidate *second, int n_found) {
+  out->backend_id = chosen->backend_id;
+  out->reason = reason;
+  out->candidate[0] = first->backend_id;
+  out->cost[0] = first->cost;
+  if (n_found == 2) {
+    out->candidate[1] = second->backend_id;
+    out->cost[1] = second->cost;
+  }
+}
+
+static __always_inline int skw_select(void *env, const struct skw_service *service,
+                                      const struct skw_slot *header,
+                                      const struct skw_node_config *node, struct skw_choice *out) {
+  out->backend_id = 0;
+  out->reason = SKW_REASON_NONE;
+  out->candidate[0] = 0;
+  out->candidate[1] = 0;
+  out->cost[0] = 0;
+  out->cost[1] = 0;
+
+  /* The header comes from a map the agent writes: clamp every count to the
+   * slots a set can hold, so a bad header cannot send us past the array. */
+  __u32 max_backends = SKW_MAX_SET_SLOTS - 1;
+  __u32 n_ready = header->n_ready;
+  if (n_ready > max_backends) n_ready = max_backends;
+  __u32 n_serving = header->n_serving;
+  if (n_serving > max_backends - n_ready) n_serving = max_backends - n_ready;
+  __u32 n_preferred = header->n_preferred;
+  if (n_preferred > n_ready) n_preferred = n_ready;
+  int prefer_local = (service->flags & SKW_SVC_F_PREFER_LOCAL) != 0;
+
+  __u64 now_ns = skw_env_now_ns(env);
+  struct skw_candidate first = {0, 0, 0, 0};
+  struct skw_candidate second = {0, 0, 0, 0};
+  struct skw_candidate winner = {0, 0, 0, 0};
+  int n_found;
+
+  /* 1. The preferred tier (same node or zone, chosen by the agent). */
+  if (prefer_local && n_preferred > 0) {
+    n_found = skw_p2c(env, service, now_ns, 1, n_preferred, &first, &second, &winner);
+    if (n_found) {
+      __u32 n_other = n_ready - n_preferred;
+      /* The spill rule needs winner.active >= other.active + min_delta, so a
+       * winner below min_delta cannot spill: skip the extra draw. */
+      __u32 min_delta =
+          node && node->spill_min_delta ? node->spill_min_delta : SKW_DEFAULT_SPILL_MIN_DELTA;
+      struct skw_candidate other = {0, 0, 0, 0};
+      if (n_other > 0 && winner.active_conns >= min_delta &&
+          skw_pick(env, service, now_ns, 1 + n_preferred, n_other, n_other, 0, &other) &&
+          skw_should_spill(node, &winner, &other)) {
+        skw_choice_set(out, SKW_REASON_SPILL_OVERLOAD, &other, &winner, &other, 2);
+        return 0;
+      }
+      skw_choice_set(out, n_found == 2 ? SKW_REASON_P2C_PREFERRED : SKW_REASON_SINGLE, &winner,
+                     &first, &second, n_found);
+      return 0;
+    }
+    /* Every preferred backend is ejected or gone: fall through. */
+  }
+
+  /* 2. Every ready backend outside the preferred tier (all of them when
+   *    there is no preference, or the preferred tier is empty). */
+  __u32 rest_first = prefer_local ? 1 + n_preferred : 1;
+  __u32 rest_count = prefer_local ? n_ready - n_preferred : n_ready;
+  n_found = skw_p2c(env, service, now_ns, rest_first, rest_count, &first, &second, &winner);
+  if (n_found) {
+    __u32 reason = prefer_local   ? SKW_REASON_SPILL_NO_PREFERRED
+                   : n_found == 2 ? SKW_REASON_P2C_READY
+                                  : SKW_REASON_SINGLE;
+    skw_choice_set(out, reason, &winner, &first, &second, n_found);
+    return 0;
+  }
+
+  /* 3. Nothing ready: serving-but-terminating backends (kube-proxy's rule). */
+  n_found = skw_p2c(env, service, now_ns, 1 + n_ready, n_serving, &first, &second, &winner);
+  if (n_found) {
+    skw_choice_set(out, SKW_REASON_TERMINATING, &winner, &first, &second, n_found);
+    return 0;
+  }
+  return -SKW_SELECT_ENOENT;
+}
 
 #endif /* SKEWLESS_SELECT_H_ */
