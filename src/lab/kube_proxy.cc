@@ -49,17 +49,84 @@ std::string EndpointChain(const ClusterIpService& s, const Endpoint& e) {
   return "KUBE-SEP-" + Base32Hash(PortName(s) + "/tcp/" + EndpointText(e));
 }
 
-std::string RenderIptables(const ClusterIpService& s) {
+namespace {
+
+// Chains and rules of one Service, appended to the declarations and rules
+// of the whole ruleset (iptables-restore wants every chain declared first).
+void AppendIptablesService(const ClusterIpService& s, std::string& chains, std::string& rules) {
+  if (s.endpoints.empty()) {
+    // kube-proxy rejects traffic to a Service without endpoints (filter
+    // table); in the nat-only baseline the VIP simply has no rule.
+    return;
+  }
   const std::string svc = ServiceChain(s);
   const std::string comment = PortName(s);
-  std::string out = "*nat\n";
-  for (const char* chain : {"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"}) {
-    absl::StrAppend(&out, ":", chain, " - [0:0]\n");
+  absl::StrAppend(&chains, ":", svc, " - [0:0]\n");
+  for (const auto& e : s.endpoints) {
+    absl::StrAppend(&chains, ":", EndpointChain(s, e), " - [0:0]\n");
   }
-  absl::StrAppend(&out, ":", svc, " - [0:0]\n");
-  for (const auto& e : s.endpoints) absl::StrAppend(&out, ":", EndpointChain(s, e), " - [0:0]\n");
+  absl::StrAppendFormat(&rules,
+                        "-A KUBE-SERVICES -d %s/32 -p tcp -m comment --comment \"%s cluster IP\" "
+                        "-m tcp --dport %d -j %s\n",
+                        s.vip, comment, s.port, svc);
+  const size_t n = s.endpoints.size();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& e = s.endpoints[i];
+    absl::StrAppendFormat(&rules, "-A %s -m comment --comment \"%s -> %s\"", svc, comment,
+                          EndpointText(e));
+    // Rule i fires with 1/(n-i) of what reaches it: uniform over endpoints.
+    if (i + 1 < n) {
+      absl::StrAppendFormat(&rules, " -m statistic --mode random --probability %.10f",
+                            1.0 / static_cast<double>(n - i));
+    }
+    absl::StrAppend(&rules, " -j ", EndpointChain(s, e), "\n");
+  }
+  for (const auto& e : s.endpoints) {
+    const std::string sep = EndpointChain(s, e);
+    absl::StrAppendFormat(&rules, "-A %s -s %s/32 -m comment --comment \"%s\" -j KUBE-MARK-MASQ\n",
+                          sep, e.ip, comment);
+    absl::StrAppendFormat(
+        &rules, "-A %s -p tcp -m comment --comment \"%s\" -m tcp -j DNAT --to-destination %s\n",
+        sep, comment, EndpointText(e));
+  }
+}
 
-  out += R"(-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+void AppendNftablesService(const ClusterIpService& s, std::string& chains, std::string& elements) {
+  if (s.endpoints.empty()) return;
+  const std::string svc_chain =
+      absl::StrCat("service-", Base32Hash(PortName(s)), "-", NftSafe(PortName(s)), "-tcp");
+  std::vector<std::string> endpoint_chains;
+  for (const auto& e : s.endpoints) {
+    std::string chain = absl::StrCat("endpoint-", Base32Hash(PortName(s) + EndpointText(e)), "-",
+                                     NftSafe(EndpointText(e)));
+    endpoint_chains.push_back(chain);
+    // nft 1.0.6 cannot infer the protocol of `dnat to ip:port` without a
+    // preceding l4proto match.
+    absl::StrAppendFormat(&chains,
+                          "  chain %s {\n    ip saddr %s jump mark-for-masquerade\n"
+                          "    meta l4proto tcp dnat to %s\n  }\n",
+                          chain, e.ip, EndpointText(e));
+  }
+  absl::StrAppendFormat(&chains, "  chain %s {\n    numgen random mod %d vmap {", svc_chain,
+                        s.endpoints.size());
+  for (size_t i = 0; i < endpoint_chains.size(); ++i) {
+    absl::StrAppendFormat(&chains, "%s %d : goto %s", i ? "," : "", i, endpoint_chains[i]);
+  }
+  chains += " }\n  }\n";
+  absl::StrAppendFormat(&elements,
+                        "add element ip kube-proxy service-ips { %s . tcp . %d : goto %s }\n",
+                        s.vip, s.port, svc_chain);
+}
+
+}  // namespace
+
+std::string RenderIptables(const std::vector<ClusterIpService>& services) {
+  std::string chains = "*nat\n";
+  for (const char* chain : {"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"}) {
+    absl::StrAppend(&chains, ":", chain, " - [0:0]\n");
+  }
+  std::string rules =
+      R"(-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
 -A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
 -A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
@@ -67,44 +134,12 @@ std::string RenderIptables(const ClusterIpService& s) {
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 )";
-  if (s.endpoints.empty()) {
-    // kube-proxy rejects traffic to a Service without endpoints (filter table);
-    // in the nat-only baseline the VIP simply has no rule.
-    out += "COMMIT\n";
-    return out;
-  }
-  absl::StrAppendFormat(&out,
-                        "-A KUBE-SERVICES -d %s/32 -p tcp -m comment --comment \"%s cluster IP\" "
-                        "-m tcp --dport %d -j %s\n",
-                        s.vip, comment, s.port, svc);
-  const size_t n = s.endpoints.size();
-  for (size_t i = 0; i < n; ++i) {
-    const auto& e = s.endpoints[i];
-    absl::StrAppendFormat(&out, "-A %s -m comment --comment \"%s -> %s\"", svc, comment,
-                          EndpointText(e));
-    // Rule i fires with 1/(n-i) of what reaches it: uniform over endpoints.
-    if (i + 1 < n) {
-      absl::StrAppendFormat(&out, " -m statistic --mode random --probability %.10f",
-                            1.0 / static_cast<double>(n - i));
-    }
-    absl::StrAppend(&out, " -j ", EndpointChain(s, e), "\n");
-  }
-  for (const auto& e : s.endpoints) {
-    const std::string sep = EndpointChain(s, e);
-    absl::StrAppendFormat(&out, "-A %s -s %s/32 -m comment --comment \"%s\" -j KUBE-MARK-MASQ\n",
-                          sep, e.ip, comment);
-    absl::StrAppendFormat(
-        &out, "-A %s -p tcp -m comment --comment \"%s\" -m tcp -j DNAT --to-destination %s\n", sep,
-        comment, EndpointText(e));
-  }
-  out += "COMMIT\n";
-  return out;
+  for (const auto& s : services) AppendIptablesService(s, chains, rules);
+  return chains + rules + "COMMIT\n";
 }
 
-std::string RenderNftables(const ClusterIpService& s) {
-  const std::string svc_chain =
-      absl::StrCat("service-", Base32Hash(PortName(s)), "-", NftSafe(PortName(s)), "-tcp");
-  std::string out = R"(table ip kube-proxy {
+std::string RenderNftables(const std::vector<ClusterIpService>& services) {
+  std::string chains = R"(table ip kube-proxy {
   comment "rules for kube-proxy"
   map service-ips {
     type ipv4_addr . inet_proto . inet_service : verdict
@@ -133,41 +168,29 @@ std::string RenderNftables(const ClusterIpService& s) {
     jump masquerading
   }
 )";
-  if (s.endpoints.empty()) return out + "}\n";
-  std::vector<std::string> endpoint_chains;
-  for (const auto& e : s.endpoints) {
-    std::string chain = absl::StrCat("endpoint-", Base32Hash(PortName(s) + EndpointText(e)), "-",
-                                     NftSafe(EndpointText(e)));
-    endpoint_chains.push_back(chain);
-    // nft 1.0.6 cannot infer the protocol of `dnat to ip:port` without a
-    // preceding l4proto match.
-    absl::StrAppendFormat(&out,
-                          "  chain %s {\n    ip saddr %s jump mark-for-masquerade\n"
-                          "    meta l4proto tcp dnat to %s\n  }\n",
-                          chain, e.ip, EndpointText(e));
-  }
-  absl::StrAppendFormat(&out, "  chain %s {\n    numgen random mod %d vmap {", svc_chain,
-                        s.endpoints.size());
-  for (size_t i = 0; i < endpoint_chains.size(); ++i) {
-    absl::StrAppendFormat(&out, "%s %d : goto %s", i ? "," : "", i, endpoint_chains[i]);
-  }
-  out += " }\n  }\n}\n";
-  absl::StrAppendFormat(&out, "add element ip kube-proxy service-ips { %s . tcp . %d : goto %s }\n",
-                        s.vip, s.port, svc_chain);
-  return out;
+  std::string elements;
+  for (const auto& s : services) AppendNftablesService(s, chains, elements);
+  return chains + "}\n" + elements;
+}
+
+std::string RenderIptables(const ClusterIpService& service) {
+  return RenderIptables(std::vector<ClusterIpService>{service});
+}
+std::string RenderNftables(const ClusterIpService& service) {
+  return RenderNftables(std::vector<ClusterIpService>{service});
 }
 
 absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
-                            const ClusterIpService& service) {
+                            const std::vector<ClusterIpService>& services) {
   switch (dataplane) {
     case Dataplane::kNone:
       return absl::OkStatus();
     case Dataplane::kIptables:
       return RunCommand({"ip", "netns", "exec", netns, "iptables-restore", "--noflush"},
-                        RenderIptables(service))
+                        RenderIptables(services))
           .status();
     case Dataplane::kNftables:
-      return RunCommand({"ip", "netns", "exec", netns, "nft", "-f", "-"}, RenderNftables(service))
+      return RunCommand({"ip", "netns", "exec", netns, "nft", "-f", "-"}, RenderNftables(services))
           .status();
   }
   return absl::InvalidArgumentError("unknown dataplane");

@@ -153,7 +153,9 @@ absl::Status Node::Build() {
       return absl::InternalError(absl::StrCat("mkdir cgroup ", *it, ": ", std::strerror(errno)));
     }
   }
-  if (auto status = ApplyDataplane(config_.dataplane, NodeNetns(id), service_); !status.ok()) {
+  if (auto status =
+          ApplyDataplane(config_.dataplane, NodeNetns(id), std::vector<ClusterIpService>{service_});
+      !status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("programming the ", DataplaneName(config_.dataplane),
                                      " baseline: ", status.message()));

@@ -32,7 +32,7 @@ ClusterIpService Service() {
 
 TEST_F(ScratchNetns, IptablesRulesLoadWithTheirChains) {
   auto s = Service();
-  ASSERT_TRUE(ApplyDataplane(Dataplane::kIptables, name_, s).ok());
+  ASSERT_TRUE(ApplyDataplane(Dataplane::kIptables, name_, std::vector<ClusterIpService>{s}).ok());
   auto saved = RunCommand({"ip", "netns", "exec", name_, "iptables-save", "-t", "nat"});
   ASSERT_TRUE(saved.ok()) << saved.status();
   EXPECT_THAT(saved->stdout_text, HasSubstr(ServiceChain(s)));
@@ -41,7 +41,8 @@ TEST_F(ScratchNetns, IptablesRulesLoadWithTheirChains) {
 }
 
 TEST_F(ScratchNetns, NftablesRulesLoadWithVerdictMap) {
-  ASSERT_TRUE(ApplyDataplane(Dataplane::kNftables, name_, Service()).ok());
+  ASSERT_TRUE(
+      ApplyDataplane(Dataplane::kNftables, name_, std::vector<ClusterIpService>{Service()}).ok());
   auto listed =
       RunCommand({"ip", "netns", "exec", name_, "nft", "list", "table", "ip", "kube-proxy"});
   ASSERT_TRUE(listed.ok()) << listed.status();

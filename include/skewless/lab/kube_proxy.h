@@ -29,11 +29,13 @@ struct ClusterIpService {
 // endpoint with `statistic --mode random --probability 1/(n-i)` (the last
 // rule unconditional), each KUBE-SEP-* DNATs to one pod and marks hairpin
 // traffic for masquerade.
+std::string RenderIptables(const std::vector<ClusterIpService>& services);
 std::string RenderIptables(const ClusterIpService& service);
 
 // `nft -f` input in kube-proxy's nftables-mode shape: a service-ips verdict
 // map keyed by VIP . proto . port, a per-service `numgen random mod N vmap`,
 // per-endpoint dnat chains.
+std::string RenderNftables(const std::vector<ClusterIpService>& services);
 std::string RenderNftables(const ClusterIpService& service);
 
 // The chain names kube-proxy would derive (a stable hash of service port and
@@ -44,6 +46,6 @@ std::string EndpointChain(const ClusterIpService& service, const Endpoint& endpo
 // Installs the rules inside the given network namespace (the lab's node),
 // never in the host's own tables.
 absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
-                            const ClusterIpService& service);
+                            const std::vector<ClusterIpService>& services);
 
 }  // namespace skewless::lab

@@ -74,5 +74,20 @@ TEST(NftablesRules, VerdictMapThenNumgenOverAllEndpoints) {
   EXPECT_THAT(rules, HasSubstr("add element ip kube-proxy service-ips { 198.19.0.10 . tcp . 8080"));
 }
 
+TEST(ManyServices, OneRulesetDeclaresSharedChainsOnceAndEveryServiceVip) {
+  auto a = ThreeEndpoints();
+  auto b = ThreeEndpoints();
+  b.name = "default/other";
+  b.vip = "198.19.0.11";
+  std::string ipt = RenderIptables(std::vector<ClusterIpService>{a, b});
+  EXPECT_EQ(LinesWith(ipt, ":KUBE-SERVICES ").size(), 1u);
+  EXPECT_EQ(LinesWith(ipt, "-A KUBE-SERVICES -d ").size(), 2u);
+  EXPECT_EQ(LinesWith(ipt, "COMMIT").size(), 1u);
+  EXPECT_NE(ServiceChain(a), ServiceChain(b));
+  std::string nft = RenderNftables(std::vector<ClusterIpService>{a, b});
+  EXPECT_EQ(LinesWith(nft, "add element ip kube-proxy service-ips").size(), 2u);
+  EXPECT_EQ(LinesWith(nft, "table ip kube-proxy").size(), 1u);
+}
+
 }  // namespace
 }  // namespace skewless::lab
