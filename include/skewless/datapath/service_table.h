@@ -1,0 +1,174 @@
+// Keeps the steering maps equal to a desired set of services, writing only differences
+// in the order that keeps concurrent connects safe.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "skewless/abi.h"
+#include "skewless/datapath/backend_set.h"
+#include "skewless/datapath/steering_maps.h"
+
+namespace skewless::datapath {
+
+enum class Protocol : std::uint8_t { kTcp = IPPROTO_TCP, kUdp = IPPROTO_UDP };
+
+// One Service port: what clients dial and who may answer.
+struct ServiceSpec {
+  std::string name;  // for errors only, e.g. "default/echo:grpc"
+  std::string vip;   // ClusterIP, v4 or v6
+  std::uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+  TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
+  std::uint32_t slow_start_window_ms = 0;
+  std::vector<Endpoint> endpoints;
+};
+
+// This node, as skw_node and the topology rules see it.
+struct NodeConfig {
+  NodeLocality locality;
+  std::uint32_t spill_ratio_permille = 2000;  // docs/datapath.md defaults
+  std::uint32_t spill_min_delta = 8;
+};
+
+// Map operations issued so far, by kind. Re-applying an unchanged desired
+// state adds nothing to any of them.
+struct MapWriteCounts {
+  std::uint64_t backend_writes = 0;
+  std::uint64_t backend_deletes = 0;
+  std::uint64_t set_swaps = 0;  // each: create an inner array, fill it, swap it in
+  std::uint64_t set_deletes = 0;
+  std::uint64_t service_writes = 0;
+  std::uint64_t service_deletes = 0;
+  std::uint64_t node_writes = 0;
+
+  std::uint64_t total() const {
+    return backend_writes + backend_deletes + set_swaps + set_deletes + service_writes +
+           service_deletes + node_writes;
+  }
+};
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns().
+std::uint64_t MonotonicNowNs();
+
+// Zone names → the zone ids in skw_backend and skw_node: numbered in order of
+// first sight from 1, stable for the table's life; "" is 0 (unknown).
+class ZoneIds {
+ public:
+  // ResourceExhausted past 65535 zones (the ABI's 16 bits).
+  absl::StatusOr<std::uint16_t> IdOf(const std::string& zone);
+
+ private:
+  std::map<std::string, std::uint16_t> ids_;
+};
+
+// Owns service and backend ids and the writes to the steering maps.
+//
+// Order of writes (docs/datapath.md): backends a set will reference, then the
+// set (one swap), then the service; removal goes service, set, backends.
+// A backend id is kept while any service lists the address:port (even not
+// ready, so its load counters keep meaning one pod across readiness flaps)
+// and released after no set references it; released ids are reused only once
+// fresh ones run out, so connections still counted on an old id rarely meet
+// a new owner.
+class ServiceTable {
+ public:
+  explicit ServiceTable(SteeringMaps& maps, std::function<std::uint64_t()> now_ns = MonotonicNowNs);
+
+  // Takes over what the maps already hold (pinned maps adopted after a
+  // restart): the same services and backends keep their ids, and an Apply of
+  // the state that was written before writes nothing except zone ids (zone
+  // names are not in the maps, so they are renumbered by first sight).
+  absl::Status Recover();
+
+  absl::Status SetNode(const NodeConfig& node);
+
+  // Makes the maps hold exactly `desired` (plus nothing else): validates all
+  // specs first and writes nothing if one is invalid (the error names it).
+  absl::Status Apply(const std::vector<ServiceSpec>& desired);
+
+  // One service at a time; Upsert adds or replaces, Remove is a no-op for an
+  // unknown service.
+  absl::Status Upsert(const ServiceSpec& spec);
+  absl::Status Remove(const std::string& vip, std::uint16_t port, Protocol protocol);
+
+  const MapWriteCounts& write_counts() const { return counts_; }
+  std::optional<std::uint32_t> BackendId(const std::string& address, std::uint16_t port) const;
+  std::optional<std::uint32_t> ServiceId(const std::string& vip, std::uint16_t port,
+                                         Protocol protocol) const;
+  std::size_t service_count() const { return services_.size(); }
+  std::size_t backend_count() const { return backends_.size(); }
+
+ private:
+  struct KeyLess {
+    bool operator()(const skw_service_key& a, const skw_service_key& b) const;
+  };
+  // What one service says about one backend it lists.
+  struct BackendView {
+    std::uint16_t zone_id = 0;
+    std::uint16_t weight = SKW_DEFAULT_WEIGHT;
+    std::uint8_t state = SKW_BACKEND_UNUSED;
+  };
+  struct ServiceState {
+    std::string name;
+    skw_service value{};
+    bool value_written = false;
+    std::vector<skw_slot> slots;  // as written; empty = must be written
+    std::map<BackendAddress, BackendView> listed;
+    std::optional<ServiceSpec> spec;  // absent for services only recovered
+  };
+  struct BackendEntry {
+    std::uint32_t id = 0;
+    std::optional<skw_backend> written;
+    std::set<skw_service_key, KeyLess> referrers;
+  };
+  // A spec validated and turned into map terms, before any write.
+  struct PlannedService {
+    skw_service_key key{};
+    const ServiceSpec* spec = nullptr;
+    BackendSet set;
+    std::map<BackendAddress, BackendView> listed;
+  };
+  class IdPool {
+   public:
+    explicit IdPool(std::uint32_t limit) : limit_(limit) {}
+    std::optional<std::uint32_t> Allocate();
+    void Release(std::uint32_t id) { released_.push_back(id); }
+    void MarkUsed(const std::set<std::uint32_t>& used);
+
+   private:
+    std::uint32_t next_ = 1;
+    std::uint32_t limit_;
+    std::deque<std::uint32_t> released_;
+  };
+
+  absl::StatusOr<PlannedService> Plan(const ServiceSpec& spec);
+  absl::Status Write(PlannedService planned);
+  absl::Status RemoveKey(const skw_service_key& key);
+  absl::Status WriteBackendIfChanged(const BackendAddress& address, BackendEntry& entry);
+  absl::Status ReleaseIfUnreferenced(const BackendAddress& address);
+  absl::Status DeleteOrphans();
+
+  SteeringMaps& maps_;
+  std::function<std::uint64_t()> now_ns_;
+  NodeConfig node_;
+  std::optional<skw_node_config> node_written_;
+  ZoneIds zones_;
+  std::map<skw_service_key, ServiceState, KeyLess> services_;
+  std::map<BackendAddress, BackendEntry> backends_;
+  std::set<std::uint32_t> orphan_sets_;       // recovered sets no service points to
+  IdPool service_ids_{SKW_MAX_SERVICES + 1};  // ids [1, SKW_MAX_SERVICES]
+  IdPool backend_ids_{SKW_MAX_BACKENDS};      // ids [1, SKW_MAX_BACKENDS)
+  MapWriteCounts counts_;
+};
+
+}  // namespace skewless::datapath

@@ -1,0 +1,334 @@
+// The service table against in-memory maps: write order, diffing, ids, recovery.
+#include "skewless/datapath/service_table.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace skewless::datapath {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// The maps as plain containers, plus a log of every operation in order.
+class FakeMaps : public SteeringMaps {
+ public:
+  absl::Status WriteBackend(std::uint32_t id, const skw_backend& backend) override {
+    log.push_back(absl::StrCat("backend+", id));
+    backends[id] = backend;
+    return absl::OkStatus();
+  }
+  absl::Status DeleteBackend(std::uint32_t id) override {
+    log.push_back(absl::StrCat("backend-", id));
+    for (const auto& [service_id, slots] : sets) {
+      for (const skw_slot& slot : slots) {
+        EXPECT_NE(slot.backend_id, id) << "backend deleted while set " << service_id << " uses it";
+      }
+    }
+    return backends.erase(id) == 1 ? absl::OkStatus() : absl::NotFoundError("no backend");
+  }
+  absl::Status SwapBackendSet(std::uint32_t service_id,
+                              const std::vector<skw_slot>& slots) override {
+    log.push_back(absl::StrCat("set=", service_id));
+    for (std::size_t i = 1; i < slots.size(); ++i) {
+      EXPECT_TRUE(backends.contains(slots[i].backend_id))
+          << "set " << service_id << " references unwritten backend " << slots[i].backend_id;
+    }
+    sets[service_id] = slots;
+    return absl::OkStatus();
+  }
+  absl::Status DeleteBackendSet(std::uint32_t service_id) override {
+    log.push_back(absl::StrCat("set-", service_id));
+    return sets.erase(service_id) == 1 ? absl::OkStatus() : absl::NotFoundError("no set");
+  }
+  absl::Status WriteService(const skw_service_key& key, const skw_service& service) override {
+    log.push_back(absl::StrCat("service+", service.service_id));
+    EXPECT_TRUE(sets.contains(service.service_id)) << "service written before its set";
+    services[Key(key)] = {key, service};
+    return absl::OkStatus();
+  }
+  absl::Status DeleteService(const skw_service_key& key) override {
+    log.push_back("service-");
+    return services.erase(Key(key)) == 1 ? absl::OkStatus() : absl::NotFoundError("no service");
+  }
+  absl::Status WriteNode(const skw_node_config& value) override {
+    log.push_back("node");
+    node = value;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<SteeringMapsSnapshot> Read() const override {
+    SteeringMapsSnapshot snapshot{.services = {}, .sets = sets, .backends = backends, .node = node};
+    for (const auto& [bytes, entry] : services) snapshot.services.push_back(entry);
+    return snapshot;
+  }
+
+  static std::string Key(const skw_service_key& key) {
+    return std::string(reinterpret_cast<const char*>(&key), sizeof(key));
+  }
+
+  std::vector<std::string> log;
+  std::map<std::string, std::pair<skw_service_key, skw_service>> services;
+  std::map<std::uint32_t, std::vector<skw_slot>> sets;
+  std::map<std::uint32_t, skw_backend> backends;
+  skw_node_config node{};
+};
+
+Endpoint Ready(std::string address, std::string zone = "") {
+  return Endpoint{.address = std::move(address), .port = 8080, .zone = std::move(zone)};
+}
+
+Endpoint Terminating(std::string address) {
+  Endpoint endpoint = Ready(std::move(address));
+  endpoint.ready = false;
+  endpoint.terminating = true;
+  return endpoint;
+}
+
+ServiceSpec Service(std::string vip, std::vector<Endpoint> endpoints) {
+  return ServiceSpec{.name = "default/" + vip,
+                     .vip = std::move(vip),
+                     .port = 80,
+                     .endpoints = std::move(endpoints)};
+}
+
+class ServiceTableTest : public ::testing::Test {
+ protected:
+  std::uint64_t now_ns_ = 1000;
+  FakeMaps maps_;
+  ServiceTable table_{maps_, [this] { return now_ns_; }};
+};
+
+TEST_F(ServiceTableTest, WritesBackendsThenTheSetThenTheService) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  EXPECT_THAT(maps_.log, ElementsAre("backend+1", "backend+2", "set=1", "service+1"));
+  const std::vector<skw_slot>& slots = maps_.sets.at(1);
+  ASSERT_EQ(slots.size(), 3u);
+  EXPECT_EQ(slots[0].backend_id, 0u);
+  EXPECT_EQ(slots[0].n_ready, 2);
+  EXPECT_EQ(slots[1].backend_id, 1u);
+  EXPECT_EQ(slots[2].backend_id, 2u);
+  const skw_backend& backend = maps_.backends.at(1);
+  EXPECT_EQ(backend.port, htons(8080));
+  EXPECT_EQ(backend.state, SKW_BACKEND_READY);
+  EXPECT_EQ(backend.weight, SKW_DEFAULT_WEIGHT);
+  EXPECT_EQ(backend.addr.words[3], inet_addr("10.0.0.1"));
+  const auto& [key, service] = maps_.services.begin()->second;
+  EXPECT_EQ(key.port, htons(80));
+  EXPECT_EQ(key.proto, IPPROTO_TCP);
+  EXPECT_EQ(key.vip.words[2], htonl(0xffff));
+  EXPECT_EQ(service.service_id, 1u);
+  EXPECT_EQ(service.flags, 0u);
+}
+
+TEST_F(ServiceTableTest, ReapplyingTheSameStateWritesNothing) {
+  const std::vector<ServiceSpec> desired = {
+      Service("10.96.0.1", {Ready("10.0.0.1", "a"), Ready("10.0.0.2", "b")}),
+      Service("fd00::1", {Ready("fd00::10"), Terminating("fd00::11")})};
+  ASSERT_TRUE(table_.Apply(desired).ok());
+  const std::uint64_t writes = table_.write_counts().total();
+  EXPECT_EQ(writes, maps_.log.size());
+  ASSERT_TRUE(table_.Apply(desired).ok());
+  EXPECT_EQ(table_.write_counts().total(), writes);
+  ASSERT_TRUE(table_.Upsert(desired[0]).ok());
+  EXPECT_EQ(table_.write_counts().total(), writes);
+}
+
+TEST_F(ServiceTableTest, EndpointOrderDoesNotMatter) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  const std::uint64_t writes = table_.write_counts().total();
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.2"), Ready("10.0.0.1")})}).ok());
+  EXPECT_EQ(table_.write_counts().total(), writes);
+}
+
+TEST_F(ServiceTableTest, ADroppedBackendIsDeletedOnlyAfterTheNewSetIsSwappedIn) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  maps_.log.clear();
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.2"), Ready("10.0.0.3")})}).ok());
+  EXPECT_THAT(maps_.log, ElementsAre("backend+3", "set=1", "backend-1"));
+  EXPECT_EQ(table_.write_counts().set_swaps, 2u);
+  EXPECT_EQ(table_.write_counts().service_writes, 1u);
+}
+
+TEST_F(ServiceTableTest, RemovalGoesServiceThenSetThenBackends) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1")})}).ok());
+  maps_.log.clear();
+  ASSERT_TRUE(table_.Apply({}).ok());
+  EXPECT_THAT(maps_.log, ElementsAre("service-", "set-1", "backend-1"));
+  EXPECT_TRUE(maps_.services.empty());
+  EXPECT_TRUE(maps_.sets.empty());
+  EXPECT_TRUE(maps_.backends.empty());
+}
+
+TEST_F(ServiceTableTest, ASharedBackendLivesUntilTheLastServiceDropsIt) {
+  ASSERT_TRUE(table_
+                  .Apply({Service("10.96.0.1", {Ready("10.0.0.1")}),
+                          Service("10.96.0.2", {Ready("10.0.0.1")})})
+                  .ok());
+  EXPECT_EQ(maps_.backends.size(), 1u);
+  ASSERT_TRUE(table_.Remove("10.96.0.1", 80, Protocol::kTcp).ok());
+  EXPECT_EQ(maps_.backends.size(), 1u);
+  ASSERT_TRUE(table_.Remove("10.96.0.2", 80, Protocol::kTcp).ok());
+  EXPECT_TRUE(maps_.backends.empty());
+}
+
+TEST_F(ServiceTableTest, BackendIdsAreStablePerAddressAndPortAndNotReusedAtOnce) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  EXPECT_EQ(table_.BackendId("10.0.0.1", 8080), 1u);
+  EXPECT_EQ(table_.BackendId("10.0.0.2", 8080), 2u);
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.2"), Ready("10.0.0.3")})}).ok());
+  EXPECT_EQ(table_.BackendId("10.0.0.1", 8080), std::nullopt);
+  EXPECT_EQ(table_.BackendId("10.0.0.2", 8080), 2u);
+  EXPECT_EQ(table_.BackendId("10.0.0.3", 8080), 3u);
+}
+
+TEST_F(ServiceTableTest, ANotReadyEndpointKeepsItsIdButLeavesTheSet) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  Endpoint down = Ready("10.0.0.1");
+  down.ready = false;
+  down.serving = false;
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {down, Ready("10.0.0.2")})}).ok());
+  EXPECT_EQ(table_.BackendId("10.0.0.1", 8080), 1u);
+  EXPECT_EQ(maps_.backends.at(1).state, SKW_BACKEND_UNUSED);
+  ASSERT_EQ(maps_.sets.at(1).size(), 2u);
+  EXPECT_EQ(maps_.sets.at(1)[1].backend_id, 2u);
+}
+
+TEST_F(ServiceTableTest, ReadySinceIsSetWhenABackendBecomesReadyAndKeptWhileItStays) {
+  now_ns_ = 5000;
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1")})}).ok());
+  EXPECT_EQ(maps_.backends.at(1).ready_since_ns, 5000u);
+  now_ns_ = 6000;
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  EXPECT_EQ(maps_.backends.at(1).ready_since_ns, 5000u);
+  EXPECT_EQ(maps_.backends.at(2).ready_since_ns, 6000u);
+  now_ns_ = 7000;
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Terminating("10.0.0.1")})}).ok());
+  EXPECT_EQ(maps_.backends.at(1).state, SKW_BACKEND_SERVING);
+  EXPECT_EQ(maps_.backends.at(1).ready_since_ns, 0u);
+  now_ns_ = 8000;
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1")})}).ok());
+  EXPECT_EQ(maps_.backends.at(1).ready_since_ns, 8000u);
+}
+
+TEST_F(ServiceTableTest, TrafficDistributionSetsPreferLocalAndTheTiers) {
+  ASSERT_TRUE(
+      table_.SetNode(NodeConfig{.locality = {.zone = "zone-a", .node_name = "node-1"}}).ok());
+  ServiceSpec spec =
+      Service("10.96.0.1", {Ready("10.0.0.1", "zone-b"), Ready("10.0.0.2", "zone-a")});
+  spec.traffic_distribution = TrafficDistribution::kPreferClose;
+  spec.slow_start_window_ms = 30000;
+  ASSERT_TRUE(table_.Apply({spec}).ok());
+  const skw_service& service = maps_.services.begin()->second.second;
+  EXPECT_EQ(service.flags, SKW_SVC_F_PREFER_LOCAL);
+  EXPECT_EQ(service.slow_start_window_ms, 30000u);
+  const std::vector<skw_slot>& slots = maps_.sets.at(service.service_id);
+  EXPECT_EQ(slots[0].n_preferred, 1);
+  EXPECT_EQ(slots[1].backend_id, *table_.BackendId("10.0.0.2", 8080));
+  EXPECT_EQ(maps_.node.zone_id, 1);
+  EXPECT_EQ(maps_.backends.at(slots[1].backend_id).zone_id, 1);
+  EXPECT_EQ(maps_.backends.at(slots[2].backend_id).zone_id, 2);
+}
+
+TEST_F(ServiceTableTest, MovingTheNodeToAnotherZoneReTiersEverySet) {
+  ASSERT_TRUE(table_.SetNode(NodeConfig{.locality = {.zone = "zone-a", .node_name = ""}}).ok());
+  ServiceSpec spec =
+      Service("10.96.0.1", {Ready("10.0.0.1", "zone-b"), Ready("10.0.0.2", "zone-a")});
+  spec.traffic_distribution = TrafficDistribution::kPreferSameZone;
+  ASSERT_TRUE(table_.Apply({spec}).ok());
+  ASSERT_TRUE(table_.SetNode(NodeConfig{.locality = {.zone = "zone-b", .node_name = ""}}).ok());
+  const std::vector<skw_slot>& slots = maps_.sets.at(1);
+  EXPECT_EQ(slots[0].n_preferred, 1);
+  EXPECT_EQ(slots[1].backend_id, *table_.BackendId("10.0.0.1", 8080));
+  const std::uint64_t writes = table_.write_counts().total();
+  ASSERT_TRUE(table_.SetNode(NodeConfig{.locality = {.zone = "zone-b", .node_name = ""}}).ok());
+  EXPECT_EQ(table_.write_counts().total(), writes);
+}
+
+TEST_F(ServiceTableTest, AnInvalidSpecWritesNothingAndIsNamed) {
+  ServiceSpec bad = Service("10.96.0.2", {Ready("10.0.0.x")});
+  bad.name = "shop/cart:http";
+  absl::Status status = table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1")}), bad});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("shop/cart:http"));
+  EXPECT_THAT(status.message(), HasSubstr("10.0.0.x"));
+  EXPECT_THAT(maps_.log, IsEmpty());
+}
+
+TEST_F(ServiceTableTest, ABadVipIsNamed) {
+  absl::Status status = table_.Upsert(Service("cluster-ip", {}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("cluster-ip"));
+}
+
+TEST_F(ServiceTableTest, TheSameVipPortAndProtocolTwiceIsAnError) {
+  absl::Status status = table_.Apply({Service("10.96.0.1", {}), Service("10.96.0.1", {})});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("same VIP"));
+  ServiceSpec udp = Service("10.96.0.1", {});
+  udp.protocol = Protocol::kUdp;
+  EXPECT_TRUE(table_.Apply({Service("10.96.0.1", {}), udp}).ok());
+  EXPECT_EQ(maps_.services.size(), 2u);
+}
+
+TEST_F(ServiceTableTest, AServiceWithoutBackendsHasAHeaderOnlySet) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {})}).ok());
+  ASSERT_EQ(maps_.sets.at(1).size(), 1u);
+  EXPECT_EQ(maps_.sets.at(1)[0].n_ready, 0);
+  EXPECT_EQ(maps_.sets.at(1)[0].n_serving, 0);
+}
+
+TEST_F(ServiceTableTest, ARestartedTableRecoversIdsAndWritesNothingForTheSameState) {
+  const std::vector<ServiceSpec> desired = {
+      Service("10.96.0.1", {Ready("10.0.0.1", "a"), Ready("10.0.0.2", "b")}),
+      Service("fd00::1", {Ready("fd00::10"), Terminating("fd00::11")})};
+  ASSERT_TRUE(table_.SetNode(NodeConfig{.locality = {.zone = "a", .node_name = "n"}}).ok());
+  ASSERT_TRUE(table_.Apply(desired).ok());
+  const std::uint32_t id = *table_.BackendId("fd00::11", 8080);
+  now_ns_ = 99999;
+
+  ServiceTable restarted(maps_, [this] { return now_ns_; });
+  ASSERT_TRUE(restarted.Recover().ok());
+  EXPECT_EQ(restarted.BackendId("fd00::11", 8080), id);
+  EXPECT_EQ(restarted.ServiceId("fd00::1", 80, Protocol::kTcp),
+            table_.ServiceId("fd00::1", 80, Protocol::kTcp));
+  ASSERT_TRUE(restarted.SetNode(NodeConfig{.locality = {.zone = "a", .node_name = "n"}}).ok());
+  ASSERT_TRUE(restarted.Apply(desired).ok());
+  EXPECT_EQ(restarted.write_counts().total(), 0u);
+  EXPECT_EQ(maps_.backends.at(1).ready_since_ns, 1000u);
+}
+
+TEST_F(ServiceTableTest, ARestartedTableRemovesWhatIsNoLongerDesired) {
+  ASSERT_TRUE(table_
+                  .Apply({Service("10.96.0.1", {Ready("10.0.0.1")}),
+                          Service("10.96.0.2", {Ready("10.0.0.2")})})
+                  .ok());
+  ServiceTable restarted(maps_);
+  ASSERT_TRUE(restarted.Recover().ok());
+  ASSERT_TRUE(restarted.Apply({Service("10.96.0.2", {Ready("10.0.0.2")})}).ok());
+  EXPECT_EQ(maps_.services.size(), 1u);
+  EXPECT_EQ(maps_.sets.size(), 1u);
+  EXPECT_EQ(maps_.backends.size(), 1u);
+  EXPECT_EQ(restarted.BackendId("10.0.0.3", 8080), std::nullopt);
+  ASSERT_TRUE(restarted.Upsert(Service("10.96.0.3", {Ready("10.0.0.3")})).ok());
+  EXPECT_EQ(restarted.BackendId("10.0.0.3", 8080), 3u) << "fresh ids first, then released ones";
+}
+
+TEST(ZoneIdsTest, NumbersZonesByFirstSightAndKeepsZeroForUnknown) {
+  ZoneIds zones;
+  EXPECT_EQ(*zones.IdOf(""), 0);
+  EXPECT_EQ(*zones.IdOf("eu-west-1b"), 1);
+  EXPECT_EQ(*zones.IdOf("eu-west-1a"), 2);
+  EXPECT_EQ(*zones.IdOf("eu-west-1b"), 1);
+}
+
+}  // namespace
+}  // namespace skewless::datapath
