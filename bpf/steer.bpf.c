@@ -1,0 +1,387 @@
+// Steering data path: connect/sendmsg to a Service VIP go to a backend chosen by select.h.
+// clang-format off
+// Order matters: vmlinux.h provides the kernel types bpf_helpers.h uses, and
+// abi.h skips <linux/types.h> only once vmlinux.h is in.
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+// clang-format on
+
+#include "lib/sock_addr.h"
+#include "lib/steer_env.h"
+#include "lib/steer_maps.h"
+#include "skewless/abi.h"
+#include "skewless/select.h"
+
+// A cgroup sock_addr program's return value is the verdict: 1 lets the
+// syscall proceed (with whatever we rewrote), 0 fails it, with EPERM unless
+// bpf_set_retval() chose another errno first.
+#define SKW_VERDICT_ALLOW 1
+#define SKW_VERDICT_DENY 0
+
+// vmlinux.h carries no errno or AF_* macros.
+#define SKW_ECONNREFUSED 111
+#define SKW_AF_INET 2
+#define SKW_AF_INET6 10
+
+// Where a steered connect or datagram went.
+struct skw_steered {
+  struct skw_addr backend;
+  __u16 backend_port;  // network order
+  __u16 vip_port;      // network order
+  __u32 backend_id;
+};
+
+static __always_inline void skw_vip_from_user_ip6(const struct bpf_sock_addr *ctx,
+                                                  struct skw_addr *vip) {
+  // Only whole 4-byte loads of user_ip6[] pass the verifier.
+  vip->words[0] = ctx->user_ip6[0];
+  vip->words[1] = ctx->user_ip6[1];
+  vip->words[2] = ctx->user_ip6[2];
+  vip->words[3] = ctx->user_ip6[3];
+}
+
+// Writes the chosen backend over the destination the application gave.
+// An AF_INET hook gets the IPv4 address; an AF_INET6 hook all four words,
+// which for an IPv4 backend is its v4-mapped form, exactly what a dual-stack
+// socket dialling ::ffff:a.b.c.d expects.
+static __always_inline void skw_rewrite_destination(struct bpf_sock_addr *ctx, int hook_is_v6,
+                                                    const struct skw_steered *steered) {
+  if (hook_is_v6) {
+    ctx->user_ip6[0] = steered->backend.words[0];
+    ctx->user_ip6[1] = steered->backend.words[1];
+    ctx->user_ip6[2] = steered->backend.words[2];
+    ctx->user_ip6[3] = steered->backend.words[3];
+  } else {
+    ctx->user_ip4 = steered->backend.words[3];
+  }
+  // The port lives in the low 16 bits of the 32-bit field, network order.
+  ctx->user_port = steered->backend_port;
+}
+
+// The worker shared by connect and sendmsg: looks the destination up as a
+// Service and, when it is one, chooses a backend and rewrites the
+// destination. Returns 1 when steered, 0 when the destination is no
+// Service (left untouched), -ECONNREFUSED when the Service has no usable
+// backend. *reason always says which.
+static __always_inline int skw_steer(struct bpf_sock_addr *ctx, const struct skw_addr *vip,
+                                     int hook_is_v6, struct skw_steered *steered, __u32 *reason) {
+  const __u32 header_slot = 0;
+  const __u32 node_key = 0;
+
+  *reason = SKW_REASON_NOT_A_SERVICE;
+  // Zeroed whole: the pad byte is part of the hash key.
+  struct skw_service_key key = {};
+  key.vip = *vip;
+  key.port = skw_sock_addr_dport(ctx);
+  key.proto = (__u8)ctx->protocol;
+  const struct skw_service *service = bpf_map_lookup_elem(&skw_services, &key);
+  if (!service) return 0;
+
+  *reason = SKW_REASON_NONE;
+  // No set (yet, or any more) means no backend: refuse rather than let the
+  // connect go to a VIP nothing answers on and hang until it times out.
+  void *backend_set = bpf_map_lookup_elem(&skw_backend_sets, &service->service_id);
+  if (!backend_set) return -SKW_ECONNREFUSED;
+  const struct skw_slot *header_in_map = bpf_map_lookup_elem(backend_set, &header_slot);
+  if (!header_in_map) return -SKW_ECONNREFUSED;
+  // One snapshot of the counts for the whole choice.
+  struct skw_slot header = *header_in_map;
+  const struct skw_node_config *node = bpf_map_lookup_elem(&skw_node, &node_key);
+
+  struct skw_steer_env env = {.backend_set = backend_set, .vip_is_v4 = skw_addr_is_v4_mapped(vip)};
+  struct skw_choice choice = {};
+  int err = skw_select(&env, service, &header, node, &choice);
+  *reason = choice.reason;
+  if (err) return -SKW_ECONNREFUSED;
+
+  // Read again rather than trusting a pointer held across select: the agent
+  // may have deleted the backend since (it deletes only unreferenced ones,
+  // but a set swap can race this connect).
+  const struct skw_backend *backend = bpf_map_lookup_elem(&skw_backends, &choice.backend_id);
+  if (!backend) {
+    *reason = SKW_REASON_NONE;
+    return -SKW_ECONNREFUSED;
+  }
+  steered->backend = backend->addr;
+  steered->backend_port = backend->port;
+  steered->vip_port = key.port;
+  steered->backend_id = choice.backend_id;
+  skw_rewrite_destination(ctx, hook_is_v6, steered);
+  return 1;
+}
+
+// Remembers the VIP with the socket (getpeername) and where it went (sockops
+// counts it once established). Connected UDP sockets get it too, for
+// getpeername; sockops only ever sees TCP.
+static __always_inline void skw_remember_steered(struct bpf_sock_addr *ctx,
+                                                 const struct skw_addr *vip,
+                                                 const struct skw_steered *steered) {
+  struct skw_sock_state *state =
+      bpf_sk_storage_get(&skw_sock_states, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  // Out of memory: the connect still goes to the backend, it is just not
+  // counted. Refusing it would turn memory pressure into an outage.
+  if (!state) return;
+  // A counted socket is in some backend's active_conns; overwriting its
+  // backend_id would make the close decrement the wrong backend. TCP runs
+  // this hook only on unconnected sockets, and closing clears `counted`, so
+  // this is a guard against kernel behaviour changing, not a normal path.
+  if (state->counted) return;
+  state->vip = *vip;
+  state->backend = steered->backend;
+  state->vip_port = steered->vip_port;
+  state->backend_port = steered->backend_port;
+  state->backend_id = steered->backend_id;
+}
+
+static __always_inline int skw_connect(struct bpf_sock_addr *ctx, const struct skw_addr *vip,
+                                       int hook_is_v6, __u32 *reason) {
+  struct skw_steered steered = {};
+  int steered_or_err = skw_steer(ctx, vip, hook_is_v6, &steered, reason);
+  if (steered_or_err <= 0) return steered_or_err;
+  skw_remember_steered(ctx, vip, &steered);
+  return 0;
+}
+
+// Unconnected UDP: each datagram is its own choice, and the reply's source
+// must be turned back into the VIP, keyed by socket and backend.
+static __always_inline int skw_sendmsg(struct bpf_sock_addr *ctx, const struct skw_addr *vip,
+                                       int hook_is_v6, __u32 *reason) {
+  struct skw_steered steered = {};
+  int steered_or_err = skw_steer(ctx, vip, hook_is_v6, &steered, reason);
+  if (steered_or_err <= 0) return steered_or_err;
+  struct skw_udp_rev_key key = {};
+  key.cookie = bpf_get_socket_cookie(ctx);
+  key.backend = steered.backend;
+  key.port = steered.backend_port;
+  struct skw_udp_rev rev = {};
+  rev.vip = *vip;
+  rev.port = steered.vip_port;
+  // A full LRU evicts; a failed update only means a reply shows the pod's
+  // address, so the datagram is sent either way.
+  bpf_map_update_elem(&skw_udp_rev, &key, &rev, BPF_ANY);
+  return 0;
+}
+
+// The entry points stay thin: the worker returns -errno, the entry counts
+// the reason and turns the error into the syscall's verdict and errno.
+static __always_inline int skw_verdict(int err, __u32 reason) {
+  skw_count_reason(reason);
+  if (err) {
+    bpf_set_retval(err);
+    return SKW_VERDICT_DENY;
+  }
+  return SKW_VERDICT_ALLOW;
+}
+
+SEC("cgroup/connect4")
+int skw_connect4(struct bpf_sock_addr *ctx) {
+  // Services are keyed by the v4-mapped VIP, so connect4 and a dual-stack
+  // connect6 to the same IPv4 Service find the same entry.
+  struct skw_addr vip;
+  skw_addr_set_v4(&vip, ctx->user_ip4);
+  __u32 reason;
+  int err = skw_connect(ctx, &vip, 0, &reason);
+  return skw_verdict(err, reason);
+}
+
+// gRPC (like many runtimes) dials IPv4 through an AF_INET6 socket with a
+// v4-mapped address; such a connect runs only this hook, never connect4.
+SEC("cgroup/connect6")
+int skw_connect6(struct bpf_sock_addr *ctx) {
+  struct skw_addr vip;
+  skw_vip_from_user_ip6(ctx, &vip);
+  __u32 reason;
+  int err = skw_connect(ctx, &vip, 1, &reason);
+  return skw_verdict(err, reason);
+}
+
+// The kernel runs the sendmsg hooks only for datagrams that carry their own
+// destination (unconnected UDP); connected sockets were steered at connect.
+SEC("cgroup/sendmsg4")
+int skw_sendmsg4(struct bpf_sock_addr *ctx) {
+  struct skw_addr vip;
+  skw_addr_set_v4(&vip, ctx->user_ip4);
+  __u32 reason;
+  int err = skw_sendmsg(ctx, &vip, 0, &reason);
+  return skw_verdict(err, reason);
+}
+
+SEC("cgroup/sendmsg6")
+int skw_sendmsg6(struct bpf_sock_addr *ctx) {
+  struct skw_addr vip;
+  skw_vip_from_user_ip6(ctx, &vip);
+  __u32 reason;
+  int err = skw_sendmsg(ctx, &vip, 1, &reason);
+  return skw_verdict(err, reason);
+}
+
+// recvmsg sees the source address of a datagram about to be returned to the
+// application (recvfrom/recvmsg with a msg_name). It cannot fail the call:
+// the kernel only accepts 1 from these programs.
+static __always_inline void skw_restore_reply_source(struct bpf_sock_addr *ctx, int hook_is_v6,
+                                                     const struct skw_addr *source) {
+  struct skw_udp_rev_key key = {};
+  key.cookie = bpf_get_socket_cookie(ctx);
+  key.backend = *source;
+  key.port = skw_sock_addr_dport(ctx);
+  const struct skw_udp_rev *rev = bpf_map_lookup_elem(&skw_udp_rev, &key);
+  if (!rev) return;
+  if (hook_is_v6) {
+    ctx->user_ip6[0] = rev->vip.words[0];
+    ctx->user_ip6[1] = rev->vip.words[1];
+    ctx->user_ip6[2] = rev->vip.words[2];
+    ctx->user_ip6[3] = rev->vip.words[3];
+  } else {
+    ctx->user_ip4 = rev->vip.words[3];
+  }
+  ctx->user_port = rev->port;
+}
+
+SEC("cgroup/recvmsg4")
+int skw_recvmsg4(struct bpf_sock_addr *ctx) {
+  struct skw_addr source;
+  skw_addr_set_v4(&source, ctx->user_ip4);
+  skw_restore_reply_source(ctx, 0, &source);
+  return SKW_VERDICT_ALLOW;
+}
+
+SEC("cgroup/recvmsg6")
+int skw_recvmsg6(struct bpf_sock_addr *ctx) {
+  struct skw_addr source;
+  skw_vip_from_user_ip6(ctx, &source);
+  skw_restore_reply_source(ctx, 1, &source);
+  return SKW_VERDICT_ALLOW;
+}
+
+// getpeername: report the VIP the application dialled, not the pod. Only
+// when the socket's peer still is the backend we chose: a connected UDP
+// socket can be re-connected elsewhere, and its storage outlives that.
+static __always_inline void skw_report_vip_as_peer(struct bpf_sock_addr *ctx, int hook_is_v6) {
+  const struct skw_sock_state *state = bpf_sk_storage_get(&skw_sock_states, ctx->sk, 0, 0);
+  if (!state) return;
+  if (skw_sock_addr_dport(ctx) != state->backend_port) return;
+  if (hook_is_v6) {
+    struct skw_addr peer;
+    skw_vip_from_user_ip6(ctx, &peer);
+    if (peer.words[0] != state->backend.words[0] || peer.words[1] != state->backend.words[1] ||
+        peer.words[2] != state->backend.words[2] || peer.words[3] != state->backend.words[3]) {
+      return;
+    }
+    ctx->user_ip6[0] = state->vip.words[0];
+    ctx->user_ip6[1] = state->vip.words[1];
+    ctx->user_ip6[2] = state->vip.words[2];
+    ctx->user_ip6[3] = state->vip.words[3];
+  } else {
+    if (!skw_addr_is_v4_mapped(&state->backend) || ctx->user_ip4 != state->backend.words[3]) {
+      return;
+    }
+    if (!skw_addr_is_v4_mapped(&state->vip)) return;
+    ctx->user_ip4 = state->vip.words[3];
+  }
+  ctx->user_port = state->vip_port;
+}
+
+SEC("cgroup/getpeername4")
+int skw_getpeername4(struct bpf_sock_addr *ctx) {
+  skw_report_vip_as_peer(ctx, 0);
+  return SKW_VERDICT_ALLOW;
+}
+
+SEC("cgroup/getpeername6")
+int skw_getpeername6(struct bpf_sock_addr *ctx) {
+  skw_report_vip_as_peer(ctx, 1);
+  return SKW_VERDICT_ALLOW;
+}
+
+// True when the established socket's peer is the backend its storage names.
+// sockops sees every TCP connection of the cgroup, including direct ones to
+// a pod IP and sockets whose storage is stale; only a match is ours to count.
+static __always_inline int skw_peer_is_backend(const struct bpf_sock_ops *skops,
+                                               const struct skw_sock_state *state) {
+  // Every field is read up front, each pinned by barrier_var: left to
+  // itself, clang merges the remote_ip4 and remote_ip6[3] loads of the two
+  // family branches into one load at a computed ctx offset, which the
+  // verifier rejects ("dereference of modified ctx ptr").
+  __u32 family = skops->family;
+  __u32 remote_port = skops->remote_port;
+  __u32 remote_ip4 = skops->remote_ip4;
+  struct skw_addr remote_ip6;
+  remote_ip6.words[0] = skops->remote_ip6[0];
+  remote_ip6.words[1] = skops->remote_ip6[1];
+  remote_ip6.words[2] = skops->remote_ip6[2];
+  remote_ip6.words[3] = skops->remote_ip6[3];
+  barrier_var(remote_ip4);
+  barrier_var(remote_ip6.words[0]);
+  barrier_var(remote_ip6.words[1]);
+  barrier_var(remote_ip6.words[2]);
+  barrier_var(remote_ip6.words[3]);
+
+  // Quirk: sockops' remote_port holds the network-order port in its upper
+  // 16 bits (unlike bpf_sock_addr.user_port, which uses the lower 16).
+  if ((__u16)(remote_port >> 16) != state->backend_port) return 0;
+  struct skw_addr peer;
+  if (family == SKW_AF_INET) {
+    skw_addr_set_v4(&peer, remote_ip4);
+  } else if (family == SKW_AF_INET6) {
+    // Dual-stack sockets to IPv4 pods report the v4-mapped peer here, the
+    // same form the backend is stored in.
+    peer = remote_ip6;
+  } else {
+    return 0;
+  }
+  return peer.words[0] == state->backend.words[0] && peer.words[1] == state->backend.words[1] &&
+         peer.words[2] == state->backend.words[2] && peer.words[3] == state->backend.words[3];
+}
+
+static __always_inline void skw_count_established(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return;
+  struct skw_sock_state *state = bpf_sk_storage_get(&skw_sock_states, sk, 0, 0);
+  if (!state || state->counted || !skw_peer_is_backend(skops, state)) return;
+  struct skw_backend_load *load = bpf_map_lookup_elem(&skw_backend_loads, &state->backend_id);
+  if (!load) return;
+  // Many CPUs establish connections to the same backend at once.
+  __sync_fetch_and_add(&load->active_conns, 1);
+  __sync_fetch_and_add(&load->total_conns, 1);
+  state->counted = 1;
+  // Ask for state callbacks on this socket only, to see it close.
+  bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void skw_count_closed(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return;
+  struct skw_sock_state *state = bpf_sk_storage_get(&skw_sock_states, sk, 0, 0);
+  if (!state || !state->counted) return;
+  state->counted = 0;
+  struct skw_backend_load *load = bpf_map_lookup_elem(&skw_backend_loads, &state->backend_id);
+  if (!load) return;
+  // Never wrap below zero (if the count was reset under us, e.g. the maps
+  // were recreated while this socket was open). A compare-and-swap would
+  // close the remaining race but needs -mcpu=v3; every decrement here pairs
+  // with one increment above, so only an outside reset can race it.
+  if (load->active_conns > 0) __sync_fetch_and_add(&load->active_conns, -1);
+}
+
+SEC("sockops")
+int skw_sockops(struct bpf_sock_ops *skops) {
+  switch (skops->op) {
+    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+      skw_count_established(skops);
+      break;
+    case BPF_SOCK_OPS_STATE_CB:
+      // args[0] is the old state, args[1] the new one. Every way a TCP
+      // socket ends (FIN, RST, abort, timeout) passes through TCP_CLOSE.
+      if (skops->args[1] == BPF_TCP_CLOSE) skw_count_closed(skops);
+      break;
+    default:
+      break;
+  }
+  // sockops' return value only matters for ops that ask for a reply.
+  return 1;
+}
+
+// "Dual BSD/GPL" is GPL-compatible for the kernel, which the GPL-only
+// helpers used here (bpf_sk_storage_get among them) require.
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
