@@ -1,0 +1,190 @@
+// Steering on the real kernel: a VIP reaches a backend over every socket kind, and the VIP stays
+// visible.
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steer_test_util.h"
+#include "test_cgroup.h"
+
+namespace skewless::testing {
+namespace {
+
+using datapath::Protocol;
+
+// Exit codes of the children, so a failure says which step broke.
+enum ChildResult {
+  kOk = 0,
+  kConnectFailed = 10,
+  kWrongPeer = 11,
+  kSendFailed = 12,
+  kNoReply = 13,
+  kWrongReplySource = 14,
+  kWrongErrno = 15,
+  kTooSlow = 16,
+};
+
+// True when the socket's peer as the application sees it is `expected`.
+bool PeerIs(int fd, const SockAddr& expected) {
+  sockaddr_storage peer{};
+  socklen_t length = sizeof(peer);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return false;
+  return length == expected.length && std::memcmp(&peer, &expected.storage, length) == 0;
+}
+
+// Connects to `vip` with a `family` socket, checks getpeername, sends one byte.
+int ConnectAndSend(int family, const SockAddr& vip) {
+  const int fd = ConnectWithTimeout(family, SOCK_STREAM, vip);
+  if (fd < 0) return kConnectFailed;
+  if (!PeerIs(fd, vip)) return kWrongPeer;
+  if (write(fd, "x", 1) != 1) return kSendFailed;
+  close(fd);
+  return kOk;
+}
+
+class SteerConnectTest : public SteerTest {
+ protected:
+  // Runs a TCP client in the cgroup and checks the one backend got its byte.
+  void ExpectTcpReaches(const Backend& backend, int family, const SockAddr& vip) {
+    std::unique_ptr<Child> child =
+        Child::Start(*cgroup_, [&](ChildPipes) { return ConnectAndSend(family, vip); });
+    ASSERT_NE(child, nullptr);
+    std::vector<Fd> accepted;
+    EXPECT_EQ(AcceptPending(backend, 2000, &accepted), 1);
+    EXPECT_EQ(child->Wait(), kOk);
+    ASSERT_EQ(accepted.size(), 1u);
+    char byte = 0;
+    EXPECT_EQ(read(accepted[0].get(), &byte, 1), 1);
+    EXPECT_EQ(byte, 'x');
+  }
+
+  // The backend answers one datagram to wherever it came from.
+  void ExpectDatagramEchoed(const Backend& backend) {
+    pollfd ready{.fd = backend.fd.get(), .events = POLLIN, .revents = 0};
+    ASSERT_EQ(poll(&ready, 1, 2000), 1) << "no datagram reached the backend";
+    char query = 0;
+    sockaddr_storage from{};
+    socklen_t from_length = sizeof(from);
+    ASSERT_EQ(
+        recvfrom(backend.fd.get(), &query, 1, 0, reinterpret_cast<sockaddr*>(&from), &from_length),
+        1);
+    EXPECT_EQ(query, 'q');
+    EXPECT_EQ(sendto(backend.fd.get(), "r", 1, 0, reinterpret_cast<sockaddr*>(&from), from_length),
+              1);
+  }
+};
+
+TEST_F(SteerConnectTest, Ipv4TcpToTheVipReachesTheBackendAndGetpeernameShowsTheVip) {
+  Backend backend = ListenOn("127.0.0.1");
+  ASSERT_TRUE(table_->Apply({Service("198.19.0.1", 80, {EndpointOf(backend)})}).ok());
+  ExpectTcpReaches(backend, AF_INET, MakeSockAddr("198.19.0.1", 80));
+}
+
+TEST_F(SteerConnectTest, Ipv6TcpToTheVipReachesTheBackendAndGetpeernameShowsTheVip) {
+  Backend backend = ListenOn("::1");
+  ASSERT_TRUE(table_->Apply({Service("2001:db8::1", 80, {EndpointOf(backend)})}).ok());
+  ExpectTcpReaches(backend, AF_INET6, MakeSockAddr("2001:db8::1", 80));
+}
+
+// How gRPC dials IPv4: only connect6 runs, with ::ffff:a.b.c.d.
+TEST_F(SteerConnectTest, Ipv4VipDialledThroughADualStackSocketReachesTheBackend) {
+  Backend backend = ListenOn("127.0.0.1");
+  ASSERT_TRUE(table_->Apply({Service("198.19.0.2", 80, {EndpointOf(backend)})}).ok());
+  ExpectTcpReaches(backend, AF_INET6, MakeSockAddr("::ffff:198.19.0.2", 80));
+}
+
+TEST_F(SteerConnectTest, ConnectedUdpReachesTheBackendAndRepliesArrive) {
+  Backend backend = ListenOn("127.0.0.1", SOCK_DGRAM);
+  ASSERT_TRUE(
+      table_->Apply({Service("198.19.0.3", 53, {EndpointOf(backend)}, Protocol::kUdp)}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.0.3", 53);
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
+    const int fd = ConnectWithTimeout(AF_INET, SOCK_DGRAM, vip);
+    if (fd < 0) return static_cast<int>(kConnectFailed);
+    if (!PeerIs(fd, vip)) return static_cast<int>(kWrongPeer);
+    if (send(fd, "q", 1, 0) != 1) return static_cast<int>(kSendFailed);
+    timeval timeout{.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    char reply = 0;
+    if (recv(fd, &reply, 1, 0) != 1 || reply != 'r') return static_cast<int>(kNoReply);
+    return static_cast<int>(kOk);
+  });
+  ASSERT_NE(child, nullptr);
+  ExpectDatagramEchoed(backend);
+  EXPECT_EQ(child->Wait(), kOk);
+}
+
+TEST_F(SteerConnectTest, UnconnectedUdpReachesTheBackendAndRepliesComeFromTheVip) {
+  Backend backend = ListenOn("127.0.0.1", SOCK_DGRAM);
+  ASSERT_TRUE(
+      table_->Apply({Service("198.19.0.4", 53, {EndpointOf(backend)}, Protocol::kUdp)}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.0.4", 53);
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sendto(fd, "q", 1, 0, vip.get(), vip.length) != 1) return static_cast<int>(kSendFailed);
+    timeval timeout{.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    char reply = 0;
+    sockaddr_storage from{};
+    socklen_t from_length = sizeof(from);
+    if (recvfrom(fd, &reply, 1, 0, reinterpret_cast<sockaddr*>(&from), &from_length) != 1) {
+      return static_cast<int>(kNoReply);
+    }
+    if (from_length != vip.length || std::memcmp(&from, &vip.storage, from_length) != 0) {
+      return static_cast<int>(kWrongReplySource);
+    }
+    return static_cast<int>(kOk);
+  });
+  ASSERT_NE(child, nullptr);
+  ExpectDatagramEchoed(backend);
+  EXPECT_EQ(child->Wait(), kOk);
+}
+
+TEST_F(SteerConnectTest, AServiceWithoutBackendsRefusesConnectAtOnce) {
+  ASSERT_TRUE(table_->Apply({Service("198.19.0.5", 80, {})}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.0.5", 80);
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
+    const auto start = std::chrono::steady_clock::now();
+    const int fd = ConnectWithTimeout(AF_INET, SOCK_STREAM, vip);
+    if (fd != -ECONNREFUSED) return static_cast<int>(kWrongErrno);
+    if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(500)) {
+      return static_cast<int>(kTooSlow);
+    }
+    return static_cast<int>(kOk);
+  });
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(child->Wait(), kOk);
+  absl::StatusOr<std::array<std::uint64_t, SKW_REASON_COUNT>> reasons = steering_->ReasonCounts();
+  ASSERT_TRUE(reasons.ok()) << reasons.status();
+  EXPECT_EQ((*reasons)[SKW_REASON_NONE], 1u);
+}
+
+TEST_F(SteerConnectTest, AnAddressThatIsNoServiceIsLeftAlone) {
+  Backend backend = ListenOn("127.0.0.1");
+  Backend direct = ListenOn("127.0.0.1");
+  ASSERT_TRUE(table_->Apply({Service("198.19.0.6", 80, {EndpointOf(backend)})}).ok());
+  const SockAddr to = MakeSockAddr("127.0.0.1", direct.port);
+  std::unique_ptr<Child> child =
+      Child::Start(*cgroup_, [&](ChildPipes) { return ConnectAndSend(AF_INET, to); });
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(AcceptPending(direct, 2000), 1);
+  EXPECT_EQ(child->Wait(), kOk);
+  EXPECT_EQ(AcceptPending(backend, 0), 0);
+}
+
+}  // namespace
+}  // namespace skewless::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleMock(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new skewless::testing::TestCgroupEnvironment);
+  ::testing::AddGlobalTestEnvironment(new skewless::testing::SteerPinEnvironment);
+  return RUN_ALL_TESTS();
+}

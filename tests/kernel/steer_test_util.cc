@@ -1,0 +1,281 @@
+// Pin dir cleanup, loopback backends and cgroup children for the steering kernel tests.
+#include "steer_test_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "test_cgroup.h"
+
+namespace skewless::testing {
+namespace {
+
+// Every path Steering may pin under SteerPinDir(), computed before any
+// signal can arrive: the handler may only unlink and rmdir.
+constexpr int kMaxPins = 32;
+char g_pins[kMaxPins][PATH_MAX];
+int g_pin_count = 0;
+constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
+struct sigaction g_previous[3];
+
+void RemovePinsAndChain(int signo) {
+  for (int i = 0; i < g_pin_count; ++i) {
+    if (unlink(g_pins[i]) != 0) rmdir(g_pins[i]);
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (kCleanupSignals[i] != signo) continue;
+    if (g_previous[i].sa_handler != SIG_DFL && g_previous[i].sa_handler != SIG_IGN) {
+      g_previous[i].sa_handler(signo);  // the test cgroup's: kills the child, re-raises
+    }
+  }
+  signal(signo, SIG_DFL);
+  raise(signo);
+}
+
+void AddPin(const std::string& path) {
+  if (g_pin_count < kMaxPins && path.size() < PATH_MAX) {
+    std::memcpy(g_pins[g_pin_count++], path.c_str(), path.size() + 1);
+  }
+}
+
+}  // namespace
+
+std::string SteerPinDir() { return absl::StrCat("/sys/fs/bpf/skewless-test-", getpid(), "-steer"); }
+
+absl::Status EnsureBpffs() {
+  struct statfs fs {};
+  if (statfs("/sys/fs/bpf", &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return absl::OkStatus();
+  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+    return absl::ErrnoToStatus(errno, "mounting bpffs on /sys/fs/bpf");
+  }
+  return absl::OkStatus();
+}
+
+void SteerPinEnvironment::SetUp() {
+  const std::string dir = SteerPinDir();
+  for (const std::string& program : datapath::Steering::ProgramNames()) {
+    AddPin(absl::StrCat(dir, "/links/", program));
+  }
+  for (const std::string& map : datapath::Steering::MapNames()) AddPin(absl::StrCat(dir, "/", map));
+  AddPin(dir + "/links");  // directories last: rmdir needs them empty
+  AddPin(dir);
+  for (int i = 0; i < 3; ++i) {
+    struct sigaction action {};
+    action.sa_handler = RemovePinsAndChain;
+    sigaction(kCleanupSignals[i], &action, &g_previous[i]);
+  }
+}
+
+void SteerPinEnvironment::TearDown() {
+  for (int i = 0; i < 3; ++i) sigaction(kCleanupSignals[i], &g_previous[i], nullptr);
+  struct stat st {};
+  if (stat(SteerPinDir().c_str(), &st) != 0) return;
+  if (absl::Status status = datapath::Steering::UninstallPinned(SteerPinDir()); !status.ok()) {
+    ADD_FAILURE() << "pin dir left behind: " << status;
+  }
+}
+
+void Fd::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+SockAddr MakeSockAddr(const std::string& ip, std::uint16_t port) {
+  SockAddr address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address.storage);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    address.length = sizeof(sockaddr_in);
+  } else {
+    EXPECT_EQ(inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr), 1) << ip;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    address.length = sizeof(sockaddr_in6);
+  }
+  return address;
+}
+
+Backend ListenOn(const std::string& ip, int type) {
+  SockAddr address = MakeSockAddr(ip, 0);
+  Backend backend{Fd(socket(address.storage.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)), ip,
+                  0};
+  EXPECT_GE(backend.fd.get(), 0) << std::strerror(errno);
+  EXPECT_EQ(bind(backend.fd.get(), address.get(), address.length), 0)
+      << "bind " << ip << ": " << std::strerror(errno);
+  if (type == SOCK_STREAM) {
+    EXPECT_EQ(listen(backend.fd.get(), 4096), 0) << std::strerror(errno);
+  }
+  socklen_t length = sizeof(address.storage);
+  EXPECT_EQ(getsockname(backend.fd.get(), reinterpret_cast<sockaddr*>(&address.storage), &length),
+            0);
+  backend.port = ntohs(address.storage.ss_family == AF_INET
+                           ? reinterpret_cast<sockaddr_in*>(&address.storage)->sin_port
+                           : reinterpret_cast<sockaddr_in6*>(&address.storage)->sin6_port);
+  return backend;
+}
+
+int AcceptPending(const Backend& backend, int timeout_ms, std::vector<Fd>* keep) {
+  int accepted = 0;
+  pollfd ready{.fd = backend.fd.get(), .events = POLLIN, .revents = 0};
+  if (poll(&ready, 1, timeout_ms) <= 0) return 0;
+  for (;;) {
+    Fd conn(accept4(backend.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (conn.get() < 0) break;
+    ++accepted;
+    if (keep != nullptr) keep->push_back(std::move(conn));
+  }
+  return accepted;
+}
+
+void Signal(int fd) {
+  const char byte = 's';
+  if (write(fd, &byte, 1) != 1) _exit(90);
+}
+
+bool Await(int fd) {
+  char byte;
+  return read(fd, &byte, 1) == 1;
+}
+
+std::unique_ptr<Child> Child::Start(const OwnedCgroup& cgroup,
+                                    const std::function<int(ChildPipes)>& body) {
+  int to_parent[2];
+  int from_parent[2];
+  if (pipe2(to_parent, O_CLOEXEC) != 0 || pipe2(from_parent, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    return nullptr;
+  }
+  std::unique_ptr<Child> child(new Child);
+  child->to_parent_ = Fd(to_parent[0]);
+  child->from_parent_ = Fd(from_parent[1]);
+  Fd child_write(to_parent[1]);
+  Fd child_read(from_parent[0]);
+  child->pid_ = fork();
+  if (child->pid_ < 0) {
+    ADD_FAILURE() << "fork: " << std::strerror(errno);
+    return nullptr;
+  }
+  if (child->pid_ == 0) {
+    close(to_parent[0]);
+    close(from_parent[1]);
+    // The parent moves us into the cgroup, then says go.
+    if (!Await(child_read.get())) _exit(91);
+    _exit(body(ChildPipes{.to_parent = child_write.get(), .from_parent = child_read.get()}));
+  }
+  RecordChildInTestCgroup(child->pid_);
+  absl::Status joined = cgroup.Add(child->pid_);
+  EXPECT_TRUE(joined.ok()) << joined;
+  if (joined.ok()) child->SendSignal();  // else EOF at exit: the child connects nothing
+  return child;
+}
+
+Child::~Child() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+bool Child::AwaitSignal(int timeout_ms) {
+  pollfd ready{.fd = to_parent_.get(), .events = POLLIN, .revents = 0};
+  if (poll(&ready, 1, timeout_ms) <= 0) return false;
+  return Await(to_parent_.get());
+}
+
+void Child::SendSignal() { Signal(from_parent_.get()); }
+
+int Child::Wait() {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  RecordChildInTestCgroup(0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int ConnectWithTimeout(int family, int type, const SockAddr& to) {
+  const int fd = socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  timeval timeout{.tv_sec = 2, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  if (connect(fd, to.get(), to.length) != 0) {
+    const int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+datapath::Endpoint EndpointOf(const Backend& backend, std::uint16_t weight) {
+  return datapath::Endpoint{.address = backend.ip, .port = backend.port, .weight = weight};
+}
+
+void SteerTest::SetUp() {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to load BPF programs and create cgroups; run as root: ctest -L bpf";
+  }
+  absl::Status bpffs = EnsureBpffs();
+  ASSERT_TRUE(bpffs.ok()) << bpffs;
+  absl::StatusOr<std::string> path = TestCgroupPath();
+  ASSERT_TRUE(path.ok()) << path.status();
+  absl::StatusOr<OwnedCgroup> cgroup = OwnedCgroup::Create(*path);
+  ASSERT_TRUE(cgroup.ok()) << cgroup.status();
+  cgroup_.emplace(*std::move(cgroup));
+  absl::StatusOr<std::unique_ptr<datapath::Steering>> steering = datapath::Steering::Start(
+      datapath::SteeringOptions{.cgroup_path = cgroup_->path(), .pin_dir = SteerPinDir()});
+  ASSERT_TRUE(steering.ok()) << steering.status();
+  steering_ = *std::move(steering);
+  ASSERT_FALSE(steering_->adopted()) << "a previous test left " << SteerPinDir();
+  table_ = std::make_unique<datapath::ServiceTable>(steering_->maps());
+}
+
+void SteerTest::TearDown() {
+  table_.reset();
+  if (steering_ != nullptr) {
+    absl::Status uninstalled = steering_->Uninstall();
+    EXPECT_TRUE(uninstalled.ok()) << uninstalled;
+    steering_.reset();
+  }
+  if (cgroup_.has_value()) {
+    absl::Status destroyed = cgroup_->Destroy();
+    EXPECT_TRUE(destroyed.ok()) << destroyed;
+  }
+}
+
+void SteerTest::Restart() {
+  table_.reset();
+  steering_.reset();
+  absl::StatusOr<std::unique_ptr<datapath::Steering>> steering = datapath::Steering::Start(
+      datapath::SteeringOptions{.cgroup_path = cgroup_->path(), .pin_dir = SteerPinDir()});
+  ASSERT_TRUE(steering.ok()) << steering.status();
+  steering_ = *std::move(steering);
+  table_ = std::make_unique<datapath::ServiceTable>(steering_->maps());
+  absl::Status recovered = table_->Recover();
+  ASSERT_TRUE(recovered.ok()) << recovered;
+}
+
+datapath::ServiceSpec SteerTest::Service(const std::string& vip, std::uint16_t port,
+                                         std::vector<datapath::Endpoint> endpoints,
+                                         datapath::Protocol protocol) const {
+  return datapath::ServiceSpec{.name = absl::StrCat("test/", vip, ":", port),
+                               .vip = vip,
+                               .port = port,
+                               .protocol = protocol,
+                               .endpoints = std::move(endpoints)};
+}
+
+}  // namespace skewless::testing

@@ -1,0 +1,130 @@
+// Shared pieces of the steering kernel tests: pin dir, backends, children in the test cgroup.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "skewless/common/cgroup.h"
+#include "skewless/datapath/service_table.h"
+#include "skewless/datapath/steering.h"
+
+namespace skewless::testing {
+
+// /sys/fs/bpf/skewless-test-<pid>-steer: never the production pin dir, and
+// the name says who made it if a SIGKILLed run leaves it behind.
+std::string SteerPinDir();
+
+// Mounts bpffs on /sys/fs/bpf when nothing is mounted there (left mounted:
+// it is where every BPF user on the machine pins).
+absl::Status EnsureBpffs();
+
+// Removes SteerPinDir() on SIGINT/SIGTERM/SIGHUP (then runs the handler that
+// was there, the test cgroup's) and at the end of the run if a test left it.
+class SteerPinEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override;
+  void TearDown() override;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    Close();
+    fd_ = std::exchange(other.fd_, -1);
+    return *this;
+  }
+  ~Fd() { Close(); }
+  int get() const { return fd_; }
+  void Close();
+
+ private:
+  int fd_;
+};
+
+// An address as connect()/sendto() take it.
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+SockAddr MakeSockAddr(const std::string& ip, std::uint16_t port);  // v4, v6 or ::ffff:v4
+
+// A non-blocking listening TCP socket or bound UDP socket on a loopback address.
+struct Backend {
+  Fd fd;
+  std::string ip;
+  std::uint16_t port = 0;
+};
+Backend ListenOn(const std::string& ip, int type = SOCK_STREAM);
+
+// Accepts every pending connection of `backend`, waiting up to `timeout_ms`
+// for the first; accepted sockets go to `keep` when given, else are closed.
+int AcceptPending(const Backend& backend, int timeout_ms, std::vector<Fd>* keep = nullptr);
+
+// A forked child moved into the test cgroup before it runs `body`. The body
+// runs in a copy of a possibly multi-threaded process: plain syscalls only,
+// no allocation. It gets two pipe ends to talk to the parent (Signal/Await).
+struct ChildPipes {
+  int to_parent;
+  int from_parent;
+};
+void Signal(int fd);  // one byte
+bool Await(int fd);   // one byte or false on EOF
+
+class Child {
+ public:
+  static std::unique_ptr<Child> Start(const OwnedCgroup& cgroup,
+                                      const std::function<int(ChildPipes)>& body);
+  ~Child();
+  bool AwaitSignal(int timeout_ms);  // the child called Signal(to_parent)
+  void SendSignal();                 // the child's Await(from_parent) returns
+  int Wait();                        // exit status; 128+signal when killed
+
+ private:
+  pid_t pid_ = -1;
+  Fd to_parent_;
+  Fd from_parent_;
+};
+
+// One connect() from a fresh socket with a bounded wait (SO_SNDTIMEO), so a
+// destination nobody steers fails instead of hanging. Returns the socket or
+// -errno. Safe in a child.
+int ConnectWithTimeout(int family, int type, const SockAddr& to);
+
+// Endpoint of a loopback backend, ready unless said otherwise.
+datapath::Endpoint EndpointOf(const Backend& backend, std::uint16_t weight = SKW_DEFAULT_WEIGHT);
+
+// A test with its own cgroup, its own pin dir, a started Steering and a
+// ServiceTable over its maps; everything is removed in TearDown.
+class SteerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Destroys the Steering without uninstalling (the data path stays) and
+  // starts a new one on the same pin dir (adopt), with a recovered table.
+  void Restart();
+
+  datapath::ServiceSpec Service(const std::string& vip, std::uint16_t port,
+                                std::vector<datapath::Endpoint> endpoints,
+                                datapath::Protocol protocol = datapath::Protocol::kTcp) const;
+
+  std::optional<OwnedCgroup> cgroup_;
+  std::unique_ptr<datapath::Steering> steering_;
+  std::unique_ptr<datapath::ServiceTable> table_;
+};
+
+}  // namespace skewless::testing
