@@ -240,6 +240,7 @@ absl::StatusOr<std::unique_ptr<Steering>> Steering::Start(SteeringOptions option
     if (!pinned_before) {
       for (bpf_link* link : steering->links_) bpf_link__destroy(link);
       steering->links_.clear();
+      steering->link_programs_.clear();
       UninstallPinned(options.pin_dir).IgnoreError();
       steering->uninstalled_ = true;
     }
@@ -327,6 +328,7 @@ absl::Status Steering::AttachOrAdoptLinks(int cgroup_fd) {
       bpf_link* link = bpf_link__open(path.c_str());
       if (link == nullptr) return absl::ErrnoToStatus(errno, "opening pinned link " + path);
       links_.push_back(link);
+      link_programs_.push_back(name);
       absl::StatusOr<bpf_link_info> info = LinkInfo(bpf_link__fd(link), "pinned link " + path);
       if (!info.ok()) return info.status();
       if (info->type != BPF_LINK_TYPE_CGROUP || info->cgroup.cgroup_id != cgroup_stat.st_ino ||
@@ -350,6 +352,7 @@ absl::Status Steering::AttachOrAdoptLinks(int cgroup_fd) {
                                  absl::StrCat("attaching ", name, " to cgroup ", cgroup_path_));
     }
     links_.push_back(link);
+    link_programs_.push_back(name);
     if (int err = bpf_link__pin(link, path.c_str()); err != 0) {
       return absl::ErrnoToStatus(-err, absl::StrCat("pinning the link of ", name, " at ", path));
     }
@@ -392,6 +395,7 @@ absl::Status Steering::Uninstall() {
     bpf_link__destroy(link);
   }
   links_.clear();
+  link_programs_.clear();
   if (absl::Status status = UninstallPinned(pin_dir_); !status.ok()) {
     errors.push_back(std::string(status.message()));
   }
@@ -427,17 +431,13 @@ absl::StatusOr<skw_backend_load> Steering::BackendLoad(std::uint32_t backend_id)
 
 absl::StatusOr<std::vector<AttachedProgram>> Steering::Programs() const {
   std::vector<AttachedProgram> programs;
-  for (bpf_link* link : links_) {
-    absl::StatusOr<bpf_link_info> info = LinkInfo(bpf_link__fd(link), "a steering link");
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    absl::StatusOr<bpf_link_info> info =
+        LinkInfo(bpf_link__fd(links_[i]), "the link of " + link_programs_[i]);
     if (!info.ok()) return info.status();
-    bpf_prog_info prog_info{};
-    __u32 prog_info_len = sizeof(prog_info);
-    ScopedFd prog(bpf_prog_get_fd_by_id(info->prog_id));
-    if (prog.get() < 0) return absl::ErrnoToStatus(errno, "opening a steering program by id");
-    if (int err = bpf_obj_get_info_by_fd(prog.get(), &prog_info, &prog_info_len); err != 0) {
-      return absl::ErrnoToStatus(-err, "reading info of a steering program");
-    }
-    programs.push_back({.name = prog_info.name, .program_id = info->prog_id, .link_id = info->id});
+    // The kernel's own program name is cut at 15 characters, so the name is ours.
+    programs.push_back(
+        {.name = link_programs_[i], .program_id = info->prog_id, .link_id = info->id});
   }
   return programs;
 }

@@ -207,6 +207,15 @@ int Child::Wait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+std::optional<int> Child::TryWait() {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+  pid_ = -1;
+  RecordChildInTestCgroup(0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int ConnectWithTimeout(int family, int type, const SockAddr& to) {
   const int fd = socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;

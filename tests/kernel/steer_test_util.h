@@ -92,6 +92,7 @@ class Child {
   bool AwaitSignal(int timeout_ms);  // the child called Signal(to_parent)
   void SendSignal();                 // the child's Await(from_parent) returns
   int Wait();                        // exit status; 128+signal when killed
+  std::optional<int> TryWait();      // the same, or nullopt while it runs
 
  private:
   pid_t pid_ = -1;

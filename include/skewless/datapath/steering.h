@@ -100,7 +100,8 @@ class Steering {
   std::string pin_dir_;
   bool adopted_ = false;
   bool uninstalled_ = false;
-  std::vector<bpf_link*> links_;  // one per program, pinned
+  std::vector<bpf_link*> links_;            // one per program, pinned
+  std::vector<std::string> link_programs_;  // program name of each link
   std::unique_ptr<SteeringMaps> maps_;
 };
 

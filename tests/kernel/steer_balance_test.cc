@@ -1,0 +1,241 @@
+// Steering on the real kernel: held connections spread by load and weight, tiers, set swaps.
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "steer_test_util.h"
+#include "test_cgroup.h"
+
+namespace skewless::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Each;
+using ::testing::Ge;
+using ::testing::Le;
+
+constexpr int kMaxHeld = 2000;
+
+// Child body: opens `count` connections to `vip` and holds them until the
+// parent says close. Static storage: a forked child must not allocate.
+int HoldConnections(ChildPipes pipes, const SockAddr& vip, int count) {
+  static int held[kMaxHeld];
+  for (int i = 0; i < count; ++i) {
+    held[i] = ConnectWithTimeout(vip.storage.ss_family, SOCK_STREAM, vip);
+    if (held[i] < 0) return 10;
+  }
+  Signal(pipes.to_parent);
+  if (!Await(pipes.from_parent)) return 11;
+  for (int i = 0; i < count; ++i) close(held[i]);
+  return 0;
+}
+
+class SteerBalanceTest : public SteerTest {
+ protected:
+  // Accepted connections per backend once the child holds them all.
+  std::vector<int> AcceptAll(const std::vector<Backend>& backends, std::vector<Fd>* keep) {
+    std::vector<int> counts;
+    for (const Backend& backend : backends) counts.push_back(AcceptPending(backend, 200, keep));
+    return counts;
+  }
+
+  std::vector<std::uint64_t> ActiveConns(const std::vector<Backend>& backends) {
+    std::vector<std::uint64_t> active;
+    for (const Backend& backend : backends) {
+      std::optional<std::uint32_t> id = table_->BackendId(backend.ip, backend.port);
+      EXPECT_TRUE(id.has_value());
+      absl::StatusOr<skw_backend_load> load = steering_->BackendLoad(id.value_or(0));
+      EXPECT_TRUE(load.ok()) << load.status();
+      active.push_back(load.ok() ? load->active_conns : ~0ull);
+    }
+    return active;
+  }
+
+  // Backends on 127.0.0.1, 127.0.0.2, ...: distinct addresses and ports.
+  std::vector<Backend> Backends(int n) {
+    std::vector<Backend> backends;
+    for (int i = 0; i < n; ++i) backends.push_back(ListenOn(absl::StrCat("127.0.0.", i + 1)));
+    return backends;
+  }
+};
+
+TEST_F(SteerBalanceTest, AThousandHeldConnectionsSpreadEvenlyAndActiveConnsTracksThem) {
+  std::vector<Backend> backends = Backends(4);
+  std::vector<datapath::Endpoint> endpoints;
+  for (const Backend& backend : backends) endpoints.push_back(EndpointOf(backend));
+  ASSERT_TRUE(table_->Apply({Service("198.19.1.1", 80, endpoints)}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.1.1", 80);
+
+  std::unique_ptr<Child> child =
+      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 1000); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(60000)) << "child did not open its connections";
+  std::vector<Fd> accepted;
+  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  EXPECT_EQ(accepted.size(), 1000u);
+  EXPECT_THAT(counts, Each(AllOf(Ge(248), Le(252))));
+  const std::vector<std::uint64_t> active = ActiveConns(backends);
+  for (std::size_t i = 0; i < backends.size(); ++i) {
+    EXPECT_EQ(active[i], static_cast<std::uint64_t>(counts[i])) << "backend " << i;
+  }
+
+  child->SendSignal();
+  EXPECT_EQ(child->Wait(), 0);
+  std::vector<std::uint64_t> after;
+  for (int tries = 0; tries < 100; ++tries) {
+    after = ActiveConns(backends);
+    if (after == std::vector<std::uint64_t>(4, 0)) break;
+    usleep(20000);
+  }
+  EXPECT_EQ(after, std::vector<std::uint64_t>(4, 0));
+}
+
+TEST_F(SteerBalanceTest, WeightsSetTheShareOfHeldConnections) {
+  std::vector<Backend> backends = Backends(2);
+  ASSERT_TRUE(table_
+                  ->Apply({Service("198.19.1.2", 80,
+                                   {EndpointOf(backends[0], 100), EndpointOf(backends[1], 300)})})
+                  .ok());
+  const SockAddr vip = MakeSockAddr("198.19.1.2", 80);
+  std::unique_ptr<Child> child =
+      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 400); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(60000));
+  std::vector<Fd> accepted;
+  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  // Cost is (active+1)/weight: the heavier backend should hold 3/4, ± 5%.
+  EXPECT_THAT(counts[1], AllOf(Ge(280), Le(320)));
+  EXPECT_EQ(counts[0] + counts[1], 400);
+  child->SendSignal();
+  EXPECT_EQ(child->Wait(), 0);
+}
+
+TEST_F(SteerBalanceTest, TerminatingBackendsGetNothingWhileReadyOnesExist) {
+  std::vector<Backend> backends = Backends(4);
+  std::vector<datapath::Endpoint> endpoints;
+  for (const Backend& backend : backends) endpoints.push_back(EndpointOf(backend));
+  for (int i : {2, 3}) {
+    endpoints[i].ready = false;
+    endpoints[i].terminating = true;
+  }
+  ASSERT_TRUE(table_->Apply({Service("198.19.1.3", 80, endpoints)}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.1.3", 80);
+  std::unique_ptr<Child> child =
+      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 100); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(60000));
+  std::vector<Fd> accepted;
+  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  EXPECT_EQ(counts[0] + counts[1], 100);
+  EXPECT_EQ(counts[2], 0);
+  EXPECT_EQ(counts[3], 0);
+  child->SendSignal();
+  EXPECT_EQ(child->Wait(), 0);
+}
+
+TEST_F(SteerBalanceTest, ServingTerminatingBackendsServeWhenNothingIsReady) {
+  std::vector<Backend> backends = Backends(2);
+  std::vector<datapath::Endpoint> endpoints;
+  for (const Backend& backend : backends) {
+    endpoints.push_back(EndpointOf(backend));
+    endpoints.back().ready = false;
+    endpoints.back().terminating = true;
+  }
+  ASSERT_TRUE(table_->Apply({Service("198.19.1.4", 80, endpoints)}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.1.4", 80);
+  std::unique_ptr<Child> child =
+      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 20); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(60000));
+  std::vector<Fd> accepted;
+  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  EXPECT_EQ(counts[0] + counts[1], 20);
+  child->SendSignal();
+  EXPECT_EQ(child->Wait(), 0);
+}
+
+// A writer swaps the service between two sets (of different sizes) as fast
+// as it can while a child connects in a loop: every connect must land on a
+// backend of one of the two sets, never elsewhere and never hang.
+TEST_F(SteerBalanceTest, ASetSwapStormOnlyEverYieldsBackendsOfOneOfTheSets) {
+  std::vector<Backend> backends = Backends(6);  // 0-1: set A, 2-4: set B, 5: in neither
+  const datapath::ServiceSpec set_a =
+      Service("198.19.1.5", 80, {EndpointOf(backends[0]), EndpointOf(backends[1])});
+  const datapath::ServiceSpec set_b =
+      Service("198.19.1.5", 80,
+              {EndpointOf(backends[2]), EndpointOf(backends[3]), EndpointOf(backends[4])});
+  ASSERT_TRUE(table_->Apply({set_a}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.1.5", 80);
+  constexpr int kSwaps = 200;
+
+  std::atomic<bool> stop = false;
+  std::atomic<int> swaps = 0;
+  std::thread writer([&] {
+    while (!stop && swaps < kSwaps) {
+      absl::Status status = table_->Upsert(swaps % 2 == 0 ? set_b : set_a);
+      if (!status.ok()) {
+        ADD_FAILURE() << status;
+        return;
+      }
+      ++swaps;
+    }
+  });
+  // Connects until the parent says stop; exits with the number of refusals
+  // (capped at 99), or 100 when a connect went somewhere unsteered.
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes pipes) {
+    int refused = 0;
+    pollfd stop_signal{.fd = pipes.from_parent, .events = POLLIN, .revents = 0};
+    while (poll(&stop_signal, 1, 0) == 0) {
+      const int fd = ConnectWithTimeout(AF_INET, SOCK_STREAM, vip);
+      if (fd == -ECONNREFUSED) {
+        ++refused;
+        continue;
+      }
+      if (fd < 0) return 100;
+      close(fd);
+    }
+    return refused > 99 ? 99 : refused;
+  });
+  ASSERT_NE(child, nullptr);
+  std::vector<int> counts(backends.size(), 0);
+  // Accept while the child runs, so no backlog ever fills.
+  while (swaps < kSwaps) {
+    for (std::size_t i = 0; i < backends.size(); ++i) counts[i] += AcceptPending(backends[i], 1);
+  }
+  stop = true;
+  writer.join();
+  child->SendSignal();
+  const int status = child->Wait();
+  for (std::size_t i = 0; i < backends.size(); ++i) counts[i] += AcceptPending(backends[i], 50);
+
+  ASSERT_LT(status, 100) << "a connect went somewhere unsteered";
+  const int refused = status;
+  int landed = 0;
+  for (int c : counts) landed += c;
+  // A refusal is the data path's answer when a connect read a set whose
+  // backend the writer deleted a moment later: a rare race, never a
+  // misdirected connect.
+  EXPECT_LE(refused * 100, landed) << refused << " refusals in " << landed + refused;
+  EXPECT_GE(landed, 500) << "too few connects to call it a storm";
+  EXPECT_EQ(counts[5], 0) << "a backend of neither set got a connection";
+  EXPECT_GT(counts[0] + counts[1], 0);
+  EXPECT_GT(counts[2] + counts[3] + counts[4], 0);
+}
+
+}  // namespace
+}  // namespace skewless::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleMock(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new skewless::testing::TestCgroupEnvironment);
+  ::testing::AddGlobalTestEnvironment(new skewless::testing::SteerPinEnvironment);
+  return RUN_ALL_TESTS();
+}
