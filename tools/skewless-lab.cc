@@ -57,8 +57,11 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
                   "Zones that run clients, comma-separated; default: every zone");
   app->add_option("--dataplane", f.dataplane,
                   "How clients reach the Service VIP: iptables or nftables (kube-proxy's modes), "
-                  "or none")
+                  "skewless (BPF connect hooks, per zone), or none")
       ->capture_default_str();
+  app->add_option("--traffic-distribution", f.config.traffic_distribution,
+                  "The Service's spec.trafficDistribution: PreferClose, PreferSameZone or "
+                  "PreferSameNode (applied by the skewless dataplane); default none");
   app->add_option("--vip", f.config.service_vip, "The Service's ClusterIP")->capture_default_str();
   app->add_option("--port", f.config.service_port, "The Service (and pod) port")
       ->capture_default_str();
@@ -224,8 +227,10 @@ int main(int argc, char** argv) {
 
   auto* demo = app.add_subcommand(
       "demo",
-      "Show the skew: the workload through kube-proxy's iptables and nftables modes "
-      "(demo defaults: --duration 20s --rate 2000)");
+      "Show the skew and its fix: one workload through kube-proxy's iptables and nftables "
+      "modes, then skewless's connect hooks "
+      "(demo defaults: --duration 15s --rate 2000; the skewless phase uses "
+      "--traffic-distribution PreferClose unless given)");
   AddNodeFlags(demo, flags);
   AddWorkloadFlags(demo, flags);
   auto* run = app.add_subcommand("run", "Build a node, drive the workload once, print the report");
@@ -252,7 +257,7 @@ int main(int argc, char** argv) {
   if (demo->parsed()) {
     // The demo's defaults: long enough to see the skew, short enough for a minute in all.
     if (demo->get_option("--duration")->count() == 0)
-      flags.config.duration = std::chrono::seconds(20);
+      flags.config.duration = std::chrono::seconds(15);
     // A fixed rate well under the generator's ceiling: each pod's share is
     // then exactly the share of connections kube-proxy gave it, not blurred
     // by two saturated cores.

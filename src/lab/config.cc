@@ -43,6 +43,8 @@ const char* DataplaneName(Dataplane dataplane) {
       return "iptables";
     case Dataplane::kNftables:
       return "nftables";
+    case Dataplane::kSkewless:
+      return "skewless";
     case Dataplane::kNone:
       return "none";
   }
@@ -50,11 +52,12 @@ const char* DataplaneName(Dataplane dataplane) {
 }
 
 absl::StatusOr<Dataplane> ParseDataplane(const std::string& name) {
-  for (Dataplane d : {Dataplane::kIptables, Dataplane::kNftables, Dataplane::kNone}) {
+  for (Dataplane d :
+       {Dataplane::kIptables, Dataplane::kNftables, Dataplane::kSkewless, Dataplane::kNone}) {
     if (name == DataplaneName(d)) return d;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--dataplane: unknown '", name, "' (expected iptables, nftables or none)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--dataplane: unknown '", name, "' (expected iptables, nftables, skewless or none)"));
 }
 
 std::string NodeNetns(const std::string& id) { return absl::StrCat(kNetnsPrefix, id, "-node"); }
@@ -173,6 +176,13 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
   if (config.duration < std::chrono::milliseconds(100) ||
       config.duration > std::chrono::hours(24)) {
     return absl::InvalidArgumentError("--duration: must be within [100ms, 24h]");
+  }
+  static const std::set<std::string> kDistributions = {"", "PreferClose", "PreferSameZone",
+                                                       "PreferSameNode"};
+  if (!kDistributions.count(config.traffic_distribution)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--traffic-distribution: unknown '", config.traffic_distribution,
+                     "' (expected PreferClose, PreferSameZone or PreferSameNode)"));
   }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");

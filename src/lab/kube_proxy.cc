@@ -184,6 +184,7 @@ absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
                             const std::vector<ClusterIpService>& services) {
   switch (dataplane) {
     case Dataplane::kNone:
+    case Dataplane::kSkewless:  // no NAT rules: the connect hooks steer (see Node)
       return absl::OkStatus();
     case Dataplane::kIptables:
       return RunCommand({"ip", "netns", "exec", netns, "iptables-restore", "--noflush"},

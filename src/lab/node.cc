@@ -153,9 +153,11 @@ absl::Status Node::Build() {
       return absl::InternalError(absl::StrCat("mkdir cgroup ", *it, ": ", std::strerror(errno)));
     }
   }
-  if (auto status =
-          ApplyDataplane(config_.dataplane, NodeNetns(id), std::vector<ClusterIpService>{service_});
-      !status.ok()) {
+  if (config_.dataplane == Dataplane::kSkewless) {
+    if (auto status = InstallSkewless(); !status.ok()) return status;
+  } else if (auto status = ApplyDataplane(config_.dataplane, NodeNetns(id),
+                                          std::vector<ClusterIpService>{service_});
+             !status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("programming the ", DataplaneName(config_.dataplane),
                                      " baseline: ", status.message()));
@@ -217,6 +219,58 @@ absl::Status Node::BuildNetwork() {
         !status.ok()) {
       return status;
     }
+  }
+  return absl::OkStatus();
+}
+
+datapath::ServiceSpec Node::SkewlessService() const {
+  datapath::ServiceSpec spec;
+  spec.name = absl::StrCat(service_.name, ":", service_.port_name);
+  spec.vip = service_.vip;
+  spec.port = service_.port;
+  const std::string& td = config_.traffic_distribution;
+  spec.traffic_distribution =
+      td == "PreferClose"      ? datapath::TrafficDistribution::kPreferClose
+      : td == "PreferSameZone" ? datapath::TrafficDistribution::kPreferSameZone
+      : td == "PreferSameNode" ? datapath::TrafficDistribution::kPreferSameNode
+                               : datapath::TrafficDistribution::kNone;
+  for (const auto& pod : plan_.pods) {
+    datapath::Endpoint endpoint;
+    endpoint.address = pod.ip;
+    endpoint.port = config_.service_port;
+    endpoint.zone = pod.zone;
+    endpoint.node_name = "node-" + pod.zone;
+    spec.endpoints.push_back(endpoint);
+  }
+  return spec;
+}
+
+absl::Status Node::InstallSkewless() {
+  // A bpffs instance of our own: the lab never pins into the host's
+  // /sys/fs/bpf, and unmounting it drops every pin we made.
+  const std::string bpffs = absl::StrCat(options_.state_dir, "/", plan_.id, ".bpffs");
+  state_.bpffs_mounts.push_back(bpffs);
+  if (auto status = SaveState(options_.state_dir, state_); !status.ok()) return status;
+  std::filesystem::create_directories(bpffs);
+  if (auto r = RunCommand({"mount", "-t", "bpf", "skewless-lab", bpffs}); !r.ok()) {
+    return r.status();
+  }
+  for (const auto& client : plan_.clients) {
+    datapath::SteeringOptions options;
+    options.cgroup_path = ZoneCgroup(client.zone);
+    options.pin_dir = absl::StrCat(bpffs, "/", client.zone);
+    auto steering = datapath::Steering::Start(options);
+    if (!steering.ok()) {
+      return absl::Status(
+          steering.status().code(),
+          absl::StrCat("installing skewless for ", client.zone, ": ", steering.status().message()));
+    }
+    auto table = std::make_unique<datapath::ServiceTable>((*steering)->maps());
+    datapath::NodeConfig node;
+    node.locality = {client.zone, "node-" + client.zone};
+    if (auto status = table->SetNode(node); !status.ok()) return status;
+    if (auto status = table->Apply({SkewlessService()}); !status.ok()) return status;
+    zone_dataplanes_.push_back({client.zone, *std::move(steering), std::move(table)});
   }
   return absl::OkStatus();
 }
@@ -314,7 +368,10 @@ absl::StatusOr<std::vector<PodCounters>> Node::StopPods() {
 absl::Status Node::Destroy() {
   if (destroyed_) return absl::OkStatus();
   pods_.clear();  // SIGKILL + reap what is still running
-  absl::Status status = RemoveRecordedRun(options_.state_dir, state_);
+  absl::Status status;
+  for (auto& zone : zone_dataplanes_) status.Update(zone.steering->Uninstall());
+  zone_dataplanes_.clear();
+  status.Update(RemoveRecordedRun(options_.state_dir, state_));
   if (status.ok()) destroyed_ = true;
   return status;
 }
@@ -339,6 +396,21 @@ absl::Status RemoveRecordedRun(const std::string& state_dir, const RunState& sta
   }
   // Deleting a namespace destroys its veths, bridge and nat rules with it.
   if (!remove.empty()) status.Update(IpBatch("", remove));
+  for (const auto& bpffs : state.bpffs_mounts) {
+    if (!std::filesystem::exists(bpffs)) continue;
+    // A crashed run's data paths are still attached: detach them by their
+    // pins (each client zone has a directory), then drop the mount.
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(bpffs, ec)) {
+      if (entry.is_directory()) {
+        status.Update(datapath::Steering::UninstallPinned(entry.path().string()));
+      }
+    }
+    if (RunCommand({"mountpoint", "-q", bpffs}).ok()) {
+      status.Update(RunCommand({"umount", bpffs}).status());
+    }
+    std::filesystem::remove(bpffs, ec);
+  }
   if (status.ok()) status.Update(RemoveState(state_dir, state.id));
   return status;
 }

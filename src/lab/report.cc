@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace skewless::lab {
@@ -14,10 +15,20 @@ double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 }  // namespace
 
-LabReport BuildReport(const LabPlan& plan, Dataplane dataplane, const loadgen::Result& result,
+std::string Label(const LabConfig& config) {
+  if (config.dataplane == Dataplane::kSkewless) {
+    return config.traffic_distribution.empty()
+               ? "skewless L4"
+               : absl::StrCat("skewless L4 (", config.traffic_distribution, ")");
+  }
+  return absl::StrCat("kube-proxy ", DataplaneName(config.dataplane));
+}
+
+LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadgen::Result& result,
                       const std::vector<PodCounters>& pods) {
   LabReport report;
-  report.dataplane = DataplaneName(dataplane);
+  report.dataplane = DataplaneName(config.dataplane);
+  report.label = Label(config);
   report.elapsed_s = result.elapsed_s;
   report.requests = result.rpcs;
   report.errors = result.errors;
@@ -89,6 +100,7 @@ nlohmann::json ToJson(const LabReport& r) {
                     {"p99_ms", p.p99_ms}});
   }
   return {{"dataplane", r.dataplane},
+          {"label", r.label},
           {"elapsed_s", r.elapsed_s},
           {"requests", r.requests},
           {"errors", r.errors},
@@ -109,8 +121,8 @@ nlohmann::json ToJson(const LabReport& r) {
 }
 
 void PrintReport(const LabReport& r, std::ostream& out) {
-  out << absl::StrFormat("\n== kube-proxy %s mode: %d requests in %.1f s (%.0f/s), %d errors ==\n",
-                         r.dataplane, r.requests, r.elapsed_s, r.achieved_rps, r.errors);
+  out << absl::StrFormat("\n== %s: %d requests in %.1f s (%.0f/s), %d errors ==\n", r.label,
+                         r.requests, r.elapsed_s, r.achieved_rps, r.errors);
   out << absl::StrFormat("%-8s %-10s %10s %7s %9s %9s  %s\n", "POD", "ZONE", "REQUESTS", "SHARE",
                          "P50(ms)", "P99(ms)", "LOAD");
   for (const auto& p : r.pods) {
@@ -138,6 +150,16 @@ void PrintReport(const LabReport& r, std::ostream& out) {
                          r.server_requests == r.client_requests_including_warmup
                              ? " (match)"
                              : " (MISMATCH: see docs/lab.md)");
+}
+
+void PrintComparison(const std::vector<LabReport>& reports, std::ostream& out) {
+  out << absl::StrFormat("%-28s %9s %9s %6s %6s %10s %8s %8s\n", "DATAPLANE", "REQUESTS",
+                         "MAX/MEAN", "CV", "IDLE", "CROSS-ZONE", "P50(ms)", "P99(ms)");
+  for (const auto& r : reports) {
+    out << absl::StrFormat("%-28s %9d %9.2f %6.2f %3d/%-2d %9.1f%% %8.2f %8.2f\n", r.label,
+                           r.requests, r.max_over_mean, r.coefficient_of_variation, r.idle_pods,
+                           r.pods.size(), 100 * r.cross_zone_share, r.p50_ms, r.p99_ms);
+  }
 }
 
 }  // namespace skewless::lab

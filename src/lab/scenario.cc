@@ -139,7 +139,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   }
   auto counters = node.StopPods();
   if (!counters.ok()) return counters.status();
-  LabReport report = BuildReport(node.plan(), config.dataplane, merged, *counters);
+  LabReport report = BuildReport(node.plan(), config, merged, *counters);
   if (observer.ok()) {
     auto counts = (*observer)->Counts();
     if (!counts.ok()) return counts.status();
@@ -172,13 +172,23 @@ absl::Status RunScenario(const LabConfig& config, const ScenarioOptions& options
 
 absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
                      const StopSignal& stop, std::ostream& out) {
+  // The same workload three ways: kube-proxy's two modes, then skewless's
+  // connect hooks, which apply the Service's trafficDistribution (the demo
+  // asks for PreferClose unless told otherwise).
+  struct Phase {
+    Dataplane dataplane;
+    const char* id_suffix;
+  };
   std::vector<LabReport> reports;
-  for (Dataplane dataplane : {Dataplane::kIptables, Dataplane::kNftables}) {
+  for (Phase p : {Phase{Dataplane::kIptables, "i"}, Phase{Dataplane::kNftables, "n"},
+                  Phase{Dataplane::kSkewless, "s"}}) {
     LabConfig phase = config;
-    phase.dataplane = dataplane;
+    phase.dataplane = p.dataplane;
+    if (p.dataplane == Dataplane::kSkewless && phase.traffic_distribution.empty()) {
+      phase.traffic_distribution = "PreferClose";
+    }
     // Each phase builds its own node; a fixed --id would clash with itself.
-    if (!phase.id.empty()) phase.id += dataplane == Dataplane::kIptables ? "i" : "n";
-    if (phase.id.size() > 8) phase.id.resize(8);
+    if (!phase.id.empty()) phase.id = (phase.id + p.id_suffix).substr(0, 8);
     auto report = RunOnce(phase, options, &stop);
     if (!report.ok()) return report.status();
     if (stop.requested()) return absl::CancelledError("interrupted");
@@ -191,17 +201,12 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
     out << all.dump(2) << std::endl;
     return absl::OkStatus();
   }
-  out << "\n== what this shows ==\n";
-  for (const auto& r : reports) {
-    out << absl::StrFormat(
-        "kube-proxy %-8s: %d/%d connections pinned to one pod, busiest pod %.2fx the mean, "
-        "%d of %d pods idle, %.0f%% cross-zone\n",
-        r.dataplane, r.clients_on_one_pod, r.clients, r.max_over_mean, r.idle_pods, r.pods.size(),
-        100 * r.cross_zone_share);
-  }
-  out << "kube-proxy picks a pod once per TCP connection; gRPC keeps one connection and\n"
-         "multiplexes every call over it, so each client's whole load lands on one pod, and\n"
-         "zones are ignored. skewless balances per connection by load and per request.\n";
+  out << "\n== side by side: the same clients, pods and load ==\n";
+  PrintComparison(reports, out);
+  out << "\nkube-proxy picks a pod at random once per TCP connection and ignores zones; gRPC\n"
+         "keeps that connection, so a pod's load is however many clients happened to land on\n"
+         "it. skewless's connect hook picks the less loaded of two pods, in the client's zone\n"
+         "while that zone has capacity: same connections, even load, traffic kept local.\n";
   return absl::OkStatus();
 }
 

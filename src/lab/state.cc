@@ -44,6 +44,7 @@ absl::Status SaveState(const std::string& state_dir, const RunState& state) {
   j["owner"] = ToJson(state.owner);
   j["netns"] = state.netns;
   j["cgroups"] = state.cgroups;
+  j["bpffs_mounts"] = state.bpffs_mounts;
   j["processes"] = nlohmann::json::array();
   for (const auto& p : state.processes) j["processes"].push_back(ToJson(p));
   std::string path = StatePath(state_dir, state.id);
@@ -70,6 +71,7 @@ absl::StatusOr<RunState> LoadState(const std::string& path) {
     state.owner = ProcessFromJson(j.at("owner"));
     state.netns = j.at("netns").get<std::vector<std::string>>();
     state.cgroups = j.at("cgroups").get<std::vector<std::string>>();
+    state.bpffs_mounts = j.value("bpffs_mounts", std::vector<std::string>{});
     for (const auto& p : j.at("processes")) state.processes.push_back(ProcessFromJson(p));
     return state;
   } catch (const nlohmann::json::exception& e) {

@@ -130,15 +130,16 @@ TEST_F(LabCli, CleanupLeavesARunWhoseLabIsStillAlive) {
   EXPECT_THAT(NetnsOfRun(id_), IsEmpty());
 }
 
-TEST_F(LabCli, DemoRunsBothBaselinesExitsZeroAndLeavesNothing) {
+TEST_F(LabCli, DemoRunsEveryPhaseExitsZeroAndLeavesNothing) {
   int host_rules_before = CountHostKubeRules();
   auto demo = RunCommand({kLab, "demo", "--duration", "1s", "--pods", "2", "--clients", "2", "--id",
                           id_, "--state-dir", TestStateDir()});
   ASSERT_TRUE(demo.ok()) << demo.status();
-  EXPECT_THAT(demo->stdout_text, HasSubstr("kube-proxy iptables mode"));
-  EXPECT_THAT(demo->stdout_text, HasSubstr("kube-proxy nftables mode"));
-  EXPECT_THAT(demo->stdout_text, HasSubstr("2/2 connections pinned to one pod"));
-  for (const char* phase : {"i", "n"}) EXPECT_THAT(NetnsOfRun(id_ + phase), IsEmpty());
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== kube-proxy iptables:"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== kube-proxy nftables:"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L4 (PreferClose):"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("side by side"));
+  for (const char* phase : {"i", "n", "s"}) EXPECT_THAT(NetnsOfRun(id_ + phase), IsEmpty());
   EXPECT_TRUE(ListStates(TestStateDir()).empty());
   EXPECT_EQ(CountHostKubeRules(), host_rules_before);
 }

@@ -16,6 +16,7 @@ namespace skewless::lab {
 enum class Dataplane {
   kIptables,  // kube-proxy's iptables mode: KUBE-SERVICES → KUBE-SVC-* → KUBE-SEP-* DNAT
   kNftables,  // kube-proxy's nftables mode: service-ips verdict map → numgen → dnat
+  kSkewless,  // skewless's BPF connect hooks on each client zone's cgroup
   kNone,      // no VIP rules: for tests of the topology itself
 };
 const char* DataplaneName(Dataplane dataplane);
@@ -55,6 +56,10 @@ struct LabConfig {
   std::string service_vip = "198.19.0.10";
   uint16_t service_port = 8080;
   Dataplane dataplane = Dataplane::kIptables;
+  // The Service's spec.trafficDistribution: "" (none), PreferClose,
+  // PreferSameZone or PreferSameNode. Only the skewless dataplane applies it
+  // (the lab's kube-proxy rules serve every zone from one node namespace).
+  std::string traffic_distribution;
 
   uint32_t service_time_us = 1000;
   int concurrency = 4;  // outstanding RPCs per client connection

@@ -11,6 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "skewless/datapath/service_table.h"
+#include "skewless/datapath/steering.h"
 #include "skewless/lab/config.h"
 #include "skewless/lab/kube_proxy.h"
 #include "skewless/lab/state.h"
@@ -59,6 +61,17 @@ class Node {
   absl::StatusOr<Child> SpawnClient(const std::string& zone, std::vector<std::string> argv,
                                     const std::string& log_name);
 
+  // The steering data path of one client zone (skewless dataplane only):
+  // each zone's cgroup is a node of that zone with its own maps.
+  struct ZoneDataplane {
+    std::string zone;
+    std::unique_ptr<datapath::Steering> steering;
+    std::unique_ptr<datapath::ServiceTable> table;
+  };
+  std::vector<ZoneDataplane>& zone_dataplanes() { return zone_dataplanes_; }
+  // The Service as the skewless dataplane programs it (all pods, their zones).
+  datapath::ServiceSpec SkewlessService() const;
+
   // Stops the pod servers (SIGTERM) and returns their own counters.
   absl::StatusOr<std::vector<PodCounters>> StopPods();
 
@@ -70,6 +83,7 @@ class Node {
   absl::Status Build();
   absl::Status BuildNetwork();
   absl::Status StartPods();
+  absl::Status InstallSkewless();
   absl::Status Record(pid_t pid);
   void Say(const std::string& line) const;
 
@@ -82,6 +96,7 @@ class Node {
   std::string client_cgroup_;
   std::string log_dir_;
   std::vector<Child> pods_;
+  std::vector<ZoneDataplane> zone_dataplanes_;
   bool destroyed_ = false;
 };
 

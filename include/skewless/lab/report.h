@@ -26,6 +26,7 @@ struct PodRow {
 
 struct LabReport {
   std::string dataplane;
+  std::string label;  // for people: "kube-proxy iptables", "skewless L4 (PreferClose)"
   double elapsed_s = 0;
   uint64_t requests = 0;
   uint64_t errors = 0;
@@ -52,10 +53,12 @@ struct LabReport {
   uint64_t client_requests_including_warmup = 0;
 };
 
-LabReport BuildReport(const LabPlan& plan, Dataplane dataplane, const loadgen::Result& result,
+LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadgen::Result& result,
                       const std::vector<PodCounters>& pods);
 
 nlohmann::json ToJson(const LabReport& report);
 void PrintReport(const LabReport& report, std::ostream& out);
+// One row per report: the runs of a demo in one table.
+void PrintComparison(const std::vector<LabReport>& reports, std::ostream& out);
 
 }  // namespace skewless::lab

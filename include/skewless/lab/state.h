@@ -24,6 +24,9 @@ struct RunState {
   std::vector<std::string> netns;    // names under /run/netns
   std::vector<std::string> cgroups;  // absolute paths, children before parents
   std::vector<RecordedProcess> processes;
+  // bpffs instances we mounted (the steering dataplane pins there), each
+  // holding pin directories of a data path; uninstalled, unmounted, removed.
+  std::vector<std::string> bpffs_mounts;
 };
 
 // Where run records live: on tmpfs, like /run/netns, so a reboot clears both.
