@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -98,6 +100,37 @@ TEST_F(LabCli, KillNineThenCleanupRemovesEverythingTheRunCreated) {
   auto again = RunCommand({kLab, "cleanup", "--state-dir", TestStateDir()});
   ASSERT_TRUE(again.ok());
   EXPECT_THAT(again->stdout_text, HasSubstr("nothing to clean up"));
+}
+
+bool Mounted(const std::string& path) {
+  std::ifstream mounts("/proc/mounts");
+  std::string device, mount_point;
+  while (mounts >> device >> mount_point) {
+    if (mount_point == path) return true;
+    mounts.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return false;
+}
+
+TEST_F(LabCli, KillNineOfASkewlessRunThenCleanupRemovesItsDataPath) {
+  auto lab = Start({"up", "--dataplane", "skewless", "--pods", "2", "--clients", "2"});
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  auto ready = lab->ReadLine(milliseconds(20000));
+  ASSERT_TRUE(ready.ok()) << ready.status() << lab->LogTail();
+  auto state = LoadState(StatePath(TestStateDir(), id_));
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ(state->bpffs_mounts.size(), 1u);
+  const std::string bpffs = state->bpffs_mounts[0];
+  EXPECT_TRUE(Mounted(bpffs));
+  lab->Signal(SIGKILL);
+  ASSERT_TRUE(lab->Wait(milliseconds(5000)).ok());
+  EXPECT_TRUE(Mounted(bpffs)) << "pinned: the data path outlives a killed lab";
+
+  auto cleanup = RunCommand({kLab, "cleanup", "--state-dir", TestStateDir()});
+  ASSERT_TRUE(cleanup.ok()) << cleanup.status();
+  ExpectNothingLeft(state->processes);
+  EXPECT_FALSE(Mounted(bpffs));
+  EXPECT_FALSE(std::filesystem::exists(bpffs));
 }
 
 TEST_F(LabCli, CtrlCTearsDownAndExitsWithInterrupted) {
