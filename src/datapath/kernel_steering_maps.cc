@@ -1,15 +1,19 @@
-// Map syscalls behind SteeringMaps: updates, deletes, the inner-array swap and a full read.
+// Map syscalls behind SteeringMaps: updates, deletes, batched inner-array swaps and a full read.
 #include "kernel_steering_maps.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "skewless/datapath/backend_set.h"
 
 namespace skewless::datapath {
@@ -48,8 +52,8 @@ absl::Status ForEachKey(int fd, const std::string& map_name, Visit visit) {
 class ScopedFd {
  public:
   explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
+  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ScopedFd& operator=(ScopedFd&&) = delete;
   ~ScopedFd() {
     if (fd_ >= 0) close(fd_);
   }
@@ -81,6 +85,43 @@ absl::StatusOr<std::vector<skw_slot>> ReadInnerSet(std::uint32_t service_id,
   return slots;
 }
 
+// -ENOTSUPP (524, kernel-internal, reaches userspace when a map type has no
+// batch ops), -EOPNOTSUPP, or -EINVAL from kernels before BPF_MAP_*_BATCH.
+bool BatchUnsupported(int err) { return err == -524 || err == -EOPNOTSUPP || err == -EINVAL; }
+
+// Each set holds an fd until its chunk is swapped in: bound the chunk by the
+// fd limit (a quarter of it, so the process keeps room for everything else).
+std::size_t SwapChunkSize() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 4096;
+  return std::clamp<std::size_t>(limit.rlim_cur / 4, 16, 4096);
+}
+
+absl::StatusOr<ScopedFd> CreateFilledSet(std::uint32_t service_id,
+                                         const std::vector<skw_slot>& slots) {
+  // The flags must equal the outer map's inner template (BPF_F_INNER_MAP):
+  // the kernel compares them when the inner map is inserted.
+  bpf_map_create_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.map_flags = BPF_F_INNER_MAP;
+  ScopedFd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "skw_set", sizeof(std::uint32_t),
+                                sizeof(skw_slot), static_cast<std::uint32_t>(slots.size()), &opts));
+  if (inner.get() < 0) {
+    return absl::ErrnoToStatus(
+        errno,
+        absl::StrCat("creating a ", slots.size(), "-slot backend set for service id ", service_id));
+  }
+  for (std::uint32_t i = 0; i < slots.size(); ++i) {
+    if (absl::Status status = Update(
+            inner.get(), &i, &slots[i],
+            absl::StrCat("filling slot ", i, " of the new backend set of service id ", service_id));
+        !status.ok()) {
+      return status;
+    }
+  }
+  return inner;
+}
+
 }  // namespace
 
 absl::Status KernelSteeringMaps::WriteBackend(std::uint32_t backend_id,
@@ -95,40 +136,90 @@ absl::Status KernelSteeringMaps::DeleteBackend(std::uint32_t backend_id) {
                 absl::StrCat("deleting backend ", backend_id, " from skw_backends"));
 }
 
-absl::Status KernelSteeringMaps::SwapBackendSet(std::uint32_t service_id,
-                                                const std::vector<skw_slot>& slots) {
-  // The flags must equal the outer map's inner template (BPF_F_INNER_MAP):
-  // the kernel compares them when the inner map is inserted.
-  bpf_map_create_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.map_flags = BPF_F_INNER_MAP;
-  ScopedFd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "skw_set", sizeof(std::uint32_t),
-                                sizeof(skw_slot), static_cast<std::uint32_t>(slots.size()), &opts));
-  if (inner.get() < 0) {
-    return absl::ErrnoToStatus(
-        errno,
-        absl::StrCat("creating a ", slots.size(), "-slot backend set for service id ", service_id));
-  }
-  for (std::uint32_t i = 0; i < slots.size(); ++i) {
-    if (absl::Status status = Update(inner.get(), &i, &slots[i],
-                                     absl::StrCat("filling slot ", i,
-                                                  " of the new backend set "
-                                                  "of service id ",
-                                                  service_id));
+absl::Status KernelSteeringMaps::SwapBackendSets(const BackendSetSwaps& swaps) {
+  const std::size_t chunk = SwapChunkSize();
+  for (std::size_t begin = 0; begin < swaps.size(); begin += chunk) {
+    if (absl::Status status = SwapChunk(swaps, begin, std::min(swaps.size(), begin + chunk));
         !status.ok()) {
       return status;
     }
   }
-  // The one update concurrent connects can observe: old set or new set.
-  const std::uint32_t inner_fd = static_cast<std::uint32_t>(inner.get());
-  return Update(fds_.backend_sets, &service_id, &inner_fd,
-                absl::StrCat("swapping the backend set of service id ", service_id,
-                             " into skw_backend_sets"));
+  return absl::OkStatus();
 }
 
-absl::Status KernelSteeringMaps::DeleteBackendSet(std::uint32_t service_id) {
-  return Delete(fds_.backend_sets, &service_id,
-                absl::StrCat("deleting the backend set of service id ", service_id));
+absl::Status KernelSteeringMaps::SwapChunk(const BackendSetSwaps& swaps, std::size_t begin,
+                                           std::size_t end) {
+  // Every new set complete before the first becomes visible.
+  std::vector<ScopedFd> inner;
+  std::vector<std::uint32_t> keys;
+  std::vector<std::uint32_t> values;
+  inner.reserve(end - begin);
+  for (std::size_t i = begin; i < end; ++i) {
+    absl::StatusOr<ScopedFd> set = CreateFilledSet(swaps[i].first, swaps[i].second);
+    if (!set.ok()) return set.status();
+    keys.push_back(swaps[i].first);
+    values.push_back(static_cast<std::uint32_t>(set->get()));
+    inner.push_back(*std::move(set));
+  }
+  // The updates concurrent connects can observe, each old set or new set;
+  // the kernel waits for running programs once, after the whole batch.
+  std::size_t done = 0;
+  if (batch_fallback_reason_.empty()) {
+    DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+    auto count = static_cast<__u32>(keys.size());
+    const int err =
+        bpf_map_update_batch(fds_.backend_sets, keys.data(), values.data(), &count, &opts);
+    if (err == 0) return absl::OkStatus();
+    done = std::min<std::size_t>(count, keys.size());
+    if (done != 0 || !BatchUnsupported(err)) {
+      const std::uint32_t failed = keys[std::min(done, keys.size() - 1)];
+      return MapError(err, absl::StrCat("swapping the backend set of service id ", failed,
+                                        " into skw_backend_sets (batch of ", keys.size(), ")"));
+    }
+    batch_fallback_reason_ =
+        absl::StrCat("BPF_MAP_UPDATE_BATCH on skw_backend_sets failed: ", std::strerror(-err),
+                     " (kernel without batch ops for HASH_OF_MAPS); swapping one set per update");
+  }
+  for (std::size_t i = done; i < keys.size(); ++i) {
+    if (absl::Status status = Update(fds_.backend_sets, &keys[i], &values[i],
+                                     absl::StrCat("swapping the backend set of service id ",
+                                                  keys[i], " into skw_backend_sets"));
+        !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KernelSteeringMaps::DeleteBackendSets(const std::vector<std::uint32_t>& service_ids) {
+  std::vector<std::uint32_t> keys = service_ids;
+  std::vector<std::uint32_t> missing;
+  if (batch_fallback_reason_.empty() && !keys.empty()) {
+    // A batch delete stops at the first missing key; delete the rest one by one.
+    auto count = static_cast<__u32>(keys.size());
+    DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err = bpf_map_delete_batch(fds_.backend_sets, keys.data(), &count, &opts);
+    if (err == 0) return absl::OkStatus();
+    if (err != -ENOENT && !BatchUnsupported(err)) {
+      return MapError(err, absl::StrCat("deleting the backend sets of ", keys.size(),
+                                        " services from skw_backend_sets"));
+    }
+    keys.erase(keys.begin(), keys.begin() + std::min<std::size_t>(count, keys.size()));
+  }
+  for (std::uint32_t id : keys) {
+    absl::Status status =
+        Delete(fds_.backend_sets, &id, absl::StrCat("deleting the backend set of service id ", id));
+    if (absl::IsNotFound(status)) {
+      missing.push_back(id);
+    } else if (!status.ok()) {
+      return status;
+    }
+  }
+  if (!missing.empty()) {
+    return absl::NotFoundError(absl::StrCat("backend sets of service ids ",
+                                            absl::StrJoin(missing, ", "), " were already gone"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status KernelSteeringMaps::WriteService(const skw_service_key& key,

@@ -1,6 +1,9 @@
 // SteeringMaps over the kernel's steering maps, by file descriptor.
 #pragma once
 
+#include <cstddef>
+#include <string>
+
 #include "skewless/datapath/steering_maps.h"
 
 namespace skewless::datapath {
@@ -19,16 +22,22 @@ class KernelSteeringMaps : public SteeringMaps {
 
   absl::Status WriteBackend(std::uint32_t backend_id, const skw_backend& backend) override;
   absl::Status DeleteBackend(std::uint32_t backend_id) override;
-  absl::Status SwapBackendSet(std::uint32_t service_id,
-                              const std::vector<skw_slot>& slots) override;
-  absl::Status DeleteBackendSet(std::uint32_t service_id) override;
+  absl::Status SwapBackendSets(const BackendSetSwaps& swaps) override;
+  absl::Status DeleteBackendSets(const std::vector<std::uint32_t>& service_ids) override;
   absl::Status WriteService(const skw_service_key& key, const skw_service& service) override;
   absl::Status DeleteService(const skw_service_key& key) override;
   absl::Status WriteNode(const skw_node_config& node) override;
   absl::StatusOr<SteeringMapsSnapshot> Read() const override;
 
+  // Empty while skw_backend_sets takes batch updates; else why this kernel
+  // refused them (the swaps then go one update, and one RCU wait, each).
+  const std::string& batch_fallback_reason() const { return batch_fallback_reason_; }
+
  private:
+  absl::Status SwapChunk(const BackendSetSwaps& swaps, std::size_t begin, std::size_t end);
+
   SteeringMapFds fds_;
+  std::string batch_fallback_reason_;
 };
 
 }  // namespace skewless::datapath

@@ -136,6 +136,17 @@ absl::Status ServiceTable::Recover() {
   for (const auto& [id, slots] : snapshot->sets) {
     if (!service_ids.contains(id)) orphan_sets_.insert(id);
   }
+  // Unreferenced before we started: deleted on the next call unless listed again.
+  pending_deletes_.clear();
+  for (auto it = backends_.begin(); it != backends_.end();) {
+    if (!it->second.referrers.empty()) {
+      ++it;
+      continue;
+    }
+    pending_deletes_[it->first] =
+        PendingDelete{.id = it->second.id, .written = it->second.written, .dropped_at_ns = {}};
+    it = backends_.erase(it);
+  }
   service_ids.insert(orphan_sets_.begin(), orphan_sets_.end());
   service_ids_.MarkUsed(service_ids);
   backend_ids_.MarkUsed(backend_ids);
@@ -159,12 +170,17 @@ absl::Status ServiceTable::SetNode(const NodeConfig& node) {
   }
   if (!locality_changed) return absl::OkStatus();
   // Preferred tiers depend on where we are: rebuild every set we have a spec for.
-  for (auto& [key, service] : services_) {
-    if (!service.spec.has_value()) continue;
-    const ServiceSpec spec = *service.spec;
-    if (absl::Status status = Upsert(spec); !status.ok()) return status;
+  std::vector<ServiceSpec> specs;
+  for (const auto& [key, service] : services_) {
+    if (service.spec.has_value()) specs.push_back(*service.spec);
   }
-  return absl::OkStatus();
+  std::vector<PlannedService> planned;
+  for (const ServiceSpec& spec : specs) {
+    absl::StatusOr<PlannedService> plan = Plan(spec);
+    if (!plan.ok()) return plan.status();
+    planned.push_back(*std::move(plan));
+  }
+  return Commit(planned, {});
 }
 
 absl::StatusOr<ServiceTable::PlannedService> ServiceTable::Plan(const ServiceSpec& spec) {
@@ -232,20 +248,7 @@ absl::Status ServiceTable::WriteBackendIfChanged(const BackendAddress& address,
   return absl::OkStatus();
 }
 
-absl::Status ServiceTable::ReleaseIfUnreferenced(const BackendAddress& address) {
-  auto it = backends_.find(address);
-  if (it == backends_.end() || !it->second.referrers.empty()) return absl::OkStatus();
-  ++counts_.backend_deletes;
-  if (absl::Status status = maps_.DeleteBackend(it->second.id);
-      !status.ok() && !absl::IsNotFound(status)) {
-    return status;
-  }
-  backend_ids_.Release(it->second.id);
-  backends_.erase(it);
-  return absl::OkStatus();
-}
-
-absl::Status ServiceTable::Write(PlannedService planned) {
+absl::Status ServiceTable::List(const PlannedService& planned, std::set<BackendAddress>& touched) {
   auto [it, created] = services_.try_emplace(planned.key);
   ServiceState& service = it->second;
   if (created) {
@@ -259,38 +262,47 @@ absl::Status ServiceTable::Write(PlannedService planned) {
   }
   service.name = Describe(*planned.spec);
   service.spec = *planned.spec;
-
-  // 1. Backends the new set references exist (and are current) before the swap.
   std::map<BackendAddress, BackendView> previous = std::exchange(service.listed, planned.listed);
   for (const auto& [address, view] : service.listed) {
     auto [entry, added] = backends_.try_emplace(address);
     if (added) {
-      std::optional<std::uint32_t> id = backend_ids_.Allocate();
-      if (!id.has_value()) {
+      if (auto pending = pending_deletes_.find(address); pending != pending_deletes_.end()) {
+        // Listed again before its delete: same id, and what the map holds.
+        entry->second.id = pending->second.id;
+        entry->second.written = pending->second.written;
+        pending_deletes_.erase(pending);
+      } else if (std::optional<std::uint32_t> id = backend_ids_.Allocate(); id.has_value()) {
+        entry->second.id = *id;
+      } else {
         backends_.erase(entry);
+        for (const auto& [listed, unused] : service.listed) {
+          if (auto other = backends_.find(listed); other != backends_.end()) {
+            other->second.referrers.erase(planned.key);
+            touched.insert(listed);
+          }
+        }
         service.listed = previous;
+        for (const auto& [listed, unused] : previous)
+          backends_[listed].referrers.insert(planned.key);
+        service.slots.clear();
         return absl::ResourceExhaustedError(
             absl::StrCat(service.name, ": backend ", FormatAddress(address.addr), ":", address.port,
                          ": all ", SKW_MAX_BACKENDS - 1, " backend ids in use"));
       }
-      entry->second.id = *id;
     }
     entry->second.referrers.insert(planned.key);
+    touched.insert(address);
   }
   for (const auto& [address, view] : previous) {
-    if (!service.listed.contains(address)) backends_.at(address).referrers.erase(planned.key);
-  }
-  for (auto* listing : {&service.listed, &previous}) {
-    for (const auto& [address, view] : *listing) {
-      auto entry = backends_.find(address);
-      if (entry == backends_.end()) continue;
-      if (absl::Status status = WriteBackendIfChanged(address, entry->second); !status.ok()) {
-        return status;
-      }
+    if (!service.listed.contains(address)) {
+      backends_.at(address).referrers.erase(planned.key);
+      touched.insert(address);
     }
   }
+  return absl::OkStatus();
+}
 
-  // 2. The set, swapped whole.
+std::vector<skw_slot> ServiceTable::SlotsOf(const PlannedService& planned) const {
   std::vector<skw_slot> slots(planned.set.members.size() + 1);
   slots[0].n_preferred = planned.set.n_preferred;
   slots[0].n_ready = planned.set.n_ready;
@@ -298,82 +310,131 @@ absl::Status ServiceTable::Write(PlannedService planned) {
   for (std::size_t i = 0; i < planned.set.members.size(); ++i) {
     slots[i + 1].backend_id = backends_.at(planned.set.members[i].backend).id;
   }
-  if (!SameSlots(slots, service.slots)) {
-    ++counts_.set_swaps;
-    if (absl::Status status = maps_.SwapBackendSet(service.value.service_id, slots); !status.ok()) {
-      service.slots.clear();
-      return absl::Status(status.code(), absl::StrCat(service.name, ": ", status.message()));
+  return slots;
+}
+
+absl::Status ServiceTable::Commit(const std::vector<PlannedService>& planned,
+                                  const std::vector<skw_service_key>& gone) {
+  // Bookkeeping first: who lists which backend once this call is done.
+  std::set<BackendAddress> touched;
+  absl::Status listed = absl::OkStatus();
+  std::vector<const PlannedService*> written;
+  for (const PlannedService& plan : planned) {
+    listed = List(plan, touched);
+    if (!listed.ok()) break;  // the ones listed so far are still written, in order
+    written.push_back(&plan);
+  }
+  if (listed.ok()) {
+    for (const skw_service_key& key : gone) {
+      for (const auto& [address, view] : services_.at(key).listed) {
+        backends_.at(address).referrers.erase(key);
+        touched.insert(address);
+      }
     }
-    service.slots = std::move(slots);
   }
 
-  // 3. The service entry, which makes the VIP steer (to the set now in place).
-  skw_service value{};
-  value.service_id = service.value.service_id;
-  value.flags =
-      planned.spec->traffic_distribution == TrafficDistribution::kNone ? 0 : SKW_SVC_F_PREFER_LOCAL;
-  value.slow_start_window_ms = planned.spec->slow_start_window_ms;
-  if (!service.value_written || !SameBytes(service.value, value)) {
+  // 1. Backends the new sets reference exist (and are current) before any swap.
+  for (const BackendAddress& address : touched) {
+    auto entry = backends_.find(address);
+    if (entry == backends_.end()) continue;
+    if (absl::Status status = WriteBackendIfChanged(address, entry->second); !status.ok()) {
+      return status;
+    }
+  }
+
+  // 2. Every changed set, in one batch.
+  BackendSetSwaps swaps;
+  std::vector<ServiceState*> swapped;
+  for (const PlannedService* plan : written) {
+    ServiceState& service = services_.at(plan->key);
+    std::vector<skw_slot> slots = SlotsOf(*plan);
+    if (SameSlots(slots, service.slots)) continue;
+    swaps.emplace_back(service.value.service_id, std::move(slots));
+    swapped.push_back(&service);
+  }
+  if (!swaps.empty()) {
+    counts_.set_swaps += swaps.size();
+    ++counts_.set_swap_batches;
+    if (absl::Status status = maps_.SwapBackendSets(swaps); !status.ok()) {
+      for (ServiceState* service : swapped) service->slots.clear();  // rewritten next time
+      return status;
+    }
+    for (std::size_t i = 0; i < swaps.size(); ++i) swapped[i]->slots = std::move(swaps[i].second);
+  }
+
+  // 3. The service entries, which make the VIPs steer (to the sets now in place).
+  for (const PlannedService* plan : written) {
+    ServiceState& service = services_.at(plan->key);
+    skw_service value{};
+    value.service_id = service.value.service_id;
+    value.flags =
+        plan->spec->traffic_distribution == TrafficDistribution::kNone ? 0 : SKW_SVC_F_PREFER_LOCAL;
+    value.slow_start_window_ms = plan->spec->slow_start_window_ms;
+    if (service.value_written && SameBytes(service.value, value)) continue;
     ++counts_.service_writes;
     service.value = value;
-    if (absl::Status status = maps_.WriteService(planned.key, value); !status.ok()) {
+    if (absl::Status status = maps_.WriteService(plan->key, value); !status.ok()) {
       service.value_written = false;
       return absl::Status(status.code(), absl::StrCat(service.name, ": ", status.message()));
     }
     service.value_written = true;
   }
+  if (!listed.ok()) {
+    PendUnreferenced(touched);
+    return listed;
+  }
 
-  // 4. Backends no set references any more.
-  for (const auto& [address, view] : previous) {
-    if (absl::Status status = ReleaseIfUnreferenced(address); !status.ok()) return status;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ServiceTable::RemoveKey(const skw_service_key& key) {
-  auto it = services_.find(key);
-  if (it == services_.end()) return absl::OkStatus();
-  ServiceState& service = it->second;
-  ++counts_.service_deletes;
-  if (absl::Status status = maps_.DeleteService(key); !status.ok() && !absl::IsNotFound(status)) {
-    return status;
-  }
-  ++counts_.set_deletes;
-  if (absl::Status status = maps_.DeleteBackendSet(service.value.service_id);
-      !status.ok() && !absl::IsNotFound(status)) {
-    return status;
-  }
-  service_ids_.Release(service.value.service_id);
-  const std::map<BackendAddress, BackendView> listed = std::move(service.listed);
-  services_.erase(it);
-  for (const auto& [address, view] : listed) {
-    auto entry = backends_.find(address);
-    if (entry == backends_.end()) continue;
-    entry->second.referrers.erase(key);
-    if (absl::Status status = WriteBackendIfChanged(address, entry->second); !status.ok()) {
+  // 4. Removed services: entries first (new connects stop finding them), then their sets.
+  std::vector<std::uint32_t> dead_sets(orphan_sets_.begin(), orphan_sets_.end());
+  for (const skw_service_key& key : gone) {
+    ++counts_.service_deletes;
+    if (absl::Status status = maps_.DeleteService(key); !status.ok() && !absl::IsNotFound(status)) {
       return status;
     }
-    if (absl::Status status = ReleaseIfUnreferenced(address); !status.ok()) return status;
+    dead_sets.push_back(services_.at(key).value.service_id);
   }
-  return absl::OkStatus();
-}
-
-absl::Status ServiceTable::DeleteOrphans() {
-  for (std::uint32_t id : orphan_sets_) {
-    ++counts_.set_deletes;
-    if (absl::Status status = maps_.DeleteBackendSet(id);
+  if (!dead_sets.empty()) {
+    counts_.set_deletes += dead_sets.size();
+    if (absl::Status status = maps_.DeleteBackendSets(dead_sets);
         !status.ok() && !absl::IsNotFound(status)) {
       return status;
     }
-    service_ids_.Release(id);
   }
+  for (std::uint32_t id : dead_sets) service_ids_.Release(id);
   orphan_sets_.clear();
-  std::vector<BackendAddress> unreferenced;
-  for (const auto& [address, entry] : backends_) {
-    if (entry.referrers.empty()) unreferenced.push_back(address);
+  for (const skw_service_key& key : gone) services_.erase(key);
+
+  // 5. Backends no set references any more: pending until their grace ends.
+  PendUnreferenced(touched);
+  return DeleteExpiredBackends();
+}
+
+void ServiceTable::PendUnreferenced(const std::set<BackendAddress>& touched) {
+  const std::uint64_t now_ns = now_ns_();
+  for (const BackendAddress& address : touched) {
+    auto entry = backends_.find(address);
+    if (entry == backends_.end() || !entry->second.referrers.empty()) continue;
+    pending_deletes_[address] = PendingDelete{
+        .id = entry->second.id, .written = entry->second.written, .dropped_at_ns = now_ns};
+    backends_.erase(entry);
   }
-  for (const BackendAddress& address : unreferenced) {
-    if (absl::Status status = ReleaseIfUnreferenced(address); !status.ok()) return status;
+}
+
+absl::Status ServiceTable::DeleteExpiredBackends() {
+  const std::uint64_t now_ns = now_ns_();
+  for (auto it = pending_deletes_.begin(); it != pending_deletes_.end();) {
+    const std::optional<std::uint64_t>& dropped_at_ns = it->second.dropped_at_ns;
+    if (dropped_at_ns.has_value() && now_ns - *dropped_at_ns < kBackendDeleteGraceNs) {
+      ++it;
+      continue;
+    }
+    ++counts_.backend_deletes;
+    if (absl::Status status = maps_.DeleteBackend(it->second.id);
+        !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+    backend_ids_.Release(it->second.id);
+    it = pending_deletes_.erase(it);
   }
   return absl::OkStatus();
 }
@@ -390,29 +451,24 @@ absl::Status ServiceTable::Apply(const std::vector<ServiceSpec>& desired) {
     }
     planned.push_back(*std::move(plan));
   }
-  for (PlannedService& plan : planned) {
-    if (absl::Status status = Write(std::move(plan)); !status.ok()) return status;
-  }
   std::vector<skw_service_key> gone;
   for (const auto& [key, service] : services_) {
     if (!seen.contains(key)) gone.push_back(key);
   }
-  for (const skw_service_key& key : gone) {
-    if (absl::Status status = RemoveKey(key); !status.ok()) return status;
-  }
-  return DeleteOrphans();
+  return Commit(planned, gone);
 }
 
 absl::Status ServiceTable::Upsert(const ServiceSpec& spec) {
   absl::StatusOr<PlannedService> plan = Plan(spec);
   if (!plan.ok()) return plan.status();
-  return Write(*std::move(plan));
+  return Commit({*std::move(plan)}, {});
 }
 
 absl::Status ServiceTable::Remove(const std::string& vip, std::uint16_t port, Protocol protocol) {
   absl::StatusOr<skw_service_key> key = KeyOf(vip, port, protocol);
   if (!key.ok()) return key.status();
-  return RemoveKey(*key);
+  if (!services_.contains(*key)) return DeleteExpiredBackends();
+  return Commit({}, {*key});
 }
 
 std::optional<std::uint32_t> ServiceTable::BackendId(const std::string& address,

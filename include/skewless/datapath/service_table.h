@@ -45,7 +45,8 @@ struct NodeConfig {
 struct MapWriteCounts {
   std::uint64_t backend_writes = 0;
   std::uint64_t backend_deletes = 0;
-  std::uint64_t set_swaps = 0;  // each: create an inner array, fill it, swap it in
+  std::uint64_t set_swaps = 0;         // each: create an inner array, fill it, swap it in
+  std::uint64_t set_swap_batches = 0;  // SwapBackendSets calls (not in total())
   std::uint64_t set_deletes = 0;
   std::uint64_t service_writes = 0;
   std::uint64_t service_deletes = 0;
@@ -73,15 +74,24 @@ class ZoneIds {
 
 // Owns service and backend ids and the writes to the steering maps.
 //
-// Order of writes (docs/datapath.md): backends a set will reference, then the
-// set (one swap), then the service; removal goes service, set, backends.
+// Every call writes in one order across all the services it changes
+// (docs/datapath.md): (1) backends any new set references, (2) every changed
+// set, swapped in one batch, (3) service entries, (4) removed services'
+// entries, then their sets, (5) backends no set references any more, which
+// are deleted only kBackendDeleteGraceNs after they dropped out (on a later
+// call), so a connect that read an old set always finds the backend it chose.
 // A backend id is kept while any service lists the address:port (even not
 // ready, so its load counters keep meaning one pod across readiness flaps)
-// and released after no set references it; released ids are reused only once
-// fresh ones run out, so connections still counted on an old id rarely meet
-// a new owner.
+// and while its delete is pending (a backend listed again keeps its id);
+// released ids are reused only once fresh ones run out, so connections still
+// counted on an old id rarely meet a new owner.
 class ServiceTable {
  public:
+  // How long a backend no set references stays in skw_backends. The kernel
+  // already waits for running programs after each set swap (5.x-6.7 did not
+  // after batch updates); this margin does not depend on that.
+  static constexpr std::uint64_t kBackendDeleteGraceNs = 1'000'000'000;
+
   explicit ServiceTable(SteeringMaps& maps, std::function<std::uint64_t()> now_ns = MonotonicNowNs);
 
   // Takes over what the maps already hold (pinned maps adopted after a
@@ -97,7 +107,7 @@ class ServiceTable {
   absl::Status Apply(const std::vector<ServiceSpec>& desired);
 
   // One service at a time; Upsert adds or replaces, Remove is a no-op for an
-  // unknown service.
+  // unknown service. Both (and Apply) also delete backends whose grace ran out.
   absl::Status Upsert(const ServiceSpec& spec);
   absl::Status Remove(const std::string& vip, std::uint16_t port, Protocol protocol);
 
@@ -107,6 +117,8 @@ class ServiceTable {
                                          Protocol protocol) const;
   std::size_t service_count() const { return services_.size(); }
   std::size_t backend_count() const { return backends_.size(); }
+  // Backends no set references, still in skw_backends until their grace ends.
+  std::size_t pending_backend_deletes() const { return pending_deletes_.size(); }
 
  private:
   struct KeyLess {
@@ -131,6 +143,11 @@ class ServiceTable {
     std::optional<skw_backend> written;
     std::set<skw_service_key, KeyLess> referrers;
   };
+  struct PendingDelete {
+    std::uint32_t id = 0;
+    std::optional<skw_backend> written;
+    std::optional<std::uint64_t> dropped_at_ns;  // none: deletable at once (found on Recover)
+  };
   // A spec validated and turned into map terms, before any write.
   struct PlannedService {
     skw_service_key key{};
@@ -152,11 +169,14 @@ class ServiceTable {
   };
 
   absl::StatusOr<PlannedService> Plan(const ServiceSpec& spec);
-  absl::Status Write(PlannedService planned);
-  absl::Status RemoveKey(const skw_service_key& key);
+  // Makes the maps hold `planned` and not `gone`, in the order above.
+  absl::Status Commit(const std::vector<PlannedService>& planned,
+                      const std::vector<skw_service_key>& gone);
+  absl::Status List(const PlannedService& planned, std::set<BackendAddress>& touched);
+  std::vector<skw_slot> SlotsOf(const PlannedService& planned) const;
   absl::Status WriteBackendIfChanged(const BackendAddress& address, BackendEntry& entry);
-  absl::Status ReleaseIfUnreferenced(const BackendAddress& address);
-  absl::Status DeleteOrphans();
+  void PendUnreferenced(const std::set<BackendAddress>& touched);
+  absl::Status DeleteExpiredBackends();
 
   SteeringMaps& maps_;
   std::function<std::uint64_t()> now_ns_;
@@ -165,6 +185,7 @@ class ServiceTable {
   ZoneIds zones_;
   std::map<skw_service_key, ServiceState, KeyLess> services_;
   std::map<BackendAddress, BackendEntry> backends_;
+  std::map<BackendAddress, PendingDelete> pending_deletes_;
   std::set<std::uint32_t> orphan_sets_;       // recovered sets no service points to
   IdPool service_ids_{SKW_MAX_SERVICES + 1};  // ids [1, SKW_MAX_SERVICES]
   IdPool backend_ids_{SKW_MAX_BACKENDS};      // ids [1, SKW_MAX_BACKENDS)

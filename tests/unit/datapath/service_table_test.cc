@@ -3,12 +3,14 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -36,19 +38,24 @@ class FakeMaps : public SteeringMaps {
     }
     return backends.erase(id) == 1 ? absl::OkStatus() : absl::NotFoundError("no backend");
   }
-  absl::Status SwapBackendSet(std::uint32_t service_id,
-                              const std::vector<skw_slot>& slots) override {
-    log.push_back(absl::StrCat("set=", service_id));
-    for (std::size_t i = 1; i < slots.size(); ++i) {
-      EXPECT_TRUE(backends.contains(slots[i].backend_id))
-          << "set " << service_id << " references unwritten backend " << slots[i].backend_id;
+  absl::Status SwapBackendSets(const BackendSetSwaps& swaps) override {
+    std::vector<std::string> ids;
+    for (const auto& [service_id, slots] : swaps) {
+      ids.push_back(absl::StrCat(service_id));
+      for (std::size_t i = 1; i < slots.size(); ++i) {
+        EXPECT_TRUE(backends.contains(slots[i].backend_id))
+            << "set " << service_id << " references unwritten backend " << slots[i].backend_id;
+      }
+      sets[service_id] = slots;
     }
-    sets[service_id] = slots;
+    log.push_back("set=" + absl::StrJoin(ids, ","));  // one entry per batch
     return absl::OkStatus();
   }
-  absl::Status DeleteBackendSet(std::uint32_t service_id) override {
-    log.push_back(absl::StrCat("set-", service_id));
-    return sets.erase(service_id) == 1 ? absl::OkStatus() : absl::NotFoundError("no set");
+  absl::Status DeleteBackendSets(const std::vector<std::uint32_t>& service_ids) override {
+    log.push_back("set-" + absl::StrJoin(service_ids, ","));
+    bool all_found = true;
+    for (std::uint32_t id : service_ids) all_found = sets.erase(id) == 1 && all_found;
+    return all_found ? absl::OkStatus() : absl::NotFoundError("no set");
   }
   absl::Status WriteService(const skw_service_key& key, const skw_service& service) override {
     log.push_back(absl::StrCat("service+", service.service_id));
@@ -135,7 +142,7 @@ TEST_F(ServiceTableTest, ReapplyingTheSameStateWritesNothing) {
       Service("fd00::1", {Ready("fd00::10"), Terminating("fd00::11")})};
   ASSERT_TRUE(table_.Apply(desired).ok());
   const std::uint64_t writes = table_.write_counts().total();
-  EXPECT_EQ(writes, maps_.log.size());
+  EXPECT_EQ(table_.write_counts().set_swap_batches, 1u);
   ASSERT_TRUE(table_.Apply(desired).ok());
   EXPECT_EQ(table_.write_counts().total(), writes);
   ASSERT_TRUE(table_.Upsert(desired[0]).ok());
@@ -149,18 +156,43 @@ TEST_F(ServiceTableTest, EndpointOrderDoesNotMatter) {
   EXPECT_EQ(table_.write_counts().total(), writes);
 }
 
-TEST_F(ServiceTableTest, ADroppedBackendIsDeletedOnlyAfterTheNewSetIsSwappedIn) {
+TEST_F(ServiceTableTest, ADroppedBackendIsDeletedOnlyAfterTheNewSetIsSwappedInAndItsGraceEnds) {
   ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
   maps_.log.clear();
-  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.2"), Ready("10.0.0.3")})}).ok());
+  const std::vector<ServiceSpec> desired = {
+      Service("10.96.0.1", {Ready("10.0.0.2"), Ready("10.0.0.3")})};
+  ASSERT_TRUE(table_.Apply(desired).ok());
+  EXPECT_THAT(maps_.log, ElementsAre("backend+3", "set=1"));
+  EXPECT_EQ(table_.pending_backend_deletes(), 1u);
+  now_ns_ += ServiceTable::kBackendDeleteGraceNs - 1;
+  ASSERT_TRUE(table_.Apply(desired).ok());
+  EXPECT_TRUE(maps_.backends.contains(1)) << "deleted before its grace ended";
+  now_ns_ += 1;
+  ASSERT_TRUE(table_.Apply(desired).ok());
   EXPECT_THAT(maps_.log, ElementsAre("backend+3", "set=1", "backend-1"));
+  EXPECT_EQ(table_.pending_backend_deletes(), 0u);
   EXPECT_EQ(table_.write_counts().set_swaps, 2u);
   EXPECT_EQ(table_.write_counts().service_writes, 1u);
 }
 
-TEST_F(ServiceTableTest, RemovalGoesServiceThenSetThenBackends) {
+TEST_F(ServiceTableTest, ABackendListedAgainWithinItsGraceKeepsItsIdAndIsNotRewritten) {
+  const ServiceSpec a = Service("10.96.0.1", {Ready("10.0.0.1")});
+  const ServiceSpec b = Service("10.96.0.1", {Ready("10.0.0.2")});
+  ASSERT_TRUE(table_.Apply({a}).ok());
+  ASSERT_TRUE(table_.Upsert(b).ok());
+  maps_.log.clear();
+  ASSERT_TRUE(table_.Upsert(a).ok());
+  EXPECT_THAT(maps_.log, ElementsAre("set=1"));
+  EXPECT_EQ(table_.BackendId("10.0.0.1", 8080), 1u);
+  EXPECT_EQ(table_.BackendId("10.0.0.2", 8080), std::nullopt);
+  EXPECT_EQ(table_.pending_backend_deletes(), 1u);
+}
+
+TEST_F(ServiceTableTest, RemovalGoesServiceThenSetThenBackendsAfterTheirGrace) {
   ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1")})}).ok());
   maps_.log.clear();
+  ASSERT_TRUE(table_.Apply({}).ok());
+  now_ns_ += ServiceTable::kBackendDeleteGraceNs;
   ASSERT_TRUE(table_.Apply({}).ok());
   EXPECT_THAT(maps_.log, ElementsAre("service-", "set-1", "backend-1"));
   EXPECT_TRUE(maps_.services.empty());
@@ -168,16 +200,41 @@ TEST_F(ServiceTableTest, RemovalGoesServiceThenSetThenBackends) {
   EXPECT_TRUE(maps_.backends.empty());
 }
 
-TEST_F(ServiceTableTest, ASharedBackendLivesUntilTheLastServiceDropsIt) {
-  ASSERT_TRUE(table_
-                  .Apply({Service("10.96.0.1", {Ready("10.0.0.1")}),
-                          Service("10.96.0.2", {Ready("10.0.0.1")})})
-                  .ok());
-  EXPECT_EQ(maps_.backends.size(), 1u);
-  ASSERT_TRUE(table_.Remove("10.96.0.1", 80, Protocol::kTcp).ok());
-  EXPECT_EQ(maps_.backends.size(), 1u);
-  ASSERT_TRUE(table_.Remove("10.96.0.2", 80, Protocol::kTcp).ok());
-  EXPECT_TRUE(maps_.backends.empty());
+// 1. every backend a new set references, 2. all changed sets in one batch,
+// 3. service entries, 4. removed services' entries, then their sets in one
+// batch, 5. (after the grace) backends no set references.
+TEST_F(ServiceTableTest, ApplyOfManyServicesKeepsTheOrderAcrossTheWholeBatch) {
+  std::vector<ServiceSpec> old_services;
+  for (int i = 0; i < 3; ++i) {
+    old_services.push_back(
+        Service(absl::StrCat("10.96.1.", i), {Ready(absl::StrCat("10.1.0.", i))}));
+  }
+  ASSERT_TRUE(table_.Apply(old_services).ok());
+  maps_.log.clear();
+  std::vector<ServiceSpec> new_services;
+  for (int i = 0; i < 100; ++i) {
+    new_services.push_back(
+        Service(absl::StrCat("10.96.0.", i), {Ready(absl::StrCat("10.0.0.", i))}));
+  }
+  const MapWriteCounts before = table_.write_counts();
+  ASSERT_TRUE(table_.Apply(new_services).ok());
+  now_ns_ += ServiceTable::kBackendDeleteGraceNs;
+  ASSERT_TRUE(table_.Apply(new_services).ok());
+
+  EXPECT_EQ(table_.write_counts().set_swap_batches - before.set_swap_batches, 1u);
+  EXPECT_EQ(table_.write_counts().set_swaps - before.set_swaps, 100u);
+  std::vector<std::string> kinds;  // the log with ids dropped, runs merged
+  for (const std::string& entry : maps_.log) {
+    const std::string kind = entry.substr(0, entry.find_first_of("=+-") + 1);
+    if (kinds.empty() || kinds.back() != kind) kinds.push_back(kind);
+  }
+  EXPECT_THAT(kinds, ElementsAre("backend+", "set=", "service+", "service-", "set-", "backend-"));
+  EXPECT_EQ(std::count(maps_.log.begin(), maps_.log.end(), "set-4,5,6") +
+                std::count(maps_.log.begin(), maps_.log.end(), "set-1,2,3"),
+            1);
+  EXPECT_EQ(maps_.services.size(), 100u);
+  EXPECT_EQ(maps_.sets.size(), 100u);
+  EXPECT_EQ(maps_.backends.size(), 100u);
 }
 
 TEST_F(ServiceTableTest, BackendIdsAreStablePerAddressAndPortAndNotReusedAtOnce) {
@@ -311,8 +368,10 @@ TEST_F(ServiceTableTest, ARestartedTableRemovesWhatIsNoLongerDesired) {
                   .Apply({Service("10.96.0.1", {Ready("10.0.0.1")}),
                           Service("10.96.0.2", {Ready("10.0.0.2")})})
                   .ok());
-  ServiceTable restarted(maps_);
+  ServiceTable restarted(maps_, [this] { return now_ns_; });
   ASSERT_TRUE(restarted.Recover().ok());
+  ASSERT_TRUE(restarted.Apply({Service("10.96.0.2", {Ready("10.0.0.2")})}).ok());
+  now_ns_ += ServiceTable::kBackendDeleteGraceNs;
   ASSERT_TRUE(restarted.Apply({Service("10.96.0.2", {Ready("10.0.0.2")})}).ok());
   EXPECT_EQ(maps_.services.size(), 1u);
   EXPECT_EQ(maps_.sets.size(), 1u);
