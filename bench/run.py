@@ -96,15 +96,27 @@ def lab_run(bin_dir, dataplane, seconds, extra):
     return json.loads(out)
 
 
+def connect_cost(bin_dir, counts, connects):
+    """connect() to a VIP: no hook, skewless's hook, kube-proxy's iptables and
+    nftables rules, each with `counts` Services programmed, in one process."""
+    say(f"connect cost: {', '.join(map(str, counts))} Services, {connects} connects each")
+    proc = subprocess.run(
+        [f"{bin_dir}/skewless-connect-bench", "--services", ",".join(map(str, counts)),
+         "--connects", str(connects)],
+        stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(proc.stdout)["rows"]
+
+
 def baselines(bin_dir, seconds):
     """kube-proxy's two modes through the lab, closed loop and fixed rate."""
     rows = []
     for label, extra in (("closed loop, 12 clients x 4", ["--service-time-us", "0"]),
                          ("fixed 2000 rps, 1 ms service", ["--rate", "2000"])):
-        for dataplane in ("iptables", "nftables"):
-            say(f"lab: {dataplane}, {label}")
-            r = lab_run(bin_dir, dataplane, seconds, extra)
-            rows.append({"workload": label, "dataplane": dataplane, "rps": r["achieved_rps"],
+        for dataplane, more in (("iptables", []), ("nftables", []), ("skewless", []),
+                                ("skewless", ["--traffic-distribution", "PreferClose"])):
+            say(f"lab: {dataplane} {' '.join(more)}, {label}")
+            r = lab_run(bin_dir, dataplane, seconds, extra + more)
+            rows.append({"workload": label, "dataplane": r["label"], "rps": r["achieved_rps"],
                          "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
                          "max_over_mean": r["spread"]["max_over_mean"],
                          "cv": r["spread"]["coefficient_of_variation"],
@@ -113,7 +125,7 @@ def baselines(bin_dir, seconds):
     return rows
 
 
-def write_report(path, command, ceiling, lab):
+def write_report(path, command, ceiling, lab, connect):
     lines = [
         "# Benchmarks",
         "",
@@ -138,13 +150,16 @@ def write_report(path, command, ceiling, lab):
             f"| {r['loadgen_rps'] / r['h2load_rps']:.2f} | {r['loadgen_p50_ms']:.2f} | {r['errors']} |")
     lines += [
         "",
-        "## kube-proxy baselines in the lab (6 pods, 3 zones, 12 persistent clients)",
+        "## The lab: kube-proxy baselines and skewless L4 (6 pods, 3 zones, 12 persistent clients)",
         "",
         "The lab's default node through kube-proxy's iptables and nftables rules (real kernel",
-        "NAT and conntrack). `max/mean` is the busiest pod's share over the mean share",
-        "(1.00 = even); CV is the coefficient of variation of per-pod requests. Which pods",
-        "the connections land on is random per run, so the spread varies run to run; it",
-        "never comes out even, because the choice is made once per connection.",
+        "NAT and conntrack), then through skewless's connect hooks (one data path per client",
+        "zone, as one per node). `max/mean` is the busiest pod's share over the mean share",
+        "(1.00 = even); CV is the coefficient of variation of per-pod requests. kube-proxy's",
+        "pick is random per connection, so its spread varies run to run and never comes out",
+        "even. skewless without a zone preference balances each node's own connections (its",
+        "load counts are per node); with PreferClose each zone's connections stay local and",
+        "spread evenly over the zone's pods.",
         "",
         "| workload | dataplane | RPC/s | p50 ms | p99 ms | max/mean | CV | idle pods | cross-zone | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -156,10 +171,52 @@ def write_report(path, command, ceiling, lab):
             f"| {100 * r['cross_zone']:.0f}% | {r['errors']} |")
     by = {(r["workload"], r["dataplane"]): r for r in lab}
     for workload in dict.fromkeys(r["workload"] for r in lab):
-        a, b = by.get((workload, "nftables")), by.get((workload, "iptables"))
-        if a and b and b["rps"]:
+        base = by.get((workload, "kube-proxy iptables"))
+        for other in ("kube-proxy nftables", "skewless L4", "skewless L4 (PreferClose)"):
+            o = by.get((workload, other))
+            if base and o and base["rps"]:
+                lines.append("")
+                lines.append(f"{other} / kube-proxy iptables throughput, {workload}: "
+                             f"{o['rps'] / base['rps']:.2f}")
+    if connect:
+        none = next((r for r in connect if r["mode"] == "none"), None)
+        lines += [
+            "",
+            "## connect() cost as Services grow",
+            "",
+            "One process in its own network namespace connects to a Service VIP (spread over 64",
+            "of the programmed Services, so a linear rule walk is measured on average) whose one",
+            "backend is a local listener. `none` connects straight to the backend with no hook",
+            "or rule: the floor. Cells are the median connect() time as a ratio to that floor",
+            "(lower is better; 1.00 = free), p99 ratio in brackets; the last columns are how",
+            "long programming that many Services took.",
+            "",
+            "| Services | skewless hook | kube-proxy iptables | kube-proxy nftables "
+            "| program: skewless | program: iptables | program: nftables |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        cells = {(r["mode"], r["services"]): r for r in connect}
+        for n in sorted({r["services"] for r in connect if r["mode"] != "none"}):
+            def ratio(mode):
+                r = cells.get((mode, n))
+                if not r or not none:
+                    return "–"
+                if "skipped" in r:
+                    return "not run"
+                return f"{r['p50_us'] / none['p50_us']:.2f} ({r['p99_us'] / none['p99_us']:.2f})"
+
+            def program(mode):
+                r = cells.get((mode, n))
+                if r and "skipped" in r:
+                    return f"skipped: {r['skipped']}"
+                return f"{r['program_s']:.2f} s" if r else "–"
+
+            lines.append(f"| {n:,} | {ratio('skewless')} | {ratio('iptables')} | {ratio('nftables')} "
+                         f"| {program('skewless')} | {program('iptables')} | {program('nftables')} |")
+        if none:
             lines.append("")
-            lines.append(f"nftables / iptables throughput, {workload}: {a['rps'] / b['rps']:.2f}")
+            lines.append(f"Floor (no hook) in this run: median {none['p50_us']:.1f} µs, p99 "
+                         f"{none['p99_us']:.1f} µs per connect().")
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -179,8 +236,10 @@ def main():
     shapes = [(1, 1), (4, 4), (16, 4), (16, 16)]
     ceiling = generator_ceiling(bin_dir, seconds, shapes)
     lab = baselines(bin_dir, seconds)
+    counts = [1, 1000] if args.quick else [1, 1000, 10000, 100000]
+    connect = connect_cost(bin_dir, counts, 1000 if args.quick else 3000)
     command = "make bench" + (" BENCH_FLAGS=--quick" if args.quick else "")
-    write_report(args.output, command, ceiling, lab)
+    write_report(args.output, command, ceiling, lab, connect)
     say(f"wrote {args.output}")
 
 
