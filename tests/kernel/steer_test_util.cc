@@ -1,4 +1,4 @@
-// Pin dir cleanup, loopback backends and cgroup children for the steering kernel tests.
+// Private bpffs and pin dir cleanup, loopback backends and cgroup children for the steering kernel tests.
 #include "steer_test_util.h"
 
 #include <arpa/inet.h>
@@ -30,10 +30,22 @@ int g_pin_count = 0;
 constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
 struct sigaction g_previous[3];
 
-void RemovePinsAndChain(int signo) {
+char g_bpffs_dir[PATH_MAX];
+
+// Only async-signal-safe calls (unlink, rmdir, umount2).
+void RemovePinsAndBpffs() {
   for (int i = 0; i < g_pin_count; ++i) {
     if (unlink(g_pins[i]) != 0) rmdir(g_pins[i]);
   }
+  if (g_bpffs_dir[0] != '\0') {
+    // Lazy: pinned objects vanish with the instance even if a pin is left.
+    umount2(g_bpffs_dir, MNT_DETACH);
+    rmdir(g_bpffs_dir);
+  }
+}
+
+void RemovePinsAndChain(int signo) {
+  RemovePinsAndBpffs();
   for (int i = 0; i < 3; ++i) {
     if (kCleanupSignals[i] != signo) continue;
     if (g_previous[i].sa_handler != SIG_DFL && g_previous[i].sa_handler != SIG_IGN) {
@@ -52,18 +64,26 @@ void AddPin(const std::string& path) {
 
 }  // namespace
 
-std::string SteerPinDir() { return absl::StrCat("/sys/fs/bpf/skewless-test-", getpid(), "-steer"); }
+std::string TestBpffsDir() { return absl::StrCat("/run/skewless-test-", getpid(), "-bpffs"); }
 
-absl::Status EnsureBpffs() {
+std::string SteerPinDir() { return TestBpffsDir() + "/steer"; }
+
+absl::Status MountTestBpffs() {
+  const std::string dir = TestBpffsDir();
   struct statfs fs {};
-  if (statfs("/sys/fs/bpf", &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return absl::OkStatus();
-  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
-    return absl::ErrnoToStatus(errno, "mounting bpffs on /sys/fs/bpf");
+  if (statfs(dir.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return absl::OkStatus();
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("creating ", dir, " for the test bpffs"));
+  }
+  if (mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("mounting a private bpffs on ", dir));
   }
   return absl::OkStatus();
 }
 
 void SteerPinEnvironment::SetUp() {
+  const std::string bpffs = TestBpffsDir();
+  if (bpffs.size() < sizeof(g_bpffs_dir)) std::memcpy(g_bpffs_dir, bpffs.c_str(), bpffs.size() + 1);
   const std::string dir = SteerPinDir();
   for (const std::string& program : datapath::Steering::ProgramNames()) {
     AddPin(absl::StrCat(dir, "/links/", program));
@@ -81,9 +101,17 @@ void SteerPinEnvironment::SetUp() {
 void SteerPinEnvironment::TearDown() {
   for (int i = 0; i < 3; ++i) sigaction(kCleanupSignals[i], &g_previous[i], nullptr);
   struct stat st {};
-  if (stat(SteerPinDir().c_str(), &st) != 0) return;
-  if (absl::Status status = datapath::Steering::UninstallPinned(SteerPinDir()); !status.ok()) {
-    ADD_FAILURE() << "pin dir left behind: " << status;
+  if (stat(SteerPinDir().c_str(), &st) == 0) {
+    if (absl::Status status = datapath::Steering::UninstallPinned(SteerPinDir()); !status.ok()) {
+      ADD_FAILURE() << "pin dir left behind: " << status;
+    }
+  }
+  if (stat(TestBpffsDir().c_str(), &st) != 0) return;
+  if (umount2(TestBpffsDir().c_str(), 0) != 0 && errno != EINVAL) {  // EINVAL: not mounted
+    ADD_FAILURE() << "unmounting " << TestBpffsDir() << ": " << std::strerror(errno);
+  }
+  if (rmdir(TestBpffsDir().c_str()) != 0) {
+    ADD_FAILURE() << "removing " << TestBpffsDir() << ": " << std::strerror(errno);
   }
 }
 
@@ -237,7 +265,7 @@ void SteerTest::SetUp() {
   if (geteuid() != 0) {
     GTEST_SKIP() << "needs root to load BPF programs and create cgroups; run as root: ctest -L bpf";
   }
-  absl::Status bpffs = EnsureBpffs();
+  absl::Status bpffs = MountTestBpffs();
   ASSERT_TRUE(bpffs.ok()) << bpffs;
   absl::StatusOr<std::string> path = TestCgroupPath();
   ASSERT_TRUE(path.ok()) << path.status();

@@ -21,16 +21,20 @@
 
 namespace skewless::testing {
 
-// /sys/fs/bpf/skewless-test-<pid>-steer: never the production pin dir, and
-// the name says who made it if a SIGKILLed run leaves it behind.
+// /run/skewless-test-<pid>-bpffs: a private bpffs instance the tests mount
+// (the machine's /sys/fs/bpf is never mounted or touched), named so a
+// SIGKILLed run that leaves it behind says who made it.
+std::string TestBpffsDir();
+
+// <TestBpffsDir()>/steer: the pin dir, never the production one.
 std::string SteerPinDir();
 
-// Mounts bpffs on /sys/fs/bpf when nothing is mounted there (left mounted:
-// it is where every BPF user on the machine pins).
-absl::Status EnsureBpffs();
+// Creates TestBpffsDir() and mounts a fresh bpffs on it (once per process).
+absl::Status MountTestBpffs();
 
-// Removes SteerPinDir() on SIGINT/SIGTERM/SIGHUP (then runs the handler that
-// was there, the test cgroup's) and at the end of the run if a test left it.
+// Removes SteerPinDir(), unmounts TestBpffsDir() and removes it: on
+// SIGINT/SIGTERM/SIGHUP (then runs the handler that was there, the test
+// cgroup's) and at the end of the run.
 class SteerPinEnvironment : public ::testing::Environment {
  public:
   void SetUp() override;
