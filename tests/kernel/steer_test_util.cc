@@ -1,4 +1,5 @@
-// Private bpffs and pin dir cleanup, loopback backends and cgroup children for the steering kernel tests.
+// Private bpffs and pin dir cleanup, loopback backends and cgroup children for the steering kernel
+// tests.
 #include "steer_test_util.h"
 
 #include <arpa/inet.h>
