@@ -371,9 +371,14 @@ int skw_sockops(struct bpf_sock_ops *skops) {
       skw_count_established(skops);
       break;
     case BPF_SOCK_OPS_STATE_CB:
-      // args[0] is the old state, args[1] the new one. Every way a TCP
-      // socket ends (FIN, RST, abort, timeout) passes through TCP_CLOSE.
-      if (skops->args[1] == BPF_TCP_CLOSE) skw_count_closed(skops);
+      // args[0] is the old state, args[1] the new one. A connection stops
+      // being load the moment either side closes it (it leaves ESTABLISHED),
+      // not when the kernel finally frees it: an orphaned FIN_WAIT2 socket
+      // can linger up to tcp_fin_timeout (60 s) before TCP_CLOSE. Every other
+      // way a socket ends (RST, abort, timeout) still passes TCP_CLOSE.
+      if (skops->args[0] == BPF_TCP_ESTABLISHED || skops->args[1] == BPF_TCP_CLOSE) {
+        skw_count_closed(skops);
+      }
       break;
     default:
       break;
