@@ -5,35 +5,20 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "connect_observer.skel.h"
 #include "skewless/abi.h"
+#include "skewless/datapath/bpf_util.h"
 
 namespace skewless::datapath {
 namespace {
-
-// libbpf is chatty at info/debug level (every relocation); only warnings
-// (verifier rejections, missing kernel features) help whoever reads stderr.
-int PrintLibbpfWarnings(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level != LIBBPF_WARN) return 0;
-  return std::vfprintf(stderr, format, args);
-}
-
-void RouteLibbpfWarningsToStderr() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(PrintLibbpfWarnings); });
-}
 
 // Every map of the program with the abi.h structs it holds: the one list a new
 // map must join so the load-time size check covers it.
@@ -47,46 +32,12 @@ std::vector<MapWithAbi> MapsWithAbi(const connect_observer_bpf& skel) {
   return {{skel.maps.conn_counts, sizeof(skw_conn_key), sizeof(skw_conn_count)}};
 }
 
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ScopedFd& operator=(ScopedFd&&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// libbpf attaches to any directory fd and only the kernel's EBADF hints at a
-// wrong path; saying "not cgroup v2" up front saves a confused operator.
-absl::StatusOr<ScopedFd> OpenCgroupDir(const std::string& cgroup_path) {
-  ScopedFd fd(open(cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("opening cgroup directory ", cgroup_path));
-  }
-  struct statfs fs {};
-  if (fstatfs(fd.get(), &fs) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("statfs on ", cgroup_path));
-  }
-  if (fs.f_type != CGROUP2_SUPER_MAGIC) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(cgroup_path,
-                     " is not a cgroup v2 directory (BPF cgroup programs attach "
-                     "only to cgroup v2; see FindCgroup2Mount)"));
-  }
-  return fd;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ConnectObserver>> ConnectObserver::Attach(
     const std::string& cgroup_path) {
   RouteLibbpfWarningsToStderr();
-  absl::StatusOr<ScopedFd> cgroup_fd = OpenCgroupDir(cgroup_path);
+  absl::StatusOr<ScopedFd> cgroup_fd = OpenCgroup2Dir(cgroup_path);
   if (!cgroup_fd.ok()) return cgroup_fd.status();
 
   connect_observer_bpf* skel = connect_observer_bpf::open();

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "skewless/datapath/backend_set.h"
+#include "skewless/datapath/bpf_util.h"
 
 namespace skewless::datapath {
 namespace {
@@ -48,20 +49,6 @@ absl::Status ForEachKey(int fd, const std::string& map_name, Visit visit) {
     previous = &key;
   }
 }
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ScopedFd& operator=(ScopedFd&&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 absl::StatusOr<std::vector<skw_slot>> ReadInnerSet(std::uint32_t service_id,
                                                    std::uint32_t inner_map_id) {

@@ -11,31 +11,19 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernel_steering_maps.h"
 #include "skewless/common/cgroup.h"
+#include "skewless/datapath/bpf_util.h"
 #include "skewless/datapath/feature_probe.h"
 #include "steer.skel.h"
 
 namespace skewless::datapath {
 namespace {
-
-int PrintLibbpfWarnings(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level != LIBBPF_WARN) return 0;
-  return std::vfprintf(stderr, format, args);
-}
-
-void RouteLibbpfWarningsToStderr() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(PrintLibbpfWarnings); });
-}
 
 struct MapAbi {
   const char* name;
@@ -65,34 +53,6 @@ const std::vector<std::string>& AttachOrder() {
       "skw_sendmsg4", "skw_sendmsg6",     "skw_connect4",     "skw_connect6",
   };
   return order;
-}
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ScopedFd& operator=(ScopedFd&&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-absl::StatusOr<ScopedFd> OpenCgroup2Dir(const std::string& path) {
-  ScopedFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return absl::ErrnoToStatus(errno, absl::StrCat("opening cgroup ", path));
-  struct statfs fs {};
-  if (fstatfs(fd.get(), &fs) != 0) return absl::ErrnoToStatus(errno, "statfs on " + path);
-  if (fs.f_type != CGROUP2_SUPER_MAGIC) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path,
-                     " is not a cgroup v2 directory (BPF cgroup programs attach only to "
-                     "cgroup v2; see FindCgroup2Mount)"));
-  }
-  return fd;
 }
 
 bool Exists(const std::string& path) {
