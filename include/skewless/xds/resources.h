@@ -1,0 +1,110 @@
+// Builds the xDS resources (CDS, EDS, LDS, RDS) for one Service port: pure
+// functions from the model in model.h to our Envoy proto subset, no I/O.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "google/protobuf/message.h"
+#include "skewless/xds/model.h"
+
+namespace skewless::xds {
+
+// Resource type URLs: "type.googleapis.com/" + the message's full name. The
+// v3 in the name is the resource version clients ask for (gRFC A30).
+inline constexpr std::string_view kListenerTypeUrl =
+    "type.googleapis.com/envoy.config.listener.v3.Listener";
+inline constexpr std::string_view kRouteConfigurationTypeUrl =
+    "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+inline constexpr std::string_view kClusterTypeUrl =
+    "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+inline constexpr std::string_view kClusterLoadAssignmentTypeUrl =
+    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+// Embedded (Any) types, not resources.
+inline constexpr std::string_view kHttpConnectionManagerTypeUrl =
+    "type.googleapis.com/"
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+inline constexpr std::string_view kRouterTypeUrl =
+    "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+
+// Cluster metadata: filter_metadata[kMetadataNamespace] is a Struct with these
+// keys, so agents learn the Service port's VIPs without a second watch.
+inline constexpr std::string_view kMetadataNamespace = "skewless.io";
+inline constexpr std::string_view kMetadataClusterIps = "cluster_ips";  // list of strings
+inline constexpr std::string_view kMetadataPort = "port";               // number
+inline constexpr std::string_view kMetadataProtocol = "protocol";       // "TCP", "UDP", "SCTP"
+inline constexpr std::string_view kMetadataAppProtocol = "app_protocol";
+inline constexpr std::string_view kMetadataTrafficDistribution = "trafficDistribution";
+
+// The name of a Service port's Cluster, ClusterLoadAssignment (EDS
+// service_name) and RouteConfiguration: "<namespace>/<name>:<port-name>", or
+// "<namespace>/<name>:<port>" when the port is unnamed. '/' and ':' cannot
+// appear in Kubernetes names, so the name is unambiguous and reversible.
+std::string ClusterName(const ServicePort& service_port);
+
+// CDS: an EDS cluster fed over ADS, round robin, with the metadata above.
+absl::StatusOr<envoy::config::cluster::v3::Cluster> BuildCluster(const ServicePort& service_port);
+
+// Who consumes a ClusterLoadAssignment; they read endpoint health differently.
+enum class EndpointAudience {
+  // skewless agents and Envoy: every endpoint, ready → HEALTHY, serving &&
+  // terminating → DRAINING (kept for connection draining and as a fallback),
+  // anything else → UNHEALTHY.
+  kAgent,
+  // Proxyless gRPC: only ready endpoints (gRPC ignores every status except
+  // HEALTHY and UNKNOWN), each address at most once across the cluster.
+  kGrpcClient,
+};
+
+struct LoadAssignmentOptions {
+  EndpointAudience audience = EndpointAudience::kAgent;
+  // The consumer's zone. When set and that zone has a ready endpoint, its
+  // locality is priority 0 and every other locality priority 1; otherwise
+  // (unset, or no ready endpoint there) every locality is priority 0.
+  std::string client_zone;
+};
+
+// EDS: one LocalityLbEndpoints per zone (sorted by zone, endpoints by address),
+// each with load_balancing_weight = the sum of its endpoints' weights (gRPC
+// skips a locality with no weight). Endpoints sharing an address are merged
+// into the first, preferring ready over not ready. Fails on an address that is
+// not an IP literal, a zero port or weight, or weights that overflow uint32.
+absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> BuildLoadAssignment(
+    const ServicePort& service_port, const LoadAssignmentOptions& options = {});
+
+// The gRPC targets (xds:///<target>) a client may dial for this Service port,
+// most specific first: "<name>.<ns>.svc.<cluster_domain>:<port>",
+// "<name>.<ns>.svc:<port>", "<name>.<ns>:<port>". A gRPC client asks LDS for
+// exactly the target string, so each needs its own Listener.
+std::vector<std::string> GrpcTargets(const ServicePort& service_port,
+                                     std::string_view cluster_domain = "cluster.local");
+
+// LDS for proxyless gRPC: a Listener named exactly `target` whose api_listener
+// is an HttpConnectionManager reading `route_config_name` over ADS, with the
+// router as its last (only) HTTP filter.
+absl::StatusOr<envoy::config::listener::v3::Listener> BuildGrpcListener(
+    std::string_view target, std::string_view route_config_name);
+
+// LDS for every target of `targets`, all pointing at ClusterName(service_port).
+absl::StatusOr<std::vector<envoy::config::listener::v3::Listener>> BuildGrpcListeners(
+    const ServicePort& service_port, std::span<const std::string> targets);
+
+// RDS: RouteConfiguration ClusterName(service_port) with one VirtualHost whose
+// domains are each target's host and host:port, and one route (prefix "") to
+// the Service port's cluster.
+absl::StatusOr<envoy::config::route::v3::RouteConfiguration> BuildRouteConfiguration(
+    const ServicePort& service_port, std::span<const std::string> targets);
+
+// A content version for one resource: 16 hex digits of a 64-bit FNV-1a hash of
+// its deterministic serialization. Stable across runs and replicas (no seeded
+// hashing), so every control-plane replica reports the same version.
+std::string ResourceVersion(const google::protobuf::Message& resource);
+
+}  // namespace skewless::xds
