@@ -1,0 +1,183 @@
+// The control plane's source of truth: a Kubernetes-shaped snapshot of Services, their
+// endpoints and Nodes, in a deterministic order so that two snapshots compare by value.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace skewless::controlplane {
+
+// Our own knobs live under this annotation prefix (DESIGN.md: "Our own knobs are
+// annotations under skewless.io/"); everything else is Kubernetes' business.
+inline constexpr std::string_view kAnnotationPrefix = "skewless.io/";
+// Per-endpoint weight, as a pod annotation would carry it (EndpointSlices have no weight).
+inline constexpr std::string_view kWeightAnnotation = "skewless.io/weight";
+// Same value as SKW_DEFAULT_WEIGHT in abi.h (checked in model.cc).
+inline constexpr std::uint16_t kDefaultWeight = 100;
+
+enum class Protocol { kTcp, kUdp };
+std::string_view ProtocolName(Protocol protocol);  // "TCP", "UDP"
+absl::StatusOr<Protocol> ParseProtocol(std::string_view name);
+
+// spec.trafficDistribution of a Service.
+enum class TrafficDistribution {
+  kNone,
+  kPreferClose,  // the older alias of kPreferSameZone
+  kPreferSameZone,
+  kPreferSameNode,
+};
+std::string_view TrafficDistributionName(TrafficDistribution distribution);  // "" for kNone
+absl::StatusOr<TrafficDistribution> ParseTrafficDistribution(std::string_view name);
+
+// A Service is named by namespace and name; the order sorts snapshots.
+struct ServiceKey {
+  std::string namespace_name;
+  std::string name;
+
+  friend bool operator==(const ServiceKey&, const ServiceKey&) = default;
+  friend auto operator<=>(const ServiceKey&, const ServiceKey&) = default;
+};
+std::string ToString(const ServiceKey& key);  // "namespace/name"
+
+struct ServicePort {
+  std::string name;  // may be empty only when the Service has one port
+  std::uint16_t port = 0;
+  std::uint16_t target_port = 0;  // numeric; the port the endpoints listen on
+  Protocol protocol = Protocol::kTcp;
+  std::string app_protocol;  // "grpc" or "kubernetes.io/h2c" select L7 splicing
+
+  friend bool operator==(const ServicePort&, const ServicePort&) = default;
+};
+
+struct Service {
+  ServiceKey key;
+  // Canonical text (inet_ntop form), primary family first, at most one per family.
+  std::vector<std::string> cluster_ips;
+  std::vector<ServicePort> ports;  // declared order (Kubernetes keeps it meaningful)
+  TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
+  std::map<std::string, std::string> annotations;  // only keys under kAnnotationPrefix
+
+  friend bool operator==(const Service&, const Service&) = default;
+};
+
+// EndpointSlice conditions, with Kubernetes' invariants: ready implies serving, and a
+// terminating endpoint is never ready (it may still be serving, and then takes traffic
+// only when nothing is ready).
+struct EndpointConditions {
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+
+  friend bool operator==(const EndpointConditions&, const EndpointConditions&) = default;
+};
+
+// Fills the conditions an EndpointSlice left unset the way consumers read them:
+// terminating defaults to false, ready to !terminating (nil means "unknown, assume
+// ready"), serving to ready. Set values that break the invariants are an error.
+absl::StatusOr<EndpointConditions> MakeConditions(std::optional<bool> ready,
+                                                  std::optional<bool> serving,
+                                                  std::optional<bool> terminating);
+
+// How much an endpoint is worth for new traffic: ready > serving-while-terminating >
+// neither. Used to pick one when the same endpoint appears twice.
+int ConditionRank(const EndpointConditions& conditions);
+
+// One endpoint as an EndpointSlice lists it.
+struct Endpoint {
+  // Canonical IP literals of one family; consumers use the first (as kube-proxy does).
+  std::vector<std::string> addresses;
+  std::string zone;       // topology.kubernetes.io/zone of its node; empty = unknown
+  std::string node_name;  // empty = unknown
+  std::string hostname;
+  EndpointConditions conditions;
+  std::uint16_t weight = kDefaultWeight;  // relative capacity, >= 1
+
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// Parses a kWeightAnnotation value: a decimal integer in 1-65535.
+absl::StatusOr<std::uint16_t> ParseWeight(std::string_view text);
+
+// One port of an EndpointSlice: the service port it serves (by name) and the number the
+// endpoints listen on.
+struct EndpointSlicePort {
+  std::string name;
+  std::uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+
+  friend bool operator==(const EndpointSlicePort&, const EndpointSlicePort&) = default;
+};
+
+struct EndpointSlice {
+  std::string name;
+  ServiceKey service;
+  std::vector<EndpointSlicePort> ports;
+  std::vector<Endpoint> endpoints;
+};
+
+// An endpoint of one service port after merging: the address:port to send to.
+struct PortEndpoint {
+  std::uint16_t port = 0;
+  Endpoint endpoint;
+
+  friend bool operator==(const PortEndpoint&, const PortEndpoint&) = default;
+};
+
+// Every endpoint of one (service, port), deduplicated by address:port and sorted by it.
+struct ServicePortEndpoints {
+  ServiceKey service;
+  std::string port_name;
+  Protocol protocol = Protocol::kTcp;
+  std::vector<PortEndpoint> endpoints;
+
+  friend bool operator==(const ServicePortEndpoints&, const ServicePortEndpoints&) = default;
+};
+
+// Merges all EndpointSlices of one service into one endpoint list per slice port (name,
+// protocol). The same address:port in several slices (possible while the EndpointSlice
+// controller moves an endpoint between slices) is kept once: the copy with the best
+// ConditionRank wins; on a tie the slice whose name sorts first does, so the result does
+// not depend on the order slices arrived in. Slices of another service are an error.
+absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
+    const ServiceKey& service, std::span<const EndpointSlice> slices);
+
+struct Node {
+  std::string name;
+  std::string zone;  // topology.kubernetes.io/zone label; empty = unknown
+
+  friend bool operator==(const Node&, const Node&) = default;
+};
+
+// Everything the control plane serves, at one moment.
+struct Snapshot {
+  std::vector<Service> services;                // sorted by key
+  std::vector<ServicePortEndpoints> endpoints;  // sorted by (service, port_name, protocol)
+  std::vector<Node> nodes;                      // sorted by name
+
+  // Sorts every list into the canonical order (and each endpoint list by address:port), so
+  // that equal content compares equal whatever order a source produced it in.
+  void Canonicalize();
+
+  const Service* FindService(const ServiceKey& key) const;
+  const Node* FindNode(std::string_view name) const;
+  // The endpoints of one service port; nullptr when there are none.
+  const ServicePortEndpoints* FindEndpoints(const ServiceKey& key,
+                                            std::string_view port_name) const;
+
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+// Parses an IP literal (v4 or v6, no zone id) into inet_ntop's canonical text.
+absl::StatusOr<std::string> CanonicalIp(std::string_view text);
+bool IsIpv6(std::string_view canonical_ip);
+
+}  // namespace skewless::controlplane

@@ -1,0 +1,224 @@
+// The snapshot model: name tables, condition rules, the EndpointSlice merge, ordering.
+#include "skewless/controlplane/model.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "skewless/abi.h"
+
+namespace skewless::controlplane {
+
+namespace {
+// Debian's absl is built without std::string_view as absl::string_view; StrCat needs this.
+absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+}  // namespace
+
+static_assert(kDefaultWeight == SKW_DEFAULT_WEIGHT, "the data path's default weight moved");
+
+std::string_view ProtocolName(Protocol protocol) {
+  return protocol == Protocol::kUdp ? "UDP" : "TCP";
+}
+
+absl::StatusOr<Protocol> ParseProtocol(std::string_view name) {
+  // Kubernetes spells protocols in upper case only; SCTP exists there but not in our
+  // data path, so it is refused rather than silently treated as TCP.
+  if (name == "TCP") return Protocol::kTcp;
+  if (name == "UDP") return Protocol::kUdp;
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", Sv(name), "\" is not a protocol (TCP or UDP)"));
+}
+
+std::string_view TrafficDistributionName(TrafficDistribution distribution) {
+  switch (distribution) {
+    case TrafficDistribution::kNone:
+      return "";
+    case TrafficDistribution::kPreferClose:
+      return "PreferClose";
+    case TrafficDistribution::kPreferSameZone:
+      return "PreferSameZone";
+    case TrafficDistribution::kPreferSameNode:
+      return "PreferSameNode";
+  }
+  return "";
+}
+
+absl::StatusOr<TrafficDistribution> ParseTrafficDistribution(std::string_view name) {
+  for (auto distribution :
+       {TrafficDistribution::kNone, TrafficDistribution::kPreferClose,
+        TrafficDistribution::kPreferSameZone, TrafficDistribution::kPreferSameNode}) {
+    if (name == TrafficDistributionName(distribution)) return distribution;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", Sv(name),
+                   "\" is not a traffic distribution (PreferClose, PreferSameZone, "
+                   "PreferSameNode, or empty)"));
+}
+
+std::string ToString(const ServiceKey& key) {
+  return absl::StrCat(key.namespace_name, "/", key.name);
+}
+
+absl::StatusOr<EndpointConditions> MakeConditions(std::optional<bool> ready,
+                                                  std::optional<bool> serving,
+                                                  std::optional<bool> terminating) {
+  EndpointConditions conditions;
+  conditions.terminating = terminating.value_or(false);
+  conditions.ready = ready.value_or(!conditions.terminating);
+  conditions.serving = serving.value_or(conditions.ready);
+  if (conditions.ready && conditions.terminating) {
+    return absl::InvalidArgumentError(
+        "ready and terminating: a terminating endpoint is never "
+        "ready (it may still be serving)");
+  }
+  if (conditions.ready && !conditions.serving) {
+    return absl::InvalidArgumentError("ready but not serving: ready implies serving");
+  }
+  return conditions;
+}
+
+int ConditionRank(const EndpointConditions& conditions) {
+  if (conditions.ready) return 2;
+  if (conditions.serving) return 1;
+  return 0;
+}
+
+absl::StatusOr<std::uint16_t> ParseWeight(std::string_view text) {
+  int weight = 0;
+  // SimpleAtoi tolerates surrounding spaces and a sign; a weight is plain digits.
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(Sv(text), &weight) || weight < 1 || weight > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", Sv(text), "\" is not a weight (an integer 1-65535)"));
+  }
+  return static_cast<std::uint16_t>(weight);
+}
+
+namespace {
+
+// Merge key: what the data path dials. Endpoints are identified by their first address,
+// as kube-proxy does.
+using AddressPort = std::pair<std::string, std::uint16_t>;
+
+struct MergeEntry {
+  PortEndpoint endpoint;
+  const std::string* slice_name;
+};
+
+auto PortKey(const ServicePortEndpoints& e) { return std::tie(e.service, e.port_name, e.protocol); }
+
+}  // namespace
+
+absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
+    const ServiceKey& service, std::span<const EndpointSlice> slices) {
+  std::map<std::pair<std::string, Protocol>, std::map<AddressPort, MergeEntry>> by_port;
+  for (const EndpointSlice& slice : slices) {
+    if (slice.service != service) {
+      return absl::InvalidArgumentError(absl::StrCat("EndpointSlice ", slice.name, " belongs to ",
+                                                     ToString(slice.service), ", not ",
+                                                     ToString(service)));
+    }
+    for (const EndpointSlicePort& port : slice.ports) {
+      auto& merged = by_port[{port.name, port.protocol}];
+      for (const Endpoint& endpoint : slice.endpoints) {
+        if (endpoint.addresses.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("EndpointSlice ", slice.name, " has an endpoint with no address"));
+        }
+        MergeEntry candidate{PortEndpoint{port.port, endpoint}, &slice.name};
+        auto [it, inserted] =
+            merged.try_emplace(AddressPort{endpoint.addresses.front(), port.port}, candidate);
+        if (inserted) continue;
+        const int old_rank = ConditionRank(it->second.endpoint.endpoint.conditions);
+        const int new_rank = ConditionRank(endpoint.conditions);
+        if (new_rank > old_rank || (new_rank == old_rank && slice.name < *it->second.slice_name)) {
+          it->second = candidate;
+        }
+      }
+    }
+  }
+  std::vector<ServicePortEndpoints> result;
+  for (auto& [port, merged] : by_port) {
+    ServicePortEndpoints& out = result.emplace_back();
+    out.service = service;
+    out.port_name = port.first;
+    out.protocol = port.second;
+    // std::map iteration is already in address:port order.
+    for (auto& [key, entry] : merged) out.endpoints.push_back(std::move(entry.endpoint));
+  }
+  return result;
+}
+
+void Snapshot::Canonicalize() {
+  std::sort(services.begin(), services.end(),
+            [](const Service& a, const Service& b) { return a.key < b.key; });
+  std::sort(nodes.begin(), nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
+  for (ServicePortEndpoints& port : endpoints) {
+    std::sort(port.endpoints.begin(), port.endpoints.end(),
+              [](const PortEndpoint& a, const PortEndpoint& b) {
+                const std::string& a_address =
+                    a.endpoint.addresses.empty() ? std::string() : a.endpoint.addresses.front();
+                const std::string& b_address =
+                    b.endpoint.addresses.empty() ? std::string() : b.endpoint.addresses.front();
+                return std::tie(a_address, a.port) < std::tie(b_address, b.port);
+              });
+  }
+  std::sort(endpoints.begin(), endpoints.end(),
+            [](const ServicePortEndpoints& a, const ServicePortEndpoints& b) {
+              return PortKey(a) < PortKey(b);
+            });
+}
+
+const Service* Snapshot::FindService(const ServiceKey& key) const {
+  auto it = std::lower_bound(services.begin(), services.end(), key,
+                             [](const Service& s, const ServiceKey& k) { return s.key < k; });
+  return it != services.end() && it->key == key ? &*it : nullptr;
+}
+
+const Node* Snapshot::FindNode(std::string_view name) const {
+  auto it = std::lower_bound(nodes.begin(), nodes.end(), name,
+                             [](const Node& n, std::string_view k) { return n.name < k; });
+  return it != nodes.end() && it->name == name ? &*it : nullptr;
+}
+
+const ServicePortEndpoints* Snapshot::FindEndpoints(const ServiceKey& key,
+                                                    std::string_view port_name) const {
+  for (const ServicePortEndpoints& port : endpoints) {
+    if (port.service == key && port.port_name == port_name) return &port;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::string> CanonicalIp(std::string_view text) {
+  const std::string literal(text);
+  char buffer[INET6_ADDRSTRLEN] = {};
+  in_addr v4{};
+  in6_addr v6{};
+  // inet_pton refuses leading zeros, short forms like "10.1" and zone ids, which is what a
+  // Kubernetes IP field refuses too.
+  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
+    inet_ntop(AF_INET, &v4, buffer, sizeof(buffer));
+    return std::string(buffer);
+  }
+  if (inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
+    // A v4-mapped address would make one pod look like two families.
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", Sv(text), "\" is an IPv4-mapped IPv6 address; write the IPv4 form"));
+    }
+    inet_ntop(AF_INET6, &v6, buffer, sizeof(buffer));
+    return std::string(buffer);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("\"", Sv(text), "\" is not an IP address"));
+}
+
+bool IsIpv6(std::string_view canonical_ip) {
+  return canonical_ip.find(':') != std::string_view::npos;
+}
+
+}  // namespace skewless::controlplane
