@@ -51,6 +51,10 @@ struct FileSourceStats {
   bool polling = false;        // true when inotify could not be used
 };
 
+namespace file_source_internal {
+struct FileSignature;  // what polling compares (file_source.cc)
+}
+
 // Watches one YAML file and keeps the last good snapshot of it. A valid file that differs
 // from the current snapshot replaces it and is passed to `on_snapshot`; an invalid or
 // missing one is passed to `on_error` (default: a line on stderr) and changes nothing.
@@ -86,7 +90,7 @@ class FileSource {
              FileSourceOptions options);
   absl::Status OpenWatch();
   void Load();
-  void Run();
+  void Run(file_source_internal::FileSignature loaded_signature);
 
   const std::string path_;
   const SnapshotCallback on_snapshot_;
