@@ -105,8 +105,10 @@ absl::Status FileSource::OpenWatch() {
   }
   // The directory, not the file: an editor's rename-replace gives the name a new inode,
   // and a watch on the old inode would never fire again.
-  std::string directory = std::filesystem::path(path_).parent_path().string();
-  if (directory.empty()) directory = ".";
+  // Built, not assigned: g++ 12 warns falsely (-Wrestrict) on assigning "."
+  // to a string here, which -Werror turns into a failed build.
+  const std::string parent = std::filesystem::path(path_).parent_path().string();
+  const std::string directory = parent.empty() ? std::string(".") : parent;
   const uint32_t mask = IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE |
                         IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
   if (::inotify_add_watch(inotify_fd_, directory.c_str(), mask) < 0) {

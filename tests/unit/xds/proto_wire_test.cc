@@ -255,7 +255,10 @@ TEST(ProtoWire, AdsMethodsAreBidiStreamsAtTheirEnvoyPaths) {
                "envoy.service.discovery.v3.AggregatedDiscoveryService");
   // ads.pb.o defines no message, so nothing pulls it out of the static library
   // and its descriptors would be missing from the pool: odr-use its table.
-  ASSERT_NE(&descriptor_table_envoy_2fservice_2fdiscovery_2fv3_2fads_2eproto, nullptr);
+  // Through a volatile: an optimiser folds `&table != nullptr` to true and
+  // drops the reference (it did at -O2), a volatile store it must keep.
+  const void* volatile ads_table = &descriptor_table_envoy_2fservice_2fdiscovery_2fv3_2fads_2eproto;
+  ASSERT_NE(ads_table, nullptr);
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   for (const char* method : {"StreamAggregatedResources", "DeltaAggregatedResources"}) {
     const auto* descriptor = pool->FindMethodByName(
