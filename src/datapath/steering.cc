@@ -174,6 +174,24 @@ Steering::~Steering() {
   steer_bpf::destroy(skel_);
 }
 
+namespace {
+
+// The link-update probe attaches an allow-all connect4 program for a moment.
+// On the target itself (in production the root cgroup: every process on the
+// node) that would be a real, if harmless, attach; an empty child cgroup made
+// for the probe holds no process at all. Only where no child can be made is
+// the target probed instead.
+absl::Status ProbeOnThrowawayCgroup(const std::string& target_path, int target_fd) {
+  absl::StatusOr<OwnedCgroup> probe =
+      OwnedCgroup::Create(absl::StrCat(target_path, "/skewless-probe-", getpid()));
+  if (!probe.ok()) return CheckKernelFeatures(target_fd);
+  absl::StatusOr<ScopedFd> probe_fd = OpenCgroup2Dir(probe->path());
+  if (!probe_fd.ok()) return CheckKernelFeatures(target_fd);
+  return CheckKernelFeatures(probe_fd->get());
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Steering>> Steering::Start(SteeringOptions options) {
   RouteLibbpfWarningsToStderr();
   if (options.cgroup_path.empty()) {
@@ -183,7 +201,10 @@ absl::StatusOr<std::unique_ptr<Steering>> Steering::Start(SteeringOptions option
   }
   absl::StatusOr<ScopedFd> cgroup_fd = OpenCgroup2Dir(options.cgroup_path);
   if (!cgroup_fd.ok()) return cgroup_fd.status();
-  if (absl::Status status = CheckKernelFeatures(cgroup_fd->get()); !status.ok()) return status;
+  if (absl::Status status = ProbeOnThrowawayCgroup(options.cgroup_path, cgroup_fd->get());
+      !status.ok()) {
+    return status;
+  }
   if (absl::Status status = PreparePinDir(options.pin_dir); !status.ok()) return status;
 
   const bool pinned_before =
