@@ -231,10 +231,3 @@ TEST_F(SteerBalanceTest, ASetSwapStormOnlyEverYieldsBackendsOfOneOfTheSetsAndNoR
 
 }  // namespace
 }  // namespace skewless::testing
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleMock(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new skewless::testing::TestCgroupEnvironment);
-  ::testing::AddGlobalTestEnvironment(new skewless::testing::SteerPinEnvironment);
-  return RUN_ALL_TESTS();
-}
