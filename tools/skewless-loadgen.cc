@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "skewless/common/stop_signals.h"
 #include "skewless/loadgen/loadgen.h"
 #include "skewless/loadgen/result_json.h"
 
@@ -105,12 +106,7 @@ int main(int argc, char** argv) {
     return kExitBadFlags;
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_signals = skewless::BlockStopSignals();
   std::atomic<bool> stop{false};
   std::atomic<bool> done{false};
   std::thread watcher(WatchStopSignals, std::cref(stop_signals), std::ref(stop), std::cref(done));

@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
+#include "skewless/common/stop_signals.h"
 #include "skewless/podserver/echo_server.h"
 
 namespace {
@@ -60,15 +61,8 @@ int main(int argc, char** argv) {
     return kExitBadFlags;
   }
 
-  // Block the stop signals before gRPC starts its threads, so they all inherit
-  // the mask and the signal is only ever taken by sigwait below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  // The lab may close our stdout pipe first; that must not kill us mid-shutdown.
-  signal(SIGPIPE, SIG_IGN);
+  // Before gRPC starts its threads: only the sigwait below takes the signal.
+  const sigset_t stop_signals = skewless::BlockStopSignals();
 
   auto server = skewless::podserver::EchoServer::Start(options);
   if (!server.ok()) {
