@@ -12,6 +12,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # CLI, JSON, YAML, logging, tests
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  # HTTP: the Kubernetes API client (HTTPS), /metrics and /healthz, the API simulator
+  libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # the lab: namespaces, veths, kube-proxy's two dataplanes, load peers
   iproute2 iptables nftables nghttp2-client procps

@@ -20,6 +20,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/struct.pb.h"
+#include "skewless/xds/locality_plan.h"
 
 namespace skewless::xds {
 namespace {
@@ -213,16 +214,20 @@ absl::StatusOr<endpoint_v3::ClusterLoadAssignment> BuildLoadAssignment(
     });
   }
 
-  // Zone preference only when the client's zone can actually serve; otherwise
-  // a lone priority 0 (gRPC rejects gaps, so never an empty priority 0).
-  bool prefer_local = false;
+  // Zone preference (locality_plan.h) only when the client's zone is known; without it
+  // every locality is priority 0 weighted by its endpoints (gRPC rejects gaps, so never
+  // an empty priority 0).
+  std::map<std::string, LocalityShare> plan;
   if (!options.client_zone.empty()) {
-    auto local = by_zone.find(options.client_zone);
-    prefer_local =
-        local != by_zone.end() &&
-        std::any_of(local->second.begin(), local->second.end(),
-                    [](const Candidate* c) { return c->usability == Usability::kReady; }) &&
-        by_zone.size() > 1;
+    LocalityPlanInput input{.client_zone = options.client_zone,
+                            .client_share = options.client_share};
+    for (const auto& [zone, members] : by_zone) {
+      std::uint64_t& ready = input.ready_weight[zone];
+      for (const Candidate* member : members) {
+        if (member->usability == Usability::kReady) ready += member->weight;
+      }
+    }
+    plan = PlanLocalities(input);
   }
 
   endpoint_v3::ClusterLoadAssignment cla;
@@ -231,7 +236,8 @@ absl::StatusOr<endpoint_v3::ClusterLoadAssignment> BuildLoadAssignment(
   for (const auto& [zone, members] : by_zone) {
     endpoint_v3::LocalityLbEndpoints* locality = cla.add_endpoints();
     locality->mutable_locality()->set_zone(zone);
-    const std::uint32_t priority = prefer_local && zone != options.client_zone ? 1 : 0;
+    auto planned = plan.find(zone);
+    const std::uint32_t priority = planned == plan.end() ? 0 : planned->second.priority;
     locality->set_priority(priority);
     std::uint64_t weight = 0;
     for (const Candidate* member : members) {
@@ -247,6 +253,8 @@ absl::StatusOr<endpoint_v3::ClusterLoadAssignment> BuildLoadAssignment(
       lb_endpoint->mutable_load_balancing_weight()->set_value(member->weight);
       weight += member->weight;
     }
+    // The plan's weight is the locality's share of the client's traffic.
+    if (planned != plan.end()) weight = planned->second.weight;
     priority_weight[priority] += weight;
     // gRPC requires each priority's locality weights to sum within uint32.
     if (priority_weight[priority] > std::numeric_limits<std::uint32_t>::max()) {

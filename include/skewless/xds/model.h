@@ -24,6 +24,8 @@ struct Endpoint {
   bool serving = true;
   bool terminating = false;
   std::uint32_t weight = 1;  // >= 1; relative share within the Service port
+
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 // One port of a Kubernetes Service, with the endpoints behind it.
@@ -37,6 +39,9 @@ struct ServicePort {
   std::vector<std::string> cluster_ips;  // spec.clusterIPs (v4 and/or v6); empty if headless
   std::string traffic_distribution;      // spec.trafficDistribution, verbatim; may be empty
   std::vector<Endpoint> endpoints;
+
+  // Equal ports build equal resources: the cache reuses what it built last time.
+  friend bool operator==(const ServicePort&, const ServicePort&) = default;
 };
 
 }  // namespace skewless::xds

@@ -2,6 +2,7 @@
 // functions from the model in model.h to our Envoy proto subset, no I/O.
 #pragma once
 
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -65,10 +66,13 @@ enum class EndpointAudience {
 
 struct LoadAssignmentOptions {
   EndpointAudience audience = EndpointAudience::kAgent;
-  // The consumer's zone. When set and that zone has a ready endpoint, its
-  // locality is priority 0 and every other locality priority 1; otherwise
-  // (unset, or no ready endpoint there) every locality is priority 0.
+  // The consumer's zone (its bootstrap node.locality.zone). When set, localities get
+  // priorities and weights from PlanLocalities (locality_plan.h): the client's zone
+  // first, spilling to others when it lacks capacity for its share of clients.
   std::string client_zone;
+  // How clients are spread over zones (e.g. nodes per zone); empty = unknown, and then
+  // the client's zone, when it has a ready endpoint, is simply preferred.
+  std::map<std::string, double> client_share;
 };
 
 // EDS: one LocalityLbEndpoints per zone (sorted by zone, endpoints by address),

@@ -1,0 +1,107 @@
+// The xDS server's resources: built once per change of the Service ports, shared by
+// every stream, with one variant per kind of client (agents and Envoy; gRPC clients
+// per zone). Streams read immutable snapshots and are told when a new one exists.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/any.pb.h"
+#include "skewless/xds/model.h"
+#include "skewless/xds/resources.h"
+
+namespace skewless::xds {
+
+// One resource as served: its name, content version and packed body (shared, so a
+// resource is serialized once however many streams send it).
+struct Resource {
+  std::string name;
+  std::string version;
+  std::shared_ptr<const google::protobuf::Any> body;
+};
+
+// name → resource, for one type URL.
+using TypeResources = std::map<std::string, Resource, std::less<>>;
+
+// Who a stream serves, from its Node: the audience decides which resources exist and
+// how endpoint health is shown; the zone shapes gRPC clients' localities.
+struct ClientView {
+  EndpointAudience audience = EndpointAudience::kAgent;
+  std::string zone;  // only for kGrpcClient
+
+  friend auto operator<=>(const ClientView&, const ClientView&) = default;
+};
+
+// Everything one kind of client can ask for at one generation. Immutable.
+struct ResourceSnapshot {
+  std::uint64_t generation = 0;
+  // When the input of this generation reached the cache: push latency starts here.
+  std::chrono::steady_clock::time_point updated_at;
+  std::map<std::string, TypeResources, std::less<>> by_type;  // type URL → resources
+
+  const TypeResources& Of(std::string_view type_url) const;
+};
+
+// What the cache is built from.
+struct CacheInput {
+  std::vector<ServicePort> ports;
+  // Clients per zone (from Node objects), for gRPC zone spill-over; may be empty.
+  std::map<std::string, double> client_share;
+  std::string cluster_domain = "cluster.local";
+};
+
+// Thread-safe. Update() replaces the input and notifies watchers; Snapshot() returns the
+// current generation's resources for a view, built on first request and memoized.
+class ResourceCache {
+ public:
+  ResourceCache();
+
+  // Builds the resources of `input`. A port whose resources cannot be built is reported
+  // in the returned list and keeps the resources of its last good version (or is left
+  // out if it never had one); every other port is served. Watchers are notified after.
+  std::vector<absl::Status> Update(CacheInput input);
+
+  std::shared_ptr<const ResourceSnapshot> Snapshot(const ClientView& view);
+  std::uint64_t generation() const;
+  bool has_input() const;  // Update() was called at least once
+
+  // `notify` runs after every Update, on the updating thread and without the cache's
+  // lock held; it must be quick (set a flag, signal a condition variable).
+  using WatcherId = std::uint64_t;
+  WatcherId AddWatcher(std::function<void()> notify);
+  void RemoveWatcher(WatcherId id);
+
+  // Resources per type URL in the agent view and the gRPC view (for metrics).
+  std::map<std::string, std::size_t> ResourceCounts();
+
+ private:
+  struct PortResources;  // cache.cc
+  // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
+  static absl::StatusOr<std::shared_ptr<PortResources>> BuildPort(
+      const ServicePort& port, const std::string& cluster_domain);
+  std::shared_ptr<const ResourceSnapshot> Build(const ClientView& view);
+
+  mutable std::mutex mutex_;
+  std::uint64_t generation_ = 0;
+  bool has_input_ = false;
+  std::chrono::steady_clock::time_point updated_at_;
+  CacheInput input_;
+  // Built resources per cluster name, reused while a port is unchanged.
+  std::map<std::string, std::shared_ptr<PortResources>> ports_;
+  std::map<ClientView, std::shared_ptr<const ResourceSnapshot>> views_;  // this generation
+
+  std::mutex watchers_mutex_;
+  WatcherId next_watcher_ = 1;
+  std::map<WatcherId, std::function<void()>> watchers_;
+};
+
+}  // namespace skewless::xds

@@ -1,0 +1,203 @@
+// Delta (incremental) ADS: per-type subscriptions with "*" wildcard, what the client
+// holds (initial_resource_versions and what we sent), changed resources and removals
+// only; a subscribed name that does not exist is answered in removed_resources.
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "skewless/common/log.h"
+#include "skewless/xds/ads_server.h"
+#include "src/xds/stream_loop.h"
+#include "src/xds/type_order.h"
+
+namespace skewless::xds {
+namespace {
+
+using envoy::service::discovery::v3::DeltaDiscoveryRequest;
+using envoy::service::discovery::v3::DeltaDiscoveryResponse;
+
+struct TypeState {
+  bool subscribed = false;
+  bool wildcard = false;
+  std::set<std::string> names;
+  std::map<std::string, std::string> known;  // name → version the client holds
+  std::set<std::string> told_absent;         // subscribed names already reported missing
+};
+
+class DeltaHandler final
+    : public internal::StreamHandler<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
+ public:
+  DeltaHandler(std::uint64_t stream_id, XdsMetrics& metrics)
+      : stream_id_(stream_id), metrics_(metrics) {}
+  ~DeltaHandler() override {
+    if (view_) metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(-1);
+  }
+
+  grpc::Status OnRequest(const DeltaDiscoveryRequest& request) override {
+    if (!view_) {
+      view_ = ViewOf(request.node());
+      node_id_ = request.node().id();
+      metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(1);
+      log::Info("xds stream opened",
+                {{"stream", absl::StrCat(stream_id_)}, {"protocol", "delta"},
+                 {"node", node_id_}, {"zone", view_->zone}, {"audience", AudienceLabel(*view_)},
+                 {"user_agent", request.node().user_agent_name()}});
+    }
+    const std::string& type_url = request.type_url();
+    if (type_url.empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "DeltaDiscoveryRequest without type_url on an ADS stream");
+    }
+    metrics_.requests.With({TypeLabel(type_url)}).Increment();
+    TypeState& state = types_[type_url];
+    if (request.has_error_detail()) {
+      metrics_.nacks.With({TypeLabel(type_url)}).Increment();
+      log::Warn("xds NACK: client keeps its last good version",
+                {{"stream", absl::StrCat(stream_id_)},
+                 {"node", node_id_},
+                 {"type", TypeLabel(type_url)},
+                 {"nonce", request.response_nonce()},
+                 {"code", absl::StrCat(request.error_detail().code())},
+                 {"error", request.error_detail().message()}});
+    }
+
+    std::set<std::string> from_initial;
+    if (!state.subscribed) {
+      // A reconnecting client says what it already holds; equal versions are not re-sent.
+      for (const auto& [name, version] : request.initial_resource_versions()) {
+        state.known[name] = version;
+        from_initial.insert(name);
+      }
+      if (request.resource_names_subscribe().empty() && internal::IsFullStateType(type_url)) {
+        state.wildcard = true;  // legacy wildcard: an empty first LDS/CDS request
+      }
+      state.subscribed = true;
+    }
+    for (const std::string& name : request.resource_names_subscribe()) {
+      if (name == "*") {
+        state.wildcard = true;
+        continue;
+      }
+      state.names.insert(name);
+      state.told_absent.erase(name);
+      // A re-subscribed name is sent again even if we think the client has it.
+      if (!from_initial.contains(name)) state.known.erase(name);
+    }
+    for (const std::string& name : request.resource_names_unsubscribe()) {
+      if (name == "*") {
+        state.wildcard = false;
+        continue;
+      }
+      state.names.erase(name);
+      state.told_absent.erase(name);
+      if (!state.wildcard) state.known.erase(name);
+    }
+    if (!state.wildcard) {
+      for (auto it = state.known.begin(); it != state.known.end();) {
+        it = state.names.contains(it->first) ? std::next(it) : state.known.erase(it);
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  std::optional<ClientView> view() const override { return view_; }
+
+  void Respond(const ResourceSnapshot& snapshot,
+               std::vector<DeltaDiscoveryResponse>* out) override {
+    for (std::string_view type_url : internal::kTypeOrder) {
+      auto it = types_.find(type_url);
+      if (it != types_.end() && it->second.subscribed) {
+        RespondType(std::string(type_url), snapshot, it->second, out);
+      }
+    }
+  }
+
+ private:
+  void RespondType(const std::string& type_url, const ResourceSnapshot& snapshot,
+                   TypeState& state, std::vector<DeltaDiscoveryResponse>* out) {
+    const TypeResources& resources = snapshot.Of(type_url);
+    std::vector<const Resource*> desired;
+    if (state.wildcard) {
+      for (const auto& [name, resource] : resources) desired.push_back(&resource);
+    } else {
+      for (const std::string& name : state.names) {
+        auto found = resources.find(name);
+        if (found != resources.end()) desired.push_back(&found->second);
+      }
+    }
+    std::vector<const Resource*> to_send;
+    for (const Resource* resource : desired) {
+      auto known = state.known.find(resource->name);
+      if (known == state.known.end() || known->second != resource->version) {
+        to_send.push_back(resource);
+      }
+    }
+    std::vector<std::string> removed;
+    for (const auto& [name, version] : state.known) {
+      if (!resources.contains(name)) removed.push_back(name);
+    }
+    for (const std::string& name : state.names) {
+      if (!resources.contains(name) && !state.known.contains(name) &&
+          !state.told_absent.contains(name)) {
+        removed.push_back(name);
+      }
+    }
+    if (to_send.empty() && removed.empty()) return;
+
+    DeltaDiscoveryResponse& response = out->emplace_back();
+    response.set_type_url(type_url);
+    response.set_system_version_info(TypeVersion(desired));
+    response.set_nonce(absl::StrCat(++nonce_));
+    response.mutable_control_plane()->set_identifier("skewless-controlplane");
+    for (const Resource* resource : to_send) {
+      envoy::service::discovery::v3::Resource* entry = response.add_resources();
+      entry->set_name(resource->name);
+      entry->set_version(resource->version);
+      *entry->mutable_resource() = *resource->body;
+    }
+    for (const std::string& name : removed) response.add_removed_resources(name);
+    metrics_.pushes.With({TypeLabel(type_url)}).Increment();
+
+    if (type_url == kClusterTypeUrl) {
+      // A changed cluster takes its endpoints along (see the SotW stream).
+      auto endpoints = types_.find(kClusterLoadAssignmentTypeUrl);
+      for (const Resource* resource : to_send) {
+        if (endpoints != types_.end() && state.known.contains(resource->name)) {
+          endpoints->second.known.erase(resource->name);
+        }
+      }
+    }
+    for (const Resource* resource : to_send) state.known[resource->name] = resource->version;
+    for (const std::string& name : removed) {
+      state.known.erase(name);
+      if (state.names.contains(name)) state.told_absent.insert(name);
+    }
+  }
+
+  const std::uint64_t stream_id_;
+  XdsMetrics& metrics_;
+  std::optional<ClientView> view_;
+  std::string node_id_;
+  std::uint64_t nonce_ = 0;
+  std::map<std::string, TypeState, std::less<>> types_;
+};
+
+}  // namespace
+
+grpc::Status AdsService::DeltaAggregatedResources(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<DeltaDiscoveryResponse, DeltaDiscoveryRequest>* stream) {
+  const std::uint64_t id = next_stream_id_++;
+  DeltaHandler handler(id, metrics_);
+  ++open_streams_;
+  grpc::Status status = internal::RunStream(context, stream, cache_, metrics_, handler);
+  --open_streams_;
+  if (!status.ok()) {
+    log::Warn("xds stream ended with an error",
+              {{"stream", absl::StrCat(id)}, {"error", status.error_message()}});
+  }
+  return status;
+}
+
+}  // namespace skewless::xds

@@ -1,0 +1,220 @@
+// State-of-the-world ADS: subscriptions per type, ACK/NACK by nonce and error_detail,
+// full LDS/CDS sets, changed-only RDS/EDS, EDS re-sent after its cluster changed.
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "skewless/common/log.h"
+#include "skewless/xds/ads_server.h"
+#include "src/xds/stream_loop.h"
+#include "src/xds/type_order.h"
+
+namespace skewless::xds {
+namespace {
+
+using envoy::service::discovery::v3::DiscoveryRequest;
+using envoy::service::discovery::v3::DiscoveryResponse;
+
+struct TypeState {
+  bool subscribed = false;
+  bool wildcard = false;
+  std::set<std::string> names;
+  // A new or changed subscription is answered even when nothing changed, so a client
+  // learns at once that a full-state name does not exist.
+  bool must_answer = false;
+  std::set<std::string> force;              // names to send even if unchanged
+  std::map<std::string, std::string> sent;  // name → version the client last got
+  std::string last_nonce;
+  std::string acked_version;
+};
+
+class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, DiscoveryResponse> {
+ public:
+  SotwHandler(std::uint64_t stream_id, XdsMetrics& metrics)
+      : stream_id_(stream_id), metrics_(metrics) {}
+  ~SotwHandler() override {
+    if (view_) metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(-1);
+  }
+
+  grpc::Status OnRequest(const DiscoveryRequest& request) override {
+    if (!view_) {
+      view_ = ViewOf(request.node());
+      node_id_ = request.node().id();
+      metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(1);
+      log::Info("xds stream opened",
+                {{"stream", absl::StrCat(stream_id_)}, {"protocol", "sotw"},
+                 {"node", node_id_}, {"zone", view_->zone}, {"audience", AudienceLabel(*view_)},
+                 {"user_agent", request.node().user_agent_name()}});
+    }
+    const std::string& type_url = request.type_url();
+    if (type_url.empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "DiscoveryRequest without type_url on an ADS stream");
+    }
+    metrics_.requests.With({TypeLabel(type_url)}).Increment();
+    TypeState& state = types_[type_url];
+    if (!request.response_nonce().empty() && request.response_nonce() != state.last_nonce) {
+      // A newer response is in flight; the client's answer to it will say what it wants.
+      log::Debug("xds stale nonce ignored", {{"stream", absl::StrCat(stream_id_)},
+                                              {"type", TypeLabel(type_url)},
+                                              {"nonce", request.response_nonce()}});
+      return grpc::Status::OK;
+    }
+    if (request.has_error_detail()) {
+      metrics_.nacks.With({TypeLabel(type_url)}).Increment();
+      log::Warn("xds NACK: client keeps its last good version",
+                {{"stream", absl::StrCat(stream_id_)},
+                 {"node", node_id_},
+                 {"type", TypeLabel(type_url)},
+                 {"kept_version", request.version_info()},
+                 {"nonce", request.response_nonce()},
+                 {"code", absl::StrCat(request.error_detail().code())},
+                 {"error", request.error_detail().message()}});
+    } else if (!request.response_nonce().empty()) {
+      state.acked_version = request.version_info();
+    }
+
+    std::set<std::string> names(request.resource_names().begin(),
+                                request.resource_names().end());
+    // Wildcard is an explicit "*", or the legacy form: an empty first LDS/CDS request,
+    // which stays wildcard for as long as the requests stay empty.
+    bool wildcard = names.erase("*") > 0;
+    if (!wildcard && names.empty() && internal::IsFullStateType(type_url) &&
+        (!state.subscribed || state.wildcard)) {
+      wildcard = true;
+    }
+    for (const std::string& name : names) {
+      if (!state.names.contains(name)) state.force.insert(name);
+    }
+    for (auto it = state.sent.begin(); it != state.sent.end();) {
+      it = (!wildcard && !names.contains(it->first)) ? state.sent.erase(it) : std::next(it);
+    }
+    if (!state.subscribed || names != state.names || wildcard != state.wildcard) {
+      state.must_answer = true;
+    }
+    state.subscribed = true;
+    state.names = std::move(names);
+    state.wildcard = wildcard;
+    return grpc::Status::OK;
+  }
+
+  std::optional<ClientView> view() const override { return view_; }
+
+  void Respond(const ResourceSnapshot& snapshot, std::vector<DiscoveryResponse>* out) override {
+    for (std::string_view type_url : internal::kTypeOrder) {
+      auto it = types_.find(type_url);
+      if (it != types_.end() && it->second.subscribed) {
+        RespondType(std::string(type_url), snapshot, it->second, out);
+      }
+    }
+    for (auto& [type_url, state] : types_) {
+      // A type we do not serve: answer once with nothing, so the client does not wait.
+      if (!internal::IsKnownType(type_url) && state.subscribed && state.must_answer) {
+        RespondType(type_url, snapshot, state, out);
+      }
+    }
+  }
+
+ private:
+  void RespondType(const std::string& type_url, const ResourceSnapshot& snapshot,
+                   TypeState& state, std::vector<DiscoveryResponse>* out) {
+    const TypeResources& resources = snapshot.Of(type_url);
+    std::vector<const Resource*> desired;
+    if (state.wildcard) {
+      for (const auto& [name, resource] : resources) desired.push_back(&resource);
+    }
+    for (const std::string& name : state.names) {
+      auto found = resources.find(name);
+      if (found != resources.end() && !state.wildcard) desired.push_back(&found->second);
+    }
+
+    std::vector<const Resource*> to_send;
+    const bool full = internal::IsFullStateType(type_url);
+    if (full) {
+      bool changed = state.must_answer || desired.size() != state.sent.size();
+      for (const Resource* resource : desired) {
+        auto sent = state.sent.find(resource->name);
+        if (sent == state.sent.end() || sent->second != resource->version ||
+            state.force.contains(resource->name)) {
+          changed = true;
+        }
+      }
+      if (!changed) return;
+      to_send = desired;
+    } else {
+      for (const Resource* resource : desired) {
+        auto sent = state.sent.find(resource->name);
+        if (sent == state.sent.end() || sent->second != resource->version ||
+            state.force.contains(resource->name)) {
+          to_send.push_back(resource);
+        }
+      }
+      if (to_send.empty() && !state.must_answer) return;
+      // A first EDS/RDS answer with nothing to say would make the client think it got an
+      // update; wait for the resources to exist instead (gRFC A57 timers cover absence).
+      if (to_send.empty()) {
+        state.must_answer = false;
+        return;
+      }
+    }
+
+    DiscoveryResponse& response = out->emplace_back();
+    response.set_type_url(type_url);
+    response.set_version_info(TypeVersion(desired));
+    response.set_nonce(absl::StrCat(++nonce_));
+    for (const Resource* resource : to_send) *response.add_resources() = *resource->body;
+    response.mutable_control_plane()->set_identifier("skewless-controlplane");
+    metrics_.pushes.With({TypeLabel(type_url)}).Increment();
+
+    // Clusters that changed take their endpoints along (Envoy keeps a changed cluster
+    // warming until its ClusterLoadAssignment arrives again).
+    if (type_url == kClusterTypeUrl) {
+      TypeState& endpoints = types_[std::string(kClusterLoadAssignmentTypeUrl)];
+      for (const Resource* resource : to_send) {
+        auto sent = state.sent.find(resource->name);
+        if (sent != state.sent.end() && sent->second != resource->version) {
+          endpoints.force.insert(resource->name);
+        }
+      }
+    }
+    if (full) state.sent.clear();
+    for (const Resource* resource : to_send) {
+      state.sent[resource->name] = resource->version;
+      state.force.erase(resource->name);
+    }
+    // Forget what no longer exists, so it is sent again if it comes back.
+    for (auto it = state.sent.begin(); it != state.sent.end();) {
+      it = resources.contains(it->first) ? std::next(it) : state.sent.erase(it);
+    }
+    state.last_nonce = response.nonce();
+    state.must_answer = false;
+  }
+
+  const std::uint64_t stream_id_;
+  XdsMetrics& metrics_;
+  std::optional<ClientView> view_;
+  std::string node_id_;
+  std::uint64_t nonce_ = 0;
+  std::map<std::string, TypeState, std::less<>> types_;
+};
+
+}  // namespace
+
+grpc::Status AdsService::StreamAggregatedResources(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<DiscoveryResponse, DiscoveryRequest>* stream) {
+  const std::uint64_t id = next_stream_id_++;
+  SotwHandler handler(id, metrics_);
+  ++open_streams_;
+  grpc::Status status = internal::RunStream(context, stream, cache_, metrics_, handler);
+  --open_streams_;
+  if (!status.ok()) {
+    log::Warn("xds stream ended with an error",
+              {{"stream", absl::StrCat(id)}, {"error", status.error_message()}});
+  }
+  return status;
+}
+
+}  // namespace skewless::xds
