@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 #include "absl/strings/str_format.h"
+#include "src/xds/stream_workers.h"
 
 namespace skewless::xds {
 
@@ -24,10 +26,9 @@ bool StartsWithGrpc(std::string_view user_agent) {
 }  // namespace
 
 ClientView ViewOf(const envoy::config::core::v3::Node& node) {
-  const bool grpc =
-      StartsWithGrpc(node.user_agent_name()) ||
-      std::find(node.client_features().begin(), node.client_features().end(),
-                kGrpcClientFeature) != node.client_features().end();
+  const bool grpc = StartsWithGrpc(node.user_agent_name()) ||
+                    std::find(node.client_features().begin(), node.client_features().end(),
+                              kGrpcClientFeature) != node.client_features().end();
   if (!grpc) return ClientView{.audience = EndpointAudience::kAgent};
   return ClientView{.audience = EndpointAudience::kGrpcClient, .zone = node.locality().zone()};
 }
@@ -57,7 +58,13 @@ std::string TypeVersion(const std::vector<const Resource*>& selected) {
   return absl::StrFormat("%016x", hash);
 }
 
-AdsService::AdsService(ResourceCache& cache, XdsMetrics& metrics)
-    : cache_(cache), metrics_(metrics) {}
+AdsService::AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads)
+    : cache_(cache),
+      metrics_(metrics),
+      workers_(std::make_unique<internal::StreamWorkers>(
+          worker_threads > 0 ? worker_threads
+                             : std::max(1u, std::thread::hardware_concurrency()))) {}
+
+AdsService::~AdsService() = default;
 
 }  // namespace skewless::xds

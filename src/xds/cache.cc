@@ -24,12 +24,12 @@ Resource MakeResource(std::string name, const google::protobuf::Message& message
 
 const TypeResources& ResourceSnapshot::Of(std::string_view type_url) const {
   auto it = by_type.find(type_url);
-  return it == by_type.end() ? EmptyResources() : it->second;
+  return it == by_type.end() || !it->second ? EmptyResources() : *it->second;
 }
 
 // What one Service port contributes, built once and reused while the port is unchanged.
 struct ResourceCache::PortResources {
-  ServicePort port;
+  std::shared_ptr<const ServicePort> port;
   Resource cluster;
   Resource agent_endpoints;
   std::vector<Resource> listeners;  // one per gRPC target
@@ -49,51 +49,108 @@ struct ResourceCache::PortResources {
     }
     auto it = grpc_endpoints.find(zone);
     if (it != grpc_endpoints.end()) return it->second;
-    absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> cla = BuildLoadAssignment(
-        port, {.audience = EndpointAudience::kGrpcClient,
-               .client_zone = zone,
-               .client_share = client_share});
+    absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> cla =
+        BuildLoadAssignment(*port, {.audience = EndpointAudience::kGrpcClient,
+                                    .client_zone = zone,
+                                    .client_share = client_share});
     if (!cla.ok()) return cla.status();
     return grpc_endpoints.emplace(zone, MakeResource(cluster.name, *cla)).first->second;
   }
 };
 
-ResourceCache::ResourceCache() = default;
+// One generation's shared maps: what every view of it is assembled from.
+struct ResourceCache::Generation {
+  std::uint64_t number = 0;
+  std::chrono::steady_clock::time_point updated_at;
+  std::map<std::string, double> client_share;
+  std::map<std::string, std::shared_ptr<PortResources>> ports;  // by cluster name
+  std::shared_ptr<const TypeResources> clusters = std::make_shared<TypeResources>();
+  std::shared_ptr<const TypeResources> agent_endpoints = std::make_shared<TypeResources>();
+  std::shared_ptr<const TypeResources> listeners = std::make_shared<TypeResources>();
+  std::shared_ptr<const TypeResources> routes = std::make_shared<TypeResources>();
+
+  // gRPC endpoints per client zone, built on first demand. Held while building, so
+  // concurrent streams of one zone wait for one build instead of each doing it.
+  std::mutex grpc_mutex;
+  std::map<std::string, std::shared_ptr<const TypeResources>> grpc_endpoints;
+
+  std::shared_ptr<const TypeResources> GrpcEndpoints(const std::string& zone) {
+    std::lock_guard lock(grpc_mutex);
+    auto it = grpc_endpoints.find(zone);
+    if (it != grpc_endpoints.end()) return it->second;
+    auto built = std::make_shared<TypeResources>();
+    for (const auto& [name, port] : ports) {
+      // Built and checked with the same code as the agent view, so this cannot fail
+      // where that succeeded; if it somehow does, the port has no gRPC endpoints.
+      absl::StatusOr<Resource> resource = port->GrpcEndpoints(zone, client_share);
+      if (resource.ok()) built->emplace_hint(built->end(), name, *std::move(resource));
+    }
+    return grpc_endpoints.emplace(zone, std::move(built)).first->second;
+  }
+};
+
+std::vector<std::shared_ptr<const ServicePort>> SharedPorts(std::vector<ServicePort> ports) {
+  std::vector<std::shared_ptr<const ServicePort>> shared;
+  shared.reserve(ports.size());
+  for (ServicePort& port : ports) shared.push_back(std::make_shared<ServicePort>(std::move(port)));
+  return shared;
+}
+
+ResourceCache::ResourceCache() : current_(std::make_shared<Generation>()) {}
+ResourceCache::~ResourceCache() = default;
 
 std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
-  std::map<std::string, std::shared_ptr<PortResources>> previous;
+  std::shared_ptr<Generation> previous;
+  bool same_domain = false;
   {
     std::lock_guard lock(mutex_);
+    previous = current_;
     // Listener names embed the cluster domain: a new domain rebuilds everything.
-    if (input_.cluster_domain == input.cluster_domain) previous = ports_;
+    same_domain = cluster_domain_ == input.cluster_domain;
   }
+  auto next = std::make_shared<Generation>();
   std::vector<absl::Status> errors;
-  std::map<std::string, std::shared_ptr<PortResources>> built;
-  for (const ServicePort& port : input.ports) {
-    const std::string name = ClusterName(port);
-    auto old = previous.find(name);
-    if (old != previous.end() && old->second->port == port) {
-      built[name] = old->second;
+  for (const std::shared_ptr<const ServicePort>& port : input.ports) {
+    const std::string name = ClusterName(*port);
+    auto old = previous->ports.find(name);
+    const bool have_old = same_domain && old != previous->ports.end();
+    if (have_old && (old->second->port == port || *old->second->port == *port)) {
+      next->ports[name] = old->second;
       continue;
     }
     absl::StatusOr<std::shared_ptr<PortResources>> resources =
         BuildPort(port, input.cluster_domain);
     if (resources.ok()) {
-      built[name] = *std::move(resources);
+      next->ports[name] = *std::move(resources);
       continue;
     }
     errors.push_back(resources.status());
-    if (old != previous.end()) built[name] = old->second;  // keep the last good version
+    if (have_old) next->ports[name] = old->second;  // keep the last good version
   }
+
+  auto clusters = std::make_shared<TypeResources>();
+  auto agent_endpoints = std::make_shared<TypeResources>();
+  auto listeners = std::make_shared<TypeResources>();
+  auto routes = std::make_shared<TypeResources>();
+  for (const auto& [name, port] : next->ports) {
+    clusters->emplace_hint(clusters->end(), name, port->cluster);
+    agent_endpoints->emplace_hint(agent_endpoints->end(), name, port->agent_endpoints);
+    routes->emplace_hint(routes->end(), name, port->route);
+    for (const Resource& listener : port->listeners) listeners->emplace(listener.name, listener);
+  }
+  next->clusters = std::move(clusters);
+  next->agent_endpoints = std::move(agent_endpoints);
+  next->listeners = std::move(listeners);
+  next->routes = std::move(routes);
+  next->client_share = std::move(input.client_share);
 
   {
     std::lock_guard lock(mutex_);
-    ports_ = std::move(built);
-    input_ = std::move(input);
-    input_.ports.clear();  // the ports live in ports_; keep only the options
-    ++generation_;
+    next->number = current_->number + 1;
+    next->updated_at = std::chrono::steady_clock::now();
+    current_ = std::move(next);
+    cluster_domain_ = std::move(input.cluster_domain);
     has_input_ = true;
-    updated_at_ = std::chrono::steady_clock::now();
     views_.clear();
   }
   std::vector<std::function<void()>> notify;
@@ -106,55 +163,33 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
 }
 
 std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView& view) {
+  std::shared_ptr<Generation> generation;
   {
     std::lock_guard lock(mutex_);
     auto it = views_.find(view);
     if (it != views_.end()) return it->second;
+    generation = current_;
   }
-  std::shared_ptr<const ResourceSnapshot> snapshot = Build(view);
-  std::lock_guard lock(mutex_);
-  if (snapshot->generation != generation_) return snapshot;  // superseded meanwhile
-  return views_.emplace(view, snapshot).first->second;
-}
-
-std::shared_ptr<const ResourceSnapshot> ResourceCache::Build(const ClientView& view) {
-  std::map<std::string, std::shared_ptr<PortResources>> ports;
-  std::map<std::string, double> client_share;
   auto snapshot = std::make_shared<ResourceSnapshot>();
-  {
-    std::lock_guard lock(mutex_);
-    ports = ports_;
-    client_share = input_.client_share;
-    snapshot->generation = generation_;
-    snapshot->updated_at = updated_at_;
+  snapshot->generation = generation->number;
+  snapshot->updated_at = generation->updated_at;
+  snapshot->by_type[std::string(kClusterTypeUrl)] = generation->clusters;
+  if (view.audience == EndpointAudience::kAgent) {
+    snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] = generation->agent_endpoints;
+  } else {
+    snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] =
+        generation->GrpcEndpoints(view.zone);
+    snapshot->by_type[std::string(kListenerTypeUrl)] = generation->listeners;
+    snapshot->by_type[std::string(kRouteConfigurationTypeUrl)] = generation->routes;
   }
-  TypeResources& clusters = snapshot->by_type[std::string(kClusterTypeUrl)];
-  TypeResources& endpoints = snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)];
-  for (const auto& [name, port] : ports) {
-    clusters.emplace(name, port->cluster);
-    if (view.audience == EndpointAudience::kAgent) {
-      endpoints.emplace(name, port->agent_endpoints);
-      continue;
-    }
-    // Built and checked with the same code as the agent view, so this cannot fail
-    // where that succeeded; if it somehow does, the port has no gRPC endpoints.
-    absl::StatusOr<Resource> grpc = port->GrpcEndpoints(view.zone, client_share);
-    if (grpc.ok()) endpoints.emplace(name, *std::move(grpc));
-  }
-  if (view.audience == EndpointAudience::kGrpcClient) {
-    TypeResources& listeners = snapshot->by_type[std::string(kListenerTypeUrl)];
-    TypeResources& routes = snapshot->by_type[std::string(kRouteConfigurationTypeUrl)];
-    for (const auto& [name, port] : ports) {
-      for (const Resource& listener : port->listeners) listeners.emplace(listener.name, listener);
-      routes.emplace(name, port->route);
-    }
-  }
-  return snapshot;
+  std::lock_guard lock(mutex_);
+  if (generation != current_) return snapshot;  // superseded meanwhile: don't memoize
+  return views_.emplace(view, std::move(snapshot)).first->second;
 }
 
 std::uint64_t ResourceCache::generation() const {
   std::lock_guard lock(mutex_);
-  return generation_;
+  return current_->number;
 }
 
 bool ResourceCache::has_input() const {
@@ -176,18 +211,17 @@ void ResourceCache::RemoveWatcher(WatcherId id) {
 
 std::map<std::string, std::size_t> ResourceCache::ResourceCounts() {
   std::lock_guard lock(mutex_);
-  std::size_t listeners = 0;
-  for (const auto& [name, port] : ports_) listeners += port->listeners.size();
-  return {{std::string(kClusterTypeUrl), ports_.size()},
-          {std::string(kClusterLoadAssignmentTypeUrl), ports_.size()},
-          {std::string(kListenerTypeUrl), listeners},
-          {std::string(kRouteConfigurationTypeUrl), ports_.size()}};
+  return {{std::string(kClusterTypeUrl), current_->clusters->size()},
+          {std::string(kClusterLoadAssignmentTypeUrl), current_->agent_endpoints->size()},
+          {std::string(kListenerTypeUrl), current_->listeners->size()},
+          {std::string(kRouteConfigurationTypeUrl), current_->routes->size()}};
 }
 
 absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::BuildPort(
-    const ServicePort& port, const std::string& cluster_domain) {
+    const std::shared_ptr<const ServicePort>& shared_port, const std::string& cluster_domain) {
+  const ServicePort& port = *shared_port;
   auto resources = std::make_shared<ResourceCache::PortResources>();
-  resources->port = port;
+  resources->port = shared_port;
   const std::string name = ClusterName(port);
   absl::StatusOr<envoy::config::cluster::v3::Cluster> cluster = BuildCluster(port);
   if (!cluster.ok()) return cluster.status();

@@ -8,7 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "skewless/common/log.h"
 #include "skewless/xds/ads_server.h"
-#include "src/xds/stream_loop.h"
+#include "src/xds/stream_reactor.h"
+#include "src/xds/stream_workers.h"
 #include "src/xds/type_order.h"
 
 namespace skewless::xds {
@@ -31,7 +32,9 @@ class DeltaHandler final
   DeltaHandler(std::uint64_t stream_id, XdsMetrics& metrics)
       : stream_id_(stream_id), metrics_(metrics) {}
   ~DeltaHandler() override {
-    if (view_) metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(-1);
+    if (!view_) return;
+    metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(-1);
+    log::Info("xds stream closed", {{"stream", absl::StrCat(stream_id_)}, {"node", node_id_}});
   }
 
   grpc::Status OnRequest(const DeltaDiscoveryRequest& request) override {
@@ -39,10 +42,12 @@ class DeltaHandler final
       view_ = ViewOf(request.node());
       node_id_ = request.node().id();
       metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(1);
-      log::Info("xds stream opened",
-                {{"stream", absl::StrCat(stream_id_)}, {"protocol", "delta"},
-                 {"node", node_id_}, {"zone", view_->zone}, {"audience", AudienceLabel(*view_)},
-                 {"user_agent", request.node().user_agent_name()}});
+      log::Info("xds stream opened", {{"stream", absl::StrCat(stream_id_)},
+                                      {"protocol", "delta"},
+                                      {"node", node_id_},
+                                      {"zone", view_->zone},
+                                      {"audience", AudienceLabel(*view_)},
+                                      {"user_agent", request.node().user_agent_name()}});
     }
     const std::string& type_url = request.type_url();
     if (type_url.empty()) {
@@ -114,8 +119,8 @@ class DeltaHandler final
   }
 
  private:
-  void RespondType(const std::string& type_url, const ResourceSnapshot& snapshot,
-                   TypeState& state, std::vector<DeltaDiscoveryResponse>* out) {
+  void RespondType(const std::string& type_url, const ResourceSnapshot& snapshot, TypeState& state,
+                   std::vector<DeltaDiscoveryResponse>* out) {
     const TypeResources& resources = snapshot.Of(type_url);
     std::vector<const Resource*> desired;
     if (state.wildcard) {
@@ -185,19 +190,10 @@ class DeltaHandler final
 
 }  // namespace
 
-grpc::Status AdsService::DeltaAggregatedResources(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<DeltaDiscoveryResponse, DeltaDiscoveryRequest>* stream) {
-  const std::uint64_t id = next_stream_id_++;
-  DeltaHandler handler(id, metrics_);
-  ++open_streams_;
-  grpc::Status status = internal::RunStream(context, stream, cache_, metrics_, handler);
-  --open_streams_;
-  if (!status.ok()) {
-    log::Warn("xds stream ended with an error",
-              {{"stream", absl::StrCat(id)}, {"error", status.error_message()}});
-  }
-  return status;
+grpc::ServerBidiReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>*
+AdsService::DeltaAggregatedResources(grpc::CallbackServerContext* /*context*/) {
+  return internal::StreamReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Start(
+      cache_, metrics_, *workers_, std::make_unique<DeltaHandler>(next_stream_id_++, metrics_));
 }
 
 }  // namespace skewless::xds

@@ -40,18 +40,17 @@ std::map<std::string, LocalityShare> PlanLocalities(const LocalityPlanInput& inp
   double total_clients = 0;
   for (const auto& [zone, share] : input.client_share) total_clients += std::max(0.0, share);
   auto client_local = input.client_share.find(input.client_zone);
-  const double local_clients =
-      client_local == input.client_share.end() || total_clients <= 0
-          ? 0
-          : std::max(0.0, client_local->second) / total_clients;
+  const double local_clients = client_local == input.client_share.end() || total_clients <= 0
+                                   ? 0
+                                   : std::max(0.0, client_local->second) / total_clients;
   const double local_upstream =
       static_cast<double>(local->second) / static_cast<double>(total_ready);
 
   auto upstream_of = [&](const std::string& zone) {
     auto it = input.ready_weight.find(zone);
-    return it == input.ready_weight.end() ? 0.0
-                                          : static_cast<double>(it->second) /
-                                                static_cast<double>(total_ready);
+    return it == input.ready_weight.end()
+               ? 0.0
+               : static_cast<double>(it->second) / static_cast<double>(total_ready);
   };
   auto clients_of = [&](const std::string& zone) {
     auto it = input.client_share.find(zone);
@@ -69,7 +68,8 @@ std::map<std::string, LocalityShare> PlanLocalities(const LocalityPlanInput& inp
   const double keep = local_upstream / local_clients;
   double total_surplus = 0;
   for (const auto& [zone, share] : plan) {
-    if (zone != input.client_zone) total_surplus += std::max(0.0, upstream_of(zone) - clients_of(zone));
+    if (zone != input.client_zone)
+      total_surplus += std::max(0.0, upstream_of(zone) - clients_of(zone));
   }
   for (auto& [zone, share] : plan) {
     if (zone == input.client_zone) {

@@ -11,8 +11,8 @@ XdsMetrics::XdsMetrics(prometheus::Registry& registry)
       requests(registry.AddCounter("skewless_xds_requests_total",
                                    "Discovery requests received (ACKs, NACKs, subscriptions).",
                                    {"type"})),
-      pushes(registry.AddCounter("skewless_xds_pushes_total",
-                                 "Discovery responses sent.", {"type"})),
+      pushes(
+          registry.AddCounter("skewless_xds_pushes_total", "Discovery responses sent.", {"type"})),
       nacks(registry.AddCounter("skewless_xds_nacks_total",
                                 "Responses a client rejected (requests with error_detail).",
                                 {"type"})),
@@ -22,7 +22,9 @@ XdsMetrics::XdsMetrics(prometheus::Registry& registry)
           prometheus::LatencyBucketsSeconds())),
       resources(registry.AddGauge("skewless_xds_resources",
                                   "Resources served, by type (gRPC listeners: one per target).",
-                                  {"type"})) {}
+                                  {"type"})) {
+  push_latency.With({});  // exported (empty) before the first push
+}
 
 std::string TypeLabel(std::string_view type_url) {
   const std::size_t dot = type_url.rfind('.');

@@ -8,7 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "skewless/common/log.h"
 #include "skewless/xds/ads_server.h"
-#include "src/xds/stream_loop.h"
+#include "src/xds/stream_reactor.h"
+#include "src/xds/stream_workers.h"
 #include "src/xds/type_order.h"
 
 namespace skewless::xds {
@@ -35,7 +36,9 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
   SotwHandler(std::uint64_t stream_id, XdsMetrics& metrics)
       : stream_id_(stream_id), metrics_(metrics) {}
   ~SotwHandler() override {
-    if (view_) metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(-1);
+    if (!view_) return;
+    metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(-1);
+    log::Info("xds stream closed", {{"stream", absl::StrCat(stream_id_)}, {"node", node_id_}});
   }
 
   grpc::Status OnRequest(const DiscoveryRequest& request) override {
@@ -43,10 +46,12 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
       view_ = ViewOf(request.node());
       node_id_ = request.node().id();
       metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(1);
-      log::Info("xds stream opened",
-                {{"stream", absl::StrCat(stream_id_)}, {"protocol", "sotw"},
-                 {"node", node_id_}, {"zone", view_->zone}, {"audience", AudienceLabel(*view_)},
-                 {"user_agent", request.node().user_agent_name()}});
+      log::Info("xds stream opened", {{"stream", absl::StrCat(stream_id_)},
+                                      {"protocol", "sotw"},
+                                      {"node", node_id_},
+                                      {"zone", view_->zone},
+                                      {"audience", AudienceLabel(*view_)},
+                                      {"user_agent", request.node().user_agent_name()}});
     }
     const std::string& type_url = request.type_url();
     if (type_url.empty()) {
@@ -58,8 +63,8 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     if (!request.response_nonce().empty() && request.response_nonce() != state.last_nonce) {
       // A newer response is in flight; the client's answer to it will say what it wants.
       log::Debug("xds stale nonce ignored", {{"stream", absl::StrCat(stream_id_)},
-                                              {"type", TypeLabel(type_url)},
-                                              {"nonce", request.response_nonce()}});
+                                             {"type", TypeLabel(type_url)},
+                                             {"nonce", request.response_nonce()}});
       return grpc::Status::OK;
     }
     if (request.has_error_detail()) {
@@ -76,8 +81,7 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
       state.acked_version = request.version_info();
     }
 
-    std::set<std::string> names(request.resource_names().begin(),
-                                request.resource_names().end());
+    std::set<std::string> names(request.resource_names().begin(), request.resource_names().end());
     // Wildcard is an explicit "*", or the legacy form: an empty first LDS/CDS request,
     // which stays wildcard for as long as the requests stay empty.
     bool wildcard = names.erase("*") > 0;
@@ -118,8 +122,8 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
   }
 
  private:
-  void RespondType(const std::string& type_url, const ResourceSnapshot& snapshot,
-                   TypeState& state, std::vector<DiscoveryResponse>* out) {
+  void RespondType(const std::string& type_url, const ResourceSnapshot& snapshot, TypeState& state,
+                   std::vector<DiscoveryResponse>* out) {
     const TypeResources& resources = snapshot.Of(type_url);
     std::vector<const Resource*> desired;
     if (state.wildcard) {
@@ -202,19 +206,10 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
 
 }  // namespace
 
-grpc::Status AdsService::StreamAggregatedResources(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<DiscoveryResponse, DiscoveryRequest>* stream) {
-  const std::uint64_t id = next_stream_id_++;
-  SotwHandler handler(id, metrics_);
-  ++open_streams_;
-  grpc::Status status = internal::RunStream(context, stream, cache_, metrics_, handler);
-  --open_streams_;
-  if (!status.ok()) {
-    log::Warn("xds stream ended with an error",
-              {{"stream", absl::StrCat(id)}, {"error", status.error_message()}});
-  }
-  return status;
+grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
+    grpc::CallbackServerContext* /*context*/) {
+  return internal::StreamReactor<DiscoveryRequest, DiscoveryResponse>::Start(
+      cache_, metrics_, *workers_, std::make_unique<SotwHandler>(next_stream_id_++, metrics_));
 }
 
 }  // namespace skewless::xds

@@ -14,7 +14,7 @@ namespace skewless::log {
 enum class Level { kDebug, kInfo, kWarn, kError };
 enum class Format { kLogfmt, kJson };
 
-absl::StatusOr<Level> ParseLevel(std::string_view name);     // debug, info, warn, error
+absl::StatusOr<Level> ParseLevel(std::string_view name);    // debug, info, warn, error
 absl::StatusOr<Format> ParseFormat(std::string_view name);  // logfmt, json
 
 // Process-wide; lines below `min_level` are dropped. Default: info, logfmt, stderr.

@@ -54,7 +54,7 @@ class Histogram {
 
  private:
   const std::vector<double> upper_bounds_;
-  mutable std::mutex mutex_;  // observations are rare next to the work they time
+  mutable std::mutex mutex_;           // observations are rare next to the work they time
   std::vector<std::uint64_t> counts_;  // per bucket, not cumulative; last is +Inf
   double sum_ = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "envoy/config/core/v3/base.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -25,29 +26,31 @@ std::string AudienceLabel(const ClientView& view);
 // and versions of everything of that type the client subscribes to.
 std::string TypeVersion(const std::vector<const Resource*>& selected);
 
+namespace internal {
+class StreamWorkers;
+}
+
+// On gRPC's callback API: streams cost no thread each; their protocol work runs on
+// `worker_threads` shared threads (default: one per core).
 class AdsService final
-    : public envoy::service::discovery::v3::AggregatedDiscoveryService::Service {
+    : public envoy::service::discovery::v3::AggregatedDiscoveryService::CallbackService {
  public:
-  AdsService(ResourceCache& cache, XdsMetrics& metrics);
+  AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads = 0);
+  ~AdsService() override;  // after the gRPC server has shut down
 
-  grpc::Status StreamAggregatedResources(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<envoy::service::discovery::v3::DiscoveryResponse,
-                               envoy::service::discovery::v3::DiscoveryRequest>* stream) override;
+  grpc::ServerBidiReactor<envoy::service::discovery::v3::DiscoveryRequest,
+                          envoy::service::discovery::v3::DiscoveryResponse>*
+  StreamAggregatedResources(grpc::CallbackServerContext* context) override;
 
-  grpc::Status DeltaAggregatedResources(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<envoy::service::discovery::v3::DeltaDiscoveryResponse,
-                               envoy::service::discovery::v3::DeltaDiscoveryRequest>* stream)
-      override;
-
-  std::uint64_t open_streams() const { return open_streams_.load(); }
+  grpc::ServerBidiReactor<envoy::service::discovery::v3::DeltaDiscoveryRequest,
+                          envoy::service::discovery::v3::DeltaDiscoveryResponse>*
+  DeltaAggregatedResources(grpc::CallbackServerContext* context) override;
 
  private:
   ResourceCache& cache_;
   XdsMetrics& metrics_;
+  std::unique_ptr<internal::StreamWorkers> workers_;
   std::atomic<std::uint64_t> next_stream_id_{1};
-  std::atomic<std::uint64_t> open_streams_{0};
 };
 
 }  // namespace skewless::xds

@@ -41,35 +41,46 @@ struct ClientView {
   friend auto operator<=>(const ClientView&, const ClientView&) = default;
 };
 
-// Everything one kind of client can ask for at one generation. Immutable.
+// Everything one kind of client can ask for at one generation. Immutable; the maps
+// are shared between every view and stream of the generation (built once each).
 struct ResourceSnapshot {
   std::uint64_t generation = 0;
   // When the input of this generation reached the cache: push latency starts here.
   std::chrono::steady_clock::time_point updated_at;
-  std::map<std::string, TypeResources, std::less<>> by_type;  // type URL → resources
+  // type URL → resources
+  std::map<std::string, std::shared_ptr<const TypeResources>, std::less<>> by_type;
 
   const TypeResources& Of(std::string_view type_url) const;
 };
 
 // What the cache is built from.
 struct CacheInput {
-  std::vector<ServicePort> ports;
+  // Shared, so that a port the source did not change is neither copied nor compared
+  // field by field: the same pointer as last time means unchanged.
+  std::vector<std::shared_ptr<const ServicePort>> ports;
   // Clients per zone (from Node objects), for gRPC zone spill-over; may be empty.
   std::map<std::string, double> client_share;
   std::string cluster_domain = "cluster.local";
 };
+
+// Wraps ports for CacheInput (tests and one-off callers).
+std::vector<std::shared_ptr<const ServicePort>> SharedPorts(std::vector<ServicePort> ports);
 
 // Thread-safe. Update() replaces the input and notifies watchers; Snapshot() returns the
 // current generation's resources for a view, built on first request and memoized.
 class ResourceCache {
  public:
   ResourceCache();
+  ~ResourceCache();
 
   // Builds the resources of `input`. A port whose resources cannot be built is reported
   // in the returned list and keeps the resources of its last good version (or is left
   // out if it never had one); every other port is served. Watchers are notified after.
+  // One Update at a time (the control plane's source delivers snapshots in order).
   std::vector<absl::Status> Update(CacheInput input);
 
+  // Cheap after the first call per view and generation: a thousand streams waking for
+  // one change share one build (the first caller builds, the others wait for it).
   std::shared_ptr<const ResourceSnapshot> Snapshot(const ClientView& view);
   std::uint64_t generation() const;
   bool has_input() const;  // Update() was called at least once
@@ -85,19 +96,16 @@ class ResourceCache {
 
  private:
   struct PortResources;  // cache.cc
+  struct Generation;     // cache.cc
   // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
   static absl::StatusOr<std::shared_ptr<PortResources>> BuildPort(
-      const ServicePort& port, const std::string& cluster_domain);
-  std::shared_ptr<const ResourceSnapshot> Build(const ClientView& view);
+      const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain);
 
   mutable std::mutex mutex_;
-  std::uint64_t generation_ = 0;
+  std::shared_ptr<Generation> current_;  // never null
   bool has_input_ = false;
-  std::chrono::steady_clock::time_point updated_at_;
-  CacheInput input_;
-  // Built resources per cluster name, reused while a port is unchanged.
-  std::map<std::string, std::shared_ptr<PortResources>> ports_;
-  std::map<ClientView, std::shared_ptr<const ResourceSnapshot>> views_;  // this generation
+  std::string cluster_domain_;
+  std::map<ClientView, std::shared_ptr<const ResourceSnapshot>> views_;  // current_'s
 
   std::mutex watchers_mutex_;
   WatcherId next_watcher_ = 1;

@@ -21,12 +21,12 @@ using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
+using testing::AdsServerFixture;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using ::testing::UnorderedElementsAre;
-using testing::AdsServerFixture;
 using testing::OpenDelta;
 using testing::OpenSotw;
+using ::testing::UnorderedElementsAre;
 namespace endpoint_v3 = envoy::config::endpoint::v3;
 
 constexpr auto kQuiet = std::chrono::milliseconds(300);  // "no response" wait
@@ -108,8 +108,9 @@ std::vector<std::string> Addresses(const endpoint_v3::ClusterLoadAssignment& cla
 
 void Serve(AdsServerFixture& server, std::vector<ServicePort> ports,
            std::map<std::string, double> client_share = {}) {
-  ASSERT_THAT(server.cache().Update({.ports = std::move(ports), .client_share = client_share}),
-              IsEmpty());
+  ASSERT_THAT(
+      server.cache().Update({.ports = SharedPorts(std::move(ports)), .client_share = client_share}),
+      IsEmpty());
 }
 
 TEST(AdsSotw, AProxylessGrpcClientGetsItsListenerRouteClusterAndReadyEndpoints) {
@@ -322,8 +323,7 @@ TEST(AdsSotw, AGrpcClientsZoneIsPreferredAndSpillsWhenItLacksCapacity) {
   // A client in zone b, which has spare capacity, stays at home.
   auto other = OpenSotw(server.NewChannel());
   const auto node_b = GrpcNode("b");
-  ASSERT_TRUE(
-      other->Send(Request(kClusterLoadAssignmentTypeUrl, {"default/echo:8080"}, &node_b)));
+  ASSERT_TRUE(other->Send(Request(kClusterLoadAssignmentTypeUrl, {"default/echo:8080"}, &node_b)));
   auto eds_b = other->Next();
   ASSERT_TRUE(eds_b);
   auto cla_b = Unpack<endpoint_v3::ClusterLoadAssignment>(*eds_b).at(0);
@@ -388,7 +388,8 @@ TEST(AdsSotw, MetricsCountStreamsAndPushes) {
   EXPECT_EQ(server.metrics().streams.With({"sotw", "grpc"}).value(), 1);
   EXPECT_EQ(server.metrics().pushes.With({"Cluster"}).value(), 1u);
   const std::string text = server.registry().Render();
-  EXPECT_THAT(text, ::testing::HasSubstr("skewless_xds_streams{protocol=\"sotw\",audience=\"grpc\"} 1"));
+  EXPECT_THAT(text,
+              ::testing::HasSubstr("skewless_xds_streams{protocol=\"sotw\",audience=\"grpc\"} 1"));
 }
 
 DeltaDiscoveryRequest DeltaRequest(std::string_view type_url, std::vector<std::string> subscribe,
@@ -439,9 +440,8 @@ TEST(AdsDelta, ASubscribedNameThatDoesNotExistIsReportedRemovedOnce) {
   Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
   auto stream = OpenDelta(server.channel());
   const auto node = AgentNode();
-  ASSERT_TRUE(stream->Send(
-      DeltaRequest(kClusterLoadAssignmentTypeUrl, {"default/echo:8080", "default/nope:8080"},
-                   &node)));
+  ASSERT_TRUE(stream->Send(DeltaRequest(kClusterLoadAssignmentTypeUrl,
+                                        {"default/echo:8080", "default/nope:8080"}, &node)));
   auto first = stream->Next();
   ASSERT_TRUE(first);
   EXPECT_THAT(Names(*first), ElementsAre("default/echo:8080"));
@@ -475,7 +475,8 @@ TEST(AdsDelta, AReconnectWithInitialVersionsGetsOnlyWhatChanged) {
   auto stream = OpenDelta(server.NewChannel());
   const auto node = AgentNode();
   DeltaDiscoveryRequest request = DeltaRequest(kClusterTypeUrl, {"*"}, &node);
-  for (const auto& [name, version] : held) (*request.mutable_initial_resource_versions())[name] = version;
+  for (const auto& [name, version] : held)
+    (*request.mutable_initial_resource_versions())[name] = version;
   ASSERT_TRUE(stream->Send(request));
   auto resumed = stream->Next();
   ASSERT_TRUE(resumed);
@@ -499,9 +500,11 @@ TEST(AdsDelta, ANackIsCounted) {
 
 TEST(ResourceCache, ABadPortIsReportedAndKeepsItsLastGoodVersion) {
   ResourceCache cache;
-  ASSERT_THAT(cache.Update({.ports = {Port("echo", {Pod("10.0.0.1", "a")})}}), IsEmpty());
+  ASSERT_THAT(cache.Update({.ports = SharedPorts({Port("echo", {Pod("10.0.0.1", "a")})})}),
+              IsEmpty());
   std::vector<absl::Status> errors =
-      cache.Update({.ports = {Port("echo", {Pod("10.0.0.x", "a")}), Port("web", {Pod("10.0.1.1", "a")})}});
+      cache.Update({.ports = SharedPorts({Port("echo", {Pod("10.0.0.x", "a")}),
+                                          Port("web", {Pod("10.0.1.1", "a")})})});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(std::string(errors[0].message()), ::testing::HasSubstr("default/echo:8080"));
   auto snapshot = cache.Snapshot({});
@@ -515,10 +518,11 @@ TEST(ResourceCache, ABadPortIsReportedAndKeepsItsLastGoodVersion) {
 
 TEST(ResourceCache, UnchangedPortsShareTheirBuiltResources) {
   ResourceCache cache;
-  ASSERT_THAT(cache.Update({.ports = {Port("echo", {Pod("10.0.0.1", "a")})}}), IsEmpty());
+  ASSERT_THAT(cache.Update({.ports = SharedPorts({Port("echo", {Pod("10.0.0.1", "a")})})}),
+              IsEmpty());
   auto before = cache.Snapshot({})->Of(kClusterTypeUrl).at("default/echo:8080").body;
-  ASSERT_THAT(cache.Update({.ports = {Port("echo", {Pod("10.0.0.1", "a")}),
-                                      Port("web", {Pod("10.0.1.1", "a")})}}),
+  ASSERT_THAT(cache.Update({.ports = SharedPorts({Port("echo", {Pod("10.0.0.1", "a")}),
+                                                  Port("web", {Pod("10.0.1.1", "a")})})}),
               IsEmpty());
   auto after = cache.Snapshot({})->Of(kClusterTypeUrl).at("default/echo:8080").body;
   EXPECT_EQ(before.get(), after.get());

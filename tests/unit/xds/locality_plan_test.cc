@@ -55,9 +55,8 @@ TEST(PlanLocalities, ShortLocalCapacitySpillsTheRestToZonesWithSurplus) {
 }
 
 TEST(PlanLocalities, ASingleZoneIsPlainPriorityZero) {
-  Plan plan = PlanLocalities({.client_zone = "a",
-                              .ready_weight = {{"a", 100}},
-                              .client_share = {{"a", 1}, {"b", 9}}});
+  Plan plan = PlanLocalities(
+      {.client_zone = "a", .ready_weight = {{"a", 100}}, .client_share = {{"a", 1}, {"b", 9}}});
   EXPECT_EQ(Describe(plan), "a:p0/w100 ");
 }
 

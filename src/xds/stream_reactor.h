@@ -1,0 +1,198 @@
+// The life of one ADS stream on gRPC's callback API, shared by the SotW and delta
+// protocols. No thread per stream: reads and writes complete on gRPC's threads, and the
+// protocol work runs on the shared StreamWorkers. Each stream has one "dirty" flag and at
+// most one pending evaluation, so a change is latest-state-wins per stream; a stream
+// whose client stopped reading keeps its write in flight and is simply not evaluated
+// again until it drains, so it delays no other stream and holds no shared lock.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+#include "skewless/xds/cache.h"
+#include "skewless/xds/server_metrics.h"
+#include "src/xds/stream_workers.h"
+
+namespace skewless::xds::internal {
+
+// The protocol half of a stream: what a request changes and what to send next. Called
+// by one worker at a time.
+template <typename Request, typename Response>
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  // Applies one request. A non-OK status ends the stream with it.
+  virtual grpc::Status OnRequest(const Request& request) = 0;
+  // The view to read resources for; empty until the first request named the node.
+  virtual std::optional<ClientView> view() const = 0;
+  // Appends the responses `snapshot` calls for, in make-before-break type order.
+  virtual void Respond(const ResourceSnapshot& snapshot, std::vector<Response>* out) = 0;
+};
+
+template <typename Request, typename Response>
+class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
+                            public std::enable_shared_from_this<StreamReactor<Request, Response>> {
+ public:
+  using Handler = StreamHandler<Request, Response>;
+
+  // gRPC owns the returned pointer until OnDone; the reactor keeps itself alive until
+  // then (and until any queued work on it has run).
+  static StreamReactor* Start(ResourceCache& cache, XdsMetrics& metrics, StreamWorkers& workers,
+                              std::unique_ptr<Handler> handler) {
+    auto reactor = std::shared_ptr<StreamReactor>(
+        new StreamReactor(cache, metrics, workers, std::move(handler)));
+    reactor->self_ = reactor;
+    std::weak_ptr<StreamReactor> weak = reactor;
+    reactor->watcher_ = cache.AddWatcher([weak] {
+      if (auto alive = weak.lock()) alive->MarkDirty();
+    });
+    reactor->StartRead(&reactor->request_);
+    return reactor.get();
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    if (!ok) {  // the client closed its side (or the call is gone)
+      reader_done_ = true;
+      MaybeFinishLocked(grpc::Status::OK);
+      return;
+    }
+    requests_.push_back(std::move(request_));
+    request_.Clear();
+    this->StartRead(&request_);
+    ScheduleLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) {
+      reader_done_ = true;  // the client is gone; nothing more will be read or written
+      MaybeFinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
+    outgoing_.pop_front();
+    if (!outgoing_.empty()) {
+      StartWriteLocked();
+      return;
+    }
+    if (pushed_at_) {
+      metrics_.push_latency.With({}).Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - *pushed_at_).count());
+      pushed_at_.reset();
+    }
+    if (dirty_ || !requests_.empty()) ScheduleLocked();
+    MaybeFinishLocked(final_status_);
+  }
+
+  void OnDone() override {
+    cache_.RemoveWatcher(watcher_);
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    self_.reset();  // queued work may still hold the reactor; it ends with the last holder
+  }
+
+ private:
+  StreamReactor(ResourceCache& cache, XdsMetrics& metrics, StreamWorkers& workers,
+                std::unique_ptr<Handler> handler)
+      : cache_(cache), metrics_(metrics), workers_(workers), handler_(std::move(handler)) {}
+
+  void MarkDirty() {
+    std::lock_guard lock(mutex_);
+    dirty_ = true;
+    ScheduleLocked();
+  }
+
+  // At most one evaluation queued or running, and none while a write is in flight:
+  // the evaluation after the write sees the newest state (latest wins).
+  void ScheduleLocked() {
+    if (scheduled_ || writing_ || finishing_ || done_) return;
+    scheduled_ = true;
+    workers_.Post([self = this->shared_from_this()] { self->Evaluate(); });
+  }
+
+  void Evaluate() {
+    std::deque<Request> batch;
+    {
+      std::lock_guard lock(mutex_);
+      batch.swap(requests_);
+      dirty_ = false;
+      if (finishing_ || done_) {
+        scheduled_ = false;
+        return;
+      }
+    }
+    grpc::Status status = grpc::Status::OK;
+    for (const Request& request : batch) {
+      status = handler_->OnRequest(request);
+      if (!status.ok()) break;
+    }
+    std::vector<Response> out;
+    std::shared_ptr<const ResourceSnapshot> snapshot;
+    if (status.ok() && handler_->view()) {
+      snapshot = cache_.Snapshot(*handler_->view());
+      handler_->Respond(*snapshot, &out);
+    }
+    std::lock_guard lock(mutex_);
+    scheduled_ = false;
+    if (!status.ok()) {
+      reader_done_ = true;
+      final_status_ = status;
+      MaybeFinishLocked(status);
+      return;
+    }
+    // A push caused by a change (not the first answer to a request) is timed from the
+    // moment the change reached the cache until its last response is written.
+    if (!out.empty() && seen_generation_ != 0 && snapshot->generation != seen_generation_) {
+      pushed_at_ = snapshot->updated_at;
+    }
+    if (snapshot) seen_generation_ = snapshot->generation;
+    for (Response& response : out) outgoing_.push_back(std::move(response));
+    if (!outgoing_.empty() && !writing_) {
+      StartWriteLocked();
+    } else if (dirty_ || !requests_.empty()) {
+      ScheduleLocked();  // something arrived while we worked
+    }
+    MaybeFinishLocked(final_status_);
+  }
+
+  void StartWriteLocked() {
+    writing_ = true;
+    this->StartWrite(&outgoing_.front());
+  }
+
+  // Finishes once the client is done and nothing is in flight.
+  void MaybeFinishLocked(const grpc::Status& status) {
+    if (finishing_ || !reader_done_ || writing_ || scheduled_) return;
+    finishing_ = true;
+    this->Finish(status);
+  }
+
+  ResourceCache& cache_;
+  XdsMetrics& metrics_;
+  StreamWorkers& workers_;
+  const std::unique_ptr<Handler> handler_;
+  ResourceCache::WatcherId watcher_ = 0;
+  std::shared_ptr<StreamReactor> self_;
+
+  std::mutex mutex_;  // guards everything below
+  Request request_;   // the read in flight
+  std::deque<Request> requests_;
+  std::deque<Response> outgoing_;  // front() is being written when writing_
+  bool dirty_ = false;
+  bool scheduled_ = false;
+  bool writing_ = false;
+  bool reader_done_ = false;
+  bool finishing_ = false;
+  bool done_ = false;
+  grpc::Status final_status_ = grpc::Status::OK;
+  std::uint64_t seen_generation_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> pushed_at_;
+};
+
+}  // namespace skewless::xds::internal
