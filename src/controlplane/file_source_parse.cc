@@ -13,20 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "parse_util.h"
 #include "skewless/controlplane/file_source.h"
 
 namespace skewless::controlplane {
 namespace {
-
-// Returns early with a non-OK status; the control plane has no exceptions at boundaries,
-// so every check reports through this.
-#define SKW_RETURN_IF_ERROR(expr)                                     \
-  do {                                                                \
-    if (absl::Status _status = (expr); !_status.ok()) return _status; \
-  } while (false)
-
-// Debian's absl is built without std::string_view as absl::string_view; StrCat needs this.
-absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
 
 bool IsDnsLabel(std::string_view s, bool must_start_with_letter) {
   if (s.empty() || s.size() > 63) return false;
@@ -100,12 +91,6 @@ class DocumentParser {
     return absl::OkStatus();
   }
 
-  static std::string Child(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : absl::StrCat(path, ".", Sv(key));
-  }
-  static std::string Index(const std::string& path, size_t i) {
-    return absl::StrCat(path, "[", i, "]");
-  }
   // A key that is absent or null counts as not given (as Kubernetes reads JSON null).
   static YAML::Node Field(const YAML::Node& map, std::string_view key) {
     YAML::Node value = map[std::string(key)];

@@ -8,14 +8,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "parse_util.h"
 #include "skewless/abi.h"
 
 namespace skewless::controlplane {
-
-namespace {
-// Debian's absl is built without std::string_view as absl::string_view; StrCat needs this.
-absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
-}  // namespace
 
 static_assert(kDefaultWeight == SKW_DEFAULT_WEIGHT, "the data path's default weight moved");
 

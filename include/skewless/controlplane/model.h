@@ -51,7 +51,9 @@ std::string ToString(const ServiceKey& key);  // "namespace/name"
 struct ServicePort {
   std::string name;  // may be empty only when the Service has one port
   std::uint16_t port = 0;
-  std::uint16_t target_port = 0;  // numeric; the port the endpoints listen on
+  // Numeric; the port the endpoints listen on. From Kubernetes, a targetPort given by name
+  // is only known from the EndpointSlices: 0 while none has an endpoint for this port.
+  std::uint16_t target_port = 0;
   Protocol protocol = Protocol::kTcp;
   std::string app_protocol;  // "grpc" or "kubernetes.io/h2c" select L7 splicing
 

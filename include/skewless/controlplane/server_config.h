@@ -1,0 +1,43 @@
+// skewless-controlplane's configuration: a YAML file (schema in docs/controlplane.md),
+// overridden by flags, validated before anything starts.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace skewless::controlplane {
+
+enum class SourceKind { kFile, kKubernetes };
+
+struct ServerConfig {
+  std::string xds_listen = "0.0.0.0:18000";  // ADS over gRPC (plaintext h2c)
+  std::string http_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz
+  SourceKind source = SourceKind::kFile;
+  std::string file;          // the YAML snapshot; empty = the embedded lab default
+  std::string kubeconfig;    // empty = in-cluster service account
+  std::string kube_context;  // empty = the kubeconfig's current-context
+  std::string cluster_domain = "cluster.local";  // for gRPC target names
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+  // How long SIGTERM waits for streams to end before cancelling them.
+  std::chrono::milliseconds shutdown_grace{5000};
+};
+
+// Parses the YAML document over the defaults. Unknown keys are errors (a typo must not
+// silently keep a default); every error names the file, line and key.
+absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
+                                                   std::string_view source_name);
+absl::StatusOr<ServerConfig> LoadServerConfigFile(const std::string& path);
+
+// Checks values that parse but cannot work (a listen address without a port, an
+// unknown log level...). The message names the field.
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+std::string_view SourceKindName(SourceKind kind);  // "file", "kubernetes"
+absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name);
+
+}  // namespace skewless::controlplane

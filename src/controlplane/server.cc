@@ -1,0 +1,256 @@
+// Wiring of the control plane: source → Snapshot → xDS cache → ADS streams, plus
+// /metrics, /healthz and /readyz.
+#include "skewless/controlplane/server.h"
+
+#include <httplib.h>
+#include <malloc.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "skewless/common/log.h"
+#include "skewless/controlplane/file_source.h"
+#include "skewless/controlplane/kube_source.h"
+#include "skewless/controlplane/xds_input.h"
+#include "skewless/xds/ads_server.h"
+#include "skewless/xds/cache.h"
+#include "skewless/xds/server_metrics.h"
+
+namespace skewless::controlplane {
+namespace {
+
+// Splits "host:port" (IPv6 hosts in brackets) for httplib, which takes them apart.
+bool SplitHostPort(const std::string& address, std::string* host, int* port) {
+  const std::size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = address.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  try {
+    *port = std::stoi(address.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+class ServerImpl final : public ControlPlaneServer {
+ public:
+  explicit ServerImpl(const ServerConfig& config)
+      : config_(config),
+        input_builder_(config.cluster_domain),
+        xds_metrics_(registry_),
+        ads_(cache_, xds_metrics_),
+        snapshots_(registry_.AddCounter("skewless_controlplane_snapshots_total",
+                                        "Snapshots received from the source and applied.")),
+        source_errors_(registry_.AddCounter(
+            "skewless_controlplane_source_errors_total",
+            "Source errors: bad files or objects (skipped, last good state kept), "
+            "failed API requests.")),
+        rejected_ports_(registry_.AddCounter(
+            "skewless_controlplane_rejected_service_ports_total",
+            "Service ports whose xDS resources could not be built (last good version kept).")),
+        ready_(registry_.AddGauge("skewless_controlplane_ready",
+                                  "1 once the first snapshot is served, else 0.")),
+        info_(registry_.AddGauge("skewless_controlplane_info",
+                                 "Always 1; labels describe this replica.", {"source"})) {}
+
+  ~ServerImpl() override { Shutdown(); }
+
+  absl::Status Start() {
+    info_.With({std::string(SourceKindName(config_.source))}).Set(1);
+    ready_.With({}).Set(0);
+    // Export zeros from the start, so rate() and alerts see the series before any event.
+    snapshots_.With({});
+    source_errors_.With({});
+    rejected_ports_.With({});
+
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config_.xds_listen, grpc::InsecureServerCredentials(), &xds_port_);
+    builder.RegisterService(&ads_);
+    // Clients keep ADS streams for hours: notice dead peers, tolerate their pings.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+    grpc_ = builder.BuildAndStart();
+    if (!grpc_ || xds_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("xds.listen: cannot listen on ", config_.xds_listen));
+    }
+
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(config_.http_listen, &host, &port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("http.listen: \"", config_.http_listen, "\" is not host:port"));
+    }
+    RegisterHttpHandlers();
+    // httplib's default adds SO_REUSEPORT: a second replica on this host would then share
+    // the port silently instead of failing to start.
+    http_.set_socket_options([](int socket) {
+      int yes = 1;
+      setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    http_port_ =
+        port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
+    if (http_port_ <= 0) {
+      return absl::UnavailableError(
+          absl::StrCat("http.listen: cannot listen on ", config_.http_listen));
+    }
+    http_thread_ = std::thread([this] { http_.listen_after_bind(); });
+    // stop() before the loop runs would be lost and the join would hang: wait for it.
+    for (int waited_ms = 0; !http_.is_running() && waited_ms < 2000; ++waited_ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+
+    auto on_snapshot = [this](std::shared_ptr<const Snapshot> snapshot) {
+      Apply(std::move(snapshot));
+    };
+    auto on_error = [this](const absl::Status& error) {
+      source_errors_.With({}).Increment();
+      log::Warn("source error: the last good state stays in service",
+                {{"error", std::string(error.message())}});
+    };
+    if (config_.source == SourceKind::kFile) {
+      return StartFileSource(on_snapshot, on_error);
+    }
+    return StartKubeSource(on_snapshot, on_error);
+  }
+
+  void Shutdown() override {
+    if (shut_down_.exchange(true)) return;
+    if (file_source_) file_source_->Stop();
+    if (kube_source_) kube_source_->Stop();
+    if (grpc_) {
+      grpc_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);
+      grpc_->Wait();
+    }
+    http_.stop();
+    if (http_thread_.joinable()) http_thread_.join();
+    log::Info("control plane stopped");
+  }
+
+  int xds_port() const override { return xds_port_; }
+  int http_port() const override { return http_port_; }
+  bool Ready() const override { return cache_.has_input(); }
+  prometheus::Registry& registry() override { return registry_; }
+
+ private:
+  absl::Status StartFileSource(FileSource::SnapshotCallback on_snapshot,
+                               FileSource::ErrorCallback on_error) {
+    if (config_.file.empty()) {
+      absl::StatusOr<Snapshot> lab = ParseSnapshotYaml(kLabDefaultDocument, "<lab-default>");
+      if (!lab.ok()) return lab.status();
+      log::Info("serving the embedded lab snapshot (no source.file given)");
+      Apply(std::make_shared<const Snapshot>(*std::move(lab)));
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::unique_ptr<FileSource>> source =
+        FileSource::Start(config_.file, on_snapshot, on_error);
+    if (!source.ok()) return source.status();
+    file_source_ = *std::move(source);
+    return absl::OkStatus();
+  }
+
+  absl::Status StartKubeSource(KubeSource::SnapshotCallback on_snapshot,
+                               KubeSource::ErrorCallback on_error) {
+    absl::StatusOr<KubeConfig> kube =
+        config_.kubeconfig.empty() ? InClusterConfig()
+                                   : LoadKubeconfig(config_.kubeconfig, config_.kube_context);
+    if (!kube.ok()) return kube.status();
+    log::Info("watching the Kubernetes API", {{"server", kube->server}});
+    absl::StatusOr<std::unique_ptr<KubeSource>> source =
+        KubeSource::Start(*std::move(kube), on_snapshot, on_error);
+    if (!source.ok()) return source.status();
+    kube_source_ = *std::move(source);
+    return absl::OkStatus();
+  }
+
+  // Sources call this one snapshot at a time.
+  void Apply(std::shared_ptr<const Snapshot> snapshot) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t services = snapshot->services.size();
+    xds::CacheInput input = input_builder_.Build(std::move(snapshot));
+    const std::size_t ports = input.ports.size();
+    std::vector<absl::Status> errors = cache_.Update(std::move(input));
+    for (const absl::Status& error : errors) {
+      rejected_ports_.With({}).Increment();
+      log::Warn("service port rejected: its last good version stays in service",
+                {{"error", std::string(error.message())}});
+    }
+    for (const auto& [type_url, count] : cache_.ResourceCounts()) {
+      xds_metrics_.resources.With({xds::TypeLabel(type_url)}).Set(static_cast<double>(count));
+    }
+    snapshots_.With({}).Increment();
+    ready_.With({}).Set(1);
+    // Parsing a large snapshot leaves glibc's heap full of freed small blocks that it
+    // keeps; hand them back so RSS shows what the control plane actually holds.
+    malloc_trim(0);
+    log::Info("snapshot applied",
+              {{"services", absl::StrCat(services)},
+               {"service_ports", absl::StrCat(ports)},
+               {"rejected", absl::StrCat(errors.size())},
+               {"apply_ms", absl::StrCat(std::chrono::duration<double, std::milli>(
+                                             std::chrono::steady_clock::now() - start)
+                                             .count())},
+               {"generation", absl::StrCat(cache_.generation())}});
+  }
+
+  void RegisterHttpHandlers() {
+    http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_content(registry_.Render(), std::string(prometheus::kTextContentType).c_str());
+    });
+    http_.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content("ok\n", "text/plain");
+    });
+    http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+      if (Ready()) {
+        response.set_content("ready\n", "text/plain");
+        return;
+      }
+      response.status = 503;
+      response.set_content("not ready: no snapshot from the source yet\n", "text/plain");
+    });
+  }
+
+  const ServerConfig config_;
+  prometheus::Registry registry_;
+  XdsInputBuilder input_builder_;
+  xds::ResourceCache cache_;
+  xds::XdsMetrics xds_metrics_;
+  xds::AdsService ads_;
+  prometheus::Family<prometheus::Counter>& snapshots_;
+  prometheus::Family<prometheus::Counter>& source_errors_;
+  prometheus::Family<prometheus::Counter>& rejected_ports_;
+  prometheus::Family<prometheus::Gauge>& ready_;
+  prometheus::Family<prometheus::Gauge>& info_;
+
+  std::unique_ptr<grpc::Server> grpc_;
+  int xds_port_ = 0;
+  httplib::Server http_;
+  int http_port_ = 0;
+  std::thread http_thread_;
+  std::unique_ptr<FileSource> file_source_;
+  std::unique_ptr<KubeSource> kube_source_;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::Start(
+    const ServerConfig& config) {
+  if (absl::Status valid = ValidateServerConfig(config); !valid.ok()) return valid;
+  auto server = std::make_unique<ServerImpl>(config);
+  if (absl::Status started = server->Start(); !started.ok()) {
+    server->Shutdown();
+    return started;
+  }
+  return server;
+}
+
+}  // namespace skewless::controlplane

@@ -1,0 +1,205 @@
+// Parsing and validation of the control plane's YAML configuration.
+#include "skewless/controlplane/server_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "skewless/common/log.h"
+
+namespace skewless::controlplane {
+namespace {
+
+std::string Where(std::string_view source_name, const YAML::Node& node, std::string_view key) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return absl::StrCat(std::string(source_name), ": ", std::string(key));
+  return absl::StrCat(std::string(source_name), ":", mark.line + 1, ":", mark.column + 1, ": ",
+                      std::string(key));
+}
+
+absl::Status ReadString(std::string_view source_name, const YAML::Node& parent,
+                        const std::string& key, std::string_view path, std::string* out) {
+  const YAML::Node node = parent[key];
+  if (!node.IsScalar()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source_name, node, path), ": expected a string"));
+  }
+  *out = node.Scalar();
+  return absl::OkStatus();
+}
+
+// Walks a mapping, calling `field(key, value)` for each key and failing on any key the
+// mapping does not know.
+template <typename Field>
+absl::Status ForEachKey(std::string_view source_name, const YAML::Node& map, std::string_view path,
+                        Field field) {
+  if (!map.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source_name, map, path), ": expected a mapping"));
+  }
+  for (const auto& entry : map) {
+    const std::string key = entry.first.as<std::string>();
+    const std::string key_path = path.empty() ? key : absl::StrCat(std::string(path), ".", key);
+    absl::StatusOr<bool> known = field(key, key_path);
+    if (!known.ok()) return known.status();
+    if (!*known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(source_name, entry.first, key_path), ": unknown key"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool HasPort(const std::string& address) {
+  const std::size_t colon = address.rfind(':');
+  int port = 0;
+  return colon != std::string::npos && colon > 0 &&
+         absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
+}
+
+}  // namespace
+
+std::string_view SourceKindName(SourceKind kind) {
+  return kind == SourceKind::kKubernetes ? "kubernetes" : "file";
+}
+
+absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
+  if (name == "file") return SourceKind::kFile;
+  if (name == "kubernetes") return SourceKind::kKubernetes;
+  return absl::InvalidArgumentError(
+      absl::StrCat("source \"", std::string(name), "\" is not one of file, kubernetes"));
+}
+
+absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
+                                                   std::string_view source_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(document));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ":", e.mark.line + 1,
+                                                   ":", e.mark.column + 1, ": ", e.msg));
+  }
+  ServerConfig config;
+  if (root.IsNull()) return config;
+  const std::string name(source_name);
+  absl::Status status = ForEachKey(
+      name, root, "", [&](const std::string& key, const std::string& path) -> absl::StatusOr<bool> {
+        const YAML::Node value = root[key];
+        if (key == "xds" || key == "http") {
+          std::string& listen = key == "xds" ? config.xds_listen : config.http_listen;
+          absl::Status inner =
+              ForEachKey(name, value, path,
+                         [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+                           if (k != "listen") return false;
+                           absl::Status s = ReadString(name, value, k, p, &listen);
+                           if (!s.ok()) return s;
+                           return true;
+                         });
+          if (!inner.ok()) return inner;
+          return true;
+        }
+        if (key == "source") {
+          absl::Status inner =
+              ForEachKey(name, value, path,
+                         [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+                           std::string text;
+                           if (k != "kind" && k != "file" && k != "kubeconfig" && k != "context") {
+                             return false;
+                           }
+                           absl::Status s = ReadString(name, value, k, p, &text);
+                           if (!s.ok()) return s;
+                           if (k == "kind") {
+                             absl::StatusOr<SourceKind> kind = ParseSourceKind(text);
+                             if (!kind.ok()) {
+                               return absl::InvalidArgumentError(absl::StrCat(
+                                   Where(name, value[k], p), ": ", kind.status().message()));
+                             }
+                             config.source = *kind;
+                           } else if (k == "file") {
+                             config.file = text;
+                           } else if (k == "kubeconfig") {
+                             config.kubeconfig = text;
+                           } else {
+                             config.kube_context = text;
+                           }
+                           return true;
+                         });
+          if (!inner.ok()) return inner;
+          return true;
+        }
+        if (key == "log") {
+          absl::Status inner = ForEachKey(
+              name, value, path,
+              [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+                if (k != "level" && k != "format") return false;
+                absl::Status s = ReadString(name, value, k, p,
+                                            k == "level" ? &config.log_level : &config.log_format);
+                if (!s.ok()) return s;
+                return true;
+              });
+          if (!inner.ok()) return inner;
+          return true;
+        }
+        if (key == "clusterDomain") {
+          absl::Status s = ReadString(name, root, key, path, &config.cluster_domain);
+          if (!s.ok()) return s;
+          return true;
+        }
+        if (key == "shutdownGraceSeconds") {
+          std::string text;
+          absl::Status s = ReadString(name, root, key, path, &text);
+          double seconds = 0;
+          if (!s.ok() || !absl::SimpleAtod(text, &seconds) || seconds < 0 || seconds > 3600) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(Where(name, value, path),
+                             ": expected seconds between 0 and 3600, got \"", text, "\""));
+          }
+          config.shutdown_grace = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+          return true;
+        }
+        return false;
+      });
+  if (!status.ok()) return status;
+  if (absl::Status valid = ValidateServerConfig(config); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", valid.message()));
+  }
+  return config;
+}
+
+absl::StatusOr<ServerConfig> LoadServerConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the config file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseServerConfigYaml(text.str(), path);
+}
+
+absl::Status ValidateServerConfig(const ServerConfig& config) {
+  if (!HasPort(config.xds_listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("xds.listen: \"", config.xds_listen, "\" is not host:port"));
+  }
+  if (!HasPort(config.http_listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http.listen: \"", config.http_listen, "\" is not host:port"));
+  }
+  if (config.cluster_domain.empty()) {
+    return absl::InvalidArgumentError("clusterDomain: must not be empty");
+  }
+  if (absl::StatusOr<log::Level> level = log::ParseLevel(config.log_level); !level.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("log.level: ", level.status().message()));
+  }
+  if (absl::StatusOr<log::Format> format = log::ParseFormat(config.log_format); !format.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("log.format: ", format.status().message()));
+  }
+  if (config.source == SourceKind::kFile && !config.kubeconfig.empty()) {
+    return absl::InvalidArgumentError(
+        "source.kubeconfig: set, but source.kind is file (use kind: kubernetes)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace skewless::controlplane

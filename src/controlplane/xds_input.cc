@@ -1,0 +1,104 @@
+// Snapshot → xds::CacheInput, reusing what did not change.
+#include "skewless/controlplane/xds_input.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace skewless::controlplane {
+namespace {
+
+std::vector<std::shared_ptr<const xds::ServicePort>> Translate(
+    const Service& service, const std::vector<const ServicePortEndpoints*>& endpoints) {
+  std::vector<std::shared_ptr<const xds::ServicePort>> ports;
+  for (const ServicePort& port : service.ports) {
+    auto out = std::make_shared<xds::ServicePort>(xds::ServicePort{
+        .namespace_name = service.key.namespace_name,
+        .name = service.key.name,
+        .port_name = port.name,
+        .port = port.port,
+        .protocol = std::string(ProtocolName(port.protocol)),
+        .app_protocol = port.app_protocol,
+        .cluster_ips = service.cluster_ips,
+        .traffic_distribution = std::string(TrafficDistributionName(service.traffic_distribution)),
+    });
+    for (const ServicePortEndpoints* merged : endpoints) {
+      if (merged->port_name != port.name || merged->protocol != port.protocol) continue;
+      for (const PortEndpoint& endpoint : merged->endpoints) {
+        out->endpoints.push_back(xds::Endpoint{
+            .addresses = endpoint.endpoint.addresses,
+            .port = endpoint.port,
+            .zone = endpoint.endpoint.zone,
+            .node_name = endpoint.endpoint.node_name,
+            .hostname = endpoint.endpoint.hostname,
+            .ready = endpoint.endpoint.conditions.ready,
+            .serving = endpoint.endpoint.conditions.serving,
+            .terminating = endpoint.endpoint.conditions.terminating,
+            .weight = endpoint.endpoint.weight,
+        });
+      }
+    }
+    ports.push_back(std::move(out));
+  }
+  return ports;
+}
+
+bool SameEndpoints(const std::vector<const ServicePortEndpoints*>& a,
+                   const std::vector<const ServicePortEndpoints*>& b) {
+  return std::equal(
+      a.begin(), a.end(), b.begin(), b.end(),
+      [](const ServicePortEndpoints* x, const ServicePortEndpoints* y) { return *x == *y; });
+}
+
+bool IsCanonical(const Snapshot& snapshot) {
+  return std::is_sorted(snapshot.services.begin(), snapshot.services.end(),
+                        [](const Service& a, const Service& b) { return a.key < b.key; }) &&
+         std::is_sorted(snapshot.endpoints.begin(), snapshot.endpoints.end(),
+                        [](const ServicePortEndpoints& a, const ServicePortEndpoints& b) {
+                          return a.service < b.service;
+                        });
+}
+
+}  // namespace
+
+XdsInputBuilder::XdsInputBuilder(std::string cluster_domain)
+    : cluster_domain_(std::move(cluster_domain)) {}
+
+xds::CacheInput XdsInputBuilder::Build(std::shared_ptr<const Snapshot> snapshot) {
+  if (!IsCanonical(*snapshot)) {
+    auto sorted = std::make_shared<Snapshot>(*snapshot);
+    sorted->Canonicalize();
+    snapshot = std::move(sorted);
+  }
+  xds::CacheInput input;
+  input.cluster_domain = cluster_domain_;
+  std::vector<Translated> next;
+  next.reserve(snapshot->services.size());
+  // Services and endpoint lists are both sorted by service key: walk them, and the
+  // previous translation, in step.
+  const std::vector<ServicePortEndpoints>& endpoints = snapshot->endpoints;
+  std::size_t e = 0, p = 0;
+  for (const Service& service : snapshot->services) {
+    Translated current{.service = &service};
+    while (e < endpoints.size() && endpoints[e].service < service.key) ++e;
+    while (e < endpoints.size() && endpoints[e].service == service.key) {
+      current.endpoints.push_back(&endpoints[e++]);
+    }
+    while (p < translated_.size() && translated_[p].service->key < service.key) ++p;
+    if (p < translated_.size() && *translated_[p].service == service &&
+        SameEndpoints(translated_[p].endpoints, current.endpoints)) {
+      current.ports = translated_[p].ports;
+    } else {
+      current.ports = Translate(service, current.endpoints);
+    }
+    input.ports.insert(input.ports.end(), current.ports.begin(), current.ports.end());
+    next.push_back(std::move(current));
+  }
+  for (const Node& node : snapshot->nodes) {
+    if (!node.zone.empty()) input.client_share[node.zone] += 1;
+  }
+  translated_ = std::move(next);
+  previous_ = std::move(snapshot);
+  return input;
+}
+
+}  // namespace skewless::controlplane

@@ -1,0 +1,121 @@
+// skewless-controlplane: Services and EndpointSlices (or a YAML file) served as xDS.
+#include <signal.h>
+
+#include <iostream>
+#include <optional>
+
+#include "CLI/CLI.hpp"
+#include "skewless/common/log.h"
+#include "skewless/common/stop_signals.h"
+#include "skewless/controlplane/server.h"
+
+namespace {
+
+// Exit codes: 0 stopped cleanly, 1 could not run (bind, source), 2 bad flags or config.
+constexpr int kExitOk = 0;
+constexpr int kExitCannotRun = 1;
+constexpr int kExitBadConfig = 2;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using skewless::controlplane::ServerConfig;
+  namespace log = skewless::log;
+
+  CLI::App app{
+      "skewless-controlplane: watches Services, EndpointSlices and Nodes (or a YAML file)\n"
+      "and serves them as Envoy xDS (ADS, state-of-the-world and delta) to skewless agents,\n"
+      "Envoy and proxyless gRPC clients (xds:/// targets). Flags override --config.\n"
+      "Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 cannot run, 2 bad flags or config."};
+  std::string config_path;
+  std::optional<std::string> xds_listen, http_listen, source, file, kubeconfig, kube_context,
+      cluster_domain, log_level, log_format;
+  std::optional<double> shutdown_grace_s;
+  app.add_option("--config", config_path,
+                 "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
+                 "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
+                 "shutdownGraceSeconds; see docs/controlplane.md)");
+  app.add_option("--xds-listen", xds_listen,
+                 "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
+  app.add_option("--http-listen", http_listen,
+                 "host:port for /metrics, /healthz, /readyz (default 0.0.0.0:9090)");
+  app.add_option("--source", source,
+                 "Where Services come from: 'kubernetes' (list+watch the API) or 'file' "
+                 "(a YAML snapshot; default)");
+  app.add_option("--file", file,
+                 "YAML snapshot for --source file, re-read when it changes; without it the "
+                 "embedded lab snapshot is served");
+  app.add_option("--kubeconfig", kubeconfig,
+                 "kubeconfig for --source kubernetes; without it the in-cluster service "
+                 "account (KUBERNETES_SERVICE_HOST, token, CA) is used");
+  app.add_option("--kube-context", kube_context, "kubeconfig context (default: current-context)");
+  app.add_option("--cluster-domain", cluster_domain,
+                 "DNS suffix of Service names in gRPC targets (default cluster.local)");
+  app.add_option("--log-level", log_level, "debug, info (default), warn or error");
+  app.add_option("--log-format", log_format, "logfmt (default) or json, one line per event");
+  app.add_option("--shutdown-grace", shutdown_grace_s,
+                 "Seconds SIGTERM waits for ADS streams before cancelling them (default 5)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadConfig;
+  }
+
+  ServerConfig config;
+  if (!config_path.empty()) {
+    absl::StatusOr<ServerConfig> loaded = skewless::controlplane::LoadServerConfigFile(config_path);
+    if (!loaded.ok()) {
+      std::cerr << "skewless-controlplane: " << loaded.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config = *std::move(loaded);
+  }
+  if (xds_listen) config.xds_listen = *xds_listen;
+  if (http_listen) config.http_listen = *http_listen;
+  if (source) {
+    absl::StatusOr<skewless::controlplane::SourceKind> kind =
+        skewless::controlplane::ParseSourceKind(*source);
+    if (!kind.ok()) {
+      std::cerr << "skewless-controlplane: --source: " << kind.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config.source = *kind;
+  }
+  if (file) config.file = *file;
+  if (kubeconfig) config.kubeconfig = *kubeconfig;
+  if (kube_context) config.kube_context = *kube_context;
+  if (cluster_domain) config.cluster_domain = *cluster_domain;
+  if (log_level) config.log_level = *log_level;
+  if (log_format) config.log_format = *log_format;
+  if (shutdown_grace_s) {
+    config.shutdown_grace = std::chrono::milliseconds(static_cast<long>(*shutdown_grace_s * 1000));
+  }
+  if (absl::Status valid = skewless::controlplane::ValidateServerConfig(config); !valid.ok()) {
+    std::cerr << "skewless-controlplane: " << valid.message() << "\n";
+    return kExitBadConfig;
+  }
+  log::Configure(*log::ParseLevel(config.log_level), *log::ParseFormat(config.log_format));
+
+  // Before any thread starts, so only sigwait below takes SIGTERM/SIGINT.
+  const sigset_t stop_signals = skewless::BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<skewless::controlplane::ControlPlaneServer>> server =
+      skewless::controlplane::ControlPlaneServer::Start(config);
+  if (!server.ok()) {
+    log::Error("cannot start", {{"error", std::string(server.status().message())}});
+    return kExitCannotRun;
+  }
+  log::Info("control plane serving",
+            {{"xds", config.xds_listen.substr(0, config.xds_listen.rfind(':') + 1) +
+                         std::to_string((*server)->xds_port())},
+             {"http", config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
+                          std::to_string((*server)->http_port())},
+             {"source", std::string(skewless::controlplane::SourceKindName(config.source))}});
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log::Info("stopping", {{"signal", strsignal(signal_number)}});
+  (*server)->Shutdown();
+  return kExitOk;
+}
