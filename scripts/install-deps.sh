@@ -21,6 +21,12 @@ packages=(
   python3 python3-h2
 )
 
+# The control plane's interop test runs Node's @grpc/grpc-js-xds (from npm, pinned in
+# tests/interop/node): Debian's nodejs and npm unless a node is already installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 if [[ $EUID -ne 0 ]]; then
   echo "install-deps: must run as root (apt-get install); try: sudo $0" >&2
   exit 1
