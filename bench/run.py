@@ -158,7 +158,7 @@ def xds_section(command, runs):
         "(tests/support: real list/watch protocol, chunked watch events); the bench changes one "
         "EndpointSlice at a time (one endpoint flips ready) and times its arrival at ADS clients "
         "(proxyless-gRPC view, SotW, EDS). The floor is the API server's own watch delivery of "
-        "the same event to a plain watcher; the control plane adds the source's 20 ms debounce, "
+        "the same event to a plain watcher; the control plane adds the source's 10 ms debounce, "
         "the snapshot, the resource cache and the push.",
         "",
         "| endpoints | propagation p50 / p99 | watch floor p50 / p99 | ratio p50 | "

@@ -52,7 +52,7 @@ struct KubeSourceOptions {
   std::chrono::milliseconds max_backoff{30000};
   // Events arrive in bursts (a rollout touches many slices): publish one snapshot after
   // this much quiet, but at least every max_delay while changes keep coming.
-  std::chrono::milliseconds debounce{20};
+  std::chrono::milliseconds debounce{10};
   std::chrono::milliseconds max_delay{200};
   std::chrono::seconds request_timeout{30};  // one list page, once connected
   // TCP connect + TLS handshake. Stop() can wait this long when it lands in a connect
