@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "skewless/common/log.h"
 #include "skewless/xds/ads_server.h"
+#include "src/xds/stream_identity.h"
 #include "src/xds/stream_reactor.h"
 #include "src/xds/stream_workers.h"
 #include "src/xds/type_order.h"
@@ -30,41 +31,19 @@ class DeltaHandler final
     : public internal::StreamHandler<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
  public:
   DeltaHandler(std::uint64_t stream_id, XdsMetrics& metrics)
-      : stream_id_(stream_id), metrics_(metrics) {}
-  ~DeltaHandler() override {
-    if (!view_) return;
-    metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(-1);
-    log::Info("xds stream closed", {{"stream", absl::StrCat(stream_id_)}, {"node", node_id_}});
-  }
+      : identity_(stream_id, "delta", metrics) {}
 
   grpc::Status OnRequest(const DeltaDiscoveryRequest& request) override {
-    if (!view_) {
-      view_ = ViewOf(request.node());
-      node_id_ = request.node().id();
-      metrics_.streams.With({"delta", AudienceLabel(*view_)}).Add(1);
-      log::Info("xds stream opened", {{"stream", absl::StrCat(stream_id_)},
-                                      {"protocol", "delta"},
-                                      {"node", node_id_},
-                                      {"zone", view_->zone},
-                                      {"audience", AudienceLabel(*view_)},
-                                      {"user_agent", request.node().user_agent_name()}});
-    }
+    identity_.Learn(request.node());
     const std::string& type_url = request.type_url();
     if (type_url.empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "DeltaDiscoveryRequest without type_url on an ADS stream");
     }
-    metrics_.requests.With({TypeLabel(type_url)}).Increment();
+    identity_.CountRequest(type_url);
     TypeState& state = types_[type_url];
     if (request.has_error_detail()) {
-      metrics_.nacks.With({TypeLabel(type_url)}).Increment();
-      log::Warn("xds NACK: client keeps its last good version",
-                {{"stream", absl::StrCat(stream_id_)},
-                 {"node", node_id_},
-                 {"type", TypeLabel(type_url)},
-                 {"nonce", request.response_nonce()},
-                 {"code", absl::StrCat(request.error_detail().code())},
-                 {"error", request.error_detail().message()}});
+      identity_.OnNack(type_url, "", request.response_nonce(), request.error_detail());
     }
 
     std::set<std::string> from_initial;
@@ -106,7 +85,7 @@ class DeltaHandler final
     return grpc::Status::OK;
   }
 
-  std::optional<ClientView> view() const override { return view_; }
+  std::optional<ClientView> view() const override { return identity_.view(); }
 
   void Respond(const ResourceSnapshot& snapshot,
                std::vector<DeltaDiscoveryResponse>* out) override {
@@ -162,7 +141,7 @@ class DeltaHandler final
       *entry->mutable_resource() = *resource->body;
     }
     for (const std::string& name : removed) response.add_removed_resources(name);
-    metrics_.pushes.With({TypeLabel(type_url)}).Increment();
+    identity_.CountPush(type_url);
 
     if (type_url == kClusterTypeUrl) {
       // A changed cluster takes its endpoints along (see the SotW stream).
@@ -180,10 +159,7 @@ class DeltaHandler final
     }
   }
 
-  const std::uint64_t stream_id_;
-  XdsMetrics& metrics_;
-  std::optional<ClientView> view_;
-  std::string node_id_;
+  internal::StreamIdentity identity_;
   std::uint64_t nonce_ = 0;
   std::map<std::string, TypeState, std::less<>> types_;
 };

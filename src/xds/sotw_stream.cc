@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "skewless/common/log.h"
 #include "skewless/xds/ads_server.h"
+#include "src/xds/stream_identity.h"
 #include "src/xds/stream_reactor.h"
 #include "src/xds/stream_workers.h"
 #include "src/xds/type_order.h"
@@ -34,49 +35,27 @@ struct TypeState {
 class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, DiscoveryResponse> {
  public:
   SotwHandler(std::uint64_t stream_id, XdsMetrics& metrics)
-      : stream_id_(stream_id), metrics_(metrics) {}
-  ~SotwHandler() override {
-    if (!view_) return;
-    metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(-1);
-    log::Info("xds stream closed", {{"stream", absl::StrCat(stream_id_)}, {"node", node_id_}});
-  }
+      : identity_(stream_id, "sotw", metrics) {}
 
   grpc::Status OnRequest(const DiscoveryRequest& request) override {
-    if (!view_) {
-      view_ = ViewOf(request.node());
-      node_id_ = request.node().id();
-      metrics_.streams.With({"sotw", AudienceLabel(*view_)}).Add(1);
-      log::Info("xds stream opened", {{"stream", absl::StrCat(stream_id_)},
-                                      {"protocol", "sotw"},
-                                      {"node", node_id_},
-                                      {"zone", view_->zone},
-                                      {"audience", AudienceLabel(*view_)},
-                                      {"user_agent", request.node().user_agent_name()}});
-    }
+    identity_.Learn(request.node());
     const std::string& type_url = request.type_url();
     if (type_url.empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "DiscoveryRequest without type_url on an ADS stream");
     }
-    metrics_.requests.With({TypeLabel(type_url)}).Increment();
+    identity_.CountRequest(type_url);
     TypeState& state = types_[type_url];
     if (!request.response_nonce().empty() && request.response_nonce() != state.last_nonce) {
       // A newer response is in flight; the client's answer to it will say what it wants.
-      log::Debug("xds stale nonce ignored", {{"stream", absl::StrCat(stream_id_)},
+      log::Debug("xds stale nonce ignored", {{"stream", identity_.stream_id()},
                                              {"type", TypeLabel(type_url)},
                                              {"nonce", request.response_nonce()}});
       return grpc::Status::OK;
     }
     if (request.has_error_detail()) {
-      metrics_.nacks.With({TypeLabel(type_url)}).Increment();
-      log::Warn("xds NACK: client keeps its last good version",
-                {{"stream", absl::StrCat(stream_id_)},
-                 {"node", node_id_},
-                 {"type", TypeLabel(type_url)},
-                 {"kept_version", request.version_info()},
-                 {"nonce", request.response_nonce()},
-                 {"code", absl::StrCat(request.error_detail().code())},
-                 {"error", request.error_detail().message()}});
+      identity_.OnNack(type_url, request.version_info(), request.response_nonce(),
+                       request.error_detail());
     } else if (!request.response_nonce().empty()) {
       state.acked_version = request.version_info();
     }
@@ -104,7 +83,7 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     return grpc::Status::OK;
   }
 
-  std::optional<ClientView> view() const override { return view_; }
+  std::optional<ClientView> view() const override { return identity_.view(); }
 
   void Respond(const ResourceSnapshot& snapshot, std::vector<DiscoveryResponse>* out) override {
     for (std::string_view type_url : internal::kTypeOrder) {
@@ -170,7 +149,7 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     response.set_nonce(absl::StrCat(++nonce_));
     for (const Resource* resource : to_send) *response.add_resources() = *resource->body;
     response.mutable_control_plane()->set_identifier("skewless-controlplane");
-    metrics_.pushes.With({TypeLabel(type_url)}).Increment();
+    identity_.CountPush(type_url);
 
     // Clusters that changed take their endpoints along (Envoy keeps a changed cluster
     // warming until its ClusterLoadAssignment arrives again).
@@ -196,10 +175,7 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     state.must_answer = false;
   }
 
-  const std::uint64_t stream_id_;
-  XdsMetrics& metrics_;
-  std::optional<ClientView> view_;
-  std::string node_id_;
+  internal::StreamIdentity identity_;
   std::uint64_t nonce_ = 0;
   std::map<std::string, TypeState, std::less<>> types_;
 };
