@@ -14,10 +14,21 @@ const TypeResources& EmptyResources() {
   return *empty;
 }
 
+// The type URL constant of a cached message (only the four resource types are cached).
+std::string_view TypeUrlOf(const google::protobuf::Message& message) {
+  const std::string& full_name = message.GetDescriptor()->full_name();
+  for (std::string_view url : {kClusterTypeUrl, kClusterLoadAssignmentTypeUrl, kListenerTypeUrl,
+                               kRouteConfigurationTypeUrl}) {
+    if (url.substr(url.rfind('/') + 1) == full_name) return url;
+  }
+  return {};
+}
+
 Resource MakeResource(std::string name, const google::protobuf::Message& message) {
-  auto body = std::make_shared<google::protobuf::Any>();
-  body->PackFrom(message);
-  return Resource{.name = std::move(name), .version = ResourceVersion(message), .body = body};
+  return Resource{.name = std::move(name),
+                  .version = ResourceVersion(message),
+                  .type_url = TypeUrlOf(message),
+                  .body = std::make_shared<const std::string>(message.SerializeAsString())};
 }
 
 }  // namespace

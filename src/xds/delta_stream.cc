@@ -138,7 +138,7 @@ class DeltaHandler final
       envoy::service::discovery::v3::Resource* entry = response.add_resources();
       entry->set_name(resource->name);
       entry->set_version(resource->version);
-      *entry->mutable_resource() = *resource->body;
+      resource->PackInto(entry->mutable_resource());
     }
     for (const std::string& name : removed) response.add_removed_resources(name);
     identity_.CountPush(type_url);

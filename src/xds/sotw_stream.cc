@@ -147,7 +147,7 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     response.set_type_url(type_url);
     response.set_version_info(TypeVersion(desired));
     response.set_nonce(absl::StrCat(++nonce_));
-    for (const Resource* resource : to_send) *response.add_resources() = *resource->body;
+    for (const Resource* resource : to_send) resource->PackInto(response.add_resources());
     response.mutable_control_plane()->set_identifier("skewless-controlplane");
     identity_.CountPush(type_url);
 

@@ -21,12 +21,22 @@
 
 namespace skewless::xds {
 
-// One resource as served: its name, content version and packed body (shared, so a
-// resource is serialized once however many streams send it).
+// One resource as served: its name, content version and serialized body (shared, so a
+// resource is serialized once however many streams send it; kept as bytes rather than
+// an Any so that 100,000 of them do not each carry a copy of their type URL).
 struct Resource {
   std::string name;
   std::string version;
-  std::shared_ptr<const google::protobuf::Any> body;
+  std::string_view type_url;                // one of the k*TypeUrl constants
+  std::shared_ptr<const std::string> body;  // the message's serialization
+
+  void PackInto(google::protobuf::Any* any) const {
+    any->set_type_url(std::string(type_url));
+    any->set_value(*body);
+  }
+  bool UnpackTo(google::protobuf::Message* message) const {
+    return message->ParseFromString(*body);
+  }
 };
 
 // name → resource, for one type URL.

@@ -512,7 +512,7 @@ TEST(ResourceCache, ABadPortIsReportedAndKeepsItsLastGoodVersion) {
   ASSERT_TRUE(clas.contains("default/echo:8080"));
   ASSERT_TRUE(clas.contains("default/web:8080"));
   endpoint_v3::ClusterLoadAssignment echo;
-  ASSERT_TRUE(clas.at("default/echo:8080").body->UnpackTo(&echo));
+  ASSERT_TRUE(clas.at("default/echo:8080").UnpackTo(&echo));
   EXPECT_THAT(Addresses(echo), ElementsAre("10.0.0.1"));
 }
 
