@@ -5,7 +5,6 @@
 #include <cctype>
 #include <thread>
 
-#include "absl/strings/str_format.h"
 #include "src/xds/stream_workers.h"
 
 namespace skewless::xds {
@@ -38,24 +37,17 @@ std::string AudienceLabel(const ClientView& view) {
 }
 
 std::string TypeVersion(const std::vector<const Resource*>& selected) {
-  // FNV-1a over "name NUL version NUL" in name order: equal sets, equal versions, on
-  // every replica and across restarts.
+  // "name NUL version NUL" in name order: equal sets, equal versions, on every replica
+  // and across restarts; the NULs keep ("ab","c") apart from ("a","bc").
   std::vector<const Resource*> sorted = selected;
   std::sort(sorted.begin(), sorted.end(),
             [](const Resource* a, const Resource* b) { return a->name < b->name; });
-  std::uint64_t hash = 0xcbf29ce484222325ull;
-  auto mix = [&hash](std::string_view bytes) {
-    for (unsigned char c : bytes) {
-      hash ^= c;
-      hash *= 0x100000001b3ull;
-    }
-    hash *= 0x100000001b3ull;  // a NUL separator: ("ab","c") differs from ("a","bc")
-  };
+  std::string listing;
   for (const Resource* resource : sorted) {
-    mix(resource->name);
-    mix(resource->version);
+    listing.append(resource->name).push_back('\0');
+    listing.append(resource->version).push_back('\0');
   }
-  return absl::StrFormat("%016x", hash);
+  return ContentVersion(listing);
 }
 
 AdsService::AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads)

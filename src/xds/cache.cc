@@ -24,11 +24,13 @@ std::string_view TypeUrlOf(const google::protobuf::Message& message) {
   return {};
 }
 
+// Serialized once: the same deterministic bytes are hashed for the version and served.
 Resource MakeResource(std::string name, const google::protobuf::Message& message) {
+  auto bytes = std::make_shared<const std::string>(DeterministicBytes(message));
   return Resource{.name = std::move(name),
-                  .version = ResourceVersion(message),
+                  .version = ContentVersion(*bytes),
                   .type_url = TypeUrlOf(message),
-                  .body = std::make_shared<const std::string>(message.SerializeAsString())};
+                  .body = std::move(bytes)};
 }
 
 }  // namespace

@@ -338,21 +338,28 @@ absl::StatusOr<envoy::config::route::v3::RouteConfiguration> BuildRouteConfigura
   return routes;
 }
 
-std::string ResourceVersion(const google::protobuf::Message& resource) {
+std::string DeterministicBytes(const google::protobuf::Message& resource) {
   std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    // Deterministic: map entries (Struct fields, filter_metadata) in key order.
-    coded.SetSerializationDeterministic(true);
-    resource.SerializeToCodedStream(&coded);
-  }
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  // Deterministic: map entries (Struct fields, filter_metadata) in key order.
+  coded.SetSerializationDeterministic(true);
+  resource.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return bytes;
+}
+
+std::string ContentVersion(std::string_view bytes) {
   std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64-bit offset basis
   for (unsigned char byte : bytes) {
     hash ^= byte;
     hash *= 0x100000001b3ULL;  // FNV-1a 64-bit prime
   }
   return absl::StrFormat("%016x", hash);
+}
+
+std::string ResourceVersion(const google::protobuf::Message& resource) {
+  return ContentVersion(DeterministicBytes(resource));
 }
 
 }  // namespace skewless::xds

@@ -106,9 +106,14 @@ absl::StatusOr<std::vector<envoy::config::listener::v3::Listener>> BuildGrpcList
 absl::StatusOr<envoy::config::route::v3::RouteConfiguration> BuildRouteConfiguration(
     const ServicePort& service_port, std::span<const std::string> targets);
 
-// A content version for one resource: 16 hex digits of a 64-bit FNV-1a hash of
-// its deterministic serialization. Stable across runs and replicas (no seeded
-// hashing), so every control-plane replica reports the same version.
+// The resource's serialization with map entries in key order: equal content, equal bytes.
+std::string DeterministicBytes(const google::protobuf::Message& resource);
+
+// 16 hex digits of a 64-bit FNV-1a hash of `bytes`. Stable across runs and replicas (no
+// seeded hashing), so every control-plane replica reports the same version.
+std::string ContentVersion(std::string_view bytes);
+
+// A content version for one resource: ContentVersion(DeterministicBytes(resource)).
 std::string ResourceVersion(const google::protobuf::Message& resource);
 
 }  // namespace skewless::xds
