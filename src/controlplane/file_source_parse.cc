@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "parse_util.h"
 #include "skewless/controlplane/file_source.h"
+#include "yaml_load.h"
 
 namespace skewless::controlplane {
 namespace {
@@ -556,18 +557,12 @@ absl::StatusOr<Snapshot> DocumentParser::Parse(const YAML::Node& root) {
 
 absl::StatusOr<Snapshot> ParseSnapshotYaml(std::string_view document,
                                            std::string_view source_name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(document));
-  } catch (const YAML::Exception& e) {
-    std::string where(source_name);
-    if (!e.mark.is_null()) absl::StrAppend(&where, ":", e.mark.line + 1, ":", e.mark.column + 1);
-    return absl::InvalidArgumentError(absl::StrCat(where, ": not valid YAML: ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> root = LoadYaml(document, source_name);
+  if (!root.ok()) return root.status();
   // The checks above every access make yaml-cpp's own exceptions unreachable; catching
   // them anyway keeps a parser bug from escaping the watcher thread.
   try {
-    return DocumentParser(source_name).Parse(root);
+    return DocumentParser(source_name).Parse(*root);
   } catch (const YAML::Exception& e) {
     return absl::InternalError(
         absl::StrCat(Sv(source_name), ": unexpected YAML error: ", e.what()));

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "skewless/common/log.h"
+#include "yaml_load.h"
 
 namespace skewless::controlplane {
 namespace {
@@ -75,13 +76,9 @@ absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
 
 absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
                                                    std::string_view source_name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(document));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ":", e.mark.line + 1,
-                                                   ":", e.mark.column + 1, ": ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> loaded = LoadYaml(document, source_name);
+  if (!loaded.ok()) return loaded.status();
+  const YAML::Node& root = *loaded;
   ServerConfig config;
   if (root.IsNull()) return config;
   const std::string name(source_name);
