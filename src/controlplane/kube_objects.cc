@@ -397,6 +397,8 @@ absl::StatusOr<std::optional<EndpointSlice>> ParseKubeEndpointSlice(const json& 
 
   const json* endpoints = nullptr;
   SKW_RETURN_IF_ERROR(reader.GetArray(object, "endpoints", "", &endpoints));
+  // The store keeps every slice: no growth slack on its longest list.
+  if (endpoints != nullptr) slice.endpoints.reserve(endpoints->size());
   for (size_t i = 0; endpoints != nullptr && i < endpoints->size(); ++i) {
     absl::StatusOr<Endpoint> endpoint =
         ParseSliceEndpoint(reader, (*endpoints)[i], Index("endpoints", i), ipv6, address_type);

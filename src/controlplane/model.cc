@@ -143,6 +143,9 @@ absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
     out.service = service;
     out.port_name = port.first;
     out.protocol = port.second;
+    // Exact size: the snapshot keeps this list for its lifetime, and push_back's
+    // doubling would leave up to half of it unused (ten endpoints take sixteen slots).
+    out.endpoints.reserve(merged.size());
     // std::map iteration is already in address:port order.
     for (auto& [key, entry] : merged) out.endpoints.push_back(std::move(entry.endpoint));
   }

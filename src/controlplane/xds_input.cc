@@ -23,6 +23,8 @@ std::vector<std::shared_ptr<const xds::ServicePort>> Translate(
     });
     for (const ServicePortEndpoints* merged : endpoints) {
       if (merged->port_name != port.name || merged->protocol != port.protocol) continue;
+      // Exact size: the port lives as long as the Service is unchanged.
+      out->endpoints.reserve(out->endpoints.size() + merged->endpoints.size());
       for (const PortEndpoint& endpoint : merged->endpoints) {
         out->endpoints.push_back(xds::Endpoint{
             .addresses = endpoint.endpoint.addresses,

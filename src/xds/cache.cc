@@ -25,12 +25,18 @@ std::string_view TypeUrlOf(const google::protobuf::Message& message) {
 }
 
 // Serialized once: the same deterministic bytes are hashed for the version and served.
-Resource MakeResource(std::string name, const google::protobuf::Message& message) {
+std::shared_ptr<const Resource> MakeResource(std::string name,
+                                             const google::protobuf::Message& message) {
   auto bytes = std::make_shared<const std::string>(DeterministicBytes(message));
-  return Resource{.name = std::move(name),
-                  .version = ContentVersion(*bytes),
-                  .type_url = TypeUrlOf(message),
-                  .body = std::move(bytes)};
+  return std::make_shared<const Resource>(Resource{.name = std::move(name),
+                                                   .version = ContentVersion(*bytes),
+                                                   .type_url = TypeUrlOf(message),
+                                                   .body = std::move(bytes)});
+}
+
+// Adds `resource` under its own name (the key views it, so it must be shared).
+void Insert(TypeResources& map, const std::shared_ptr<const Resource>& resource) {
+  map.emplace_hint(map.end(), resource->name, resource);
 }
 
 }  // namespace
@@ -43,17 +49,17 @@ const TypeResources& ResourceSnapshot::Of(std::string_view type_url) const {
 // What one Service port contributes, built once and reused while the port is unchanged.
 struct ResourceCache::PortResources {
   std::shared_ptr<const ServicePort> port;
-  Resource cluster;
-  Resource agent_endpoints;
-  std::vector<Resource> listeners;  // one per gRPC target
-  Resource route;
+  std::shared_ptr<const Resource> cluster;
+  std::shared_ptr<const Resource> agent_endpoints;
+  std::vector<std::shared_ptr<const Resource>> listeners;  // one per gRPC target
+  std::shared_ptr<const Resource> route;
 
   // gRPC endpoints per client zone, built on demand for the current client spread.
   std::mutex grpc_mutex;
   std::map<std::string, double> grpc_client_share;
-  std::map<std::string, Resource> grpc_endpoints;
+  std::map<std::string, std::shared_ptr<const Resource>> grpc_endpoints;
 
-  absl::StatusOr<Resource> GrpcEndpoints(const std::string& zone,
+  absl::StatusOr<std::shared_ptr<const Resource>> GrpcEndpoints(const std::string& zone,
                                          const std::map<std::string, double>& client_share) {
     std::lock_guard lock(grpc_mutex);
     if (client_share != grpc_client_share) {
@@ -67,7 +73,7 @@ struct ResourceCache::PortResources {
                                     .client_zone = zone,
                                     .client_share = client_share});
     if (!cla.ok()) return cla.status();
-    return grpc_endpoints.emplace(zone, MakeResource(cluster.name, *cla)).first->second;
+    return grpc_endpoints.emplace(zone, MakeResource(cluster->name, *cla)).first->second;
   }
 };
 
@@ -95,8 +101,9 @@ struct ResourceCache::Generation {
     for (const auto& [name, port] : ports) {
       // Built and checked with the same code as the agent view, so this cannot fail
       // where that succeeded; if it somehow does, the port has no gRPC endpoints.
-      absl::StatusOr<Resource> resource = port->GrpcEndpoints(zone, client_share);
-      if (resource.ok()) built->emplace_hint(built->end(), name, *std::move(resource));
+      absl::StatusOr<std::shared_ptr<const Resource>> resource =
+          port->GrpcEndpoints(zone, client_share);
+      if (resource.ok()) Insert(*built, *resource);
     }
     return grpc_endpoints.emplace(zone, std::move(built)).first->second;
   }
@@ -146,10 +153,10 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
   auto listeners = std::make_shared<TypeResources>();
   auto routes = std::make_shared<TypeResources>();
   for (const auto& [name, port] : next->ports) {
-    clusters->emplace_hint(clusters->end(), name, port->cluster);
-    agent_endpoints->emplace_hint(agent_endpoints->end(), name, port->agent_endpoints);
-    routes->emplace_hint(routes->end(), name, port->route);
-    for (const Resource& listener : port->listeners) listeners->emplace(listener.name, listener);
+    Insert(*clusters, port->cluster);
+    Insert(*agent_endpoints, port->agent_endpoints);
+    Insert(*routes, port->route);
+    for (const auto& listener : port->listeners) listeners->emplace(listener->name, listener);
   }
   next->clusters = std::move(clusters);
   next->agent_endpoints = std::move(agent_endpoints);

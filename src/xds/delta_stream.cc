@@ -103,11 +103,11 @@ class DeltaHandler final
     const TypeResources& resources = snapshot.Of(type_url);
     std::vector<const Resource*> desired;
     if (state.wildcard) {
-      for (const auto& [name, resource] : resources) desired.push_back(&resource);
+      for (const auto& [name, resource] : resources) desired.push_back(resource.get());
     } else {
       for (const std::string& name : state.names) {
         auto found = resources.find(name);
-        if (found != resources.end()) desired.push_back(&found->second);
+        if (found != resources.end()) desired.push_back(found->second.get());
       }
     }
     std::vector<const Resource*> to_send;

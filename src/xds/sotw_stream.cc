@@ -106,11 +106,11 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     const TypeResources& resources = snapshot.Of(type_url);
     std::vector<const Resource*> desired;
     if (state.wildcard) {
-      for (const auto& [name, resource] : resources) desired.push_back(&resource);
+      for (const auto& [name, resource] : resources) desired.push_back(resource.get());
     }
     for (const std::string& name : state.names) {
       auto found = resources.find(name);
-      if (found != resources.end() && !state.wildcard) desired.push_back(&found->second);
+      if (found != resources.end() && !state.wildcard) desired.push_back(found->second.get());
     }
 
     std::vector<const Resource*> to_send;
