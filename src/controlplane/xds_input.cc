@@ -97,6 +97,7 @@ xds::CacheInput XdsInputBuilder::Build(std::shared_ptr<const Snapshot> snapshot)
   }
   for (const Node& node : snapshot->nodes) {
     if (!node.zone.empty()) input.client_share[node.zone] += 1;
+    input.node_zones.emplace(node.name, node.zone);
   }
   translated_ = std::move(next);
   previous_ = std::move(snapshot);

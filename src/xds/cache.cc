@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/agent/v1/node_info.pb.h"
 
 namespace skewless::xds {
 
@@ -18,7 +19,7 @@ const TypeResources& EmptyResources() {
 std::string_view TypeUrlOf(const google::protobuf::Message& message) {
   const std::string& full_name = message.GetDescriptor()->full_name();
   for (std::string_view url : {kClusterTypeUrl, kClusterLoadAssignmentTypeUrl, kListenerTypeUrl,
-                               kRouteConfigurationTypeUrl}) {
+                               kRouteConfigurationTypeUrl, kNodeInfoTypeUrl}) {
     if (url.substr(url.rfind('/') + 1) == full_name) return url;
   }
   return {};
@@ -37,6 +38,17 @@ std::shared_ptr<const Resource> MakeResource(std::string name,
 // Adds `resource` under its own name (the key views it, so it must be shared).
 void Insert(TypeResources& map, const std::shared_ptr<const Resource>& resource) {
   map.emplace_hint(map.end(), resource->name, resource);
+}
+
+std::shared_ptr<const TypeResources> NodeInfos(const std::map<std::string, std::string>& zones) {
+  auto nodes = std::make_shared<TypeResources>();
+  for (const auto& [name, zone] : zones) {
+    skewless::agent::v1::NodeInfo info;
+    info.set_name(name);
+    info.set_zone(zone);
+    Insert(*nodes, MakeResource(name, info));
+  }
+  return nodes;
 }
 
 }  // namespace
@@ -87,6 +99,8 @@ struct ResourceCache::Generation {
   std::shared_ptr<const TypeResources> agent_endpoints = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> listeners = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> routes = std::make_shared<TypeResources>();
+  std::map<std::string, std::string> node_zones;
+  std::shared_ptr<const TypeResources> nodes = std::make_shared<TypeResources>();
 
   // gRPC endpoints per client zone, built on first demand. Held while building, so
   // concurrent streams of one zone wait for one build instead of each doing it.
@@ -163,6 +177,13 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
   next->listeners = std::move(listeners);
   next->routes = std::move(routes);
   next->client_share = std::move(input.client_share);
+  // Nodes change far less often than endpoints: keep the built map while they don't.
+  if (input.node_zones == previous->node_zones) {
+    next->nodes = previous->nodes;
+  } else {
+    next->nodes = NodeInfos(input.node_zones);
+  }
+  next->node_zones = std::move(input.node_zones);
 
   {
     std::lock_guard lock(mutex_);
@@ -196,6 +217,7 @@ std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView
   snapshot->by_type[std::string(kClusterTypeUrl)] = generation->clusters;
   if (view.audience == EndpointAudience::kAgent) {
     snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] = generation->agent_endpoints;
+    snapshot->by_type[std::string(kNodeInfoTypeUrl)] = generation->nodes;
   } else {
     snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] =
         generation->GrpcEndpoints(view.zone);
@@ -234,7 +256,8 @@ std::map<std::string, std::size_t> ResourceCache::ResourceCounts() {
   return {{std::string(kClusterTypeUrl), current_->clusters->size()},
           {std::string(kClusterLoadAssignmentTypeUrl), current_->agent_endpoints->size()},
           {std::string(kListenerTypeUrl), current_->listeners->size()},
-          {std::string(kRouteConfigurationTypeUrl), current_->routes->size()}};
+          {std::string(kRouteConfigurationTypeUrl), current_->routes->size()},
+          {std::string(kNodeInfoTypeUrl), current_->nodes->size()}};
 }
 
 absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::BuildPort(

@@ -76,6 +76,7 @@ struct Candidate {
   std::uint32_t port;
   std::string zone;
   std::string hostname;
+  std::string node_name;
   std::uint32_t weight;
   Usability usability;
 };
@@ -92,6 +93,7 @@ absl::StatusOr<Candidate> CandidateOf(const ServicePort& service_port, const End
   Candidate candidate{.port = endpoint.port,
                       .zone = endpoint.zone,
                       .hostname = endpoint.hostname,
+                      .node_name = endpoint.node_name,
                       .weight = endpoint.weight,
                       .usability = UsabilityOf(endpoint)};
   for (const std::string& address : endpoint.addresses) {
@@ -121,8 +123,8 @@ absl::StatusOr<std::vector<Candidate>> SelectEndpoints(const ServicePort& servic
     candidates.push_back(*std::move(candidate));
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return std::tie(b.usability, a.addresses, a.port, a.zone, a.hostname, a.weight) <
-           std::tie(a.usability, b.addresses, b.port, b.zone, b.hostname, b.weight);
+    return std::tie(b.usability, a.addresses, a.port, a.zone, a.hostname, a.node_name, a.weight) <
+           std::tie(a.usability, b.addresses, b.port, b.zone, b.hostname, b.node_name, b.weight);
   });
   std::set<std::pair<std::string, std::uint32_t>> taken;
   std::vector<Candidate> selected;
@@ -250,6 +252,13 @@ absl::StatusOr<endpoint_v3::ClusterLoadAssignment> BuildLoadAssignment(
       }
       if (!member->hostname.empty()) endpoint->set_hostname(member->hostname);
       lb_endpoint->set_health_status(HealthOf(member->usability));
+      // Agents steer PreferSameNode Services by node; gRPC clients have no use for it.
+      if (options.audience == EndpointAudience::kAgent && !member->node_name.empty()) {
+        (*(*lb_endpoint->mutable_metadata()->mutable_filter_metadata())[std::string(
+              kMetadataNamespace)]
+              .mutable_fields())[std::string(kMetadataNodeName)]
+            .set_string_value(member->node_name);
+      }
       lb_endpoint->mutable_load_balancing_weight()->set_value(member->weight);
       weight += member->weight;
     }

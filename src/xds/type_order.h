@@ -8,10 +8,12 @@
 
 namespace skewless::xds::internal {
 
-// Clusters before their endpoints, both before the listeners and routes that point at
+// An agent's own node first (its zone decides how it reads every endpoint), then
+// clusters before their endpoints, both before the listeners and routes that point at
 // them (xDS protocol "eventual consistency considerations").
-inline constexpr std::array<std::string_view, 4> kTypeOrder = {
-    kClusterTypeUrl, kClusterLoadAssignmentTypeUrl, kListenerTypeUrl, kRouteConfigurationTypeUrl};
+inline constexpr std::array<std::string_view, 5> kTypeOrder = {
+    kNodeInfoTypeUrl, kClusterTypeUrl, kClusterLoadAssignmentTypeUrl, kListenerTypeUrl,
+    kRouteConfigurationTypeUrl};
 
 // LDS and CDS responses carry every subscribed resource (absence = deletion); RDS and
 // EDS responses may carry just what changed.

@@ -73,6 +73,8 @@ struct CacheInput {
   // Clients per zone (from Node objects), for gRPC zone spill-over; may be empty.
   std::map<std::string, double> client_share;
   std::string cluster_domain = "cluster.local";
+  // Node name → zone ("" = unknown), served to agents as NodeInfo resources.
+  std::map<std::string, std::string> node_zones;
 };
 
 // Wraps ports for CacheInput (tests and one-off callers).
@@ -103,7 +105,8 @@ class ResourceCache {
   WatcherId AddWatcher(std::function<void()> notify);
   void RemoveWatcher(WatcherId id);
 
-  // Resources per type URL in the agent view and the gRPC view (for metrics).
+  // Resources per type URL in the agent view and the gRPC view (for metrics; NodeInfo
+  // counts Nodes).
   std::map<std::string, std::size_t> ResourceCounts();
 
  private:

@@ -28,6 +28,8 @@ inline constexpr std::string_view kClusterTypeUrl =
     "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 inline constexpr std::string_view kClusterLoadAssignmentTypeUrl =
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+// Ours: the Node an agent runs on (its zone), for agents only.
+inline constexpr std::string_view kNodeInfoTypeUrl = "type.googleapis.com/skewless.agent.v1.NodeInfo";
 // Embedded (Any) types, not resources.
 inline constexpr std::string_view kHttpConnectionManagerTypeUrl =
     "type.googleapis.com/"
@@ -43,6 +45,8 @@ inline constexpr std::string_view kMetadataPort = "port";               // numbe
 inline constexpr std::string_view kMetadataProtocol = "protocol";       // "TCP", "UDP", "SCTP"
 inline constexpr std::string_view kMetadataAppProtocol = "app_protocol";
 inline constexpr std::string_view kMetadataTrafficDistribution = "trafficDistribution";
+// Endpoint metadata for agents: the endpoint's Kubernetes node (PreferSameNode).
+inline constexpr std::string_view kMetadataNodeName = "node_name";
 
 // The name of a Service port's Cluster, ClusterLoadAssignment (EDS
 // service_name) and RouteConfiguration: "<namespace>/<name>:<port-name>", or

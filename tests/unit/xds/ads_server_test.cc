@@ -12,6 +12,7 @@
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
+#include "skewless/agent/v1/node_info.pb.h"
 #include "skewless/xds/locality_plan.h"
 
 namespace skewless::xds {
@@ -527,6 +528,48 @@ TEST(ResourceCache, UnchangedPortsShareTheirBuiltResources) {
   auto after = cache.Snapshot({})->Of(kClusterTypeUrl).at("default/echo:8080");
   // The very same resource (and so the same serialized body) serves both generations.
   EXPECT_EQ(before.get(), after.get());
+}
+
+TEST(ResourceCache, AgentsGetNodeInfosAndEndpointNodes) {
+  ResourceCache cache;
+  Endpoint pod = Pod("10.0.0.1", "zone-a");
+  pod.node_name = "node-1";
+  ASSERT_THAT(cache.Update({.ports = SharedPorts({Port("echo", {pod})}),
+                            .node_zones = {{"node-1", "zone-a"}, {"node-2", ""}}}),
+              IsEmpty());
+
+  auto agent = cache.Snapshot({.audience = EndpointAudience::kAgent});
+  const TypeResources& nodes = agent->Of(kNodeInfoTypeUrl);
+  ASSERT_EQ(nodes.size(), 2u);
+  skewless::agent::v1::NodeInfo info;
+  ASSERT_TRUE(nodes.at("node-1")->UnpackTo(&info));
+  EXPECT_EQ(info.name(), "node-1");
+  EXPECT_EQ(info.zone(), "zone-a");
+  endpoint_v3::ClusterLoadAssignment cla;
+  ASSERT_TRUE(agent->Of(kClusterLoadAssignmentTypeUrl).at("default/echo:8080")->UnpackTo(&cla));
+  const auto& metadata = cla.endpoints(0).lb_endpoints(0).metadata().filter_metadata();
+  ASSERT_TRUE(metadata.contains(std::string(kMetadataNamespace)));
+  EXPECT_EQ(metadata.at(std::string(kMetadataNamespace))
+                .fields()
+                .at(std::string(kMetadataNodeName))
+                .string_value(),
+            "node-1");
+
+  // gRPC clients get neither: no node resources, no endpoint metadata.
+  auto grpc = cache.Snapshot({.audience = EndpointAudience::kGrpcClient});
+  EXPECT_THAT(grpc->Of(kNodeInfoTypeUrl), IsEmpty());
+  ASSERT_TRUE(grpc->Of(kClusterLoadAssignmentTypeUrl).at("default/echo:8080")->UnpackTo(&cla));
+  EXPECT_FALSE(cla.endpoints(0).lb_endpoints(0).has_metadata());
+
+  // A node that changes zone gets a new NodeInfo version; unchanged nodes keep theirs.
+  const std::string version = nodes.at("node-2")->version;
+  ASSERT_THAT(cache.Update({.ports = SharedPorts({Port("echo", {pod})}),
+                            .node_zones = {{"node-1", "zone-b"}, {"node-2", ""}}}),
+              IsEmpty());
+  agent = cache.Snapshot({.audience = EndpointAudience::kAgent});
+  ASSERT_TRUE(agent->Of(kNodeInfoTypeUrl).at("node-1")->UnpackTo(&info));
+  EXPECT_EQ(info.zone(), "zone-b");
+  EXPECT_EQ(agent->Of(kNodeInfoTypeUrl).at("node-2")->version, version);
 }
 
 }  // namespace
