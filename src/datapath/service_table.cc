@@ -464,6 +464,29 @@ absl::Status ServiceTable::Upsert(const ServiceSpec& spec) {
   return Commit({*std::move(plan)}, {});
 }
 
+absl::Status ServiceTable::Change(const std::vector<ServiceSpec>& upserts,
+                                  const std::vector<ServiceRef>& removals) {
+  std::vector<PlannedService> planned;
+  std::map<skw_service_key, const ServiceSpec*, KeyLess> seen;
+  for (const ServiceSpec& spec : upserts) {
+    absl::StatusOr<PlannedService> plan = Plan(spec);
+    if (!plan.ok()) return plan.status();
+    if (auto [it, inserted] = seen.emplace(plan->key, &spec); !inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(Describe(spec), " and ", Describe(*it->second),
+                                                     " are the same VIP, port and protocol"));
+    }
+    planned.push_back(*std::move(plan));
+  }
+  std::vector<skw_service_key> gone;
+  for (const ServiceRef& removal : removals) {
+    absl::StatusOr<skw_service_key> key = KeyOf(removal.vip, removal.port, removal.protocol);
+    if (!key.ok()) return key.status();
+    if (services_.contains(*key) && !seen.contains(*key)) gone.push_back(*key);
+  }
+  if (planned.empty() && gone.empty()) return DeleteExpiredBackends();
+  return Commit(planned, gone);
+}
+
 absl::Status ServiceTable::Remove(const std::string& vip, std::uint16_t port, Protocol protocol) {
   absl::StatusOr<skw_service_key> key = KeyOf(vip, port, protocol);
   if (!key.ok()) return key.status();

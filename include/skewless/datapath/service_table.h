@@ -33,6 +33,13 @@ struct ServiceSpec {
   std::vector<Endpoint> endpoints;
 };
 
+// Names one service entry (what Remove takes).
+struct ServiceRef {
+  std::string vip;
+  std::uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+};
+
 // This node, as skw_node and the topology rules see it.
 struct NodeConfig {
   NodeLocality locality;
@@ -109,6 +116,12 @@ class ServiceTable {
   // One service at a time; Upsert adds or replaces, Remove is a no-op for an
   // unknown service. Both (and Apply) also delete backends whose grace ran out.
   absl::Status Upsert(const ServiceSpec& spec);
+  // Several upserts and removals in one ordered commit (one set-swap batch): what an
+  // xDS update that touches many services needs, without re-planning the others.
+  // Validates every upsert first and writes nothing if one is invalid; a removal
+  // of a service that is also upserted, or unknown, is ignored.
+  absl::Status Change(const std::vector<ServiceSpec>& upserts,
+                      const std::vector<ServiceRef>& removals);
   absl::Status Remove(const std::string& vip, std::uint16_t port, Protocol protocol);
 
   const MapWriteCounts& write_counts() const { return counts_; }

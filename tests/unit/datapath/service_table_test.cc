@@ -237,6 +237,34 @@ TEST_F(ServiceTableTest, ApplyOfManyServicesKeepsTheOrderAcrossTheWholeBatch) {
   EXPECT_EQ(maps_.backends.size(), 100u);
 }
 
+TEST_F(ServiceTableTest, ChangeTouchesOnlyTheNamedServicesInOneBatch) {
+  std::vector<ServiceSpec> services;
+  for (int i = 0; i < 4; ++i) {
+    services.push_back(Service(absl::StrCat("10.96.0.", i), {Ready(absl::StrCat("10.0.0.", i))}));
+  }
+  ASSERT_TRUE(table_.Apply(services).ok());
+  const MapWriteCounts before = table_.write_counts();
+  // Two services move to new pods, one goes, one is left alone.
+  ServiceSpec moved0 = Service("10.96.0.0", {Ready("10.0.1.0")});
+  ServiceSpec moved1 = Service("10.96.0.1", {Ready("10.0.1.1")});
+  ASSERT_TRUE(table_.Change({moved0, moved1}, {{.vip = "10.96.0.2", .port = 80}}).ok());
+  EXPECT_EQ(table_.write_counts().set_swap_batches - before.set_swap_batches, 1u);
+  EXPECT_EQ(table_.write_counts().set_swaps - before.set_swaps, 2u);
+  EXPECT_EQ(table_.write_counts().service_deletes - before.service_deletes, 1u);
+  EXPECT_EQ(table_.service_count(), 3u);
+  EXPECT_TRUE(table_.ServiceId("10.96.0.3", 80, Protocol::kTcp).has_value());
+  EXPECT_FALSE(table_.ServiceId("10.96.0.2", 80, Protocol::kTcp).has_value());
+  EXPECT_TRUE(table_.BackendId("10.0.1.0", 8080).has_value());
+  // Nothing changed: nothing written. An invalid upsert writes nothing and is named.
+  const MapWriteCounts settled = table_.write_counts();
+  ASSERT_TRUE(table_.Change({moved0}, {{.vip = "10.96.0.2", .port = 80}}).ok());
+  EXPECT_EQ(table_.write_counts().total(), settled.total());
+  absl::Status bad = table_.Change({Service("10.96.0.9", {Ready("10.0.9.x")})},
+                                   {{.vip = "10.96.0.3", .port = 80}});
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("10.0.9.x"));
+  EXPECT_TRUE(table_.ServiceId("10.96.0.3", 80, Protocol::kTcp).has_value());
+}
+
 TEST_F(ServiceTableTest, BackendIdsAreStablePerAddressAndPortAndNotReusedAtOnce) {
   ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
   EXPECT_EQ(table_.BackendId("10.0.0.1", 8080), 1u);
