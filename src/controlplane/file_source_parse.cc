@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "parse_util.h"
 #include "skewless/controlplane/file_source.h"
-#include "yaml_load.h"
+#include "skewless/common/yaml_load.h"
 
 namespace skewless::controlplane {
 namespace {

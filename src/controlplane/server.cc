@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/controlplane/file_source.h"
 #include "skewless/controlplane/kube_source.h"
@@ -21,22 +22,6 @@
 
 namespace skewless::controlplane {
 namespace {
-
-// Splits "host:port" (IPv6 hosts in brackets) for httplib, which takes them apart.
-bool SplitHostPort(const std::string& address, std::string* host, int* port) {
-  const std::size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = address.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  try {
-    *port = std::stoi(address.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  return true;
-}
 
 class ServerImpl final : public ControlPlaneServer {
  public:
@@ -83,30 +68,11 @@ class ServerImpl final : public ControlPlaneServer {
           absl::StrCat("xds.listen: cannot listen on ", config_.xds_listen));
     }
 
-    std::string host;
-    int port = 0;
-    if (!SplitHostPort(config_.http_listen, &host, &port)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("http.listen: \"", config_.http_listen, "\" is not host:port"));
-    }
-    RegisterHttpHandlers();
-    // httplib's default adds SO_REUSEPORT: a second replica on this host would then share
-    // the port silently instead of failing to start.
-    http_.set_socket_options([](int socket) {
-      int yes = 1;
-      setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
-    http_port_ =
-        port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
-    if (http_port_ <= 0) {
-      return absl::UnavailableError(
-          absl::StrCat("http.listen: cannot listen on ", config_.http_listen));
-    }
-    http_thread_ = std::thread([this] { http_.listen_after_bind(); });
-    // stop() before the loop runs would be lost and the join would hang: wait for it.
-    for (int waited_ms = 0; !http_.is_running() && waited_ms < 2000; ++waited_ms) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+        config_.http_listen, [this](httplib::Server& server) { RegisterHttpHandlers(server); },
+        "http.listen");
+    if (!http.ok()) return http.status();
+    http_ = *std::move(http);
 
     auto on_snapshot = [this](std::shared_ptr<const Snapshot> snapshot) {
       Apply(std::move(snapshot));
@@ -130,13 +96,12 @@ class ServerImpl final : public ControlPlaneServer {
       grpc_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);
       grpc_->Wait();
     }
-    http_.stop();
-    if (http_thread_.joinable()) http_thread_.join();
+    if (http_) http_->Stop();
     log::Info("control plane stopped");
   }
 
   int xds_port() const override { return xds_port_; }
-  int http_port() const override { return http_port_; }
+  int http_port() const override { return http_ ? http_->port() : 0; }
   bool Ready() const override { return cache_.has_input(); }
   prometheus::Registry& registry() override { return registry_; }
 
@@ -201,14 +166,14 @@ class ServerImpl final : public ControlPlaneServer {
                {"generation", absl::StrCat(cache_.generation())}});
   }
 
-  void RegisterHttpHandlers() {
-    http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+  void RegisterHttpHandlers(httplib::Server& http) {
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
       response.set_content(registry_.Render(), std::string(prometheus::kTextContentType).c_str());
     });
-    http_.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+    http.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
       response.set_content("ok\n", "text/plain");
     });
-    http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+    http.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
       if (Ready()) {
         response.set_content("ready\n", "text/plain");
         return;
@@ -232,9 +197,7 @@ class ServerImpl final : public ControlPlaneServer {
 
   std::unique_ptr<grpc::Server> grpc_;
   int xds_port_ = 0;
-  httplib::Server http_;
-  int http_port_ = 0;
-  std::thread http_thread_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<FileSource> file_source_;
   std::unique_ptr<KubeSource> kube_source_;
   std::atomic<bool> shut_down_{false};

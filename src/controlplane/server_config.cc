@@ -9,7 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "skewless/common/log.h"
-#include "yaml_load.h"
+#include "skewless/common/yaml_load.h"
 
 namespace skewless::controlplane {
 namespace {

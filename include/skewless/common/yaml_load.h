@@ -1,5 +1,5 @@
 // Loading a YAML document into yaml-cpp's tree, with a syntax error turned into a status
-// that names the source, line and column (the control plane's parsers all start here).
+// that names the source, line and column (every YAML parser of ours starts here).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 
-namespace skewless::controlplane {
+namespace skewless {
 
 inline absl::StatusOr<YAML::Node> LoadYaml(std::string_view document,
                                            std::string_view source_name) {
@@ -23,4 +23,4 @@ inline absl::StatusOr<YAML::Node> LoadYaml(std::string_view document,
   }
 }
 
-}  // namespace skewless::controlplane
+}  // namespace skewless
