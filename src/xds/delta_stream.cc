@@ -25,6 +25,9 @@ struct TypeState {
   std::set<std::string> names;
   std::map<std::string, std::string> known;  // name → version the client holds
   std::set<std::string> told_absent;         // subscribed names already reported missing
+  // A wildcard subscription is answered once even when nothing exists, so a client
+  // can tell "no resources" from "no answer yet" (an agent on an empty cluster).
+  bool wildcard_answered = false;
 };
 
 class DeltaHandler final
@@ -127,7 +130,8 @@ class DeltaHandler final
         removed.push_back(name);
       }
     }
-    if (to_send.empty() && removed.empty()) return;
+    if (to_send.empty() && removed.empty() && (!state.wildcard || state.wildcard_answered)) return;
+    if (state.wildcard) state.wildcard_answered = true;
 
     DeltaDiscoveryResponse& response = out->emplace_back();
     response.set_type_url(type_url);

@@ -74,6 +74,7 @@ class ZoneIds {
  public:
   // ResourceExhausted past 65535 zones (the ABI's 16 bits).
   absl::StatusOr<std::uint16_t> IdOf(const std::string& zone);
+  const std::map<std::string, std::uint16_t>& all() const { return ids_; }
 
  private:
   std::map<std::string, std::uint16_t> ids_;
@@ -129,6 +130,8 @@ class ServiceTable {
   std::optional<std::uint32_t> ServiceId(const std::string& vip, std::uint16_t port,
                                          Protocol protocol) const;
   std::size_t service_count() const { return services_.size(); }
+  // Zone name → the id written in skw_backend and skw_node (for skewlessctl's names).
+  const std::map<std::string, std::uint16_t>& zone_ids() const { return zones_.all(); }
   std::size_t backend_count() const { return backends_.size(); }
   // Backends no set references, still in skw_backends until their grace ends.
   std::size_t pending_backend_deletes() const { return pending_deletes_.size(); }

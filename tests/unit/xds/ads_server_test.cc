@@ -436,6 +436,25 @@ TEST(AdsDelta, WildcardClustersThenOnlyChangesAndRemovals) {
   EXPECT_THAT(pushed->removed_resources(), ElementsAre("default/echo:8080"));
 }
 
+TEST(AdsDelta, AWildcardWithNothingToServeIsAnsweredOnceEmpty) {
+  AdsServerFixture server;
+  Serve(server, {});
+  auto stream = OpenDelta(server.channel());
+  const auto node = AgentNode();
+  ASSERT_TRUE(stream->Send(DeltaRequest(kClusterTypeUrl, {"*"}, &node)));
+  auto first = stream->Next();
+  ASSERT_TRUE(first) << "an agent on an empty cluster must learn that it is empty";
+  EXPECT_THAT(Names(*first), IsEmpty());
+  EXPECT_THAT(first->removed_resources(), IsEmpty());
+  ASSERT_TRUE(stream->Send(DeltaAck(*first)));
+  Serve(server, {});
+  EXPECT_FALSE(stream->Next(kQuiet)) << "only once";
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  auto appeared = stream->Next();
+  ASSERT_TRUE(appeared);
+  EXPECT_THAT(Names(*appeared), ElementsAre("default/echo:8080"));
+}
+
 TEST(AdsDelta, ASubscribedNameThatDoesNotExistIsReportedRemovedOnce) {
   AdsServerFixture server;
   Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
