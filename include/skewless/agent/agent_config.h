@@ -1,0 +1,44 @@
+// skewless-agent's configuration: a flat YAML file whose keys are the long flags with
+// underscores (docs/agent.md), overridden by flags, validated before anything starts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "skewless/agent/ads_client.h"
+
+namespace skewless::agent {
+
+inline constexpr char kDefaultXdsServer[] = "skewless-controlplane.skewless-system.svc:18000";
+
+struct AgentConfig {
+  std::vector<std::string> xds_servers = {kDefaultXdsServer};
+  AdsProtocol xds_protocol = AdsProtocol::kDelta;
+  std::string node_name;            // required (NODE_NAME from the downward API)
+  std::optional<std::string> zone;  // overrides the control plane's view of the node
+  std::string cgroup;               // empty = the cgroup2 root (the whole node)
+  std::string pin_dir = "/sys/fs/bpf/skewless";
+  std::string http_listen = "0.0.0.0:9091";
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+  std::chrono::milliseconds slow_start_window{0};  // 0 = new pods get full weight at once
+};
+
+// Parses the YAML document over the defaults. Unknown keys are errors; every error names
+// the file, line and key.
+absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
+                                                 std::string_view source_name);
+absl::StatusOr<AgentConfig> LoadAgentConfigFile(const std::string& path);
+
+// Checks values that parse but cannot work; the message names the field.
+absl::Status ValidateAgentConfig(const AgentConfig& config);
+
+absl::StatusOr<AdsProtocol> ParseAdsProtocol(std::string_view name);  // "delta", "sotw"
+
+}  // namespace skewless::agent

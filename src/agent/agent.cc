@@ -1,0 +1,224 @@
+// The agent process: data path, service sync, ADS client and HTTP endpoints together.
+#include "skewless/agent/agent.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "skewless/agent/ads_client.h"
+#include "skewless/agent/service_sync.h"
+#include "skewless/common/http_server.h"
+#include "skewless/common/log.h"
+#include "skewless/common/prometheus.h"
+#include "skewless/datapath/steering.h"
+
+namespace skewless::agent {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+class AgentImpl final : public Agent, public AdsHandler {
+ public:
+  AgentImpl(const AgentConfig& config, std::unique_ptr<datapath::Steering> steering)
+      : config_(config),
+        steering_(std::move(steering)),
+        table_(steering_->maps()),
+        sync_(table_, SyncOptions{.node_name = config.node_name,
+                                  .zone = config.zone,
+                                  .slow_start_window_ms = static_cast<std::uint32_t>(
+                                      config.slow_start_window.count())}),
+        ready_(registry_.AddGauge("skewless_agent_ready",
+                                  "1 once programs are attached and a complete state from the "
+                                  "control plane is written to the maps.")),
+        info_(registry_.AddGauge("skewless_agent_info", "Always 1; labels describe this agent.",
+                                 {"node", "adopted"})),
+        services_(registry_.AddGauge("skewless_agent_services",
+                                     "Service entries in the maps (one per VIP and port).")),
+        backends_(registry_.AddGauge("skewless_agent_backends", "Backends in the maps.")),
+        clusters_(registry_.AddGauge("skewless_agent_clusters",
+                                     "Clusters served by the control plane, by whether the data "
+                                     "path steers them.",
+                                     {"steered"})),
+        map_operations_(registry_.AddCounter(
+            "skewless_agent_map_operations_total",
+            "BPF map writes and deletes, by kind (re-applying an unchanged state writes none).",
+            {"op"})),
+        apply_latency_(registry_.AddHistogram(
+            "skewless_agent_apply_latency_seconds",
+            "Time to apply one xDS response to the maps (decode, plan, write).",
+            prometheus::LatencyBucketsSeconds())),
+        ads_(AdsClientOptions{.servers = config.xds_servers,
+                              .protocol = config.xds_protocol,
+                              .node_name = config.node_name,
+                              .zone = config.zone.value_or("")},
+             *this, registry_) {}
+
+  ~AgentImpl() override { Shutdown(); }
+
+  absl::Status Start() {
+    info_.With({config_.node_name, steering_->adopted() ? "true" : "false"}).Set(1);
+    ready_.With({}).Set(0);
+    apply_latency_.With({});
+    if (steering_->adopted()) {
+      // Keep the ids the running data path uses; nothing is written until the control
+      // plane's complete state says what is stale.
+      if (absl::Status recovered = table_.Recover(); !recovered.ok()) {
+        return absl::InternalError(
+            absl::StrCat("adopting the pinned maps: ", recovered.message()));
+      }
+    }
+    UpdateGauges();
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+        config_.http_listen, [this](httplib::Server& server) { Routes(server); }, "http_listen");
+    if (!http.ok()) return http.status();
+    http_ = *std::move(http);
+    ads_.Start();
+    return absl::OkStatus();
+  }
+
+  void Shutdown() override {
+    std::call_once(shutdown_, [this] {
+      ads_.Stop();
+      if (http_) http_->Stop();
+      log::Info("agent stopped; the data path stays attached",
+                {{"pin_dir", steering_->pin_dir()}});
+    });
+  }
+
+  int http_port() const override { return http_ ? http_->port() : 0; }
+
+  bool Ready() const override {
+    std::lock_guard lock(mutex_);
+    return sync_.State().synced;
+  }
+
+  // AdsHandler, on the ADS client's thread.
+  void OnStreamStart(const std::string& /*server*/) override {
+    std::lock_guard lock(mutex_);
+    sync_.BeginStream();
+  }
+  absl::Status OnNodeInfo(const std::optional<skewless::agent::v1::NodeInfo>& info) override {
+    return Timed([&] { return sync_.OnNodeInfo(info); });
+  }
+  absl::Status OnClusters(const std::vector<envoy::config::cluster::v3::Cluster>& updated,
+                          const std::vector<std::string>& removed, bool full_state) override {
+    return Timed([&] { return sync_.OnClusters(updated, removed, full_state); });
+  }
+  absl::Status OnAssignments(
+      const std::vector<envoy::config::endpoint::v3::ClusterLoadAssignment>& updated,
+      const std::vector<std::string>& removed) override {
+    return Timed([&] { return sync_.OnAssignments(updated, removed); });
+  }
+  std::vector<std::string> EndpointSubscriptions() override {
+    std::lock_guard lock(mutex_);
+    return sync_.EndpointSubscriptions();
+  }
+
+ private:
+  template <typename Apply>
+  absl::Status Timed(Apply apply) {
+    const auto start = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    absl::Status status = apply();
+    apply_latency_.With({}).Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    UpdateGaugesLocked();
+    return status;
+  }
+
+  void UpdateGauges() {
+    std::lock_guard lock(mutex_);
+    UpdateGaugesLocked();
+  }
+
+  void UpdateGaugesLocked() {
+    const SyncState state = sync_.State();
+    ready_.With({}).Set(state.synced ? 1 : 0);
+    services_.With({}).Set(static_cast<double>(state.services));
+    backends_.With({}).Set(static_cast<double>(state.backends));
+    clusters_.With({"true"}).Set(static_cast<double>(state.steered_clusters));
+    clusters_.With({"false"}).Set(static_cast<double>(state.clusters - state.steered_clusters));
+    const datapath::MapWriteCounts& counts = sync_.write_counts();
+    const std::pair<const char*, std::uint64_t> kinds[] = {
+        {"backend_write", counts.backend_writes}, {"backend_delete", counts.backend_deletes},
+        {"set_swap", counts.set_swaps},           {"set_delete", counts.set_deletes},
+        {"service_write", counts.service_writes}, {"service_delete", counts.service_deletes},
+        {"node_write", counts.node_writes}};
+    for (const auto& [op, total] : kinds) {
+      Counter& counter = map_operations_.With({op});
+      if (total > counter.value()) counter.Increment(total - counter.value());
+    }
+  }
+
+  void Routes(httplib::Server& server) {
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_content(registry_.Render(), std::string(prometheus::kTextContentType));
+    });
+    server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content("ok\n", "text/plain");
+    });
+    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+      if (Ready()) {
+        response.set_content("ready\n", "text/plain");
+        return;
+      }
+      response.status = 503;
+      response.set_content(ads_.connected()
+                               ? "not ready: waiting for the control plane's complete state\n"
+                               : "not ready: no control plane reached yet\n",
+                           "text/plain");
+    });
+    // Zone names are not in the maps (only their ids): skewlessctl reads them here.
+    server.Get("/debug/zones", [this](const httplib::Request&, httplib::Response& response) {
+      std::lock_guard lock(mutex_);
+      const SyncState state = sync_.State();
+      nlohmann::json zones = nlohmann::json::object();
+      for (const auto& [name, id] : state.zone_ids) zones[absl::StrCat(id)] = name;
+      nlohmann::json body = {{"zones", zones},
+                             {"node", {{"name", config_.node_name}, {"zone", state.zone}}}};
+      response.set_content(body.dump() + "\n", "application/json");
+    });
+  }
+
+  const AgentConfig config_;
+  std::unique_ptr<datapath::Steering> steering_;
+  mutable std::mutex mutex_;  // guards table_ and sync_
+  datapath::ServiceTable table_;
+  ServiceSync sync_;
+  prometheus::Registry registry_;
+  Family<Gauge>& ready_;
+  Family<Gauge>& info_;
+  Family<Gauge>& services_;
+  Family<Gauge>& backends_;
+  Family<Gauge>& clusters_;
+  Family<Counter>& map_operations_;
+  Family<Histogram>& apply_latency_;
+  AdsClient ads_;
+  std::unique_ptr<HttpServer> http_;
+  std::once_flag shutdown_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentConfig& config) {
+  if (absl::Status valid = ValidateAgentConfig(config); !valid.ok()) return valid;
+  absl::StatusOr<std::unique_ptr<datapath::Steering>> steering =
+      datapath::Steering::Start({.cgroup_path = config.cgroup, .pin_dir = config.pin_dir});
+  if (!steering.ok()) {
+    return absl::Status(steering.status().code(),
+                        absl::StrCat("data path: ", steering.status().message()));
+  }
+  log::Info((*steering)->adopted() ? "adopted the running data path" : "data path attached",
+            {{"cgroup", (*steering)->cgroup_path()}, {"pin_dir", (*steering)->pin_dir()}});
+  auto agent = std::make_unique<AgentImpl>(config, *std::move(steering));
+  if (absl::Status started = agent->Start(); !started.ok()) return started;
+  return agent;
+}
+
+}  // namespace skewless::agent

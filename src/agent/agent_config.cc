@@ -1,0 +1,146 @@
+// Parsing and validation of the agent's YAML configuration.
+#include "skewless/agent/agent_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "skewless/common/http_server.h"
+#include "skewless/common/log.h"
+#include "skewless/common/yaml_load.h"
+
+namespace skewless::agent {
+namespace {
+
+std::string Where(const std::string& source_name, const YAML::Node& node, const std::string& key) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return absl::StrCat(source_name, ": ", key);
+  return absl::StrCat(source_name, ":", mark.line + 1, ":", mark.column + 1, ": ", key);
+}
+
+}  // namespace
+
+absl::StatusOr<AdsProtocol> ParseAdsProtocol(std::string_view name) {
+  if (name == "delta") return AdsProtocol::kDelta;
+  if (name == "sotw") return AdsProtocol::kStateOfTheWorld;
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", std::string(name), "\" is not one of delta, sotw"));
+}
+
+absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
+                                                 std::string_view source_name) {
+  absl::StatusOr<YAML::Node> loaded = LoadYaml(document, source_name);
+  if (!loaded.ok()) return loaded.status();
+  const YAML::Node& root = *loaded;
+  const std::string source(source_name);
+  AgentConfig config;
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": expected a mapping"));
+  }
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    auto fail = [&](absl::string_view what) {
+      return absl::InvalidArgumentError(absl::StrCat(Where(source, entry.first, key), ": ", what));
+    };
+    if (key == "xds_server") {
+      config.xds_servers.clear();
+      if (value.IsScalar()) {
+        config.xds_servers.push_back(value.Scalar());
+      } else if (value.IsSequence()) {
+        for (const auto& item : value) {
+          if (!item.IsScalar()) return fail("expected host:port strings");
+          config.xds_servers.push_back(item.Scalar());
+        }
+      } else {
+        return fail("expected host:port or a list of them");
+      }
+      continue;
+    }
+    if (!value.IsScalar()) return fail("expected a scalar");
+    const std::string text = value.Scalar();
+    if (key == "xds_protocol") {
+      absl::StatusOr<AdsProtocol> protocol = ParseAdsProtocol(text);
+      if (!protocol.ok()) return fail(protocol.status().message());
+      config.xds_protocol = *protocol;
+    } else if (key == "node_name") {
+      config.node_name = text;
+    } else if (key == "zone") {
+      config.zone = text;
+    } else if (key == "cgroup") {
+      config.cgroup = text;
+    } else if (key == "pin_dir") {
+      config.pin_dir = text;
+    } else if (key == "http_listen") {
+      config.http_listen = text;
+    } else if (key == "log_level") {
+      config.log_level = text;
+    } else if (key == "log_format") {
+      config.log_format = text;
+    } else if (key == "slow_start_window_seconds") {
+      double seconds = 0;
+      try {
+        seconds = value.as<double>();
+      } catch (const YAML::Exception&) {
+        return fail("expected a number of seconds");
+      }
+      if (seconds < 0 || seconds > 3600) return fail("expected 0-3600 seconds");
+      config.slow_start_window = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+    } else {
+      return fail("unknown key");
+    }
+  }
+  return config;
+}
+
+absl::StatusOr<AgentConfig> LoadAgentConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read the config file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseAgentConfigYaml(text.str(), path);
+}
+
+absl::Status ValidateAgentConfig(const AgentConfig& config) {
+  if (config.node_name.empty()) {
+    return absl::InvalidArgumentError(
+        "node_name: required (--node-name, or NODE_NAME from the downward API)");
+  }
+  if (config.xds_servers.empty()) {
+    return absl::InvalidArgumentError("xds_server: at least one control-plane address");
+  }
+  for (const std::string& server : config.xds_servers) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(server, &host, &port) || host.empty() || port == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("xds_server: \"", server, "\" is not host:port"));
+    }
+  }
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(config.http_listen, &host, &port)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http_listen: \"", config.http_listen, "\" is not host:port"));
+  }
+  if (config.pin_dir.empty() || config.pin_dir.front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pin_dir: \"", config.pin_dir, "\" is not an absolute path"));
+  }
+  if (!config.cgroup.empty() && config.cgroup.front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cgroup: \"", config.cgroup, "\" is not an absolute path"));
+  }
+  if (!log::ParseLevel(config.log_level).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_level: \"", config.log_level, "\" is not debug, info, warn or error"));
+  }
+  if (!log::ParseFormat(config.log_format).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_format: \"", config.log_format, "\" is not logfmt or json"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace skewless::agent

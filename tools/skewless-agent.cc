@@ -1,0 +1,149 @@
+// skewless-agent: the node agent. Follows the control plane over ADS and keeps the BPF
+// steering maps equal to what it serves; `uninstall` removes the data path.
+#include <signal.h>
+
+#include <iostream>
+#include <optional>
+
+#include "CLI/CLI.hpp"
+#include "skewless/agent/agent.h"
+#include "skewless/common/log.h"
+#include "skewless/common/stop_signals.h"
+#include "skewless/datapath/steering.h"
+
+namespace {
+
+// Exit codes: 0 stopped cleanly, 1 could not run (data path, bind), 2 bad flags or config.
+constexpr int kExitOk = 0;
+constexpr int kExitCannotRun = 1;
+constexpr int kExitBadConfig = 2;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using skewless::agent::AgentConfig;
+  namespace log = skewless::log;
+
+  CLI::App app{
+      "skewless-agent: the node agent. Attaches the steering programs to the node's cgroup v2\n"
+      "root (or adopts the ones a previous agent left pinned), follows the control plane over\n"
+      "ADS and writes services, backends, zones and weights into the BPF maps. Killing it\n"
+      "leaves the data path steering with the last state; `uninstall` removes it.\n"
+      "Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 cannot run, 2 bad flags or config."};
+  app.require_subcommand(0, 1);
+  std::string config_path;
+  std::vector<std::string> xds_servers;
+  std::optional<std::string> xds_protocol, node_name, zone, cgroup, pin_dir, http_listen,
+      log_level, log_format;
+  std::optional<double> slow_start_s;
+  app.add_option("--config", config_path,
+                 "YAML config file; keys are the long flags with underscores (xds_server, "
+                 "xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level, "
+                 "log_format, slow_start_window_seconds; see docs/agent.md)");
+  app.add_option("--xds-server", xds_servers,
+                 "Control plane host:port; repeat for several, tried in order on failure "
+                 "(default skewless-controlplane.skewless-system.svc:18000)");
+  app.add_option("--xds-protocol", xds_protocol,
+                 "ADS flavour: delta (default, incremental) or sotw (state of the world)");
+  app.add_option("--node-name", node_name,
+                 "This node's Kubernetes name (required; the DaemonSet sets NODE_NAME from the "
+                 "downward API)")
+      ->envname("NODE_NAME");
+  app.add_option("--zone", zone,
+                 "This node's zone; overrides what the control plane reports from the Node's "
+                 "topology.kubernetes.io/zone label");
+  app.add_option("--cgroup", cgroup,
+                 "cgroup v2 directory whose processes are steered (default: the cgroup2 root "
+                 "found in /proc/mounts, i.e. the whole node)");
+  app.add_option("--pin-dir", pin_dir,
+                 "bpffs directory for the pinned maps and links (default /sys/fs/bpf/skewless)");
+  app.add_option("--http-listen", http_listen,
+                 "host:port for /metrics, /healthz, /readyz, /debug/zones (default 0.0.0.0:9091)");
+  app.add_option("--slow-start-window", slow_start_s,
+                 "Seconds over which a newly ready backend ramps from 10% to full weight "
+                 "(default 0: full weight at once)");
+  app.add_option("--log-level", log_level, "debug, info (default), warn or error");
+  app.add_option("--log-format", log_format, "logfmt (default) or json, one line per event");
+
+  CLI::App* uninstall = app.add_subcommand(
+      "uninstall", "Detach every program and remove every pin of the data path, then exit");
+  std::string uninstall_pin_dir = skewless::datapath::kDefaultPinDir;
+  uninstall->add_option("--pin-dir", uninstall_pin_dir, "bpffs directory of the data path")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadConfig;
+  }
+
+  if (uninstall->parsed()) {
+    absl::Status removed = skewless::datapath::Steering::UninstallPinned(uninstall_pin_dir);
+    if (!removed.ok()) {
+      std::cerr << "skewless-agent uninstall: " << removed.message() << "\n";
+      return kExitCannotRun;
+    }
+    std::cout << "skewless data path at " << uninstall_pin_dir << " detached and unpinned\n";
+    return kExitOk;
+  }
+
+  AgentConfig config;
+  if (!config_path.empty()) {
+    absl::StatusOr<AgentConfig> loaded = skewless::agent::LoadAgentConfigFile(config_path);
+    if (!loaded.ok()) {
+      std::cerr << "skewless-agent: " << loaded.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config = *std::move(loaded);
+  }
+  if (!xds_servers.empty()) config.xds_servers = xds_servers;
+  if (xds_protocol) {
+    absl::StatusOr<skewless::agent::AdsProtocol> protocol =
+        skewless::agent::ParseAdsProtocol(*xds_protocol);
+    if (!protocol.ok()) {
+      std::cerr << "skewless-agent: --xds-protocol: " << protocol.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config.xds_protocol = *protocol;
+  }
+  if (node_name) config.node_name = *node_name;
+  if (zone) config.zone = *zone;
+  if (cgroup) config.cgroup = *cgroup;
+  if (pin_dir) config.pin_dir = *pin_dir;
+  if (http_listen) config.http_listen = *http_listen;
+  if (log_level) config.log_level = *log_level;
+  if (log_format) config.log_format = *log_format;
+  if (slow_start_s) {
+    if (*slow_start_s < 0 || *slow_start_s > 3600) {
+      std::cerr << "skewless-agent: --slow-start-window: expected 0-3600 seconds\n";
+      return kExitBadConfig;
+    }
+    config.slow_start_window = std::chrono::milliseconds(static_cast<long>(*slow_start_s * 1000));
+  }
+  if (absl::Status valid = skewless::agent::ValidateAgentConfig(config); !valid.ok()) {
+    std::cerr << "skewless-agent: " << valid.message() << "\n";
+    return kExitBadConfig;
+  }
+  log::Configure(*log::ParseLevel(config.log_level), *log::ParseFormat(config.log_format));
+
+  // Before any thread starts, so only sigwait below takes SIGTERM/SIGINT.
+  const sigset_t stop_signals = skewless::BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<skewless::agent::Agent>> agent =
+      skewless::agent::Agent::Start(config);
+  if (!agent.ok()) {
+    log::Error("cannot start", {{"error", std::string(agent.status().message())}});
+    return kExitCannotRun;
+  }
+  log::Info("agent running",
+            {{"node", config.node_name},
+             {"http", config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
+                          std::to_string((*agent)->http_port())}});
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log::Info("stopping", {{"signal", strsignal(signal_number)}});
+  (*agent)->Shutdown();
+  return kExitOk;
+}
