@@ -44,6 +44,7 @@ class AdsServerFixture {
                                      grpc::InsecureChannelCredentials(), args);
   }
   AdsService& service() { return service_; }
+  int port() const { return port_; }
 
  private:
   prometheus::Registry registry_;

@@ -1,0 +1,73 @@
+// The agent's YAML config and its validation: errors name the field.
+#include "skewless/agent/agent_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace skewless::agent {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(AgentConfig, ParsesEveryKey) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfigYaml(R"(
+xds_server: [cp-0:18000, cp-1:18000]
+xds_protocol: sotw
+node_name: node-1
+zone: zone-a
+cgroup: /run/skewless/cgroupv2
+pin_dir: /sys/fs/bpf/skw
+http_listen: 127.0.0.1:9191
+log_level: debug
+log_format: json
+slow_start_window_seconds: 2.5
+)",
+                                                            "agent.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->xds_servers, ElementsAre("cp-0:18000", "cp-1:18000"));
+  EXPECT_EQ(config->xds_protocol, AdsProtocol::kStateOfTheWorld);
+  EXPECT_EQ(config->node_name, "node-1");
+  EXPECT_EQ(config->zone, "zone-a");
+  EXPECT_EQ(config->cgroup, "/run/skewless/cgroupv2");
+  EXPECT_EQ(config->pin_dir, "/sys/fs/bpf/skw");
+  EXPECT_EQ(config->http_listen, "127.0.0.1:9191");
+  EXPECT_EQ(config->slow_start_window.count(), 2500);
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+}
+
+TEST(AgentConfig, AnEmptyDocumentKeepsTheDefaults) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfigYaml("", "agent.yaml");
+  ASSERT_TRUE(config.ok());
+  EXPECT_THAT(config->xds_servers, ElementsAre(kDefaultXdsServer));
+  EXPECT_EQ(config->xds_protocol, AdsProtocol::kDelta);
+  EXPECT_EQ(config->pin_dir, "/sys/fs/bpf/skewless");
+  EXPECT_FALSE(config->zone.has_value());
+}
+
+TEST(AgentConfig, ErrorsNameTheFileLineAndKey) {
+  auto typo = ParseAgentConfigYaml("node_name: n\nxds_sever: cp:18000\n", "agent.yaml");
+  EXPECT_THAT(std::string(typo.status().message()), HasSubstr("agent.yaml:2:1: xds_sever: unknown key"));
+  auto protocol = ParseAgentConfigYaml("xds_protocol: grpc\n", "agent.yaml");
+  EXPECT_THAT(std::string(protocol.status().message()), HasSubstr("xds_protocol"));
+  auto syntax = ParseAgentConfigYaml("node_name: [\n", "agent.yaml");
+  EXPECT_THAT(std::string(syntax.status().message()), HasSubstr("not valid YAML"));
+}
+
+TEST(AgentConfig, ValidationNamesTheField) {
+  AgentConfig config;
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("node_name"));
+  config.node_name = "node-1";
+  EXPECT_TRUE(ValidateAgentConfig(config).ok());
+  config.xds_servers = {"cp-without-port"};
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("xds_server"));
+  config.xds_servers = {"cp:18000"};
+  config.pin_dir = "relative";
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("pin_dir"));
+  config.pin_dir = "/sys/fs/bpf/skewless";
+  config.log_level = "loud";
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("log_level"));
+}
+
+}  // namespace
+}  // namespace skewless::agent
