@@ -245,16 +245,23 @@ datapath::ServiceSpec Node::SkewlessService() const {
   return spec;
 }
 
-absl::Status Node::InstallSkewless() {
-  // A bpffs instance of our own: the lab never pins into the host's
-  // /sys/fs/bpf, and unmounting it drops every pin we made.
-  const std::string bpffs = absl::StrCat(options_.state_dir, "/", plan_.id, ".bpffs");
+absl::StatusOr<std::string> Node::MountBpffs(const std::string& name) {
+  const std::string bpffs = absl::StrCat(options_.state_dir, "/", plan_.id, ".", name);
+  // Recorded before mounting: a crash right after still gets it unmounted.
   state_.bpffs_mounts.push_back(bpffs);
   if (auto status = SaveState(options_.state_dir, state_); !status.ok()) return status;
   std::filesystem::create_directories(bpffs);
   if (auto r = RunCommand({"mount", "-t", "bpf", "skewless-lab", bpffs}); !r.ok()) {
     return r.status();
   }
+  return bpffs;
+}
+
+absl::Status Node::InstallSkewless() {
+  // Unmounting our own bpffs drops every pin we made.
+  absl::StatusOr<std::string> mounted = MountBpffs("bpffs");
+  if (!mounted.ok()) return mounted.status();
+  const std::string& bpffs = *mounted;
   for (const auto& client : plan_.clients) {
     datapath::SteeringOptions options;
     options.cgroup_path = ZoneCgroup(client.zone);

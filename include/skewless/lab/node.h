@@ -61,6 +61,11 @@ class Node {
   absl::StatusOr<Child> SpawnClient(const std::string& zone, std::vector<std::string> argv,
                                     const std::string& log_name);
 
+  // Mounts a bpffs instance of this run's own (never the host's /sys/fs/bpf) and
+  // records it, so teardown, even of a crashed run, detaches any data path pinned in a
+  // subdirectory of it and unmounts it. Returns its path.
+  absl::StatusOr<std::string> MountBpffs(const std::string& name);
+
   // The steering data path of one client zone (skewless dataplane only):
   // each zone's cgroup is a node of that zone with its own maps.
   struct ZoneDataplane {
