@@ -21,6 +21,7 @@
 
 #include "CLI/CLI.hpp"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "bench_support.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
 #include "kube_fixtures.h"
@@ -28,7 +29,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using skewless::bench::Clock;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 using skewless::testing::FakeApiServer;
@@ -37,143 +38,14 @@ using Resource = skewless::testing::Resource;
 constexpr char kEndpointsType[] =
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
-void Say(const std::string& line) { std::cerr << "[xds-bench] " << line << std::endl; }
+using skewless::bench::ClusterOf;
+using skewless::bench::Ms;
+using skewless::bench::Percentile;
+using skewless::bench::Populate;
+using skewless::bench::Slice;
+using skewless::bench::Summary;
 
-std::string ServiceName(int i) { return "svc-" + std::to_string(i); }
-std::string ClusterOf(int i) { return "bench/" + ServiceName(i) + ":http"; }
-
-std::string PodIp(int service, int endpoint) {
-  // 10.x.y.z: up to 65,536 services × 254 endpoints, distinct addresses.
-  return "10." + std::to_string((service >> 8) & 255) + "." + std::to_string(service & 255) + "." +
-         std::to_string(endpoint + 1);
-}
-
-nlohmann::json Slice(int service, int endpoints, int not_ready_endpoint) {
-  std::vector<skewless::testing::SliceEndpointSpec> specs;
-  for (int e = 0; e < endpoints; ++e) {
-    skewless::testing::SliceEndpointSpec spec{.address = PodIp(service, e),
-                                              .node_name = "node-" + std::to_string(e % 3),
-                                              .zone = "zone-" + std::to_string(e % 3)};
-    if (e == not_ready_endpoint) spec.ready = false, spec.serving = false;
-    specs.push_back(spec);
-  }
-  return skewless::testing::MakeEndpointSliceJson("bench", ServiceName(service) + "-abcde",
-                                                  ServiceName(service), "IPv4",
-                                                  {{.name = "http", .port = 8080}}, specs);
-}
-
-void Populate(FakeApiServer& api, int services, int endpoints) {
-  for (int z = 0; z < 3; ++z) {
-    api.Add(Resource::kNodes, skewless::testing::MakeNodeJson("node-" + std::to_string(z),
-                                                              "zone-" + std::to_string(z)));
-  }
-  for (int s = 0; s < services; ++s) {
-    api.Add(Resource::kServices,
-            skewless::testing::MakeServiceJson(
-                "bench", ServiceName(s),
-                {"172.20." + std::to_string(s >> 8) + "." + std::to_string(s & 255)},
-                {{.name = "http", .port = 80, .target_port = 8080, .app_protocol = "grpc"}}));
-    api.Add(Resource::kEndpointSlices, Slice(s, endpoints, -1));
-  }
-}
-
-double Percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const std::size_t index =
-      std::min(values.size() - 1, static_cast<std::size_t>(q * values.size()));
-  return values[index];
-}
-
-nlohmann::json Summary(const std::vector<double>& ms) {
-  return {{"p50_ms", Percentile(ms, 0.50)},
-          {"p99_ms", Percentile(ms, 0.99)},
-          {"max_ms", ms.empty() ? 0 : *std::max_element(ms.begin(), ms.end())},
-          {"samples", ms.size()}};
-}
-
-// skewless-controlplane as a child process watching the simulated API server.
-class ControlPlaneProcess {
- public:
-  ControlPlaneProcess(const std::string& binary, const std::string& api_url,
-                      const std::string& work_dir) {
-    kubeconfig_ = work_dir + "/kubeconfig";
-    log_ = work_dir + "/controlplane.log";
-    std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\ncurrent-context: bench\n"
-                                  "clusters:\n- name: bench\n  cluster:\n    server: "
-                               << api_url
-                               << "\ncontexts:\n- name: bench\n  context:\n    cluster: bench\n"
-                                  "    user: bench\nusers:\n- name: bench\n  user: {}\n";
-    std::ofstream(log_).close();
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = open(log_.c_str(), O_WRONLY | O_APPEND);
-      dup2(fd, 2);
-      execl(binary.c_str(), binary.c_str(), "--source", "kubernetes", "--kubeconfig",
-            kubeconfig_.c_str(), "--xds-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-            "--log-level", "info", "--shutdown-grace", "1", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~ControlPlaneProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-  }
-
-  // Waits for the "serving" line (ports) and for /readyz.
-  bool AwaitReady(std::chrono::seconds limit) {
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      if (xds_port_ == 0) {
-        std::ifstream in(log_);
-        std::stringstream text;
-        text << in.rdbuf();
-        const std::string log = text.str();
-        xds_port_ = PortAfter(log, "xds=127.0.0.1:");
-        http_port_ = PortAfter(log, "http=127.0.0.1:");
-      }
-      if (http_port_ != 0) {
-        httplib::Client client("127.0.0.1", http_port_);
-        auto response = client.Get("/readyz");
-        if (response && response->status == 200) return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-
-  int xds_port() const { return xds_port_; }
-
-  // The number after `marker` in the "control plane serving" line; 0 until it is there.
-  // (No std::regex: g++ 12 warns inside it under ASan at -O2.)
-  static int PortAfter(const std::string& log, const std::string& marker) {
-    const std::size_t at = log.find(marker);
-    if (at == std::string::npos) return 0;
-    return std::atoi(log.c_str() + at + marker.size());
-  }
-
-  // kB from /proc/<pid>/status: resident now and the peak.
-  std::pair<long, long> MemoryKiB() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    std::string line;
-    long rss = 0, hwm = 0;
-    while (std::getline(in, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
-      if (line.rfind("VmHWM:", 0) == 0) hwm = std::stol(line.substr(6));
-    }
-    return {rss, hwm};
-  }
-
- private:
-  std::string kubeconfig_;
-  std::string log_;
-  pid_t pid_ = -1;
-  int xds_port_ = 0;
-  int http_port_ = 0;
-};
+void Say(const std::string& line) { skewless::bench::Say("xds-bench", line); }
 
 // Counts responses per stream so the bench can wait for "every stream got change k".
 class Arrivals {
@@ -339,8 +211,6 @@ class RawWatch {
   Clock::time_point last_;
 };
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
 struct Scenario {
   int services;
   int endpoints;
@@ -360,13 +230,13 @@ nlohmann::json Run(const std::string& controlplane, const Scenario& scenario, bo
   nlohmann::json out = {{"services", scenario.services},
                         {"endpoints", scenario.services * scenario.endpoints},
                         {"streams", scenario.streams}};
-  ControlPlaneProcess cp(controlplane, (*api)->url(), work_dir);
+  skewless::bench::ControlPlane cp(controlplane, (*api)->url(), work_dir);
   const auto start = Clock::now();
   if (!cp.AwaitReady(std::chrono::seconds(120)))
     throw std::runtime_error("control plane not ready");
   out["sync_ms"] = Ms(Clock::now() - start);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const auto [idle_rss, idle_hwm] = cp.MemoryKiB();
+  const auto [idle_rss, idle_hwm] = cp.daemon().MemoryKiB();
   out["rss_idle_kib"] = idle_rss;
 
   int not_ready = 0;
@@ -425,7 +295,7 @@ nlohmann::json Run(const std::string& controlplane, const Scenario& scenario, bo
     }
     out["push_to_all"] = Summary(all_ms);
     out["push_median_stream"] = Summary(median_ms);
-    const auto [rss, hwm] = cp.MemoryKiB();
+    const auto [rss, hwm] = cp.daemon().MemoryKiB();
     out["rss_streams_kib"] = rss;
     out["hwm_kib"] = hwm;
   }
