@@ -1,0 +1,61 @@
+// The control plane reads Services, EndpointSlices and Nodes, and can do nothing else.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "checks.h"
+#include "deploy_fixture.h"
+
+namespace skewless::deploy {
+namespace {
+
+using ::testing::Contains;
+using testing::DocumentNode;
+using ::testing::HasSubstr;
+using testing::Installed;
+using ::testing::IsEmpty;
+
+TEST(DeployRbac, TheClusterRoleGrantsExactlyReadsOfTheWatchedKinds) {
+  EXPECT_THAT(CheckRoles(Installed()), IsEmpty());
+}
+
+TEST(DeployRbac, BindingsNameRolesAndServiceAccountsThatExist) {
+  EXPECT_THAT(CheckBindings(Installed()), IsEmpty());
+}
+
+TEST(DeployRbac, AWriteVerbIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "ClusterRole", kControlPlane)["rules"][0]["verbs"].push_back("patch");
+  EXPECT_THAT(CheckRoles(broken), Contains(HasSubstr("grants \"patch\"")));
+}
+
+TEST(DeployRbac, AResourceTheControlPlaneDoesNotWatchIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "ClusterRole", kControlPlane)["rules"][0]["resources"].push_back("secrets");
+  EXPECT_THAT(CheckRoles(broken), Contains(HasSubstr("grants access to secrets")));
+}
+
+TEST(DeployRbac, AMissingWatchIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "ClusterRole", kControlPlane)["rules"][1]["verbs"] =
+      YAML::Load("[get, list]");
+  EXPECT_THAT(CheckRoles(broken),
+              Contains(HasSubstr("does not grant watch on endpointslices.discovery.k8s.io")));
+}
+
+TEST(DeployRbac, ARoleRefToAMissingClusterRoleIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "ClusterRoleBinding", kControlPlane)["roleRef"]["name"] = "skewless-cp";
+  const Problems problems = CheckBindings(broken);
+  EXPECT_THAT(problems, Contains(HasSubstr("\"skewless-cp\", which does not exist")));
+  EXPECT_THAT(problems, Contains(HasSubstr("is bound to no ClusterRole")));
+}
+
+TEST(DeployRbac, ASubjectInTheWrongNamespaceIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "ClusterRoleBinding", kControlPlane)["subjects"][0]["namespace"] = "default";
+  EXPECT_THAT(CheckBindings(broken), Contains(HasSubstr("default/skewless-controlplane\" does not "
+                                                        "exist")));
+}
+
+}  // namespace
+}  // namespace skewless::deploy
