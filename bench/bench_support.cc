@@ -142,6 +142,17 @@ std::pair<long, long> Daemon::MemoryKiB() const {
   return {rss, hwm};
 }
 
+std::pair<long, long> Daemon::ResidentSplitKiB() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  long anon = 0, file = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) anon = std::stol(line.substr(8));
+    if (line.rfind("RssFile:", 0) == 0) file = std::stol(line.substr(8));
+  }
+  return {anon, file};
+}
+
 double Daemon::CpuSeconds() const {
   std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

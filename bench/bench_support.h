@@ -50,6 +50,9 @@ class Daemon {
   bool AwaitHttpOk(int port, const std::string& path, std::chrono::seconds limit) const;
   // kB from /proc/<pid>/status: resident now and the peak.
   std::pair<long, long> MemoryKiB() const;
+  // kB of the resident set that is anonymous (the process's own heap and stacks) and
+  // file-backed (mostly shared libraries' pages), from /proc/<pid>/status.
+  std::pair<long, long> ResidentSplitKiB() const;
   // user + system CPU seconds so far, from /proc/<pid>/stat.
   double CpuSeconds() const;
   void Stop();

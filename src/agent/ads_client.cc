@@ -2,6 +2,7 @@
 #include "skewless/agent/ads_client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <random>
@@ -65,6 +66,16 @@ absl::StatusOr<std::vector<T>> Unpack(const Resources& resources,
     out.push_back(std::move(message));
   }
   return out;
+}
+
+// Replaces a handled response with an empty one, and after a large one (an initial
+// state) gives the freed heap back to the system: glibc would keep it, and the agent
+// runs on every node.
+template <typename Response>
+void ReleaseIfLarge(Response& response) {
+  const bool large = response.ByteSizeLong() > (std::size_t{64} << 10);
+  response = Response();
+  if (large) malloc_trim(0);
 }
 
 std::vector<std::string> Diff(const std::vector<std::string>& a, const std::set<std::string>& b) {
@@ -183,8 +194,10 @@ bool AdsClient::RunDelta(const std::string& server) {
   clusters_request.add_resource_names_subscribe()->assign(1, '*');
   bool ok = stream->Write(node_request) && stream->Write(clusters_request);
 
-  DeltaDiscoveryResponse response;
-  while (ok && stream->Read(&response)) {
+  // A response per read: a reused message would keep the capacity of the largest one
+  // (the initial state of every cluster) for the life of the stream.
+  for (DeltaDiscoveryResponse response; ok && stream->Read(&response);
+       ReleaseIfLarge(response)) {
     if (!got_response) {
       got_response = true;
       connected_ = true;
@@ -274,8 +287,7 @@ bool AdsClient::RunSotw(const std::string& server) {
   *node_request.mutable_node() = NodeOf(options_);
   bool ok = stream->Write(node_request) && stream->Write(request_for(xds::kClusterTypeUrl, {}));
 
-  DiscoveryResponse response;
-  while (ok && stream->Read(&response)) {
+  for (DiscoveryResponse response; ok && stream->Read(&response); ReleaseIfLarge(response)) {
     if (!got_response) {
       got_response = true;
       connected_ = true;

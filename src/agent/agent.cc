@@ -4,6 +4,8 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <malloc.h>
+
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -75,7 +77,14 @@ class AgentImpl final : public Agent, public AdsHandler {
     }
     UpdateGauges();
     absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
-        config_.http_listen, [this](httplib::Server& server) { Routes(server); }, "http_listen");
+        config_.http_listen,
+        [this](httplib::Server& server) {
+          // Probes and a scrape now and then: two workers, not httplib's default of eight
+          // (each thread would get its own malloc arena on every node).
+          server.new_task_queue = [] { return new httplib::ThreadPool(2); };
+          Routes(server);
+        },
+        "http_listen");
     if (!http.ok()) return http.status();
     http_ = *std::move(http);
     ads_.Start();
@@ -129,6 +138,9 @@ class AgentImpl final : public Agent, public AdsHandler {
     apply_latency_.With({}).Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     UpdateGaugesLocked();
+    // Decoding a large update leaves freed blocks that glibc keeps; the agent lives on
+    // every node, so it hands them back (a few ms, only after an update).
+    malloc_trim(0);
     return status;
   }
 
