@@ -95,6 +95,13 @@ struct Options {
 nlohmann::json Run(const Options& options) {
   const std::string work_dir = "/tmp/skewless-agent-bench-" + std::to_string(getpid());
   std::filesystem::create_directories(work_dir);
+  // Removed on every way out (KEEP=1 keeps it, logs included, for a look).
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() {
+      if (!getenv("KEEP")) std::filesystem::remove_all(path);
+    }
+  } remove_work_dir{work_dir};
   nlohmann::json out = {{"services", options.services},
                         {"endpoints", options.services * options.endpoints}};
   {
@@ -194,7 +201,6 @@ nlohmann::json Run(const Options& options) {
     out["controlplane_rss_kib"] = cp.daemon().MemoryKiB().first;
     agent.Stop();
   }
-  if (!getenv("KEEP")) std::filesystem::remove_all(work_dir);
   return out;
 }
 

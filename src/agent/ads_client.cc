@@ -40,6 +40,9 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& server) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // The initial state of a large cluster is one response (100,000 endpoints are ~9 MB);
+  // gRPC's default 4 MiB cap would refuse it and the agent would never sync.
+  args.SetMaxReceiveMessageSize(-1);
   // Our own backoff decides when to redial; gRPC's would add a second, hidden one.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
