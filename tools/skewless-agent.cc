@@ -37,10 +37,11 @@ int main(int argc, char** argv) {
   std::optional<std::string> xds_protocol, node_name, zone, cgroup, pin_dir, http_listen,
       log_level, log_format;
   std::optional<double> slow_start_s;
+  bool uninstall_on_stop = false;
   app.add_option("--config", config_path,
                  "YAML config file; keys are the long flags with underscores (xds_server, "
                  "xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level, "
-                 "log_format, slow_start_window_seconds; see docs/agent.md)");
+                 "log_format, slow_start_window_seconds, uninstall_on_stop; see docs/agent.md)");
   app.add_option("--xds-server", xds_servers,
                  "Control plane host:port; repeat for several, tried in order on failure "
                  "(default skewless-controlplane.skewless-system.svc:18000)");
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
   app.add_option("--slow-start-window", slow_start_s,
                  "Seconds over which a newly ready backend ramps from 10% to full weight "
                  "(default 0: full weight at once)");
+  app.add_flag("--uninstall-on-stop", uninstall_on_stop,
+               "On SIGTERM/SIGINT detach and unpin the data path instead of leaving it "
+               "steering with the last state (default: leave it)");
   app.add_option("--log-level", log_level, "debug, info (default), warn or error");
   app.add_option("--log-format", log_format, "logfmt (default) or json, one line per event");
 
@@ -117,6 +121,7 @@ int main(int argc, char** argv) {
   if (http_listen) config.http_listen = *http_listen;
   if (log_level) config.log_level = *log_level;
   if (log_format) config.log_format = *log_format;
+  if (uninstall_on_stop) config.uninstall_on_stop = true;
   if (slow_start_s) {
     if (*slow_start_s < 0 || *slow_start_s > 3600) {
       std::cerr << "skewless-agent: --slow-start-window: expected 0-3600 seconds\n";

@@ -95,6 +95,16 @@ class AgentImpl final : public Agent, public AdsHandler {
     std::call_once(shutdown_, [this] {
       ads_.Stop();
       if (http_) http_->Stop();
+      if (config_.uninstall_on_stop) {
+        absl::Status removed = steering_->Uninstall();
+        if (!removed.ok()) {
+          log::Error("uninstall on stop failed", {{"error", std::string(removed.message())}});
+          return;
+        }
+        log::Info("agent stopped; data path detached and unpinned",
+                  {{"pin_dir", steering_->pin_dir()}});
+        return;
+      }
       log::Info("agent stopped; the data path stays attached",
                 {{"pin_dir", steering_->pin_dir()}});
     });

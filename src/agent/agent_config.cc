@@ -78,6 +78,12 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
       config.log_level = text;
     } else if (key == "log_format") {
       config.log_format = text;
+    } else if (key == "uninstall_on_stop") {
+      try {
+        config.uninstall_on_stop = value.as<bool>();
+      } catch (const YAML::Exception&) {
+        return fail("expected true or false");
+      }
     } else if (key == "slow_start_window_seconds") {
       double seconds = 0;
       try {

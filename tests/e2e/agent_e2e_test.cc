@@ -131,10 +131,13 @@ class AgentEndToEnd : public ::testing::Test {
     control_plane_.reset();
   }
 
-  void StartAgent() {
-    agent_ = Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-agent", "--node-name", "node-a",
-                    "--xds-server", kXdsAddress, "--cgroup", node_->ZoneCgroup("zone-a"),
-                    "--pin-dir", pin_dir_, "--http-listen", kAgentHttp},
+  void StartAgent(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-agent",
+                                     "--node-name", "node-a", "--xds-server", kXdsAddress,
+                                     "--cgroup", node_->ZoneCgroup("zone-a"), "--pin-dir",
+                                     pin_dir_, "--http-listen", kAgentHttp};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    agent_ = Spawn(argv,
                    // A log of its own per start: waiting for a line must not find the last one's.
                    absl::StrCat("agent-", ++agent_starts_));
     ASSERT_TRUE(agent_);
@@ -203,6 +206,16 @@ class AgentEndToEnd : public ::testing::Test {
                   << "\nagent: " << (agent_ ? agent_->LogTail() : "")
                   << "\ncontrol plane: " << (control_plane_ ? control_plane_->LogTail() : "");
     return timeout;
+  }
+
+  // Some connection since `since_ns` failed (nothing steers the VIP any more).
+  void ExpectFailuresSince(std::int64_t since_ns) {
+    std::lock_guard lock(mutex_);
+    int failed = 0;
+    for (const Landing& landing : landings_) {
+      if (landing.at_ns >= since_ns && landing.backend.empty()) ++failed;
+    }
+    EXPECT_GT(failed, 0) << "connections still steered: " << Recent();
   }
 
   // Every connection since `since_ns` landed in `pods` (none failed), and there were some.
@@ -338,12 +351,25 @@ TEST_F(AgentEndToEnd, SigtermLeavesTheDataPathAndUninstallRemovesIt) {
   // Without the hooks nothing answers on the VIP: connections fail.
   const std::int64_t removed = MonotonicNs();
   std::this_thread::sleep_for(milliseconds(2500));
-  std::lock_guard lock(mutex_);
-  int failed = 0;
-  for (const Landing& landing : landings_) {
-    if (landing.at_ns >= removed && landing.backend.empty()) ++failed;
-  }
-  EXPECT_GT(failed, 0) << "connections still steered after uninstall: " << Recent();
+  ExpectFailuresSince(removed);
+}
+
+TEST_F(AgentEndToEnd, UninstallOnStopRemovesTheDataPathAtSigterm) {
+  WriteEndpoints({0, 1});
+  StartControlPlane();
+  StartAgent({"--uninstall-on-stop"});
+  StartProbe();
+  AwaitOnly({0, 1}, 0, milliseconds(5000));
+
+  agent_->Signal(SIGTERM);
+  auto code = agent_->Wait(milliseconds(5000));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << agent_->LogTail();
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/skw_services")) << agent_->LogTail();
+  agent_.reset();
+  const std::int64_t removed = MonotonicNs();
+  std::this_thread::sleep_for(milliseconds(2500));
+  ExpectFailuresSince(removed);
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ struct AgentConfig {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::chrono::milliseconds slow_start_window{0};  // 0 = new pods get full weight at once
+  // On SIGTERM, detach and unpin the data path instead of leaving it steering (for
+  // removing skewless from a node; the default keeps connections steered across restarts).
+  bool uninstall_on_stop = false;
 };
 
 // Parses the YAML document over the defaults. Unknown keys are errors; every error names

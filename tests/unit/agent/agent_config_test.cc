@@ -22,6 +22,7 @@ http_listen: 127.0.0.1:9191
 log_level: debug
 log_format: json
 slow_start_window_seconds: 2.5
+uninstall_on_stop: true
 )",
                                                             "agent.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -33,6 +34,7 @@ slow_start_window_seconds: 2.5
   EXPECT_EQ(config->pin_dir, "/sys/fs/bpf/skw");
   EXPECT_EQ(config->http_listen, "127.0.0.1:9191");
   EXPECT_EQ(config->slow_start_window.count(), 2500);
+  EXPECT_TRUE(config->uninstall_on_stop);
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
 }
 
