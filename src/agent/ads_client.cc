@@ -51,11 +51,13 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& server) {
 
 // Unpacks every resource of a response into T; a resource that does not unpack is an
 // error naming it (and the whole response is NACKed, nothing of it applied).
-template <typename T, typename Resources>
-absl::StatusOr<std::vector<T>> Unpack(const Resources& resources,
+template <typename T>
+absl::StatusOr<std::vector<T>> Unpack(const std::vector<const google::protobuf::Any*>& resources,
                                       std::string_view type_url) {
   std::vector<T> out;
-  for (const auto& any : resources) {
+  out.reserve(resources.size());
+  for (const google::protobuf::Any* resource : resources) {
+    const google::protobuf::Any& any = *resource;
     if (any.type_url() != type_url) {
       return absl::InvalidArgumentError(
           absl::StrCat("resource of type ", any.type_url(), " in a ", std::string(type_url),
@@ -155,16 +157,77 @@ void AdsClient::Run() {
   }
 }
 
+bool AdsClient::Register(grpc::ClientContext& context) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return false;
+  context_ = &context;
+  return true;
+}
+
+template <typename Stream>
+void AdsClient::EndStream(grpc::ClientContext& context, Stream& stream, const std::string& server) {
+  {
+    std::lock_guard lock(mutex_);
+    context_ = nullptr;
+  }
+  context.TryCancel();
+  grpc::Status status = stream.Finish();
+  if (!stopping_) {
+    log::Warn("ADS stream failed", {{"server", server}, {"error", status.error_message()}});
+  }
+}
+
+void AdsClient::Received(const std::string& server, const char* protocol,
+                         const std::string& type_url, bool* first) {
+  if (*first) {
+    *first = false;
+    connected_ = true;
+    metrics_.connected.With({server}).Set(1);
+    log::Info("ADS stream open", {{"server", server}, {"protocol", protocol}});
+  }
+  metrics_.responses.With({xds::TypeLabel(type_url)}).Increment();
+}
+
+void AdsClient::Nacked(const std::string& type_url, const absl::Status& error,
+                       google::rpc::Status* detail) {
+  metrics_.nacks.With({xds::TypeLabel(type_url)}).Increment();
+  log::Warn("NACK: part of an xDS response could not be applied",
+            {{"type", xds::TypeLabel(type_url)}, {"error", std::string(error.message())}});
+  detail->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
+  detail->set_message(std::string(error.message()));
+}
+
+absl::Status AdsClient::Dispatch(const std::string& type_url, const AnyList& resources,
+                                 const std::vector<std::string>& removed, bool full_state) {
+  if (type_url == xds::kNodeInfoTypeUrl) {
+    auto infos = Unpack<skewless::agent::v1::NodeInfo>(resources, type_url);
+    if (!infos.ok()) return infos.status();
+    std::optional<skewless::agent::v1::NodeInfo> mine;
+    for (auto& info : *infos) {
+      if (info.name() == options_.node_name) mine = std::move(info);
+    }
+    return handler_.OnNodeInfo(mine);
+  }
+  if (type_url == xds::kClusterTypeUrl) {
+    auto clusters = Unpack<envoy::config::cluster::v3::Cluster>(resources, type_url);
+    if (!clusters.ok()) return clusters.status();
+    return handler_.OnClusters(*clusters, removed, full_state);
+  }
+  if (type_url == xds::kClusterLoadAssignmentTypeUrl) {
+    auto assignments =
+        Unpack<envoy::config::endpoint::v3::ClusterLoadAssignment>(resources, type_url);
+    if (!assignments.ok()) return assignments.status();
+    return handler_.OnAssignments(*assignments, removed);
+  }
+  return absl::OkStatus();  // a type we did not ask for: ACKed, ignored
+}
+
 bool AdsClient::RunDelta(const std::string& server) {
   auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(server));
   grpc::ClientContext context;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return false;
-    context_ = &context;
-  }
+  if (!Register(context)) return false;
   auto stream = stub->DeltaAggregatedResources(&context);
-  bool got_response = false;
+  bool first = true;
   std::set<std::string> endpoint_names;
   handler_.OnStreamStart(server);
 
@@ -201,83 +264,44 @@ bool AdsClient::RunDelta(const std::string& server) {
   // (the initial state of every cluster) for the life of the stream.
   for (DeltaDiscoveryResponse response; ok && stream->Read(&response);
        ReleaseIfLarge(response)) {
-    if (!got_response) {
-      got_response = true;
-      connected_ = true;
-      metrics_.connected.With({server}).Set(1);
-      log::Info("ADS stream open", {{"server", server}, {"protocol", "delta"}});
-    }
     const std::string& type_url = response.type_url();
-    metrics_.responses.With({xds::TypeLabel(type_url)}).Increment();
-    std::vector<std::string> removed(response.removed_resources().begin(),
-                                     response.removed_resources().end());
-    std::vector<google::protobuf::Any> anys;
-    for (const auto& resource : response.resources()) anys.push_back(resource.resource());
-    absl::Status applied;
-    if (type_url == xds::kNodeInfoTypeUrl) {
-      auto infos = Unpack<skewless::agent::v1::NodeInfo>(anys, type_url);
-      if (!infos.ok()) {
-        applied = infos.status();
-      } else {
-        std::optional<skewless::agent::v1::NodeInfo> mine;
-        for (auto& info : *infos) {
-          if (info.name() == options_.node_name) mine = info;
-        }
-        applied = handler_.OnNodeInfo(mine);
-      }
-    } else if (type_url == xds::kClusterTypeUrl) {
-      auto clusters = Unpack<envoy::config::cluster::v3::Cluster>(anys, type_url);
-      applied = clusters.ok() ? handler_.OnClusters(*clusters, removed, false) : clusters.status();
-    } else if (type_url == xds::kClusterLoadAssignmentTypeUrl) {
-      auto assignments = Unpack<envoy::config::endpoint::v3::ClusterLoadAssignment>(anys, type_url);
-      applied =
-          assignments.ok() ? handler_.OnAssignments(*assignments, removed) : assignments.status();
-    }
+    Received(server, "delta", type_url, &first);
+    AnyList resources;
+    for (const auto& resource : response.resources()) resources.push_back(&resource.resource());
+    const absl::Status applied =
+        Dispatch(type_url, resources,
+                 {response.removed_resources().begin(), response.removed_resources().end()},
+                 /*full_state=*/false);
     DeltaDiscoveryRequest ack;
     ack.set_type_url(type_url);
     ack.set_response_nonce(response.nonce());
-    if (!applied.ok()) {
-      metrics_.nacks.With({xds::TypeLabel(type_url)}).Increment();
-      log::Warn("NACK: part of an xDS response could not be applied",
-                {{"type", xds::TypeLabel(type_url)}, {"error", std::string(applied.message())}});
-      ack.mutable_error_detail()->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-      ack.mutable_error_detail()->set_message(std::string(applied.message()));
-    }
+    if (!applied.ok()) Nacked(type_url, applied, ack.mutable_error_detail());
     ok = stream->Write(ack);
     if (ok && type_url == xds::kClusterTypeUrl) ok = send_endpoint_subscriptions();
   }
-  {
-    std::lock_guard lock(mutex_);
-    context_ = nullptr;
-  }
-  context.TryCancel();
-  grpc::Status status = stream->Finish();
-  if (!stopping_) {
-    log::Warn("ADS stream failed", {{"server", server}, {"error", status.error_message()}});
-  }
-  return got_response;
+  EndStream(context, *stream, server);
+  return !first;
 }
 
 bool AdsClient::RunSotw(const std::string& server) {
   auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(server));
   grpc::ClientContext context;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return false;
-    context_ = &context;
-  }
+  if (!Register(context)) return false;
   auto stream = stub->StreamAggregatedResources(&context);
-  bool got_response = false;
+  bool first = true;
   bool node_answered = false;
   std::vector<std::string> endpoint_names;
-  // Per type: the version and nonce last accepted / seen, for ACKs and NACKs.
+  // Per type: the version last accepted and the nonce last seen, for ACKs and NACKs.
   std::map<std::string, std::pair<std::string, std::string>> acked;
   handler_.OnStreamStart(server);
 
-  auto request_for = [&](std::string_view type_url, const std::vector<std::string>& names) {
+  auto request_for = [&](std::string_view type_url) {
     DiscoveryRequest request;
     request.set_type_url(std::string(type_url));
-    for (const std::string& name : names) request.add_resource_names(name);
+    if (type_url == xds::kNodeInfoTypeUrl) request.add_resource_names(options_.node_name);
+    if (type_url == xds::kClusterLoadAssignmentTypeUrl) {
+      for (const std::string& name : endpoint_names) request.add_resource_names(name);
+    }
     auto it = acked.find(std::string(type_url));
     if (it != acked.end()) {
       request.set_version_info(it->second.first);
@@ -286,84 +310,41 @@ bool AdsClient::RunSotw(const std::string& server) {
     return request;
   };
 
-  DiscoveryRequest node_request = request_for(xds::kNodeInfoTypeUrl, {options_.node_name});
+  DiscoveryRequest node_request = request_for(xds::kNodeInfoTypeUrl);
   *node_request.mutable_node() = NodeOf(options_);
-  bool ok = stream->Write(node_request) && stream->Write(request_for(xds::kClusterTypeUrl, {}));
+  bool ok = stream->Write(node_request) && stream->Write(request_for(xds::kClusterTypeUrl));
 
   for (DiscoveryResponse response; ok && stream->Read(&response); ReleaseIfLarge(response)) {
-    if (!got_response) {
-      got_response = true;
-      connected_ = true;
-      metrics_.connected.With({server}).Set(1);
-      log::Info("ADS stream open", {{"server", server}, {"protocol", "sotw"}});
-    }
     const std::string& type_url = response.type_url();
-    metrics_.responses.With({xds::TypeLabel(type_url)}).Increment();
+    Received(server, "sotw", type_url, &first);
     absl::Status applied;
-    if (type_url == xds::kNodeInfoTypeUrl) {
-      node_answered = true;
-      auto infos = Unpack<skewless::agent::v1::NodeInfo>(response.resources(), type_url);
-      if (!infos.ok()) {
-        applied = infos.status();
-      } else {
-        std::optional<skewless::agent::v1::NodeInfo> mine;
-        for (auto& info : *infos) {
-          if (info.name() == options_.node_name) mine = info;
-        }
-        applied = handler_.OnNodeInfo(mine);
-      }
-    } else if (type_url == xds::kClusterTypeUrl) {
+    if (type_url == xds::kNodeInfoTypeUrl) node_answered = true;
+    if (type_url == xds::kClusterTypeUrl && !node_answered) {
       // State of the world never answers a name that does not exist, and the control
       // plane answers NodeInfo before clusters: no NodeInfo by now means an unknown node.
-      if (!node_answered) {
-        node_answered = true;
-        applied = handler_.OnNodeInfo(std::nullopt);
-      }
-      auto clusters = Unpack<envoy::config::cluster::v3::Cluster>(response.resources(), type_url);
-      absl::Status status =
-          clusters.ok() ? handler_.OnClusters(*clusters, {}, true) : clusters.status();
-      if (applied.ok()) applied = status;
-    } else if (type_url == xds::kClusterLoadAssignmentTypeUrl) {
-      auto assignments = Unpack<envoy::config::endpoint::v3::ClusterLoadAssignment>(
-          response.resources(), type_url);
-      applied = assignments.ok() ? handler_.OnAssignments(*assignments, {}) : assignments.status();
+      node_answered = true;
+      applied = handler_.OnNodeInfo(std::nullopt);
     }
+    AnyList resources;
+    for (const auto& resource : response.resources()) resources.push_back(&resource);
+    const absl::Status dispatched = Dispatch(type_url, resources, {}, /*full_state=*/true);
+    if (applied.ok()) applied = dispatched;
     auto& [version, nonce] = acked[type_url];
     nonce = response.nonce();
-    std::vector<std::string> names;
-    if (type_url == xds::kNodeInfoTypeUrl) names = {options_.node_name};
-    if (type_url == xds::kClusterLoadAssignmentTypeUrl) names = endpoint_names;
-    DiscoveryRequest ack;
-    if (applied.ok()) {
-      version = response.version_info();
-      ack = request_for(type_url, names);
-    } else {
-      metrics_.nacks.With({xds::TypeLabel(type_url)}).Increment();
-      log::Warn("NACK: part of an xDS response could not be applied",
-                {{"type", xds::TypeLabel(type_url)}, {"error", std::string(applied.message())}});
-      ack = request_for(type_url, names);
-      ack.mutable_error_detail()->set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-      ack.mutable_error_detail()->set_message(std::string(applied.message()));
-    }
+    if (applied.ok()) version = response.version_info();
+    DiscoveryRequest ack = request_for(type_url);
+    if (!applied.ok()) Nacked(type_url, applied, ack.mutable_error_detail());
     ok = stream->Write(ack);
     if (ok && type_url == xds::kClusterTypeUrl) {
       std::vector<std::string> wanted = handler_.EndpointSubscriptions();
       if (wanted != endpoint_names) {
         endpoint_names = std::move(wanted);
-        ok = stream->Write(request_for(xds::kClusterLoadAssignmentTypeUrl, endpoint_names));
+        ok = stream->Write(request_for(xds::kClusterLoadAssignmentTypeUrl));
       }
     }
   }
-  {
-    std::lock_guard lock(mutex_);
-    context_ = nullptr;
-  }
-  context.TryCancel();
-  grpc::Status status = stream->Finish();
-  if (!stopping_) {
-    log::Warn("ADS stream failed", {{"server", server}, {"error", status.error_message()}});
-  }
-  return got_response;
+  EndStream(context, *stream, server);
+  return !first;
 }
 
 }  // namespace skewless::agent

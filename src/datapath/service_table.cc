@@ -439,21 +439,30 @@ absl::Status ServiceTable::DeleteExpiredBackends() {
   return absl::OkStatus();
 }
 
-absl::Status ServiceTable::Apply(const std::vector<ServiceSpec>& desired) {
-  std::vector<PlannedService> planned;
+absl::Status ServiceTable::PlanAll(const std::vector<ServiceSpec>& specs,
+                                   std::vector<PlannedService>* planned,
+                                   std::set<skw_service_key, KeyLess>* keys) {
   std::map<skw_service_key, const ServiceSpec*, KeyLess> seen;
-  for (const ServiceSpec& spec : desired) {
+  for (const ServiceSpec& spec : specs) {
     absl::StatusOr<PlannedService> plan = Plan(spec);
     if (!plan.ok()) return plan.status();
     if (auto [it, inserted] = seen.emplace(plan->key, &spec); !inserted) {
       return absl::InvalidArgumentError(absl::StrCat(Describe(spec), " and ", Describe(*it->second),
                                                      " are the same VIP, port and protocol"));
     }
-    planned.push_back(*std::move(plan));
+    keys->insert(plan->key);
+    planned->push_back(*std::move(plan));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ServiceTable::Apply(const std::vector<ServiceSpec>& desired) {
+  std::vector<PlannedService> planned;
+  std::set<skw_service_key, KeyLess> keys;
+  if (absl::Status status = PlanAll(desired, &planned, &keys); !status.ok()) return status;
   std::vector<skw_service_key> gone;
   for (const auto& [key, service] : services_) {
-    if (!seen.contains(key)) gone.push_back(key);
+    if (!keys.contains(key)) gone.push_back(key);
   }
   return Commit(planned, gone);
 }
@@ -467,21 +476,13 @@ absl::Status ServiceTable::Upsert(const ServiceSpec& spec) {
 absl::Status ServiceTable::Change(const std::vector<ServiceSpec>& upserts,
                                   const std::vector<ServiceRef>& removals) {
   std::vector<PlannedService> planned;
-  std::map<skw_service_key, const ServiceSpec*, KeyLess> seen;
-  for (const ServiceSpec& spec : upserts) {
-    absl::StatusOr<PlannedService> plan = Plan(spec);
-    if (!plan.ok()) return plan.status();
-    if (auto [it, inserted] = seen.emplace(plan->key, &spec); !inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(Describe(spec), " and ", Describe(*it->second),
-                                                     " are the same VIP, port and protocol"));
-    }
-    planned.push_back(*std::move(plan));
-  }
+  std::set<skw_service_key, KeyLess> keys;
+  if (absl::Status status = PlanAll(upserts, &planned, &keys); !status.ok()) return status;
   std::vector<skw_service_key> gone;
   for (const ServiceRef& removal : removals) {
     absl::StatusOr<skw_service_key> key = KeyOf(removal.vip, removal.port, removal.protocol);
     if (!key.ok()) return key.status();
-    if (services_.contains(*key) && !seen.contains(*key)) gone.push_back(*key);
+    if (services_.contains(*key) && !keys.contains(*key)) gone.push_back(*key);
   }
   if (planned.empty() && gone.empty()) return DeleteExpiredBackends();
   return Commit(planned, gone);

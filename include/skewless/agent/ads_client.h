@@ -23,6 +23,12 @@
 namespace grpc {
 class ClientContext;
 }
+namespace google::rpc {
+class Status;
+}
+namespace google::protobuf {
+class Any;
+}
 
 namespace skewless::agent {
 
@@ -70,10 +76,22 @@ class AdsClient {
     prometheus::Family<prometheus::Counter>& nacks;
   };
 
+  using AnyList = std::vector<const google::protobuf::Any*>;
+
   void Run();
   // One stream until it ends; true if it got at least one response (resets backoff).
   bool RunDelta(const std::string& server);
   bool RunSotw(const std::string& server);
+  // Shared by both protocols: the stream's context for Stop(), its end, the metrics and
+  // log of a response and a NACK, and the decoding of resources for the handler.
+  bool Register(grpc::ClientContext& context);  // false when stopping
+  template <typename Stream>
+  void EndStream(grpc::ClientContext& context, Stream& stream, const std::string& server);
+  void Received(const std::string& server, const char* protocol, const std::string& type_url,
+                bool* first);
+  void Nacked(const std::string& type_url, const absl::Status& error, google::rpc::Status* detail);
+  absl::Status Dispatch(const std::string& type_url, const AnyList& resources,
+                        const std::vector<std::string>& removed, bool full_state);
   bool Sleep(std::chrono::milliseconds duration);  // false when stopping
 
   const AdsClientOptions options_;

@@ -185,6 +185,9 @@ class ServiceTable {
   };
 
   absl::StatusOr<PlannedService> Plan(const ServiceSpec& spec);
+  // Plans every spec (all or nothing); a VIP, port and protocol twice is an error.
+  absl::Status PlanAll(const std::vector<ServiceSpec>& specs, std::vector<PlannedService>* planned,
+                       std::set<skw_service_key, KeyLess>* keys);
   // Makes the maps hold `planned` and not `gone`, in the order above.
   absl::Status Commit(const std::vector<PlannedService>& planned,
                       const std::vector<skw_service_key>& gone);
