@@ -12,14 +12,9 @@
 #include "skewless/common/stop_signals.h"
 #include "skewless/datapath/steering.h"
 
-namespace {
-
-// Exit codes: 0 stopped cleanly, 1 could not run (data path, bind), 2 bad flags or config.
-constexpr int kExitOk = 0;
-constexpr int kExitCannotRun = 1;
-constexpr int kExitBadConfig = 2;
-
-}  // namespace
+using skewless::kExitBadConfig;
+using skewless::kExitCannotRun;
+using skewless::kExitOk;
 
 int main(int argc, char** argv) {
   using skewless::agent::AgentConfig;
@@ -150,9 +145,7 @@ int main(int argc, char** argv) {
             {{"node", config.node_name},
              {"http", config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
                           std::to_string((*agent)->http_port())}});
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  log::Info("stopping", {{"signal", strsignal(signal_number)}});
+  skewless::AwaitStopSignal(stop_signals);
   (*agent)->Shutdown();
   return kExitOk;
 }

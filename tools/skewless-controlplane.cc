@@ -9,14 +9,9 @@
 #include "skewless/common/stop_signals.h"
 #include "skewless/controlplane/server.h"
 
-namespace {
-
-// Exit codes: 0 stopped cleanly, 1 could not run (bind, source), 2 bad flags or config.
-constexpr int kExitOk = 0;
-constexpr int kExitCannotRun = 1;
-constexpr int kExitBadConfig = 2;
-
-}  // namespace
+using skewless::kExitBadConfig;
+using skewless::kExitCannotRun;
+using skewless::kExitOk;
 
 int main(int argc, char** argv) {
   using skewless::controlplane::ServerConfig;
@@ -113,9 +108,7 @@ int main(int argc, char** argv) {
              {"http", config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
                           std::to_string((*server)->http_port())},
              {"source", std::string(skewless::controlplane::SourceKindName(config.source))}});
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  log::Info("stopping", {{"signal", strsignal(signal_number)}});
+  skewless::AwaitStopSignal(stop_signals);
   (*server)->Shutdown();
   return kExitOk;
 }

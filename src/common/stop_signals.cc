@@ -3,6 +3,10 @@
 
 #include <pthread.h>
 
+#include <cstring>
+
+#include "skewless/common/log.h"
+
 namespace skewless {
 
 sigset_t BlockStopSignals() {
@@ -13,6 +17,12 @@ sigset_t BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return stop_signals;
+}
+
+void AwaitStopSignal(const sigset_t& signals) {
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("stopping", {{"signal", strsignal(signal_number)}});
 }
 
 }  // namespace skewless

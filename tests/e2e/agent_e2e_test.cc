@@ -172,6 +172,16 @@ class AgentEndToEnd : public ::testing::Test {
     probe_.reset();
   }
 
+  // Control plane serving `pods`, the agent, the probe; returns once new connections land
+  // only on `pods`.
+  void StartSteeringTo(const std::set<int>& pods, const std::vector<std::string>& agent_flags = {}) {
+    WriteEndpoints(pods);
+    StartControlPlane();
+    StartAgent(agent_flags);
+    StartProbe();
+    AwaitOnly(pods, 0, milliseconds(5000));
+  }
+
   std::set<std::string> Ips(const std::set<int>& pods) {
     std::set<std::string> ips;
     for (int index : pods) ips.insert(node_->plan().pods.at(index).ip);
@@ -256,11 +266,7 @@ class AgentEndToEnd : public ::testing::Test {
 };
 
 TEST_F(AgentEndToEnd, EditingTheFileMovesNewConnectionsWithinASecond) {
-  WriteEndpoints({0, 1});
-  StartControlPlane();
-  StartAgent();
-  StartProbe();
-  AwaitOnly({0, 1}, 0, milliseconds(5000));
+  StartSteeringTo({0, 1});
 
   std::vector<double> latencies_ms;
   for (int round = 0; round < 8; ++round) {
@@ -281,11 +287,7 @@ TEST_F(AgentEndToEnd, EditingTheFileMovesNewConnectionsWithinASecond) {
 }
 
 TEST_F(AgentEndToEnd, KillingTheAgentKeepsSteeringAndARestartAdoptsAndReconciles) {
-  WriteEndpoints({0, 1});
-  StartControlPlane();
-  StartAgent();
-  StartProbe();
-  AwaitOnly({0, 1}, 0, milliseconds(5000));
+  StartSteeringTo({0, 1});
 
   agent_->Signal(SIGKILL);
   ASSERT_TRUE(agent_->Wait(milliseconds(5000)).ok());
@@ -305,11 +307,7 @@ TEST_F(AgentEndToEnd, KillingTheAgentKeepsSteeringAndARestartAdoptsAndReconciles
 }
 
 TEST_F(AgentEndToEnd, AStoppedControlPlaneLeavesTheLastStateAndARestartedOneIsFollowed) {
-  WriteEndpoints({0, 1});
-  StartControlPlane();
-  StartAgent();
-  StartProbe();
-  AwaitOnly({0, 1}, 0, milliseconds(5000));
+  StartSteeringTo({0, 1});
 
   StopControlPlane();
   const std::int64_t stopped = MonotonicNs();
@@ -325,11 +323,7 @@ TEST_F(AgentEndToEnd, AStoppedControlPlaneLeavesTheLastStateAndARestartedOneIsFo
 }
 
 TEST_F(AgentEndToEnd, SigtermLeavesTheDataPathAndUninstallRemovesIt) {
-  WriteEndpoints({0, 1});
-  StartControlPlane();
-  StartAgent();
-  StartProbe();
-  AwaitOnly({0, 1}, 0, milliseconds(5000));
+  StartSteeringTo({0, 1});
 
   agent_->Signal(SIGTERM);
   auto code = agent_->Wait(milliseconds(5000));
@@ -355,11 +349,7 @@ TEST_F(AgentEndToEnd, SigtermLeavesTheDataPathAndUninstallRemovesIt) {
 }
 
 TEST_F(AgentEndToEnd, UninstallOnStopRemovesTheDataPathAtSigterm) {
-  WriteEndpoints({0, 1});
-  StartControlPlane();
-  StartAgent({"--uninstall-on-stop"});
-  StartProbe();
-  AwaitOnly({0, 1}, 0, milliseconds(5000));
+  StartSteeringTo({0, 1}, {"--uninstall-on-stop"});
 
   agent_->Signal(SIGTERM);
   auto code = agent_->Wait(milliseconds(5000));

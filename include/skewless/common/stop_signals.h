@@ -12,4 +12,13 @@ namespace skewless {
 // and that must not kill us mid-shutdown.
 sigset_t BlockStopSignals();
 
+// Waits for one of `signals` (from BlockStopSignals) and logs which arrived.
+void AwaitStopSignal(const sigset_t& signals);
+
+// Exit codes of the daemons (skewless-controlplane, skewless-agent): 0 stopped cleanly,
+// 1 could not run, 2 bad flags or config.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitCannotRun = 1;
+inline constexpr int kExitBadConfig = 2;
+
 }  // namespace skewless
