@@ -21,28 +21,10 @@
 #include "skewless/datapath/bpf_util.h"
 #include "skewless/datapath/feature_probe.h"
 #include "steer.skel.h"
+#include "steering_pins.h"
 
 namespace skewless::datapath {
 namespace {
-
-struct MapAbi {
-  const char* name;
-  std::uint32_t key_size_bytes;
-  std::uint32_t value_size_bytes;
-};
-
-// docs/datapath.md's maps with the abi.h structs they hold. skw_backend_sets'
-// values are inner map fds (ids when read); its inner template is checked apart.
-constexpr MapAbi kMapAbi[] = {
-    {"skw_services", sizeof(skw_service_key), sizeof(skw_service)},
-    {"skw_backend_sets", sizeof(std::uint32_t), sizeof(std::uint32_t)},
-    {"skw_backends", sizeof(std::uint32_t), sizeof(skw_backend)},
-    {"skw_backend_loads", sizeof(std::uint32_t), sizeof(skw_backend_load)},
-    {"skw_node", sizeof(std::uint32_t), sizeof(skw_node_config)},
-    {"skw_sock_states", sizeof(int), sizeof(skw_sock_state)},
-    {"skw_udp_rev", sizeof(skw_udp_rev_key), sizeof(skw_udp_rev)},
-    {"skw_reasons", sizeof(std::uint32_t), sizeof(std::uint64_t)},
-};
 
 // Attach order on a fresh install: the hooks that count and translate back
 // go first, so the first steered socket is already counted and reported as
@@ -90,10 +72,6 @@ absl::Status PreparePinDir(const std::string& pin_dir) {
   return absl::OkStatus();
 }
 
-std::string LinkPinPath(const std::string& pin_dir, const std::string& program) {
-  return absl::StrCat(pin_dir, "/links/", program);
-}
-
 // Detaches the link pinned at `path` (even if another process holds an fd
 // to it) and removes the pin.
 absl::Status DetachPinnedLink(const std::string& path) {
@@ -119,15 +97,6 @@ absl::Status RemovePinDirs(const std::string& pin_dir) {
     }
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<bpf_link_info> LinkInfo(int link_fd, const std::string& what) {
-  bpf_link_info info{};
-  __u32 info_len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(link_fd, &info, &info_len); err != 0) {
-    return absl::ErrnoToStatus(-err, absl::StrCat("reading info of ", what));
-  }
-  return info;
 }
 
 // The template each swapped-in set must match (the kernel compares type,
@@ -159,7 +128,7 @@ const std::vector<std::string>& Steering::ProgramNames() { return AttachOrder();
 const std::vector<std::string>& Steering::MapNames() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
-    for (const MapAbi& map : kMapAbi) out.emplace_back(map.name);
+    for (const MapAbi& map : kSteeringMapAbi) out.emplace_back(map.name);
     return out;
   }();
   return names;
@@ -265,7 +234,7 @@ absl::StatusOr<std::unique_ptr<Steering>> Steering::Start(SteeringOptions option
 }
 
 absl::Status Steering::CheckMapsAgainstAbi() const {
-  for (const MapAbi& abi : kMapAbi) {
+  for (const MapAbi& abi : kSteeringMapAbi) {
     const bpf_map* map = bpf_object__find_map_by_name(skel_->obj, abi.name);
     if (map == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat("the steering object has no map ", abi.name,
@@ -310,7 +279,7 @@ absl::Status Steering::AttachOrAdoptLinks(int cgroup_fd) {
       if (link == nullptr) return absl::ErrnoToStatus(errno, "opening pinned link " + path);
       links_.push_back(link);
       link_programs_.push_back(name);
-      absl::StatusOr<bpf_link_info> info = LinkInfo(bpf_link__fd(link), "pinned link " + path);
+      absl::StatusOr<bpf_link_info> info = ReadLinkInfo(bpf_link__fd(link), "pinned link " + path);
       if (!info.ok()) return info.status();
       if (info->type != BPF_LINK_TYPE_CGROUP || info->cgroup.cgroup_id != cgroup_stat.st_ino ||
           info->cgroup.attach_type != bpf_program__expected_attach_type(prog)) {
@@ -349,7 +318,7 @@ absl::Status Steering::UninstallPinned(const std::string& pin_dir) {
     }
   }
   for (const std::string& map : MapNames()) {
-    const std::string path = absl::StrCat(pin_dir, "/", map);
+    const std::string path = MapPinPath(pin_dir, map);
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
       errors.push_back(absl::StrCat("removing pin ", path, ": ", std::strerror(errno)));
     }
@@ -386,35 +355,18 @@ absl::Status Steering::Uninstall() {
 }
 
 absl::StatusOr<std::array<std::uint64_t, SKW_REASON_COUNT>> Steering::ReasonCounts() const {
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return absl::ErrnoToStatus(-cpus, "counting possible CPUs");
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
-  std::array<std::uint64_t, SKW_REASON_COUNT> totals{};
-  for (std::uint32_t reason = 0; reason < SKW_REASON_COUNT; ++reason) {
-    if (int err =
-            bpf_map_lookup_elem(bpf_map__fd(skel_->maps.skw_reasons), &reason, per_cpu.data());
-        err != 0) {
-      return absl::ErrnoToStatus(-err, absl::StrCat("reading skw_reasons[", reason, "]"));
-    }
-    for (std::uint64_t count : per_cpu) totals[reason] += count;
-  }
-  return totals;
+  return ReadReasonCounts(bpf_map__fd(skel_->maps.skw_reasons));
 }
 
 absl::StatusOr<skw_backend_load> Steering::BackendLoad(std::uint32_t backend_id) const {
-  skw_backend_load load{};
-  if (int err = bpf_map_lookup_elem(bpf_map__fd(skel_->maps.skw_backend_loads), &backend_id, &load);
-      err != 0) {
-    return absl::ErrnoToStatus(-err, absl::StrCat("reading skw_backend_loads[", backend_id, "]"));
-  }
-  return load;
+  return ReadBackendLoad(bpf_map__fd(skel_->maps.skw_backend_loads), backend_id);
 }
 
 absl::StatusOr<std::vector<AttachedProgram>> Steering::Programs() const {
   std::vector<AttachedProgram> programs;
   for (std::size_t i = 0; i < links_.size(); ++i) {
     absl::StatusOr<bpf_link_info> info =
-        LinkInfo(bpf_link__fd(links_[i]), "the link of " + link_programs_[i]);
+        ReadLinkInfo(bpf_link__fd(links_[i]), "the link of " + link_programs_[i]);
     if (!info.ok()) return info.status();
     // The kernel's own program name is cut at 15 characters, so the name is ours.
     programs.push_back(
@@ -425,7 +377,7 @@ absl::StatusOr<std::vector<AttachedProgram>> Steering::Programs() const {
 
 absl::StatusOr<std::vector<MapLayout>> Steering::MapLayouts() const {
   std::vector<MapLayout> layouts;
-  for (const MapAbi& abi : kMapAbi) {
+  for (const MapAbi& abi : kSteeringMapAbi) {
     absl::StatusOr<MapLayout> loaded =
         ReadMapLayout(bpf_map__fd(bpf_object__find_map_by_name(skel_->obj, abi.name)));
     if (!loaded.ok()) return loaded.status();

@@ -1,0 +1,136 @@
+// One ADS (state of the world) stream: NodeInfo and CDS first, then EDS for every cluster,
+// each response ACKed as an agent would, then cancelled.
+#include "skewless/ctl/xds_fetch.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "skewless/xds/resources.h"
+
+namespace skewless::ctl {
+namespace {
+
+using envoy::service::discovery::v3::DiscoveryRequest;
+using envoy::service::discovery::v3::DiscoveryResponse;
+
+DiscoveryRequest Request(const XdsFetchOptions& options, std::string_view type_url,
+                         const std::vector<std::string>& names) {
+  DiscoveryRequest request;
+  request.mutable_node()->set_id(options.node_id);
+  request.mutable_node()->set_user_agent_name(kAgentUserAgent);
+  request.set_type_url(std::string(type_url));
+  for (const std::string& name : names) request.add_resource_names(name);
+  return request;
+}
+
+DiscoveryRequest Ack(const XdsFetchOptions& options, const DiscoveryResponse& response,
+                     const std::vector<std::string>& names) {
+  DiscoveryRequest ack = Request(options, response.type_url(), names);
+  ack.set_version_info(response.version_info());
+  ack.set_response_nonce(response.nonce());
+  return ack;
+}
+
+template <typename Message>
+absl::StatusOr<Message> Unpack(const google::protobuf::Any& any) {
+  Message message;
+  if (!any.UnpackTo(&message)) {
+    return absl::DataLossError(absl::StrCat("a resource of type ", any.type_url(),
+                                            " could not be decoded as ",
+                                            Message::descriptor()->full_name()));
+  }
+  return message;
+}
+
+}  // namespace
+
+std::string EdsNameOf(const envoy::config::cluster::v3::Cluster& cluster) {
+  const std::string& service_name = cluster.eds_cluster_config().service_name();
+  return service_name.empty() ? cluster.name() : service_name;
+}
+
+absl::StatusOr<XdsSnapshot> FetchXds(const XdsFetchOptions& options) {
+  XdsSnapshot snapshot{.server = options.server, .node_id = options.node_id};
+  auto channel = grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
+  grpc::ClientContext context;
+  // One deadline for the whole exchange: a CLI must not hang on a silent server.
+  context.set_deadline(std::chrono::system_clock::now() + options.timeout);
+  auto stream = stub->StreamAggregatedResources(&context);
+
+  const std::vector<std::string> node_names = {options.node_id};
+  std::vector<std::string> eds_names;
+  std::set<std::string> eds_pending;
+  bool clusters_received = false;
+  // NodeInfo first, as the control plane orders it for agents; a Node it does not know is
+  // simply never answered, so nothing waits for it.
+  bool writes_ok = stream->Write(Request(options, xds::kNodeInfoTypeUrl, node_names)) &&
+                   stream->Write(Request(options, xds::kClusterTypeUrl, {}));
+  DiscoveryResponse response;
+  while (writes_ok && stream->Read(&response)) {
+    if (!response.control_plane().identifier().empty()) {
+      snapshot.control_plane = response.control_plane().identifier();
+    }
+    const std::string& type = response.type_url();
+    if (type == xds::kNodeInfoTypeUrl) {
+      for (const auto& any : response.resources()) {
+        absl::StatusOr<skewless::agent::v1::NodeInfo> node =
+            Unpack<skewless::agent::v1::NodeInfo>(any);
+        if (!node.ok()) return node.status();
+        if (node->name() == options.node_id) snapshot.node = *node;
+      }
+      writes_ok = stream->Write(Ack(options, response, node_names));
+    } else if (type == xds::kClusterTypeUrl && !clusters_received) {
+      clusters_received = true;
+      snapshot.cluster_version = response.version_info();
+      for (const auto& any : response.resources()) {
+        absl::StatusOr<envoy::config::cluster::v3::Cluster> cluster =
+            Unpack<envoy::config::cluster::v3::Cluster>(any);
+        if (!cluster.ok()) return cluster.status();
+        eds_names.push_back(EdsNameOf(*cluster));
+        snapshot.clusters.push_back(*std::move(cluster));
+      }
+      std::sort(snapshot.clusters.begin(), snapshot.clusters.end(),
+                [](const auto& a, const auto& b) { return a.name() < b.name(); });
+      std::sort(eds_names.begin(), eds_names.end());
+      eds_names.erase(std::unique(eds_names.begin(), eds_names.end()), eds_names.end());
+      eds_pending.insert(eds_names.begin(), eds_names.end());
+      writes_ok = stream->Write(Ack(options, response, {}));
+      if (eds_pending.empty()) break;
+      writes_ok = writes_ok &&
+                  stream->Write(Request(options, xds::kClusterLoadAssignmentTypeUrl, eds_names));
+    } else if (type == xds::kClusterLoadAssignmentTypeUrl) {
+      for (const auto& any : response.resources()) {
+        absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> assignment =
+            Unpack<envoy::config::endpoint::v3::ClusterLoadAssignment>(any);
+        if (!assignment.ok()) return assignment.status();
+        eds_pending.erase(assignment->cluster_name());
+        snapshot.assignments[assignment->cluster_name()] = *std::move(assignment);
+      }
+      writes_ok = stream->Write(Ack(options, response, eds_names));
+      if (eds_pending.empty()) break;
+    }
+  }
+  context.TryCancel();
+  const grpc::Status status = stream->Finish();
+  if (!clusters_received) {
+    const std::string why = absl::StrCat(status.error_message(), " (gRPC code ",
+                                         static_cast<int>(status.error_code()), ")");
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return absl::DeadlineExceededError(absl::StrCat("the ADS server at ", options.server,
+                                                      " sent no clusters within ",
+                                                      options.timeout.count(), " ms"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("no clusters from the ADS server at ", options.server, ": ", why,
+                     "; is skewless-controlplane running there? (--server sets the address)"));
+  }
+  snapshot.missing_assignments.assign(eds_pending.begin(), eds_pending.end());
+  return snapshot;
+}
+
+}  // namespace skewless::ctl
