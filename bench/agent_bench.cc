@@ -58,15 +58,15 @@ class Sandbox {
     mounted_ = true;
     auto root = skewless::FindCgroup2Mount();
     if (!root.ok()) throw std::runtime_error(std::string(root.status().message()));
-    auto cgroup = skewless::OwnedCgroup::Create(*root + "/skewless-bench-" +
-                                                std::to_string(getpid()));
+    auto cgroup =
+        skewless::OwnedCgroup::Create(*root + "/skewless-bench-" + std::to_string(getpid()));
     if (!cgroup.ok()) throw std::runtime_error(std::string(cgroup.status().message()));
     cgroup_ = std::make_unique<skewless::OwnedCgroup>(*std::move(cgroup));
   }
   ~Sandbox() {
     if (!agent_binary_.empty()) {
-      const std::string command = agent_binary_ + " uninstall --pin-dir " + pin_dir() +
-                                  " >/dev/null 2>&1";
+      const std::string command =
+          agent_binary_ + " uninstall --pin-dir " + pin_dir() + " >/dev/null 2>&1";
       if (std::system(command.c_str()) != 0) Say("uninstall failed; unmounting anyway");
     }
     cgroup_.reset();
@@ -112,7 +112,8 @@ nlohmann::json Run(const Options& options) {
         std::to_string(options.endpoints) + " endpoints");
     skewless::bench::Populate(**api, options.services, options.endpoints);
     skewless::bench::ControlPlane cp(options.controlplane, (*api)->url(), work_dir);
-    if (!cp.AwaitReady(std::chrono::seconds(120))) throw std::runtime_error("control plane not ready");
+    if (!cp.AwaitReady(std::chrono::seconds(120)))
+      throw std::runtime_error("control plane not ready");
 
     sandbox.WillUninstallWith(options.agent);
     const auto start = Clock::now();
@@ -167,9 +168,9 @@ nlohmann::json Run(const Options& options) {
       CheckInterrupted();
       const double swapped = Metric(page(), swaps);
       const auto t0 = Clock::now();
-      (*api)->Modify(Resource::kEndpointSlices,
-                     skewless::bench::Slice(k % options.services, options.endpoints,
-                                            k % options.endpoints));
+      (*api)->Modify(
+          Resource::kEndpointSlices,
+          skewless::bench::Slice(k % options.services, options.endpoints, k % options.endpoints));
       while (Metric(page(), swaps) <= swapped) {
         if (Clock::now() - t0 > std::chrono::seconds(10)) {
           throw std::runtime_error("a change was not applied within 10 s: " + agent.Log());
@@ -215,8 +216,7 @@ int main(int argc, char** argv) {
   app.add_option("--controlplane", options.controlplane, "Path to skewless-controlplane")
       ->required();
   app.add_option("--agent", options.agent, "Path to skewless-agent")->required();
-  app.add_option("--services", options.services, "Services (one port each)")
-      ->capture_default_str();
+  app.add_option("--services", options.services, "Services (one port each)")->capture_default_str();
   app.add_option("--endpoints", options.endpoints, "Endpoints per Service (<= 254)")
       ->capture_default_str()
       ->check(CLI::Range(1, 254));

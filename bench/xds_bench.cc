@@ -20,8 +20,8 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
-#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "bench_support.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
 #include "kube_fixtures.h"
@@ -29,9 +29,9 @@
 
 namespace {
 
-using skewless::bench::Clock;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
+using skewless::bench::Clock;
 using skewless::testing::FakeApiServer;
 using Resource = skewless::testing::Resource;
 

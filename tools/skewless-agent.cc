@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   std::string config_path;
   std::vector<std::string> xds_servers;
-  std::optional<std::string> xds_protocol, node_name, zone, cgroup, pin_dir, http_listen,
-      log_level, log_format;
+  std::optional<std::string> xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level,
+      log_format;
   std::optional<double> slow_start_s;
   bool uninstall_on_stop = false;
   app.add_option("--config", config_path,
@@ -67,9 +67,10 @@ int main(int argc, char** argv) {
 
   CLI::App* uninstall = app.add_subcommand(
       "uninstall", "Detach every program and remove every pin of the data path, then exit");
-  std::string uninstall_pin_dir = skewless::datapath::kDefaultPinDir;
-  uninstall->add_option("--pin-dir", uninstall_pin_dir, "bpffs directory of the data path")
-      ->capture_default_str();
+  std::optional<std::string> uninstall_pin_dir;
+  uninstall->add_option("--pin-dir", uninstall_pin_dir,
+                        "bpffs directory of the data path (default /sys/fs/bpf/skewless; a "
+                        "--pin-dir before `uninstall` counts too)");
 
   try {
     app.parse(argc, argv);
@@ -81,12 +82,15 @@ int main(int argc, char** argv) {
   }
 
   if (uninstall->parsed()) {
-    absl::Status removed = skewless::datapath::Steering::UninstallPinned(uninstall_pin_dir);
+    // `skewless-agent --pin-dir X uninstall` must not quietly act on the default.
+    const std::string target =
+        uninstall_pin_dir.value_or(pin_dir.value_or(skewless::datapath::kDefaultPinDir));
+    absl::Status removed = skewless::datapath::Steering::UninstallPinned(target);
     if (!removed.ok()) {
       std::cerr << "skewless-agent uninstall: " << removed.message() << "\n";
       return kExitCannotRun;
     }
-    std::cout << "skewless data path at " << uninstall_pin_dir << " detached and unpinned\n";
+    std::cout << "skewless data path at " << target << " detached and unpinned\n";
     return kExitOk;
   }
 

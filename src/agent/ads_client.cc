@@ -59,9 +59,8 @@ absl::StatusOr<std::vector<T>> Unpack(const std::vector<const google::protobuf::
   for (const google::protobuf::Any* resource : resources) {
     const google::protobuf::Any& any = *resource;
     if (any.type_url() != type_url) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("resource of type ", any.type_url(), " in a ", std::string(type_url),
-                       " response"));
+      return absl::InvalidArgumentError(absl::StrCat("resource of type ", any.type_url(), " in a ",
+                                                     std::string(type_url), " response"));
     }
     T message;
     if (!any.UnpackTo(&message)) {
@@ -93,20 +92,19 @@ std::vector<std::string> Diff(const std::vector<std::string>& a, const std::set<
 
 }  // namespace
 
-AdsClient::AdsClient(AdsClientOptions options, AdsHandler& handler,
-                     prometheus::Registry& registry)
+AdsClient::AdsClient(AdsClientOptions options, AdsHandler& handler, prometheus::Registry& registry)
     : options_(std::move(options)),
       handler_(handler),
       metrics_{
-          .connected = registry.AddGauge("skewless_agent_xds_connected",
-                                         "1 while an ADS stream to a control plane is open.",
-                                         {"server"}),
+          .connected =
+              registry.AddGauge("skewless_agent_xds_connected",
+                                "1 while an ADS stream to a control plane is open.", {"server"}),
           .streams = registry.AddCounter("skewless_agent_xds_streams_total",
                                          "ADS streams opened (the first and every reconnect).",
                                          {"server"}),
-          .responses = registry.AddCounter("skewless_agent_xds_responses_total",
-                                           "Discovery responses received, per resource type.",
-                                           {"type"}),
+          .responses =
+              registry.AddCounter("skewless_agent_xds_responses_total",
+                                  "Discovery responses received, per resource type.", {"type"}),
           .nacks = registry.AddCounter(
               "skewless_agent_xds_nacks_total",
               "Responses rejected (NACKed) because something in them could not be applied.",
@@ -140,8 +138,8 @@ void AdsClient::Run() {
   for (std::size_t attempt = 0; !stopping_; ++attempt) {
     const std::string& server = options_.servers[attempt % options_.servers.size()];
     metrics_.streams.With({server}).Increment();
-    const bool got_responses = options_.protocol == AdsProtocol::kDelta ? RunDelta(server)
-                                                                        : RunSotw(server);
+    const bool got_responses =
+        options_.protocol == AdsProtocol::kDelta ? RunDelta(server) : RunSotw(server);
     connected_ = false;
     metrics_.connected.With({server}).Set(0);
     if (stopping_) break;
@@ -262,8 +260,7 @@ bool AdsClient::RunDelta(const std::string& server) {
 
   // A response per read: a reused message would keep the capacity of the largest one
   // (the initial state of every cluster) for the life of the stream.
-  for (DeltaDiscoveryResponse response; ok && stream->Read(&response);
-       ReleaseIfLarge(response)) {
+  for (DeltaDiscoveryResponse response; ok && stream->Read(&response); ReleaseIfLarge(response)) {
     const std::string& type_url = response.type_url();
     Received(server, "delta", type_url, &first);
     AnyList resources;

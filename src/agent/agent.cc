@@ -2,10 +2,9 @@
 #include "skewless/agent/agent.h"
 
 #include <httplib.h>
-
-#include <chrono>
 #include <malloc.h>
 
+#include <chrono>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -71,8 +70,7 @@ class AgentImpl final : public Agent, public AdsHandler {
       // Keep the ids the running data path uses; nothing is written until the control
       // plane's complete state says what is stale.
       if (absl::Status recovered = table_.Recover(); !recovered.ok()) {
-        return absl::InternalError(
-            absl::StrCat("adopting the pinned maps: ", recovered.message()));
+        return absl::InternalError(absl::StrCat("adopting the pinned maps: ", recovered.message()));
       }
     }
     UpdateGauges();
@@ -105,8 +103,7 @@ class AgentImpl final : public Agent, public AdsHandler {
                   {{"pin_dir", steering_->pin_dir()}});
         return;
       }
-      log::Info("agent stopped; the data path stays attached",
-                {{"pin_dir", steering_->pin_dir()}});
+      log::Info("agent stopped; the data path stays attached", {{"pin_dir", steering_->pin_dir()}});
     });
   }
 

@@ -119,7 +119,8 @@ absl::StatusOr<ClusterTarget> TargetOfCluster(const envoy::config::cluster::v3::
 
   const Value* port = Field(metadata, xds::kMetadataPort);
   if (port == nullptr || port->kind_case() != Value::kNumberValue || port->number_value() < 1 ||
-      port->number_value() > 65535 || port->number_value() != static_cast<int>(port->number_value())) {
+      port->number_value() > 65535 ||
+      port->number_value() != static_cast<int>(port->number_value())) {
     return fail(absl::StrCat(std::string(xds::kMetadataPort), " is not a port in 1-65535"));
   }
   target.port = static_cast<std::uint16_t>(port->number_value());

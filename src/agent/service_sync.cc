@@ -56,8 +56,9 @@ absl::Status ServiceSync::OnNodeInfo(const std::optional<skewless::agent::v1::No
   return Flush({}, {});
 }
 
-absl::Status ServiceSync::OnClusters(const std::vector<envoy::config::cluster::v3::Cluster>& updated,
-                                     const std::vector<std::string>& removed, bool full_state) {
+absl::Status ServiceSync::OnClusters(
+    const std::vector<envoy::config::cluster::v3::Cluster>& updated,
+    const std::vector<std::string>& removed, bool full_state) {
   clusters_seen_ = true;
   std::vector<std::string> errors;
   std::vector<std::string> changed;
@@ -187,11 +188,10 @@ absl::Status ServiceSync::Reconcile() {
   if (absl::Status status = table_.Apply(specs); !status.ok()) return status;
   stream_synced_ = true;
   if (!synced_) {
-    log::Info("first complete state written",
-              {{"clusters", absl::StrCat(clusters_.size())},
-               {"services", absl::StrCat(table_.service_count())},
-               {"backends", absl::StrCat(table_.backend_count())},
-               {"zone", zone_}});
+    log::Info("first complete state written", {{"clusters", absl::StrCat(clusters_.size())},
+                                               {"services", absl::StrCat(table_.service_count())},
+                                               {"backends", absl::StrCat(table_.backend_count())},
+                                               {"zone", zone_}});
   }
   synced_ = true;
   return absl::OkStatus();

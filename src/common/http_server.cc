@@ -37,8 +37,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   std::string host;
   int port = 0;
   if (!SplitHostPort(listen, &host, &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": \"", listen, "\" is not host:port"));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", listen, "\" is not host:port"));
   }
   std::unique_ptr<HttpServer> http(new HttpServer());
   httplib::Server& server = http->state_->server;
@@ -49,7 +48,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     int yes = 1;
     setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  http->port_ = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  http->port_ =
+      port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (http->port_ <= 0) {
     return absl::UnavailableError(absl::StrCat(field, ": cannot listen on ", listen));
   }

@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "parse_util.h"
-#include "skewless/controlplane/file_source.h"
 #include "skewless/common/yaml_load.h"
+#include "skewless/controlplane/file_source.h"
 
 namespace skewless::controlplane {
 namespace {

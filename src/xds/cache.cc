@@ -71,8 +71,8 @@ struct ResourceCache::PortResources {
   std::map<std::string, double> grpc_client_share;
   std::map<std::string, std::shared_ptr<const Resource>> grpc_endpoints;
 
-  absl::StatusOr<std::shared_ptr<const Resource>> GrpcEndpoints(const std::string& zone,
-                                         const std::map<std::string, double>& client_share) {
+  absl::StatusOr<std::shared_ptr<const Resource>> GrpcEndpoints(
+      const std::string& zone, const std::map<std::string, double>& client_share) {
     std::lock_guard lock(grpc_mutex);
     if (client_share != grpc_client_share) {
       grpc_endpoints.clear();

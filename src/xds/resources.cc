@@ -254,8 +254,8 @@ absl::StatusOr<endpoint_v3::ClusterLoadAssignment> BuildLoadAssignment(
       lb_endpoint->set_health_status(HealthOf(member->usability));
       // Agents steer PreferSameNode Services by node; gRPC clients have no use for it.
       if (options.audience == EndpointAudience::kAgent && !member->node_name.empty()) {
-        (*(*lb_endpoint->mutable_metadata()->mutable_filter_metadata())[std::string(
-              kMetadataNamespace)]
+        (*(*lb_endpoint->mutable_metadata()
+                ->mutable_filter_metadata())[std::string(kMetadataNamespace)]
               .mutable_fields())[std::string(kMetadataNodeName)]
             .set_string_value(member->node_name);
       }

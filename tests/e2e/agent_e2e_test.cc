@@ -133,9 +133,16 @@ class AgentEndToEnd : public ::testing::Test {
 
   void StartAgent(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-agent",
-                                     "--node-name", "node-a", "--xds-server", kXdsAddress,
-                                     "--cgroup", node_->ZoneCgroup("zone-a"), "--pin-dir",
-                                     pin_dir_, "--http-listen", kAgentHttp};
+                                     "--node-name",
+                                     "node-a",
+                                     "--xds-server",
+                                     kXdsAddress,
+                                     "--cgroup",
+                                     node_->ZoneCgroup("zone-a"),
+                                     "--pin-dir",
+                                     pin_dir_,
+                                     "--http-listen",
+                                     kAgentHttp};
     argv.insert(argv.end(), extra.begin(), extra.end());
     agent_ = Spawn(argv,
                    // A log of its own per start: waiting for a line must not find the last one's.
@@ -145,10 +152,10 @@ class AgentEndToEnd : public ::testing::Test {
   }
 
   void StartProbe() {
-    probe_ = Spawn({"/usr/bin/python3", std::string(SKEWLESS_SOURCE_DIR) +
-                                            "/tests/e2e/connect_probe.py",
-                    kVip, "8080", "5"},
-                   "probe");
+    probe_ =
+        Spawn({"/usr/bin/python3", std::string(SKEWLESS_SOURCE_DIR) + "/tests/e2e/connect_probe.py",
+               kVip, "8080", "5"},
+              "probe");
     ASSERT_TRUE(probe_);
     probing_ = true;
     probe_reader_ = std::thread([this] {
@@ -174,7 +181,8 @@ class AgentEndToEnd : public ::testing::Test {
 
   // Control plane serving `pods`, the agent, the probe; returns once new connections land
   // only on `pods`.
-  void StartSteeringTo(const std::set<int>& pods, const std::vector<std::string>& agent_flags = {}) {
+  void StartSteeringTo(const std::set<int>& pods,
+                       const std::vector<std::string>& agent_flags = {}) {
     WriteEndpoints(pods);
     StartControlPlane();
     StartAgent(agent_flags);
@@ -282,8 +290,8 @@ TEST_F(AgentEndToEnd, EditingTheFileMovesNewConnectionsWithinASecond) {
   const double p99 = latencies_ms.back();  // 8 samples: the worst is the p99
   RecordProperty("apply_p50_ms", absl::StrCat(p50));
   RecordProperty("apply_p99_ms", absl::StrCat(p99));
-  std::cout << "file edit → new connections moved: p50 " << p50 << " ms, p99 " << p99
-            << " ms over " << latencies_ms.size() << " edits\n";
+  std::cout << "file edit → new connections moved: p50 " << p50 << " ms, p99 " << p99 << " ms over "
+            << latencies_ms.size() << " edits\n";
 }
 
 TEST_F(AgentEndToEnd, KillingTheAgentKeepsSteeringAndARestartAdoptsAndReconciles) {
@@ -334,9 +342,10 @@ TEST_F(AgentEndToEnd, SigtermLeavesTheDataPathAndUninstallRemovesIt) {
   std::this_thread::sleep_for(milliseconds(500));
   ExpectOnlySince({0, 1}, stopped);
 
-  auto uninstall = Spawn(
-      {std::string(SKEWLESS_BIN_DIR) + "/skewless-agent", "uninstall", "--pin-dir", pin_dir_},
-      "uninstall");
+  // The pin dir before the subcommand: it must count there too.
+  auto uninstall =
+      Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-agent", "--pin-dir", pin_dir_, "uninstall"},
+            "uninstall");
   ASSERT_TRUE(uninstall);
   auto uninstalled = uninstall->Wait(milliseconds(10000));
   ASSERT_TRUE(uninstalled.ok()) << uninstalled.status();

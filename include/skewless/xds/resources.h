@@ -29,7 +29,8 @@ inline constexpr std::string_view kClusterTypeUrl =
 inline constexpr std::string_view kClusterLoadAssignmentTypeUrl =
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 // Ours: the Node an agent runs on (its zone), for agents only.
-inline constexpr std::string_view kNodeInfoTypeUrl = "type.googleapis.com/skewless.agent.v1.NodeInfo";
+inline constexpr std::string_view kNodeInfoTypeUrl =
+    "type.googleapis.com/skewless.agent.v1.NodeInfo";
 // Embedded (Any) types, not resources.
 inline constexpr std::string_view kHttpConnectionManagerTypeUrl =
     "type.googleapis.com/"

@@ -84,7 +84,7 @@ class AdsClientTest : public ::testing::TestWithParam<AdsProtocol> {
  protected:
   void Serve(std::vector<xds::ServicePort> ports) {
     ASSERT_THAT(server_.cache().Update({.ports = xds::SharedPorts(std::move(ports)),
-                                       .node_zones = {{"node-1", "zone-a"}}}),
+                                        .node_zones = {{"node-1", "zone-a"}}}),
                 ::testing::IsEmpty());
   }
   AdsClientOptions Options(std::vector<std::string> servers) {

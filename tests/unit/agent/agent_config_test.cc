@@ -49,7 +49,8 @@ TEST(AgentConfig, AnEmptyDocumentKeepsTheDefaults) {
 
 TEST(AgentConfig, ErrorsNameTheFileLineAndKey) {
   auto typo = ParseAgentConfigYaml("node_name: n\nxds_sever: cp:18000\n", "agent.yaml");
-  EXPECT_THAT(std::string(typo.status().message()), HasSubstr("agent.yaml:2:1: xds_sever: unknown key"));
+  EXPECT_THAT(std::string(typo.status().message()),
+              HasSubstr("agent.yaml:2:1: xds_sever: unknown key"));
   auto protocol = ParseAgentConfigYaml("xds_protocol: grpc\n", "agent.yaml");
   EXPECT_THAT(std::string(protocol.status().message()), HasSubstr("xds_protocol"));
   auto syntax = ParseAgentConfigYaml("node_name: [\n", "agent.yaml");

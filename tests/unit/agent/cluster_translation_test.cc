@@ -8,10 +8,10 @@
 namespace skewless::agent {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::AssignmentOf;
 using testing::ClusterOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using testing::Pod;
 using testing::Port;
 
@@ -45,8 +45,8 @@ TEST(TargetOfCluster, HeadlessAndSctpAreNotSteered) {
 
 TEST(TargetOfCluster, BadMetadataIsNamed) {
   envoy::config::cluster::v3::Cluster cluster = ClusterOf(Port("echo", {"10.96.0.10"}, {}));
-  auto& fields = *(*cluster.mutable_metadata()->mutable_filter_metadata())["skewless.io"]
-                      .mutable_fields();
+  auto& fields =
+      *(*cluster.mutable_metadata()->mutable_filter_metadata())["skewless.io"].mutable_fields();
   fields["port"].set_number_value(70000);
   EXPECT_THAT(std::string(TargetOfCluster(cluster).status().message()),
               HasSubstr("cluster default/echo:80: metadata skewless.io: port"));
@@ -88,8 +88,10 @@ TEST(EndpointsOfAssignment, HealthZoneNodeAndWeightSurvive) {
 
 TEST(EndpointsOfAssignment, ABadEndpointIsNamed) {
   auto assignment = AssignmentOf(Port("echo", {"10.96.0.10"}, {Pod("10.0.0.1")}));
-  assignment.mutable_endpoints(0)->mutable_lb_endpoints(0)->mutable_load_balancing_weight()->set_value(
-      70000);
+  assignment.mutable_endpoints(0)
+      ->mutable_lb_endpoints(0)
+      ->mutable_load_balancing_weight()
+      ->set_value(70000);
   auto endpoints = EndpointsOfAssignment(assignment);
   EXPECT_THAT(std::string(endpoints.status().message()),
               HasSubstr("endpoints of default/echo:80: locality #0 endpoint #0: 10.0.0.1: weight"));

@@ -10,11 +10,11 @@
 namespace skewless::agent {
 namespace {
 
+using testing::AssignmentOf;
+using testing::ClusterOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using testing::AssignmentOf;
-using testing::ClusterOf;
 using testing::Pod;
 using testing::Port;
 
@@ -107,8 +107,12 @@ TEST_F(ServiceSyncTest, ABadResourceIsNamedAndKeepsItsLastGoodVersion) {
   xds::ServicePort web = Port("web", {"10.96.0.11"}, {Pod("10.0.1.1")});
   Deliver({echo, web});
   auto bad = AssignmentOf(Port("echo", {"10.96.0.10"}, {Pod("10.0.0.2")}));
-  bad.mutable_endpoints(0)->mutable_lb_endpoints(0)->mutable_endpoint()->mutable_address()
-      ->mutable_socket_address()->set_address("10.0.0.x");
+  bad.mutable_endpoints(0)
+      ->mutable_lb_endpoints(0)
+      ->mutable_endpoint()
+      ->mutable_address()
+      ->mutable_socket_address()
+      ->set_address("10.0.0.x");
   web.endpoints = {Pod("10.0.1.2")};
   absl::Status status = sync_.OnAssignments({bad, AssignmentOf(web)}, {});
   EXPECT_THAT(std::string(status.message()), HasSubstr("endpoints of default/echo:80"));

@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "fake_steering_maps.h"  // tests/support
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "fake_steering_maps.h"  // tests/support
 
 namespace skewless::datapath {
 namespace {
