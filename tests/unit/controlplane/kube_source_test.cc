@@ -637,6 +637,11 @@ TEST_F(KubeSourceTest, TheTokenFileIsReadAgainOnEveryConnection) {
   const std::string token_file =
       (std::filesystem::temp_directory_path() / ("skewless-token-" + std::to_string(::getpid())))
           .string();
+  // Removed however the test ends (a failed ASSERT returns early).
+  struct RemoveFile {
+    std::string path;
+    ~RemoveFile() { std::filesystem::remove(path); }
+  } remove_token_file{token_file};
   std::ofstream(token_file) << "token-1\n";
   server_->SetRequiredToken("token-1");
   StartSource(KubeConfig{.server = server_->url(), .bearer_token_file = token_file});
@@ -657,7 +662,6 @@ TEST_F(KubeSourceTest, TheTokenFileIsReadAgainOnEveryConnection) {
   ASSERT_GT(requests.size(), requests_before);
   EXPECT_EQ(requests.back().authorization, "Bearer token-2");
   EXPECT_EQ(requests.front().authorization, "Bearer token-1");
-  std::filesystem::remove(token_file);
 }
 
 TEST_F(KubeSourceTest, AWrongTokenIsReportedAsUnauthorized) {
