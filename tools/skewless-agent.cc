@@ -67,10 +67,12 @@ int main(int argc, char** argv) {
 
   CLI::App* uninstall = app.add_subcommand(
       "uninstall", "Detach every program and remove every pin of the data path, then exit");
-  std::optional<std::string> uninstall_pin_dir;
-  uninstall->add_option("--pin-dir", uninstall_pin_dir,
-                        "bpffs directory of the data path (default /sys/fs/bpf/skewless; a "
-                        "--pin-dir before `uninstall` counts too)");
+  // One --pin-dir for both: CLI11 passes options it does not know on to the parent, so
+  // `--pin-dir X uninstall` and `uninstall --pin-dir X` name the same directory.
+  uninstall->fallthrough();
+  uninstall->footer(
+      "--pin-dir DIR (before or after `uninstall`): the bpffs directory of the data path "
+      "(default /sys/fs/bpf/skewless)\n");
 
   try {
     app.parse(argc, argv);
@@ -82,9 +84,7 @@ int main(int argc, char** argv) {
   }
 
   if (uninstall->parsed()) {
-    // `skewless-agent --pin-dir X uninstall` must not quietly act on the default.
-    const std::string target =
-        uninstall_pin_dir.value_or(pin_dir.value_or(skewless::datapath::kDefaultPinDir));
+    const std::string target = pin_dir.value_or(skewless::datapath::kDefaultPinDir);
     absl::Status removed = skewless::datapath::Steering::UninstallPinned(target);
     if (!removed.ok()) {
       std::cerr << "skewless-agent uninstall: " << removed.message() << "\n";
