@@ -10,10 +10,14 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # RPC and serialisation
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # HTTP/2 framing and HPACK: the agent's gRPC call, the splicer
+  libnghttp2-dev
   # CLI, JSON, YAML, logging, tests
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   # HTTP: the Kubernetes API client (HTTPS), /metrics and /healthz, the API simulator
   libcpp-httplib-dev libssl-dev
+  # HTTP server for /metrics and probes (libevent's evhttp: no OpenSSL in the agent)
+  libevent-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # the lab: namespaces, veths, kube-proxy's two dataplanes, load peers
   iproute2 iptables nftables nghttp2-client procps

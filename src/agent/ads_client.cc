@@ -1,7 +1,6 @@
 // ADS streams from the agent to the control plane, delta and state of the world.
 #include "skewless/agent/ads_client.h"
 
-#include <grpcpp/grpcpp.h>
 #include <malloc.h>
 
 #include <algorithm>
@@ -9,15 +8,15 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "envoy/service/discovery/v3/ads.pb.h"
 #include "skewless/common/log.h"
+#include "skewless/h2/grpc_client_stream.h"
 #include "skewless/xds/resources.h"
 #include "skewless/xds/server_metrics.h"
 
 namespace skewless::agent {
 namespace {
 
-using envoy::service::discovery::v3::AggregatedDiscoveryService;
 using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
@@ -34,19 +33,24 @@ envoy::config::core::v3::Node NodeOf(const AdsClientOptions& options) {
   return node;
 }
 
-std::shared_ptr<grpc::Channel> ChannelTo(const std::string& server) {
-  grpc::ChannelArguments args;
-  // A control plane that vanished without a FIN is noticed within a minute, not hours.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // The initial state of a large cluster is one response (100,000 endpoints are ~9 MB);
-  // gRPC's default 4 MiB cap would refuse it and the agent would never sync.
-  args.SetMaxReceiveMessageSize(-1);
-  // Our own backoff decides when to redial; gRPC's would add a second, hidden one.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+constexpr char kDeltaMethod[] =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+constexpr char kSotwMethod[] =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+
+// The call has no message size cap: the initial state of a large cluster is one
+// response (100,000 endpoints are ~9 MB). Our own backoff decides when to redial.
+h2::GrpcCallOptions CallTo(const std::string& server, const char* method) {
+  return h2::GrpcCallOptions{
+      .target = server,
+      .method = method,
+      .user_agent = absl::StrCat("skewless-agent/", kVersion),
+      .connect_timeout = std::chrono::seconds(5),
+      // A control plane that vanished without a FIN is noticed within a minute, not
+      // hours. (The control plane permits a PING every 5 s.)
+      .keepalive_interval = std::chrono::seconds(30),
+      .keepalive_timeout = std::chrono::seconds(10),
+  };
 }
 
 // Unpacks every resource of a response into T; a resource that does not unpack is an
@@ -121,7 +125,7 @@ void AdsClient::Stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    if (context_ != nullptr) context_->TryCancel();
+    if (stream_ != nullptr) stream_->Cancel();
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
@@ -155,23 +159,25 @@ void AdsClient::Run() {
   }
 }
 
-bool AdsClient::Register(grpc::ClientContext& context) {
-  std::lock_guard lock(mutex_);
-  if (stopping_) return false;
-  context_ = &context;
-  return true;
-}
-
-template <typename Stream>
-void AdsClient::EndStream(grpc::ClientContext& context, Stream& stream, const std::string& server) {
+bool AdsClient::Open(h2::GrpcClientStream& stream, const std::string& server) {
   {
     std::lock_guard lock(mutex_);
-    context_ = nullptr;
+    if (stopping_) return false;
+    stream_ = &stream;
   }
-  context.TryCancel();
-  grpc::Status status = stream.Finish();
+  if (stream.Start().ok()) return true;
+  EndStream(stream, server);
+  return false;
+}
+
+void AdsClient::EndStream(h2::GrpcClientStream& stream, const std::string& server) {
+  {
+    std::lock_guard lock(mutex_);
+    stream_ = nullptr;
+  }
+  const absl::Status status = stream.Finish();
   if (!stopping_) {
-    log::Warn("ADS stream failed", {{"server", server}, {"error", status.error_message()}});
+    log::Warn("ADS stream failed", {{"server", server}, {"error", std::string(status.message())}});
   }
 }
 
@@ -221,10 +227,8 @@ absl::Status AdsClient::Dispatch(const std::string& type_url, const AnyList& res
 }
 
 bool AdsClient::RunDelta(const std::string& server) {
-  auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(server));
-  grpc::ClientContext context;
-  if (!Register(context)) return false;
-  auto stream = stub->DeltaAggregatedResources(&context);
+  h2::GrpcClientStream stream(CallTo(server, kDeltaMethod));
+  if (!Open(stream, server)) return false;
   bool first = true;
   std::set<std::string> endpoint_names;
   handler_.OnStreamStart(server);
@@ -245,7 +249,7 @@ bool AdsClient::RunDelta(const std::string& server) {
         request.resource_names_unsubscribe_size() == 0) {
       return true;
     }
-    return stream->Write(request);
+    return stream.Write(request);
   };
 
   DeltaDiscoveryRequest node_request;
@@ -256,11 +260,11 @@ bool AdsClient::RunDelta(const std::string& server) {
   clusters_request.set_type_url(std::string(xds::kClusterTypeUrl));
   // (Assigned, not add_...(const char*): g++ 12 -Wrestrict misfires on that inline.)
   clusters_request.add_resource_names_subscribe()->assign(1, '*');
-  bool ok = stream->Write(node_request) && stream->Write(clusters_request);
+  bool ok = stream.Write(node_request) && stream.Write(clusters_request);
 
   // A response per read: a reused message would keep the capacity of the largest one
   // (the initial state of every cluster) for the life of the stream.
-  for (DeltaDiscoveryResponse response; ok && stream->Read(&response); ReleaseIfLarge(response)) {
+  for (DeltaDiscoveryResponse response; ok && stream.Read(&response); ReleaseIfLarge(response)) {
     const std::string& type_url = response.type_url();
     Received(server, "delta", type_url, &first);
     AnyList resources;
@@ -273,18 +277,16 @@ bool AdsClient::RunDelta(const std::string& server) {
     ack.set_type_url(type_url);
     ack.set_response_nonce(response.nonce());
     if (!applied.ok()) Nacked(type_url, applied, ack.mutable_error_detail());
-    ok = stream->Write(ack);
+    ok = stream.Write(ack);
     if (ok && type_url == xds::kClusterTypeUrl) ok = send_endpoint_subscriptions();
   }
-  EndStream(context, *stream, server);
+  EndStream(stream, server);
   return !first;
 }
 
 bool AdsClient::RunSotw(const std::string& server) {
-  auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(server));
-  grpc::ClientContext context;
-  if (!Register(context)) return false;
-  auto stream = stub->StreamAggregatedResources(&context);
+  h2::GrpcClientStream stream(CallTo(server, kSotwMethod));
+  if (!Open(stream, server)) return false;
   bool first = true;
   bool node_answered = false;
   std::vector<std::string> endpoint_names;
@@ -309,9 +311,9 @@ bool AdsClient::RunSotw(const std::string& server) {
 
   DiscoveryRequest node_request = request_for(xds::kNodeInfoTypeUrl);
   *node_request.mutable_node() = NodeOf(options_);
-  bool ok = stream->Write(node_request) && stream->Write(request_for(xds::kClusterTypeUrl));
+  bool ok = stream.Write(node_request) && stream.Write(request_for(xds::kClusterTypeUrl));
 
-  for (DiscoveryResponse response; ok && stream->Read(&response); ReleaseIfLarge(response)) {
+  for (DiscoveryResponse response; ok && stream.Read(&response); ReleaseIfLarge(response)) {
     const std::string& type_url = response.type_url();
     Received(server, "sotw", type_url, &first);
     absl::Status applied;
@@ -331,16 +333,16 @@ bool AdsClient::RunSotw(const std::string& server) {
     if (applied.ok()) version = response.version_info();
     DiscoveryRequest ack = request_for(type_url);
     if (!applied.ok()) Nacked(type_url, applied, ack.mutable_error_detail());
-    ok = stream->Write(ack);
+    ok = stream.Write(ack);
     if (ok && type_url == xds::kClusterTypeUrl) {
       std::vector<std::string> wanted = handler_.EndpointSubscriptions();
       if (wanted != endpoint_names) {
         endpoint_names = std::move(wanted);
-        ok = stream->Write(request_for(xds::kClusterLoadAssignmentTypeUrl));
+        ok = stream.Write(request_for(xds::kClusterLoadAssignmentTypeUrl));
       }
     }
   }
-  EndStream(context, *stream, server);
+  EndStream(stream, server);
   return !first;
 }
 

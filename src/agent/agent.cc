@@ -1,7 +1,6 @@
 // The agent process: data path, service sync, ADS client and HTTP endpoints together.
 #include "skewless/agent/agent.h"
 
-#include <httplib.h>
 #include <malloc.h>
 
 #include <chrono>
@@ -74,15 +73,8 @@ class AgentImpl final : public Agent, public AdsHandler {
       }
     }
     UpdateGauges();
-    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
-        config_.http_listen,
-        [this](httplib::Server& server) {
-          // Probes and a scrape now and then: two workers, not httplib's default of eight
-          // (each thread would get its own malloc arena on every node).
-          server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-          Routes(server);
-        },
-        "http_listen");
+    absl::StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::Start(config_.http_listen, Routes(), "http_listen");
     if (!http.ok()) return http.status();
     http_ = *std::move(http);
     ads_.Start();
@@ -175,34 +167,35 @@ class AgentImpl final : public Agent, public AdsHandler {
     }
   }
 
-  void Routes(httplib::Server& server) {
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
-      response.set_content(registry_.Render(), std::string(prometheus::kTextContentType));
-    });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
-      response.set_content("ok\n", "text/plain");
-    });
-    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
-      if (Ready()) {
-        response.set_content("ready\n", "text/plain");
-        return;
-      }
-      response.status = 503;
-      response.set_content(ads_.connected()
-                               ? "not ready: waiting for the control plane's complete state\n"
-                               : "not ready: no control plane reached yet\n",
-                           "text/plain");
-    });
-    // Zone names are not in the maps (only their ids): skewlessctl reads them here.
-    server.Get("/debug/zones", [this](const httplib::Request&, httplib::Response& response) {
-      std::lock_guard lock(mutex_);
-      const SyncState state = sync_.State();
-      nlohmann::json zones = nlohmann::json::object();
-      for (const auto& [name, id] : state.zone_ids) zones[absl::StrCat(id)] = name;
-      nlohmann::json body = {{"zones", zones},
-                             {"node", {{"name", config_.node_name}, {"zone", state.zone}}}};
-      response.set_content(body.dump() + "\n", "application/json");
-    });
+  std::vector<HttpRoute> Routes() {
+    return {
+        {"/metrics",
+         [this] {
+           return HttpReply{.content_type = std::string(prometheus::kTextContentType),
+                            .body = registry_.Render()};
+         }},
+        {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
+        {"/readyz",
+         [this] {
+           if (Ready()) return HttpReply{.body = "ready\n"};
+           return HttpReply{
+               .status = 503,
+               .body = ads_.connected()
+                           ? "not ready: waiting for the control plane's complete state\n"
+                           : "not ready: no control plane reached yet\n"};
+         }},
+        // Zone names are not in the maps (only their ids): skewlessctl reads them here.
+        {"/debug/zones",
+         [this] {
+           std::lock_guard lock(mutex_);
+           const SyncState state = sync_.State();
+           nlohmann::json zones = nlohmann::json::object();
+           for (const auto& [name, id] : state.zone_ids) zones[absl::StrCat(id)] = name;
+           nlohmann::json body = {{"zones", zones},
+                                  {"node", {{"name", config_.node_name}, {"zone", state.zone}}}};
+           return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};
+         }},
+    };
   }
 
   const AgentConfig config_;

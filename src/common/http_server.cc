@@ -1,20 +1,56 @@
-// cpp-httplib behind HttpServer: binding, the serving thread and a clean stop.
+// libevent's evhttp behind HttpServer: binding, the serving thread and a clean stop.
 #include "skewless/common/http_server.h"
 
-#include <httplib.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
 #include <sys/socket.h>
 
-#include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace skewless {
+namespace {
+
+// A slow or stalled client is dropped after this long; probes answer in microseconds.
+constexpr int kClientTimeoutSeconds = 10;
+
+void Serve(evhttp_request* request, void* arg) {
+  const auto& route = *static_cast<const HttpRoute*>(arg);
+  const HttpReply reply = route.handler();
+  evkeyvalq* headers = evhttp_request_get_output_headers(request);
+  evhttp_add_header(headers, "Content-Type", reply.content_type.c_str());
+  evbuffer* body = evbuffer_new();
+  evbuffer_add(body, reply.body.data(), reply.body.size());
+  evhttp_send_reply(request, reply.status, nullptr, body);
+  evbuffer_free(body);
+}
+
+void BreakLoop(evutil_socket_t, short, void* base) {
+  event_base_loopbreak(static_cast<event_base*>(base));
+}
+
+}  // namespace
 
 struct HttpServer::State {
-  httplib::Server server;
+  std::vector<HttpRoute> routes;  // evhttp holds pointers to these
+  event_base* base = nullptr;
+  evhttp* http = nullptr;
+  // Activated by Stop(): a loopbreak sent before the loop runs would be lost (the loop
+  // clears it on entry), an active event is not.
+  event* stop = nullptr;
   std::thread thread;
+
+  ~State() {
+    if (stop != nullptr) event_free(stop);
+    if (http != nullptr) evhttp_free(http);
+    if (base != nullptr) event_base_free(base);
+  }
 };
 
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
@@ -31,39 +67,57 @@ HttpServer::HttpServer() : state_(std::make_unique<State>()) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const std::string& listen, const std::function<void(httplib::Server&)>& routes,
-    const std::string& field) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
+                                                              std::vector<HttpRoute> routes,
+                                                              const std::string& field) {
   std::string host;
   int port = 0;
   if (!SplitHostPort(listen, &host, &port)) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": \"", listen, "\" is not host:port"));
   }
-  std::unique_ptr<HttpServer> http(new HttpServer());
-  httplib::Server& server = http->state_->server;
-  routes(server);
-  // httplib's default adds SO_REUSEPORT: a second process on this host would then share
-  // the port silently instead of failing to start.
-  server.set_socket_options([](int socket) {
-    int yes = 1;
-    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  http->port_ =
-      port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (http->port_ <= 0) {
-    return absl::UnavailableError(absl::StrCat(field, ": cannot listen on ", listen));
+  if (host.empty()) host = "0.0.0.0";
+  // Stop() breaks the loop from another thread: libevent must know about threads
+  // before the base exists.
+  static std::once_flag threads_on;
+  std::call_once(threads_on, [] { evthread_use_pthreads(); });
+
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  State& state = *server->state_;
+  state.routes = std::move(routes);
+  state.base = event_base_new();
+  state.http = state.base == nullptr ? nullptr : evhttp_new(state.base);
+  state.stop =
+      state.http == nullptr ? nullptr : event_new(state.base, -1, 0, &BreakLoop, state.base);
+  if (state.stop == nullptr) return absl::InternalError("libevent: cannot create an HTTP server");
+  evhttp_set_timeout(state.http, kClientTimeoutSeconds);
+  evhttp_set_allowed_methods(state.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+  for (HttpRoute& route : state.routes) {
+    evhttp_set_cb(state.http, route.path.c_str(), &Serve, &route);
   }
-  http->state_->thread = std::thread([&server] { server.listen_after_bind(); });
-  // stop() before the loop runs would be lost and the join would hang: wait for it.
-  for (int waited_ms = 0; !server.is_running() && waited_ms < 2000; ++waited_ms) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  evhttp_bound_socket* bound =
+      evhttp_bind_socket_with_handle(state.http, host.c_str(), static_cast<ev_uint16_t>(port));
+  if (bound == nullptr) {
+    return absl::UnavailableError(absl::StrCat(field, ": cannot listen on ", listen,
+                                               " (address in use or not on this host?)"));
   }
-  return http;
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (getsockname(evhttp_bound_socket_get_fd(bound), reinterpret_cast<sockaddr*>(&address),
+                  &length) != 0) {
+    return absl::InternalError(absl::StrCat(field, ": cannot read the bound port"));
+  }
+  server->port_ =
+      ntohs(address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  // EVLOOP_NO_EXIT_ON_EMPTY: the loop lives until Stop(), whatever is pending.
+  state.thread =
+      std::thread([base = state.base] { event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); });
+  return server;
 }
 
 void HttpServer::Stop() {
   if (!state_->thread.joinable()) return;
-  state_->server.stop();
+  event_active(state_->stop, 0, 0);
   state_->thread.join();
 }
 

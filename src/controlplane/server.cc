@@ -2,7 +2,6 @@
 // /metrics, /healthz and /readyz.
 #include "skewless/controlplane/server.h"
 
-#include <httplib.h>
 #include <malloc.h>
 #include <sys/socket.h>
 
@@ -68,9 +67,8 @@ class ServerImpl final : public ControlPlaneServer {
           absl::StrCat("xds.listen: cannot listen on ", config_.xds_listen));
     }
 
-    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
-        config_.http_listen, [this](httplib::Server& server) { RegisterHttpHandlers(server); },
-        "http.listen");
+    absl::StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::Start(config_.http_listen, HttpRoutes(), "http.listen");
     if (!http.ok()) return http.status();
     http_ = *std::move(http);
 
@@ -166,21 +164,20 @@ class ServerImpl final : public ControlPlaneServer {
                {"generation", absl::StrCat(cache_.generation())}});
   }
 
-  void RegisterHttpHandlers(httplib::Server& http) {
-    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
-      response.set_content(registry_.Render(), std::string(prometheus::kTextContentType).c_str());
-    });
-    http.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
-      response.set_content("ok\n", "text/plain");
-    });
-    http.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
-      if (Ready()) {
-        response.set_content("ready\n", "text/plain");
-        return;
-      }
-      response.status = 503;
-      response.set_content("not ready: no snapshot from the source yet\n", "text/plain");
-    });
+  std::vector<HttpRoute> HttpRoutes() {
+    return {
+        {"/metrics",
+         [this] {
+           return HttpReply{.content_type = std::string(prometheus::kTextContentType),
+                            .body = registry_.Render()};
+         }},
+        {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
+        {"/readyz",
+         [this] {
+           if (Ready()) return HttpReply{.body = "ready\n"};
+           return HttpReply{.status = 503, .body = "not ready: no snapshot from the source yet\n"};
+         }},
+    };
   }
 
   const ServerConfig config_;

@@ -72,16 +72,10 @@ class SkewlessctlTest : public SteerTest {
         Json{{"zones", zones}, {"node", {{"name", "node-1"}, {"zone", "zone-a"}}}}.dump();
     absl::StatusOr<std::unique_ptr<HttpServer>> agent = HttpServer::Start(
         "127.0.0.1:0",
-        [body](httplib::Server& server) {
-          server.Get("/debug/zones", [body](const httplib::Request&, httplib::Response& response) {
-            response.set_content(body, "application/json");
-          });
-          for (const char* path : {"/healthz", "/readyz"}) {
-            server.Get(path, [](const httplib::Request&, httplib::Response& response) {
-              response.set_content("ok\n", "text/plain");
-            });
-          }
-        },
+        {{"/debug/zones",
+          [body] { return HttpReply{.content_type = "application/json", .body = body}; }},
+         {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
+         {"/readyz", [] { return HttpReply{.body = "ok\n"}; }}},
         "agent");
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = *std::move(agent);

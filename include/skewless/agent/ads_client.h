@@ -20,8 +20,8 @@
 #include "skewless/agent/v1/node_info.pb.h"
 #include "skewless/common/prometheus.h"
 
-namespace grpc {
-class ClientContext;
+namespace skewless::h2 {
+class GrpcClientStream;
 }
 namespace google::rpc {
 class Status;
@@ -84,9 +84,9 @@ class AdsClient {
   bool RunSotw(const std::string& server);
   // Shared by both protocols: the stream's context for Stop(), its end, the metrics and
   // log of a response and a NACK, and the decoding of resources for the handler.
-  bool Register(grpc::ClientContext& context);  // false when stopping
-  template <typename Stream>
-  void EndStream(grpc::ClientContext& context, Stream& stream, const std::string& server);
+  // Opens the call (false when stopping or it failed; the failure is logged).
+  bool Open(h2::GrpcClientStream& stream, const std::string& server);
+  void EndStream(h2::GrpcClientStream& stream, const std::string& server);
   void Received(const std::string& server, const char* protocol, const std::string& type_url,
                 bool* first);
   void Nacked(const std::string& type_url, const absl::Status& error, google::rpc::Status* detail);
@@ -100,9 +100,9 @@ class AdsClient {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
-  std::mutex mutex_;  // guards context_ and the stop wakeup
+  std::mutex mutex_;  // guards stream_ and the stop wakeup
   std::condition_variable wake_;
-  grpc::ClientContext* context_ = nullptr;
+  h2::GrpcClientStream* stream_ = nullptr;
 };
 
 }  // namespace skewless::agent

@@ -1,0 +1,61 @@
+// One bidirectional gRPC call over its own plaintext HTTP/2 connection (nghttp2), with
+// the shape of gRPC C++'s ClientReaderWriter: blocking Write/Read on the owner's
+// thread, Finish for the status, Cancel from any thread.
+//
+// Why not gRPC C++: the node agent runs on every node and holds one stream. libgrpc and
+// what it pulls in (OpenSSL, c-ares, re2, upb, absl) add ~10 MiB of resident pages and a
+// handful of threads to it; nghttp2 and this file do the one call it needs.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace skewless::h2 {
+
+struct GrpcCallOptions {
+  std::string target;  // host:port or [v6]:port; a name is resolved, every address tried
+  std::string method;  // "/package.Service/Method"
+  std::string user_agent = "skewless";
+  std::chrono::milliseconds connect_timeout{5000};
+  // A PING after this long without a frame from the server; the connection is declared
+  // dead when its ACK takes longer than keepalive_timeout (a peer gone without a FIN).
+  std::chrono::milliseconds keepalive_interval{30000};
+  std::chrono::milliseconds keepalive_timeout{10000};
+};
+
+class GrpcClientStream {
+ public:
+  explicit GrpcClientStream(GrpcCallOptions options);
+  ~GrpcClientStream();
+  GrpcClientStream(const GrpcClientStream&) = delete;
+  GrpcClientStream& operator=(const GrpcClientStream&) = delete;
+
+  // Connects, sends the connection preface and the call's headers. Errors name the
+  // target and what failed (resolve, connect, cancelled).
+  absl::Status Start();
+  // Queues one message and sends what the socket takes now; false once the call ended.
+  bool Write(const google::protobuf::MessageLite& message);
+  // Blocks for the next message; false when the call ended (Finish says why).
+  bool Read(google::protobuf::MessageLite* message);
+  // Half-closes: the server sees the end of the request stream.
+  bool WritesDone();
+  // Ends the call (a call still open is reset) and gives its status: the server's
+  // grpc-status, or what broke the connection.
+  absl::Status Finish();
+  // Thread-safe, at any point (even during Start): what blocks returns, and Finish
+  // reports CANCELLED.
+  void Cancel();
+
+ private:
+  class Connection;  // the socket and the nghttp2 session, in grpc_client_stream.cc
+  std::unique_ptr<Connection> connection_;
+};
+
+}  // namespace skewless::h2
