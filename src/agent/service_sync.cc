@@ -1,11 +1,16 @@
 // What the control plane serves → the steering maps, without a gap.
 #include "skewless/agent/service_sync.h"
 
+#include <arpa/inet.h>
+
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "skewless/common/log.h"
+#include "skewless/common/name_numbering.h"
 
 namespace skewless::agent {
 namespace {
@@ -25,7 +30,57 @@ std::vector<datapath::ServiceRef> RefsOf(const ClusterTarget& target) {
   return refs;
 }
 
+template <std::size_t kBytes>
+std::string Format(int family, const std::array<std::uint8_t, kBytes>& bytes) {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family, bytes.data(), text, sizeof(text));
+  return text;
+}
+
 }  // namespace
+
+ServiceSync::StoredEndpoints::StoredEndpoints(const std::vector<AssignedEndpoint>& endpoints) {
+  NameNumbering numbering(names_);
+  endpoints_.reserve(endpoints.size());
+  for (const AssignedEndpoint& endpoint : endpoints) {
+    Endpoint stored{.zone = numbering.IndexOf(endpoint.zone),
+                    .node_name = numbering.IndexOf(endpoint.node_name),
+                    .port = endpoint.port,
+                    .weight = endpoint.weight,
+                    .ready = endpoint.ready,
+                    .serving = endpoint.serving,
+                    .terminating = endpoint.terminating};
+    // The addresses are canonical (EndpointsOfAssignment), so they parse and print back
+    // as they came; later ones of a family are never read (SpecsOf takes the first).
+    for (const std::string& address : endpoint.addresses) {
+      if (!stored.has_v4 && inet_pton(AF_INET, address.c_str(), stored.v4.data()) == 1) {
+        stored.has_v4 = true;
+      } else if (!stored.has_v6 && inet_pton(AF_INET6, address.c_str(), stored.v6.data()) == 1) {
+        stored.has_v6 = true;
+      }
+    }
+    endpoints_.push_back(stored);
+  }
+  names_.shrink_to_fit();
+}
+
+std::vector<AssignedEndpoint> ServiceSync::StoredEndpoints::Expanded() const {
+  std::vector<AssignedEndpoint> expanded;
+  expanded.reserve(endpoints_.size());
+  for (const Endpoint& stored : endpoints_) {
+    AssignedEndpoint& endpoint =
+        expanded.emplace_back(AssignedEndpoint{.port = stored.port,
+                                               .zone = names_[stored.zone],
+                                               .node_name = names_[stored.node_name],
+                                               .weight = stored.weight,
+                                               .ready = stored.ready,
+                                               .serving = stored.serving,
+                                               .terminating = stored.terminating});
+    if (stored.has_v4) endpoint.addresses.push_back(Format(AF_INET, stored.v4));
+    if (stored.has_v6) endpoint.addresses.push_back(Format(AF_INET6, stored.v6));
+  }
+  return expanded;
+}
 
 ServiceSync::ServiceSync(datapath::ServiceTable& table, SyncOptions options)
     : table_(table), options_(std::move(options)) {
@@ -66,7 +121,7 @@ absl::Status ServiceSync::OnClusters(
   std::set<std::string> present;
   for (const auto& cluster : updated) {
     present.insert(cluster.name());
-    clusters_this_stream_.insert(cluster.name());
+    if (!stream_synced_) clusters_this_stream_.insert(cluster.name());
     absl::StatusOr<ClusterTarget> target = TargetOfCluster(cluster);
     if (!target.ok()) {
       errors.push_back(std::string(target.status().message()));
@@ -105,14 +160,15 @@ absl::Status ServiceSync::OnAssignments(
   for (const auto& assignment : updated) {
     auto cluster = clusters_.find(assignment.cluster_name());
     if (cluster == clusters_.end()) continue;  // its cluster went meanwhile
-    endpoints_this_stream_.insert(assignment.cluster_name());
+    if (!stream_synced_) endpoints_this_stream_.insert(assignment.cluster_name());
     absl::StatusOr<std::vector<AssignedEndpoint>> endpoints = EndpointsOfAssignment(assignment);
     if (!endpoints.ok()) {
       errors.push_back(std::string(endpoints.status().message()));
       continue;
     }
-    if (cluster->second.endpoints == *endpoints) continue;
-    cluster->second.endpoints = *std::move(endpoints);
+    StoredEndpoints stored(*endpoints);
+    if (cluster->second.endpoints == stored) continue;
+    cluster->second.endpoints = std::move(stored);
     changed.push_back(assignment.cluster_name());
   }
   for (const std::string& name : removed) {
@@ -120,7 +176,7 @@ absl::Status ServiceSync::OnAssignments(
     // to nothing refuses connects at once, which is what an empty Service does.
     auto cluster = clusters_.find(name);
     if (cluster == clusters_.end()) continue;
-    endpoints_this_stream_.insert(name);
+    if (!stream_synced_) endpoints_this_stream_.insert(name);
     if (cluster->second.endpoints && cluster->second.endpoints->empty()) continue;
     cluster->second.endpoints.emplace();
     changed.push_back(name);
@@ -179,7 +235,7 @@ absl::Status ServiceSync::Reconcile() {
   for (const auto& [name, cluster] : clusters_) {
     if (!cluster.endpoints) continue;
     for (datapath::ServiceSpec& spec :
-         SpecsOf(cluster.target, *cluster.endpoints, options_.slow_start_window_ms)) {
+         SpecsOf(cluster.target, cluster.endpoints->Expanded(), options_.slow_start_window_ms)) {
       specs.push_back(std::move(spec));
     }
   }
@@ -187,6 +243,9 @@ absl::Status ServiceSync::Reconcile() {
   // reconnect) is what the control plane no longer serves.
   if (absl::Status status = table_.Apply(specs); !status.ok()) return status;
   stream_synced_ = true;
+  // Only needed until now: ~100 bytes a cluster each.
+  clusters_this_stream_.clear();
+  endpoints_this_stream_.clear();
   if (!synced_) {
     log::Info("first complete state written", {{"clusters", absl::StrCat(clusters_.size())},
                                                {"services", absl::StrCat(table_.service_count())},
@@ -214,8 +273,8 @@ absl::Status ServiceSync::Flush(const std::vector<std::string>& changed,
     // A new cluster waits for its endpoints: programming an empty set first would
     // refuse connects that a moment later would have worked.
     if (!it->second.endpoints) continue;
-    for (datapath::ServiceSpec& spec :
-         SpecsOf(it->second.target, *it->second.endpoints, options_.slow_start_window_ms)) {
+    for (datapath::ServiceSpec& spec : SpecsOf(it->second.target, it->second.endpoints->Expanded(),
+                                               options_.slow_start_window_ms)) {
       upserts.push_back(std::move(spec));
     }
   }

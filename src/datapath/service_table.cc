@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/common/name_numbering.h"
 
 namespace skewless::datapath {
 namespace {
@@ -51,6 +54,42 @@ std::string Describe(const ServiceSpec& spec) {
                       spec.port, spec.protocol == Protocol::kUdp ? "/udp" : "/tcp", ")");
 }
 
+// Sorted vectors as sets and maps (`Less` orders elements, `KeyOf` gives an element's key).
+template <typename Sorted, typename Key, typename KeyOf, typename Less = std::less<>>
+auto FindSorted(Sorted& sorted, const Key& key, KeyOf key_of, Less less = {}) {
+  auto it = std::lower_bound(
+      sorted.begin(), sorted.end(), key,
+      [&](const auto& element, const Key& wanted) { return less(key_of(element), wanted); });
+  return it != sorted.end() && !less(key, key_of(*it)) ? it : sorted.end();
+}
+
+template <typename Sorted, typename Less>
+void InsertSorted(Sorted& sorted, const typename Sorted::value_type& value, Less less) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), value, less);
+  if (it == sorted.end() || less(value, *it)) sorted.insert(it, value);
+}
+
+template <typename Sorted, typename Less>
+void EraseSorted(Sorted& sorted, const typename Sorted::value_type& value, Less less) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), value, less);
+  if (it != sorted.end() && !less(value, *it)) sorted.erase(it);
+}
+
+constexpr auto kAddressOf = [](const auto& listed) -> const BackendAddress& {
+  return listed.address;
+};
+
+// Sorts a listing by address; of an address listed twice the first listing stays.
+template <typename Listing>
+void SortListing(Listing& listing) {
+  std::stable_sort(listing.begin(), listing.end(),
+                   [](const auto& a, const auto& b) { return a.address < b.address; });
+  auto duplicates = std::unique(listing.begin(), listing.end(), [](const auto& a, const auto& b) {
+    return std::is_eq(a.address <=> b.address);
+  });
+  listing.erase(duplicates, listing.end());
+}
+
 }  // namespace
 
 std::uint64_t MonotonicNowNs() {
@@ -69,7 +108,13 @@ absl::StatusOr<std::uint16_t> ZoneIds::IdOf(const std::string& zone) {
   }
   const auto id = static_cast<std::uint16_t>(ids_.size() + 1);
   ids_.emplace(zone, id);
+  names_.push_back(zone);
   return id;
+}
+
+const std::string& ZoneIds::NameOf(std::uint16_t id) const {
+  static const std::string unknown;
+  return id == 0 || id > names_.size() ? unknown : names_[id - 1];
 }
 
 bool ServiceTable::KeyLess::operator()(const skw_service_key& a, const skw_service_key& b) const {
@@ -109,12 +154,13 @@ absl::Status ServiceTable::Recover() {
     const BackendAddress address{.addr = backend.addr, .port = ntohs(backend.port)};
     address_of[id] = address;
     backend_ids.insert(id);
-    backends_[address] = BackendEntry{.id = id, .written = backend, .referrers = {}};
+    BackendEntry& entry = backends_[address];
+    entry.id = id;
+    entry.written = backend;
   }
   std::set<std::uint32_t> service_ids;
   for (const auto& [key, value] : snapshot->services) {
     ServiceState& service = services_[key];
-    service.name = FormatAddress(key.vip) + ":" + std::to_string(ntohs(key.port));
     service.value = value;
     service.value_written = true;
     service_ids.insert(value.service_id);
@@ -128,10 +174,12 @@ absl::Status ServiceTable::Recover() {
         break;
       }
       const skw_backend& backend = snapshot->backends.at(service.slots[i].backend_id);
-      service.listed[address->second] =
-          BackendView{.zone_id = backend.zone_id, .weight = backend.weight, .state = backend.state};
-      backends_[address->second].referrers.insert(key);
+      service.listed.push_back(ListedBackend{
+          .address = address->second,
+          .view = {.zone_id = backend.zone_id, .weight = backend.weight, .state = backend.state}});
+      InsertSorted(backends_[address->second].referrers, key, KeyLess{});
     }
+    SortListing(service.listed);
   }
   for (const auto& [id, slots] : snapshot->sets) {
     if (!service_ids.contains(id)) orphan_sets_.insert(id);
@@ -172,7 +220,7 @@ absl::Status ServiceTable::SetNode(const NodeConfig& node) {
   // Preferred tiers depend on where we are: rebuild every set we have a spec for.
   std::vector<ServiceSpec> specs;
   for (const auto& [key, service] : services_) {
-    if (service.spec.has_value()) specs.push_back(*service.spec);
+    if (service.spec.has_value()) specs.push_back(SpecOf(key, *service.spec));
   }
   std::vector<PlannedService> planned;
   for (const ServiceSpec& spec : specs) {
@@ -199,25 +247,62 @@ absl::StatusOr<ServiceTable::PlannedService> ServiceTable::Plan(const ServiceSpe
     return absl::InvalidArgumentError(absl::StrCat(Describe(spec), ": ", set.status().message()));
   }
   planned.set = *std::move(set);
+  planned.stored = StoredSpec{.name = spec.name,
+                              .traffic_distribution = spec.traffic_distribution,
+                              .slow_start_window_ms = spec.slow_start_window_ms};
+  planned.stored.endpoints.reserve(spec.endpoints.size());
+  NameNumbering node_names(planned.stored.node_names);
+  planned.listed.reserve(spec.endpoints.size());
   // Every listed endpoint keeps its backend id; only set members are usable.
   for (const Endpoint& endpoint : spec.endpoints) {
     absl::StatusOr<skw_addr> addr = ParseAddress(endpoint.address);  // checked by the build
     if (!addr.ok()) return addr.status();
     absl::StatusOr<std::uint16_t> zone_id = zones_.IdOf(endpoint.zone);
     if (!zone_id.ok()) return zone_id.status();
-    planned.listed.try_emplace(
-        BackendAddress{.addr = *addr, .port = endpoint.port},
-        BackendView{.zone_id = *zone_id, .weight = endpoint.weight, .state = SKW_BACKEND_UNUSED});
+    const BackendAddress backend{.addr = *addr, .port = endpoint.port};
+    planned.listed.push_back(ListedBackend{
+        .address = backend,
+        .view = {.zone_id = *zone_id, .weight = endpoint.weight, .state = SKW_BACKEND_UNUSED}});
+    planned.stored.endpoints.push_back(
+        StoredEndpoint{.backend = backend,
+                       .node_name = node_names.IndexOf(endpoint.node_name),
+                       .zone_id = *zone_id,
+                       .weight = endpoint.weight,
+                       .ready = endpoint.ready,
+                       .serving = endpoint.serving,
+                       .terminating = endpoint.terminating});
   }
+  SortListing(planned.listed);
   for (const SetMember& member : planned.set.members) {
-    BackendView& view = planned.listed[member.backend];
+    auto listed = FindSorted(planned.listed, member.backend, kAddressOf);  // members are listed
     absl::StatusOr<std::uint16_t> zone_id = zones_.IdOf(member.zone);
     if (!zone_id.ok()) return zone_id.status();
-    view = BackendView{.zone_id = *zone_id,
-                       .weight = member.weight,
-                       .state = static_cast<std::uint8_t>(member.state)};
+    listed->view = BackendView{.zone_id = *zone_id,
+                               .weight = member.weight,
+                               .state = static_cast<std::uint8_t>(member.state)};
   }
   return planned;
+}
+
+ServiceSpec ServiceTable::SpecOf(const skw_service_key& key, const StoredSpec& stored) const {
+  ServiceSpec spec{.name = stored.name,
+                   .vip = FormatAddress(key.vip),
+                   .port = ntohs(key.port),
+                   .protocol = static_cast<Protocol>(key.proto),
+                   .traffic_distribution = stored.traffic_distribution,
+                   .slow_start_window_ms = stored.slow_start_window_ms};
+  spec.endpoints.reserve(stored.endpoints.size());
+  for (const StoredEndpoint& endpoint : stored.endpoints) {
+    spec.endpoints.push_back(Endpoint{.address = FormatAddress(endpoint.backend.addr),
+                                      .port = endpoint.backend.port,
+                                      .zone = zones_.NameOf(endpoint.zone_id),
+                                      .node_name = stored.node_names[endpoint.node_name],
+                                      .weight = endpoint.weight,
+                                      .ready = endpoint.ready,
+                                      .serving = endpoint.serving,
+                                      .terminating = endpoint.terminating});
+  }
+  return spec;
 }
 
 absl::Status ServiceTable::WriteBackendIfChanged(const BackendAddress& address,
@@ -228,7 +313,7 @@ absl::Status ServiceTable::WriteBackendIfChanged(const BackendAddress& address,
   value.port = htons(address.port);
   bool first = true;
   for (const skw_service_key& key : entry.referrers) {
-    const BackendView& view = services_.at(key).listed.at(address);
+    const BackendView& view = FindSorted(services_.at(key).listed, address, kAddressOf)->view;
     if (first || Rank(view.state) > Rank(value.state)) value.state = view.state;
     if (value.zone_id == 0) value.zone_id = view.zone_id;
     value.weight = first ? view.weight : std::max(value.weight, view.weight);
@@ -260,9 +345,8 @@ absl::Status ServiceTable::List(const PlannedService& planned, std::set<BackendA
     }
     service.value.service_id = *id;
   }
-  service.name = Describe(*planned.spec);
-  service.spec = *planned.spec;
-  std::map<BackendAddress, BackendView> previous = std::exchange(service.listed, planned.listed);
+  service.spec = planned.stored;
+  Listing previous = std::exchange(service.listed, planned.listed);
   for (const auto& [address, view] : service.listed) {
     auto [entry, added] = backends_.try_emplace(address);
     if (added) {
@@ -277,25 +361,25 @@ absl::Status ServiceTable::List(const PlannedService& planned, std::set<BackendA
         backends_.erase(entry);
         for (const auto& [listed, unused] : service.listed) {
           if (auto other = backends_.find(listed); other != backends_.end()) {
-            other->second.referrers.erase(planned.key);
+            EraseSorted(other->second.referrers, planned.key, KeyLess{});
             touched.insert(listed);
           }
         }
         service.listed = previous;
         for (const auto& [listed, unused] : previous)
-          backends_[listed].referrers.insert(planned.key);
+          InsertSorted(backends_[listed].referrers, planned.key, KeyLess{});
         service.slots.clear();
         return absl::ResourceExhaustedError(
-            absl::StrCat(service.name, ": backend ", FormatAddress(address.addr), ":", address.port,
-                         ": all ", SKW_MAX_BACKENDS - 1, " backend ids in use"));
+            absl::StrCat(Describe(*planned.spec), ": backend ", FormatAddress(address.addr), ":",
+                         address.port, ": all ", SKW_MAX_BACKENDS - 1, " backend ids in use"));
       }
     }
-    entry->second.referrers.insert(planned.key);
+    InsertSorted(entry->second.referrers, planned.key, KeyLess{});
     touched.insert(address);
   }
   for (const auto& [address, view] : previous) {
-    if (!service.listed.contains(address)) {
-      backends_.at(address).referrers.erase(planned.key);
+    if (FindSorted(service.listed, address, kAddressOf) == service.listed.end()) {
+      EraseSorted(backends_.at(address).referrers, planned.key, KeyLess{});
       touched.insert(address);
     }
   }
@@ -327,7 +411,7 @@ absl::Status ServiceTable::Commit(const std::vector<PlannedService>& planned,
   if (listed.ok()) {
     for (const skw_service_key& key : gone) {
       for (const auto& [address, view] : services_.at(key).listed) {
-        backends_.at(address).referrers.erase(key);
+        EraseSorted(backends_.at(address).referrers, key, KeyLess{});
         touched.insert(address);
       }
     }
@@ -375,7 +459,8 @@ absl::Status ServiceTable::Commit(const std::vector<PlannedService>& planned,
     service.value = value;
     if (absl::Status status = maps_.WriteService(plan->key, value); !status.ok()) {
       service.value_written = false;
-      return absl::Status(status.code(), absl::StrCat(service.name, ": ", status.message()));
+      return absl::Status(status.code(),
+                          absl::StrCat(Describe(*plan->spec), ": ", status.message()));
     }
     service.value_written = true;
   }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "skewless/abi.h"
 #include "skewless/datapath/backend_set.h"
@@ -74,10 +75,13 @@ class ZoneIds {
  public:
   // ResourceExhausted past 65535 zones (the ABI's 16 bits).
   absl::StatusOr<std::uint16_t> IdOf(const std::string& zone);
+  // The name numbered `id` ("" for 0 or an id never given).
+  const std::string& NameOf(std::uint16_t id) const;
   const std::map<std::string, std::uint16_t>& all() const { return ids_; }
 
  private:
   std::map<std::string, std::uint16_t> ids_;
+  std::vector<std::string> names_;  // names_[id - 1]
 };
 
 // Owns service and backend ids and the writes to the steering maps.
@@ -146,18 +150,46 @@ class ServiceTable {
     std::uint16_t weight = SKW_DEFAULT_WEIGHT;
     std::uint8_t state = SKW_BACKEND_UNUSED;
   };
-  struct ServiceState {
+  struct ListedBackend {
+    BackendAddress address;
+    BackendView view;
+  };
+  // Sorted by address, each once: a vector, as a std::map node per backend costs twice
+  // the entry (the agent keeps one per endpoint).
+  using Listing = std::vector<ListedBackend>;
+  // One Endpoint of a ServiceSpec with its text as bytes and ids, ~32 bytes instead of ~110.
+  struct StoredEndpoint {
+    BackendAddress backend;
+    std::uint32_t node_name = 0;  // index into StoredSpec::node_names
+    std::uint16_t zone_id = 0;
+    std::uint16_t weight = SKW_DEFAULT_WEIGHT;
+    bool ready = true;
+    bool serving = true;
+    bool terminating = false;
+  };
+  // What rebuilds a service's set when the node moves (SetNode): its ServiceSpec, the
+  // VIP, port and protocol being the service's key.
+  struct StoredSpec {
     std::string name;
+    TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
+    std::uint32_t slow_start_window_ms = 0;
+    std::vector<std::string> node_names;    // each once, in order of first sight
+    std::vector<StoredEndpoint> endpoints;  // in the spec's order
+  };
+  struct ServiceState {
     skw_service value{};
     bool value_written = false;
     std::vector<skw_slot> slots;  // as written; empty = must be written
-    std::map<BackendAddress, BackendView> listed;
-    std::optional<ServiceSpec> spec;  // absent for services only recovered
+    Listing listed;
+    std::optional<StoredSpec> spec;  // absent for services only recovered
   };
+  // The services listing a backend, sorted by KeyLess; nearly always just one, kept
+  // inline.
+  using Referrers = absl::InlinedVector<skw_service_key, 1>;
   struct BackendEntry {
     std::uint32_t id = 0;
     std::optional<skw_backend> written;
-    std::set<skw_service_key, KeyLess> referrers;
+    Referrers referrers;
   };
   struct PendingDelete {
     std::uint32_t id = 0;
@@ -169,7 +201,8 @@ class ServiceTable {
     skw_service_key key{};
     const ServiceSpec* spec = nullptr;
     BackendSet set;
-    std::map<BackendAddress, BackendView> listed;
+    Listing listed;
+    StoredSpec stored;
   };
   class IdPool {
    public:
@@ -193,6 +226,8 @@ class ServiceTable {
                       const std::vector<skw_service_key>& gone);
   absl::Status List(const PlannedService& planned, std::set<BackendAddress>& touched);
   std::vector<skw_slot> SlotsOf(const PlannedService& planned) const;
+  // The spec `stored` was made from, as far as planning it again is concerned.
+  ServiceSpec SpecOf(const skw_service_key& key, const StoredSpec& stored) const;
   absl::Status WriteBackendIfChanged(const BackendAddress& address, BackendEntry& entry);
   void PendUnreferenced(const std::set<BackendAddress>& touched);
   absl::Status DeleteExpiredBackends();

@@ -102,6 +102,22 @@ TEST_F(ServiceSyncTest, AChangedVipMovesTheServiceEntry) {
   EXPECT_TRUE(table_.ServiceId("10.96.0.20", 80, datapath::Protocol::kTcp).has_value());
 }
 
+TEST_F(ServiceSyncTest, AVipAddedLaterTakesTheKeptAddressesOfItsFamily) {
+  xds::Endpoint dual = Pod("10.0.0.1", "zone-b");
+  dual.addresses.push_back("fd00:0::1");
+  dual.node_name = "node-1";
+  xds::ServicePort echo = Port("echo", {"10.96.0.10"}, {dual, Pod("10.0.0.2")});
+  Deliver({echo});
+  EXPECT_FALSE(table_.BackendId("fd00::1", 8080).has_value());
+  echo.cluster_ips = {"10.96.0.10", "fd00::10"};
+  ASSERT_TRUE(sync_.OnClusters({ClusterOf(echo)}, {}, false).ok());
+  ASSERT_TRUE(table_.ServiceId("fd00::10", 80, datapath::Protocol::kTcp).has_value());
+  const std::optional<std::uint32_t> v6 = table_.BackendId("fd00::1", 8080);
+  ASSERT_TRUE(v6.has_value()) << "the v6 VIP's set holds the v6 address of the dual-stack pod";
+  EXPECT_EQ(maps_.backends.at(*v6).zone_id, sync_.State().zone_ids.at("zone-b"));
+  EXPECT_EQ(table_.backend_count(), 3u) << "10.0.0.2 has no v6 address";
+}
+
 TEST_F(ServiceSyncTest, ABadResourceIsNamedAndKeepsItsLastGoodVersion) {
   xds::ServicePort echo = Port("echo", {"10.96.0.10"}, {Pod("10.0.0.1")});
   xds::ServicePort web = Port("web", {"10.96.0.11"}, {Pod("10.0.1.1")});

@@ -273,6 +273,63 @@ TEST_F(ServiceTableTest, MovingTheNodeToAnotherZoneReTiersEverySet) {
   EXPECT_EQ(table_.write_counts().total(), writes);
 }
 
+TEST_F(ServiceTableTest, AMovedNodeGetsTheSetsAFreshTableWouldWrite) {
+  // The table keeps its specs compactly to rebuild them: every field that shapes a set
+  // must survive, so the rebuilt maps equal those of a table that started at the new place.
+  Endpoint same_node = Ready("10.0.0.1", "zone-a");
+  same_node.node_name = "node-2";
+  same_node.weight = 300;
+  Endpoint other_node = Ready("10.0.0.2", "zone-b");
+  other_node.node_name = "node-1";
+  Endpoint draining = Terminating("10.0.0.3");
+  draining.zone = "zone-b";
+  Endpoint down = Ready("10.0.0.4", "zone-a");
+  down.ready = false;
+  down.serving = false;
+  ServiceSpec by_node = Service("10.96.0.1", {same_node, other_node, draining, down, other_node});
+  by_node.traffic_distribution = TrafficDistribution::kPreferSameNode;
+  by_node.slow_start_window_ms = 5000;
+  ServiceSpec by_zone =
+      Service("fd00::1", {Ready("fd00::a", "zone-b"), Ready("fd00::b", "zone-a")});
+  by_zone.traffic_distribution = TrafficDistribution::kPreferSameZone;
+  by_zone.protocol = Protocol::kUdp;
+  const NodeConfig before{.locality = {.zone = "zone-a", .node_name = "node-1"}};
+  const NodeConfig after{.locality = {.zone = "zone-b", .node_name = "node-2"}};
+
+  ASSERT_TRUE(table_.SetNode(before).ok());
+  ASSERT_TRUE(table_.Apply({by_node, by_zone}).ok());
+  ASSERT_TRUE(table_.SetNode(after).ok());
+  FakeMaps fresh_maps;
+  ServiceTable fresh{fresh_maps, [this] { return now_ns_; }};
+  ASSERT_TRUE(fresh.SetNode(before).ok());  // the same zone ids
+  ASSERT_TRUE(fresh.SetNode(after).ok());
+  ASSERT_TRUE(fresh.Apply({by_node, by_zone}).ok());
+
+  ASSERT_EQ(maps_.services.size(), fresh_maps.services.size());
+  for (const auto& [bytes, entry] : maps_.services) {
+    const skw_service& fresh_service = fresh_maps.services.at(bytes).second;
+    EXPECT_EQ(entry.second.flags, fresh_service.flags);
+    EXPECT_EQ(entry.second.slow_start_window_ms, fresh_service.slow_start_window_ms);
+    const std::vector<skw_slot>& slots = maps_.sets.at(entry.second.service_id);
+    const std::vector<skw_slot>& fresh_slots = fresh_maps.sets.at(fresh_service.service_id);
+    ASSERT_EQ(slots.size(), fresh_slots.size());
+    EXPECT_EQ(slots[0].n_preferred, fresh_slots[0].n_preferred);
+    EXPECT_EQ(slots[0].n_ready, fresh_slots[0].n_ready);
+    EXPECT_EQ(slots[0].n_serving, fresh_slots[0].n_serving);
+    for (std::size_t i = 1; i < slots.size(); ++i) {
+      const skw_backend& backend = maps_.backends.at(slots[i].backend_id);
+      const skw_backend& fresh_backend = fresh_maps.backends.at(fresh_slots[i].backend_id);
+      EXPECT_EQ(std::memcmp(&backend.addr, &fresh_backend.addr, sizeof(skw_addr)), 0);
+      EXPECT_EQ(backend.port, fresh_backend.port);
+      EXPECT_EQ(backend.state, fresh_backend.state);
+      EXPECT_EQ(backend.zone_id, fresh_backend.zone_id);
+      EXPECT_EQ(backend.weight, fresh_backend.weight);
+    }
+  }
+  EXPECT_EQ(maps_.sets.at(1)[0].n_preferred, 1) << "node-2's endpoint is preferred";
+  EXPECT_EQ(table_.backend_count(), 6u) << "listed but unusable endpoints keep their ids";
+}
+
 TEST_F(ServiceTableTest, AnInvalidSpecWritesNothingAndIsNamed) {
   ServiceSpec bad = Service("10.96.0.2", {Ready("10.0.0.x")});
   bad.name = "shop/cart:http";
