@@ -264,8 +264,9 @@ def agent_section(command, runs):
             goals.append(
                 f"under 20 MiB resident at 10,000 endpoints: {'met' if ok else 'NOT met'} "
                 f"({mib(r['rss_idle_kib'])}; {mib(r['rss_idle_anon_kib'])} of it the agent's own "
-                f"heap, {mib(r['rss_idle_file_kib'])} pages of Debian's shared gRPC, protobuf and "
-                "OpenSSL libraries that any gRPC C++ process maps)")
+                f"anonymous memory (heap, stacks), {mib(r['rss_idle_file_kib'])} file pages of the "
+                "binary and Debian's shared libraries: protobuf, libstdc++, libc, nghttp2, "
+                "libevent, libbpf; the agent links neither libgrpc nor OpenSSL)")
             goals.append(
                 f"against Databricks' published agent figures (<{DATABRICKS_AGENT_MIB} MiB, "
                 f"<{DATABRICKS_AGENT_CPU_PERCENT}% CPU): memory "
