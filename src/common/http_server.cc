@@ -5,14 +5,13 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/thread.h>
 #include <sys/socket.h>
 
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "skewless/common/event_threads.h"
 
 namespace skewless {
 namespace {
@@ -76,10 +75,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
     return absl::InvalidArgumentError(absl::StrCat(field, ": \"", listen, "\" is not host:port"));
   }
   if (host.empty()) host = "0.0.0.0";
-  // Stop() breaks the loop from another thread: libevent must know about threads
-  // before the base exists.
-  static std::once_flag threads_on;
-  std::call_once(threads_on, [] { evthread_use_pthreads(); });
+  UseLibeventThreads();  // Stop() wakes the loop from another thread
 
   std::unique_ptr<HttpServer> server(new HttpServer());
   State& state = *server->state_;

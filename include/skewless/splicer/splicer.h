@@ -1,0 +1,52 @@
+// skewless-splicer's core: a node-local HTTP/2 proxy that gives every stream (every
+// gRPC call) of a client connection its own backend, so one long-lived connection is
+// spread over all pods. One event loop per worker thread, each with its own
+// SO_REUSEPORT listener, its own backend connections and its own balancer state:
+// nothing is shared on the request path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace skewless::splicer {
+
+struct SplicerBackend {
+  std::string address;  // IP:port ([v6]:port)
+  std::string zone;
+  std::uint32_t weight = 1;
+};
+
+struct SplicerOptions {
+  std::string listen = "127.0.0.1:15001";  // host:port; port 0 picks a free one
+  int workers = 0;                         // 0: one per CPU
+  std::vector<SplicerBackend> backends;
+  std::string zone;  // this node's zone: its backends are preferred
+};
+
+class Worker;
+
+class Splicer {
+ public:
+  // Binds every worker's listener and starts their loops; errors name the bad backend
+  // or the address that cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Splicer>> Start(const SplicerOptions& options);
+  ~Splicer();  // stops
+  Splicer(const Splicer&) = delete;
+  Splicer& operator=(const Splicer&) = delete;
+
+  int port() const { return port_; }
+  int workers() const { return static_cast<int>(workers_.size()); }
+  // Stops every loop and closes every connection; idempotent.
+  void Stop();
+
+ private:
+  Splicer() = default;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  int port_ = 0;
+};
+
+}  // namespace skewless::splicer

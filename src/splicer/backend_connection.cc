@@ -1,0 +1,189 @@
+// The backend side of spliced requests: HTTP/2 client session callbacks.
+#include "backend_connection.h"
+
+#include "client_connection.h"
+
+namespace skewless::splicer {
+namespace {
+
+std::string_view View(const std::uint8_t* data, std::size_t length) {
+  return {reinterpret_cast<const char*>(data), length};
+}
+
+}  // namespace
+
+BackendConnection::BackendConnection(event_base* base, int fd, std::size_t backend_index,
+                                     std::function<void(H2Connection*)> on_closed)
+    : H2Connection(base, fd, std::move(on_closed)), backend_index_(backend_index) {
+  nghttp2_session_callbacks* callbacks = nullptr;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &OnFrame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &OnData);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &OnStreamClose);
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session* session = nullptr;
+  nghttp2_session_client_new2(&session, callbacks, this, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(callbacks);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindowBytes},
+  };
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
+  WaitForConnect();
+  Attach(session);
+}
+
+BackendConnection::~BackendConnection() { OnClosing(); }
+
+ProxiedStream* BackendConnection::Find(std::int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+bool BackendConnection::HasCapacity() const {
+  if (closing() || goaway_) return false;
+  const std::uint32_t limit =
+      nghttp2_session_get_remote_settings(session(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  return streams_.size() < limit;
+}
+
+void BackendConnection::Submit(ProxiedStream& stream) {
+  const std::vector<nghttp2_nv> nv = ToNv(stream.request_headers);
+  nghttp2_data_provider body{};
+  body.read_callback = &ReadRequest;
+  const bool headers_only =
+      stream.request_ended && stream.request_body.size() == 0 && stream.request_trailers.empty();
+  const std::int32_t id = nghttp2_submit_request(session(), nullptr, nv.data(), nv.size(),
+                                                 headers_only ? nullptr : &body, nullptr);
+  if (id < 0) {
+    stream.client->OnBackendFailed(stream, nghttp2_strerror(id));
+    return;
+  }
+  stream.backend = this;
+  stream.backend_stream_id = id;
+  streams_[id] = &stream;
+  RequestFlush();
+}
+
+void BackendConnection::OnRequestData(ProxiedStream& stream) {
+  nghttp2_session_resume_data(session(), stream.backend_stream_id);
+  RequestFlush();
+}
+
+void BackendConnection::Cancel(ProxiedStream& stream) {
+  if (streams_.erase(stream.backend_stream_id) == 0) return;
+  if (!closing()) {
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, stream.backend_stream_id,
+                              NGHTTP2_CANCEL);
+    // What it had sent and nobody will read still counts against the connection.
+    nghttp2_session_consume_connection(session(), stream.response_unconsumed);
+    RequestFlush();
+  }
+  stream.response_unconsumed = 0;
+  stream.backend = nullptr;
+}
+
+void BackendConnection::ConsumeResponse(ProxiedStream& stream, std::size_t length) {
+  nghttp2_session_consume(session(), stream.backend_stream_id, length);
+  stream.response_unconsumed -= std::min(length, stream.response_unconsumed);
+  RequestFlush();
+}
+
+void BackendConnection::OnClosing() {
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, stream] : streams) {
+    stream->backend = nullptr;
+    stream->response_unconsumed = 0;
+    stream->client->OnBackendFailed(*stream,
+                                    close_reason().empty() ? "connection closed" : close_reason());
+  }
+}
+
+int BackendConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
+                                const std::uint8_t* name, std::size_t name_length,
+                                const std::uint8_t* value, std::size_t value_length, std::uint8_t,
+                                void* self) {
+  ProxiedStream* stream = static_cast<BackendConnection*>(self)->Find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  Header header{std::string(View(name, name_length)), std::string(View(value, value_length))};
+  if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+    stream->response_headers.push_back(std::move(header));
+  } else {
+    stream->response_trailers.push_back(std::move(header));
+  }
+  return 0;
+}
+
+int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto& connection = *static_cast<BackendConnection*>(self);
+  if (frame->hd.type == NGHTTP2_GOAWAY) {
+    // No new streams here; those above last-stream-id are closed as REFUSED_STREAM.
+    connection.goaway_ = true;
+    return 0;
+  }
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  ProxiedStream* stream = connection.Find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+    stream->client->OnResponseHeaders(*stream, end_stream);
+  } else if (end_stream) {
+    stream->client->OnResponseEnd(*stream);
+  }
+  return 0;
+}
+
+int BackendConnection::OnData(nghttp2_session*, std::uint8_t, std::int32_t stream_id,
+                              const std::uint8_t* data, std::size_t length, void* self) {
+  ProxiedStream* stream = static_cast<BackendConnection*>(self)->Find(stream_id);
+  if (stream == nullptr) return 0;
+  stream->response_body.Append(data, length);
+  stream->response_unconsumed += length;
+  stream->client->OnResponseData(*stream);
+  return 0;
+}
+
+int BackendConnection::OnStreamClose(nghttp2_session* session, std::int32_t stream_id,
+                                     std::uint32_t error_code, void* self) {
+  auto& connection = *static_cast<BackendConnection*>(self);
+  ProxiedStream* stream = connection.Find(stream_id);
+  if (stream == nullptr) return 0;
+  connection.streams_.erase(stream_id);
+  // The stream is over here: its unread response bytes stay with the client side, and
+  // stop holding this connection's window.
+  nghttp2_session_consume_connection(session, stream->response_unconsumed);
+  stream->response_unconsumed = 0;
+  stream->backend = nullptr;
+  if (error_code != NGHTTP2_NO_ERROR || !stream->response_ended) {
+    stream->client->OnBackendFailed(
+        *stream, std::string("reset by the backend (") + nghttp2_http2_strerror(error_code) + ")");
+  }
+  return 0;
+}
+
+ssize_t BackendConnection::ReadRequest(nghttp2_session* session, std::int32_t stream_id,
+                                       std::uint8_t* buffer, std::size_t length,
+                                       std::uint32_t* flags, nghttp2_data_source*, void* self) {
+  ProxiedStream* stream = static_cast<BackendConnection*>(self)->Find(stream_id);
+  if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  const std::size_t taken = stream->request_body.Take(buffer, length);
+  if (taken > 0) stream->client->ConsumeRequest(*stream, taken);
+  if (stream->request_body.size() == 0 && stream->request_ended) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!stream->request_trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      const std::vector<nghttp2_nv> nv = ToNv(stream->request_trailers);
+      nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
+    }
+    return static_cast<ssize_t>(taken);
+  }
+  return taken > 0 ? static_cast<ssize_t>(taken) : NGHTTP2_ERR_DEFERRED;
+}
+
+}  // namespace skewless::splicer

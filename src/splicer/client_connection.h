@@ -1,0 +1,61 @@
+// The client's side of the splicer: an HTTP/2 server session (h2c prior knowledge) whose
+// every stream is routed on its own to a backend stream.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "h2_connection.h"
+#include "proxied_stream.h"
+
+namespace skewless::splicer {
+
+class StreamRouter {
+ public:
+  virtual ~StreamRouter() = default;
+  // The request's headers are complete: attach a backend stream, or fail it.
+  virtual void Route(ProxiedStream& stream) = 0;
+  // The stream is over on both sides; `failed` when the backend broke it.
+  virtual void Finished(ProxiedStream& stream, bool failed) = 0;
+};
+
+class ClientConnection final : public H2Connection {
+ public:
+  ClientConnection(event_base* base, int fd, StreamRouter& router,
+                   std::function<void(H2Connection*)> on_closed);
+  ~ClientConnection() override;
+
+  // From the backend side, for a stream of this connection.
+  void OnResponseHeaders(ProxiedStream& stream, bool end_stream);
+  void OnResponseData(ProxiedStream& stream);
+  void OnResponseEnd(ProxiedStream& stream);
+  // The backend stream broke (reset, connection lost, refused): the client gets
+  // grpc-status UNAVAILABLE (gRPC) or a 502 / reset (other HTTP/2).
+  void OnBackendFailed(ProxiedStream& stream, const std::string& why);
+  // The backend side took `length` request bytes: open the client's window by as much.
+  void ConsumeRequest(ProxiedStream& stream, std::size_t length);
+  ProxiedStream* Find(std::int32_t stream_id);
+
+ private:
+  void OnClosing() override;
+  void SubmitResponse(ProxiedStream& stream, bool with_body);
+  void Release(std::int32_t stream_id, bool failed);
+
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                      std::size_t name_length, const std::uint8_t* value, std::size_t value_length,
+                      std::uint8_t flags, void* self);
+  static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int OnData(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id,
+                    const std::uint8_t* data, std::size_t length, void* self);
+  static int OnStreamClose(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
+                           void* self);
+  static ssize_t ReadResponse(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buffer,
+                              std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
+                              void* self);
+
+  StreamRouter& router_;
+  std::unordered_map<std::int32_t, std::unique_ptr<ProxiedStream>> streams_;
+};
+
+}  // namespace skewless::splicer

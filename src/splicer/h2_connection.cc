@@ -1,0 +1,147 @@
+// Socket ↔ nghttp2 session plumbing on libevent (see h2_connection.h).
+#include "h2_connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace skewless::splicer {
+namespace {
+
+constexpr std::size_t kReadChunkBytes = 64 << 10;
+
+}  // namespace
+
+H2Connection::H2Connection(event_base* base, int fd, std::function<void(H2Connection*)> on_closed)
+    : base_(base), fd_(fd), on_closed_(std::move(on_closed)) {
+  read_event_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &Readable, this);
+  write_event_ = event_new(base_, fd_, EV_WRITE, &Writable, this);
+  flush_event_ = event_new(base_, -1, 0, &Flushing, this);
+  closed_event_ = event_new(base_, -1, 0, &Closed, this);
+}
+
+H2Connection::~H2Connection() {
+  for (event* ev : {read_event_, write_event_, flush_event_, closed_event_}) {
+    if (ev != nullptr) event_free(ev);
+  }
+  if (session_ != nullptr) nghttp2_session_del(session_);
+  if (fd_ >= 0) close(fd_);
+}
+
+void H2Connection::Attach(nghttp2_session* session) {
+  session_ = session;
+  event_add(read_event_, nullptr);
+  if (!connected_) event_add(write_event_, nullptr);
+  RequestFlush();
+}
+
+void H2Connection::RequestFlush() {
+  if (!closing_ && session_ != nullptr) event_active(flush_event_, 0, 0);
+}
+
+void H2Connection::Close(const std::string& why) { Finish(why); }
+
+void H2Connection::Readable(evutil_socket_t, short, void* self) {
+  static_cast<H2Connection*>(self)->Read();
+}
+
+void H2Connection::Writable(evutil_socket_t, short, void* self) {
+  auto& connection = *static_cast<H2Connection*>(self);
+  if (!connection.connected_) {
+    int error = 0;
+    socklen_t length = sizeof(error);
+    getsockopt(connection.fd_, SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+      connection.Finish(std::string("connect: ") + std::strerror(error));
+      return;
+    }
+    connection.connected_ = true;
+    connection.OnConnected();
+  }
+  connection.Flush();
+}
+
+void H2Connection::Flushing(evutil_socket_t, short, void* self) {
+  static_cast<H2Connection*>(self)->Flush();
+}
+
+void H2Connection::Closed(evutil_socket_t, short, void* self) {
+  auto& connection = *static_cast<H2Connection*>(self);
+  connection.on_closed_(&connection);  // may delete the connection
+}
+
+void H2Connection::Read() {
+  if (closing_) return;
+  std::array<std::uint8_t, kReadChunkBytes> chunk;
+  // A few reads per wakeup, then back to the loop so one busy peer cannot starve others.
+  for (int round = 0; round < 4; ++round) {
+    const ssize_t received = recv(fd_, chunk.data(), chunk.size(), 0);
+    if (received < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      Finish(std::string("recv: ") + std::strerror(errno));
+      return;
+    }
+    if (received == 0) {
+      Finish("closed by peer");
+      return;
+    }
+    const ssize_t taken =
+        nghttp2_session_mem_recv(session_, chunk.data(), static_cast<std::size_t>(received));
+    if (taken < 0) {
+      // A protocol error: nghttp2 has queued a GOAWAY naming it; send that, then close.
+      Flush();
+      Finish(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(taken)));
+      return;
+    }
+    if (static_cast<std::size_t>(received) < chunk.size()) break;
+  }
+  Flush();
+}
+
+void H2Connection::Flush() {
+  if (closing_ || session_ == nullptr || !connected_) return;
+  for (;;) {
+    if (unsent_offset_ == unsent_.size()) {
+      unsent_.clear();
+      unsent_offset_ = 0;
+      const std::uint8_t* data = nullptr;
+      const ssize_t produced = nghttp2_session_mem_send(session_, &data);
+      if (produced < 0) {
+        Finish(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(produced)));
+        return;
+      }
+      if (produced == 0) break;
+      unsent_.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(produced));
+    }
+    const ssize_t sent =
+        send(fd_, unsent_.data() + unsent_offset_, unsent_.size() - unsent_offset_, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        event_add(write_event_, nullptr);
+        return;
+      }
+      Finish(std::string("send: ") + std::strerror(errno));
+      return;
+    }
+    unsent_offset_ += static_cast<std::size_t>(sent);
+  }
+  if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+    Finish("session ended");
+  }
+}
+
+void H2Connection::Finish(const std::string& why) {
+  if (closing_) return;
+  closing_ = true;
+  close_reason_ = why;
+  event_del(read_event_);
+  event_del(write_event_);
+  OnClosing();
+  event_active(closed_event_, 0, 0);
+}
+
+}  // namespace skewless::splicer

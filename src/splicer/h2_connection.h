@@ -1,0 +1,79 @@
+// One HTTP/2 connection on a worker's event loop: socket bytes into an nghttp2 session,
+// the session's output back to the socket. The client side and the backend side of the
+// splicer both derive from it.
+//
+// Output is never written from inside an nghttp2 callback (nghttp2 forbids re-entering
+// a session): whoever submits something calls RequestFlush(), which runs after the
+// current event's handler returns.
+#pragma once
+
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace skewless::splicer {
+
+// Bounds on what one connection can make the splicer buffer: the windows advertised to
+// the peer are opened only as the other side takes the bytes (no automatic
+// WINDOW_UPDATE), so a slow reader slows its sender and never grows a buffer.
+inline constexpr std::int32_t kStreamWindowBytes = 256 << 10;
+inline constexpr std::int32_t kConnectionWindowBytes = 16 << 20;
+
+class H2Connection {
+ public:
+  // Takes the (nonblocking) socket. `on_closed` runs once, after the connection ended,
+  // from the event loop (never from inside this connection's callbacks): the owner
+  // may delete the connection there.
+  H2Connection(event_base* base, int fd, std::function<void(H2Connection*)> on_closed);
+  virtual ~H2Connection();
+  H2Connection(const H2Connection&) = delete;
+  H2Connection& operator=(const H2Connection&) = delete;
+
+  nghttp2_session* session() const { return session_; }
+  bool closing() const { return closing_; }
+  // Sends what the session has queued, soon (after the current handler).
+  void RequestFlush();
+  // Ends the connection now (streams get their close callbacks first, as a reset).
+  void Close(const std::string& why);
+  const std::string& close_reason() const { return close_reason_; }
+
+ protected:
+  // Creates the session (server or client) with the shared callbacks plus the
+  // subclass's; called once by the subclass constructor before anything is read.
+  void Attach(nghttp2_session* session);
+  // The socket became writable for the first time (a client's connect completed).
+  virtual void OnConnected() {}
+  // Called before the session is deleted: every stream still open is being dropped.
+  virtual void OnClosing() = 0;
+  event_base* base() const { return base_; }
+  bool connected() const { return connected_; }
+  void WaitForConnect() { connected_ = false; }
+
+ private:
+  static void Readable(evutil_socket_t fd, short what, void* self);
+  static void Writable(evutil_socket_t fd, short what, void* self);
+  static void Flushing(evutil_socket_t fd, short what, void* self);
+  static void Closed(evutil_socket_t fd, short what, void* self);
+  void Read();
+  void Flush();
+  void Finish(const std::string& why);
+
+  event_base* base_;
+  int fd_;
+  std::function<void(H2Connection*)> on_closed_;
+  nghttp2_session* session_ = nullptr;
+  event* read_event_ = nullptr;
+  event* write_event_ = nullptr;
+  event* flush_event_ = nullptr;
+  event* closed_event_ = nullptr;
+  std::string unsent_;
+  std::size_t unsent_offset_ = 0;
+  bool connected_ = true;
+  bool closing_ = false;
+  std::string close_reason_;
+};
+
+}  // namespace skewless::splicer

@@ -1,0 +1,67 @@
+// One request in flight through the splicer: the client's stream, the backend stream it
+// was given to, and the bytes between them (each direction bounded by the windows in
+// h2_connection.h).
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skewless::splicer {
+
+class ClientConnection;
+class BackendConnection;
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+using Headers = std::vector<Header>;
+
+// Bytes received on one side and not yet taken by the other.
+class ByteQueue {
+ public:
+  void Append(const std::uint8_t* data, std::size_t length) {
+    bytes_.append(reinterpret_cast<const char*>(data), length);
+  }
+  // Copies up to `length` bytes out; returns how many.
+  std::size_t Take(std::uint8_t* out, std::size_t length);
+  std::size_t size() const { return bytes_.size() - offset_; }
+
+ private:
+  std::string bytes_;
+  std::size_t offset_ = 0;
+};
+
+struct ProxiedStream {
+  // Client side.
+  ClientConnection* client = nullptr;
+  std::int32_t client_stream_id = 0;
+  Headers request_headers;
+  Headers request_trailers;
+  bool grpc = false;  // content-type application/grpc*: failures answer with grpc-status
+  ByteQueue request_body;
+  bool request_ended = false;
+
+  // Backend side.
+  BackendConnection* backend = nullptr;  // null before routing and after its stream closed
+  std::int32_t backend_stream_id = -1;
+  std::size_t backend_index = 0;
+  std::chrono::steady_clock::time_point started;
+  Headers response_headers;
+  Headers response_trailers;
+  bool response_submitted = false;  // headers handed to the client session
+  ByteQueue response_body;
+  std::size_t response_unconsumed = 0;  // received from the backend, window not yet reopened
+  bool response_ended = false;
+  bool backend_failed = false;  // for the balancer's error bias
+};
+
+// nghttp2's view of a header list (it copies names and values on submit).
+std::vector<nghttp2_nv> ToNv(const Headers& headers);
+
+}  // namespace skewless::splicer

@@ -1,0 +1,179 @@
+// A splicer worker: accept, route each stream, pool backend connections.
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "skewless/common/event_threads.h"
+#include "skewless/common/log.h"
+
+namespace skewless::splicer {
+namespace {
+
+int NonBlockingSocket(int family) {
+  const int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone)
+    : backends_(std::move(backends)),
+      zone_(std::move(zone)),
+      base_((UseLibeventThreads(), event_base_new())),
+      pools_(backends_.size()),
+      outstanding_(backends_.size(), 0) {
+  stop_event_ = event_new(base_, -1, 0, &Break, this);
+}
+
+Worker::~Worker() {
+  Stop();
+  // Clients first: their streams cancel backend streams that still exist.
+  clients_.clear();
+  pools_.clear();
+  if (accept_event_ != nullptr) event_free(accept_event_);
+  if (stop_event_ != nullptr) event_free(stop_event_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  event_base_free(base_);
+}
+
+absl::StatusOr<int> Worker::Listen(const std::string& host, int port) {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(port));
+    length = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    length = sizeof(*v6);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("listen host \"", host, "\" is not an IP"));
+  }
+  listen_fd_ = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  // One listener per worker on the same port: the kernel spreads connections over them.
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      listen(listen_fd_, SOMAXCONN) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", host, ":", port, ": ", std::strerror(errno)));
+  }
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+  accept_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &Accept, this);
+  event_add(accept_event_, nullptr);
+  return ntohs(address.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+}
+
+void Worker::Start() {
+  thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+}
+
+void Worker::Stop() {
+  if (!thread_.joinable()) return;
+  event_active(stop_event_, 0, 0);
+  thread_.join();
+}
+
+void Worker::Break(evutil_socket_t, short, void* self) {
+  event_base_loopbreak(static_cast<Worker*>(self)->base_);
+}
+
+void Worker::Accept(evutil_socket_t fd, short, void* self) {
+  auto& worker = *static_cast<Worker*>(self);
+  for (;;) {
+    const int client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        log::Warn("splicer: accept failed", {{"error", std::strerror(errno)}});
+      }
+      return;
+    }
+    const int one = 1;
+    setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto connection = std::make_unique<ClientConnection>(
+        worker.base_, client, worker, [&worker](H2Connection* gone) { worker.Forget(gone); });
+    H2Connection* key = connection.get();
+    worker.clients_[key] = std::move(connection);
+  }
+}
+
+void Worker::Forget(H2Connection* connection) {
+  if (clients_.erase(connection) > 0) return;
+  for (auto& pool : pools_) {
+    for (auto it = pool.begin(); it != pool.end(); ++it) {
+      if (it->get() == connection) {
+        pool.erase(it);
+        return;
+      }
+    }
+  }
+}
+
+// Power of two choices over distinct backends, fewest outstanding streams wins.
+std::optional<std::size_t> Worker::Pick() {
+  if (backends_.empty()) return std::nullopt;
+  if (backends_.size() == 1) return 0;
+  std::uniform_int_distribution<std::size_t> first(0, backends_.size() - 1);
+  std::uniform_int_distribution<std::size_t> other(0, backends_.size() - 2);
+  const std::size_t a = first(random_);
+  std::size_t b = other(random_);
+  if (b >= a) ++b;
+  return outstanding_[b] < outstanding_[a] ? b : a;
+}
+
+BackendConnection* Worker::ConnectionTo(std::size_t backend) {
+  for (auto& connection : pools_[backend]) {
+    if (connection->HasCapacity()) return connection.get();
+  }
+  const ResolvedBackend& target = backends_[backend];
+  const int fd = NonBlockingSocket(target.address.ss_family);
+  if (fd < 0) return nullptr;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) != 0 &&
+      errno != EINPROGRESS) {
+    close(fd);
+    return nullptr;
+  }
+  pools_[backend].push_back(std::make_unique<BackendConnection>(
+      base_, fd, backend, [this](H2Connection* gone) { Forget(gone); }));
+  return pools_[backend].back().get();
+}
+
+void Worker::Route(ProxiedStream& stream) {
+  const std::optional<std::size_t> backend = Pick();
+  if (!backend) {
+    stream.client->OnBackendFailed(stream, "no backends");
+    return;
+  }
+  BackendConnection* connection = ConnectionTo(*backend);
+  if (connection == nullptr) {
+    stream.client->OnBackendFailed(
+        stream, absl::StrCat("cannot connect to ", backends_[*backend].spec.address));
+    return;
+  }
+  stream.backend_index = *backend;
+  connection->Submit(stream);
+  if (stream.backend_stream_id >= 0) ++outstanding_[*backend];  // Finished undoes it
+}
+
+void Worker::Finished(ProxiedStream& stream, bool) {
+  if (stream.backend_stream_id >= 0 && outstanding_[stream.backend_index] > 0) {
+    --outstanding_[stream.backend_index];
+  }
+}
+
+}  // namespace skewless::splicer

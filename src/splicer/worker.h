@@ -1,0 +1,62 @@
+// One splicer event loop: its listener, its clients' connections, its own pool of
+// backend connections and its own balancer state (nothing shared with other workers).
+#pragma once
+
+#include <event2/event.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "backend_connection.h"
+#include "client_connection.h"
+#include "skewless/splicer/splicer.h"
+
+namespace skewless::splicer {
+
+struct ResolvedBackend {
+  SplicerBackend spec;
+  sockaddr_storage address{};
+  socklen_t address_length = 0;
+};
+
+class Worker final : public StreamRouter {
+ public:
+  Worker(std::vector<ResolvedBackend> backends, std::string zone);
+  ~Worker() override;
+
+  // Binds a SO_REUSEPORT listener (every worker binds the same port); the bound port.
+  absl::StatusOr<int> Listen(const std::string& host, int port);
+  void Start();
+  // Thread-safe; joins the loop.
+  void Stop();
+
+ private:
+  void Route(ProxiedStream& stream) override;
+  void Finished(ProxiedStream& stream, bool failed) override;
+  std::optional<std::size_t> Pick();
+  BackendConnection* ConnectionTo(std::size_t backend);
+  void Forget(H2Connection* connection);
+
+  static void Accept(evutil_socket_t fd, short what, void* self);
+  static void Break(evutil_socket_t fd, short what, void* self);
+
+  const std::vector<ResolvedBackend> backends_;
+  const std::string zone_;
+  event_base* base_ = nullptr;
+  int listen_fd_ = -1;
+  event* accept_event_ = nullptr;
+  event* stop_event_ = nullptr;
+  std::thread thread_;
+  std::unordered_map<H2Connection*, std::unique_ptr<ClientConnection>> clients_;
+  std::vector<std::vector<std::unique_ptr<BackendConnection>>> pools_;  // per backend
+  std::vector<std::uint32_t> outstanding_;                              // per backend
+  std::mt19937_64 random_{std::random_device{}()};
+};
+
+}  // namespace skewless::splicer

@@ -1,0 +1,186 @@
+// The splicer between real gRPC C++ clients and servers on loopback: one channel's calls
+// spread over every backend, and gRPC's semantics pass through unchanged.
+#include "skewless/splicer/splicer.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "skewless/lab/v1/echo.grpc.pb.h"
+#include "skewless/podserver/echo_server.h"
+
+namespace skewless::splicer {
+namespace {
+
+using envoy::service::discovery::v3::AggregatedDiscoveryService;
+using envoy::service::discovery::v3::DiscoveryRequest;
+using envoy::service::discovery::v3::DiscoveryResponse;
+using skewless::lab::v1::Echo;
+using skewless::lab::v1::WorkReply;
+using skewless::lab::v1::WorkRequest;
+using ::testing::HasSubstr;
+
+std::unique_ptr<Splicer> StartSplicer(const std::vector<std::string>& backends) {
+  SplicerOptions options{.listen = "127.0.0.1:0", .workers = 2};
+  for (const std::string& address : backends) options.backends.push_back({.address = address});
+  absl::StatusOr<std::unique_ptr<Splicer>> splicer = Splicer::Start(options);
+  EXPECT_TRUE(splicer.ok()) << splicer.status();
+  return splicer.ok() ? *std::move(splicer) : nullptr;
+}
+
+std::shared_ptr<grpc::Channel> ChannelTo(int port) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+class SplicerEchoTest : public ::testing::Test {
+ protected:
+  void StartPods(int count) {
+    for (int i = 0; i < count; ++i) {
+      absl::StatusOr<std::unique_ptr<podserver::EchoServer>> pod = podserver::EchoServer::Start(
+          {.pod_name = "pod-" + std::to_string(i), .service_time_us = 0});
+      ASSERT_TRUE(pod.ok()) << pod.status();
+      addresses_.push_back((*pod)->listen_address());
+      pods_.push_back(*std::move(pod));
+    }
+  }
+
+  std::vector<std::unique_ptr<podserver::EchoServer>> pods_;
+  std::vector<std::string> addresses_;
+};
+
+TEST_F(SplicerEchoTest, OneChannelsCallsAreSpreadEvenlyOverEveryBackend) {
+  StartPods(4);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  constexpr int kCalls = 10000;
+  std::map<std::string, int> per_pod;
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ClientContext context;
+    WorkRequest request;
+    WorkReply reply;
+    const grpc::Status status = stub->Work(&context, request, &reply);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ++per_pod[reply.pod()];
+  }
+  ASSERT_EQ(per_pod.size(), 4u);
+  for (const auto& [pod, calls] : per_pod) {
+    EXPECT_NEAR(static_cast<double>(calls) / kCalls, 0.25, 0.02) << pod;
+  }
+  // Each backend saw the splicer's pooled connection, not one per call.
+  for (const auto& pod : pods_) EXPECT_LE(pod->stats().connections_seen, 2u);
+}
+
+TEST_F(SplicerEchoTest, LargeMessagesPassWhole) {
+  StartPods(2);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  WorkRequest request;
+  request.set_payload(std::string(3 << 20, 'p'));  // far above every flow-control window
+  for (int i = 0; i < 4; ++i) {
+    grpc::ClientContext context;
+    WorkReply reply;
+    const grpc::Status status = stub->Work(&context, request, &reply);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(reply.payload(), request.payload());
+  }
+}
+
+TEST_F(SplicerEchoTest, AnUnknownMethodIsAnsweredByTheBackendAsUnimplemented) {
+  StartPods(1);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(splicer->port()));
+  grpc::ClientContext context;
+  auto stream = stub->StreamAggregatedResources(&context);
+  DiscoveryResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
+  // Bound and closed: nobody listens there.
+  int dead_port = 0;
+  {
+    absl::StatusOr<std::unique_ptr<podserver::EchoServer>> gone =
+        podserver::EchoServer::Start({.service_time_us = 0});
+    ASSERT_TRUE(gone.ok());
+    dead_port = (*gone)->port();
+  }
+  std::unique_ptr<Splicer> splicer = StartSplicer({"127.0.0.1:" + std::to_string(dead_port)});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  WorkRequest request;
+  WorkReply reply;
+  const grpc::Status status = stub->Work(&context, request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("skewless-splicer"));
+}
+
+// Bidirectional streaming: answers each request at once, echoing version_info as the
+// nonce; "big" asks for a response of that many bytes.
+class BidiEcho final : public AggregatedDiscoveryService::Service {
+  grpc::Status StreamAggregatedResources(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<DiscoveryResponse, DiscoveryRequest>* stream) override {
+    DiscoveryRequest request;
+    while (stream->Read(&request)) {
+      DiscoveryResponse response;
+      if (request.type_url() == "big") {
+        response.set_version_info(std::string(std::stoul(request.version_info()), 'b'));
+      }
+      response.set_nonce(request.version_info());
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "the client half-closed");
+  }
+};
+
+TEST(SplicerTest, ABidiStreamStaysOnOneBackendAndKeepsItsTrailers) {
+  BidiEcho service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<Splicer> splicer = StartSplicer({"127.0.0.1:" + std::to_string(port)});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(splicer->port()));
+  grpc::ClientContext context;
+  auto stream = stub->StreamAggregatedResources(&context);
+  for (int i = 0; i < 100; ++i) {
+    DiscoveryRequest request;
+    request.set_version_info(std::to_string(i));
+    ASSERT_TRUE(stream->Write(request));
+    DiscoveryResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.nonce(), std::to_string(i));
+  }
+  DiscoveryRequest big;
+  big.set_type_url("big");
+  big.set_version_info(std::to_string(8 << 20));
+  ASSERT_TRUE(stream->Write(big));
+  DiscoveryResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.version_info().size(), std::size_t{8} << 20);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&response));
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(status.error_message(), "the client half-closed");
+  server->Shutdown(std::chrono::system_clock::now());
+}
+
+}  // namespace
+}  // namespace skewless::splicer

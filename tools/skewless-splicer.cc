@@ -1,0 +1,71 @@
+// skewless-splicer: the node-local HTTP/2 proxy that balances every gRPC call (every
+// HTTP/2 stream) of a client connection on its own.
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "skewless/common/log.h"
+#include "skewless/common/stop_signals.h"
+#include "skewless/splicer/splicer.h"
+
+using skewless::kExitBadConfig;
+using skewless::kExitCannotRun;
+using skewless::kExitOk;
+
+int main(int argc, char** argv) {
+  namespace log = skewless::log;
+  using skewless::splicer::SplicerBackend;
+  using skewless::splicer::SplicerOptions;
+
+  CLI::App app{
+      "skewless-splicer: node-local HTTP/2 proxy. Accepts h2c (HTTP/2 prior knowledge, as gRPC\n"
+      "clients speak it) and sends every stream of a connection to its own backend: power of\n"
+      "two choices on outstanding streams, so one long-lived gRPC channel is spread over all\n"
+      "pods. This release takes its backends from flags.\n"
+      "Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 cannot run, 2 bad flags."};
+  SplicerOptions options;
+  std::vector<std::string> backends;
+  app.add_option("--listen", options.listen, "host:port to accept clients on (port 0: any free)")
+      ->capture_default_str();
+  app.add_option("--backend", backends,
+                 "Backend as IP:port[,zone[,weight]]; repeat for each pod (required)")
+      ->required();
+  app.add_option("--workers", options.workers,
+                 "Event loops, each with its own SO_REUSEPORT listener (0: one per CPU)")
+      ->capture_default_str();
+  app.add_option("--zone", options.zone, "This node's zone (its backends are preferred)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadConfig;
+  }
+  for (const std::string& text : backends) {
+    SplicerBackend backend;
+    const std::vector<std::string> parts = CLI::detail::split(text, ',');
+    backend.address = parts[0];
+    if (parts.size() > 1) backend.zone = parts[1];
+    if (parts.size() > 2 && !absl::SimpleAtoi(parts[2], &backend.weight)) {
+      std::cerr << "skewless-splicer: --backend " << text << ": weight is not a number\n";
+      return kExitBadConfig;
+    }
+    options.backends.push_back(std::move(backend));
+  }
+  const sigset_t stop_signals = skewless::BlockStopSignals();  // before the workers start
+  absl::StatusOr<std::unique_ptr<skewless::splicer::Splicer>> splicer =
+      skewless::splicer::Splicer::Start(options);
+  if (!splicer.ok()) {
+    log::Error("cannot start", {{"error", std::string(splicer.status().message())}});
+    return splicer.status().code() == absl::StatusCode::kInvalidArgument ? kExitBadConfig
+                                                                         : kExitCannotRun;
+  }
+  log::Info("splicer listening", {{"port", std::to_string((*splicer)->port())},
+                                  {"workers", std::to_string((*splicer)->workers())},
+                                  {"backends", std::to_string(options.backends.size())}});
+  skewless::AwaitStopSignal(stop_signals);
+  (*splicer)->Stop();
+  log::Info("splicer stopped", {});
+  return kExitOk;
+}
