@@ -34,6 +34,12 @@ int main(int argc, char** argv) {
                  "Event loops, each with its own SO_REUSEPORT listener (0: one per CPU)")
       ->capture_default_str();
   app.add_option("--zone", options.zone, "This node's zone (its backends are preferred)");
+  double drain_seconds = 10;
+  app.add_option("--drain-seconds", drain_seconds,
+                 "On SIGTERM/SIGINT: GOAWAY to every client, then wait this long at most for "
+                 "calls in flight to finish")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -65,7 +71,8 @@ int main(int argc, char** argv) {
                                   {"workers", std::to_string((*splicer)->workers())},
                                   {"backends", std::to_string(options.backends.size())}});
   skewless::AwaitStopSignal(stop_signals);
-  (*splicer)->Stop();
+  log::Info("draining", {{"grace_seconds", std::to_string(drain_seconds)}});
+  (*splicer)->Drain(std::chrono::milliseconds(static_cast<long>(drain_seconds * 1000)));
   log::Info("splicer stopped", {});
   return kExitOk;
 }

@@ -57,6 +57,16 @@ void ClientConnection::OnClosing() {
   streams_.clear();
 }
 
+void ClientConnection::GoAway() {
+  if (closing()) return;
+  nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session()), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  // With GOAWAY sent and no stream left, nghttp2 wants neither to read nor to write,
+  // and the flush that finds this closes the connection.
+  RequestFlush();
+}
+
 void ClientConnection::Release(std::int32_t stream_id, bool failed) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
@@ -64,6 +74,7 @@ void ClientConnection::Release(std::int32_t stream_id, bool failed) {
   if (stream.backend != nullptr) stream.backend->Cancel(stream);
   router_.Finished(stream, failed || stream.backend_failed);
   streams_.erase(it);
+  RequestFlush();  // a draining connection may be done now
 }
 
 int ClientConnection::BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self) {

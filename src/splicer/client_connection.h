@@ -35,6 +35,9 @@ class ClientConnection final : public H2Connection {
   // The backend side took `length` request bytes: open the client's window by as much.
   void ConsumeRequest(ProxiedStream& stream, std::size_t length);
   ProxiedStream* Find(std::int32_t stream_id);
+  // Graceful shutdown: GOAWAY (streams already begun finish, new ones are refused); the
+  // connection closes by itself once its last stream is done and flushed.
+  void GoAway();
 
  private:
   void OnClosing() override;

@@ -77,7 +77,7 @@ void H2Connection::Read() {
   if (closing_) return;
   std::array<std::uint8_t, kReadChunkBytes> chunk;
   // A few reads per wakeup, then back to the loop so one busy peer cannot starve others.
-  for (int round = 0; round < 4; ++round) {
+  for (int round = 0; round < 4 && !closing_; ++round) {
     const ssize_t received = recv(fd_, chunk.data(), chunk.size(), 0);
     if (received < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;

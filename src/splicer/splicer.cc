@@ -71,6 +71,20 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
 
 Splicer::~Splicer() { Stop(); }
 
+void Splicer::Drain(std::chrono::milliseconds grace) {
+  for (auto& worker : workers_) worker->BeginDrain();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  auto open = [&] {
+    std::size_t clients = 0;
+    for (const auto& worker : workers_) clients += worker->clients();
+    return clients;
+  };
+  while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop();
+}
+
 void Splicer::Stop() {
   for (auto& worker : workers_) worker->Stop();
 }

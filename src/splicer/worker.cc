@@ -34,6 +34,7 @@ Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone)
       pools_(backends_.size()),
       outstanding_(backends_.size(), 0) {
   stop_event_ = event_new(base_, -1, 0, &Break, this);
+  drain_event_ = event_new(base_, -1, 0, &Drain, this);
 }
 
 Worker::~Worker() {
@@ -43,6 +44,7 @@ Worker::~Worker() {
   pools_.clear();
   if (accept_event_ != nullptr) event_free(accept_event_);
   if (stop_event_ != nullptr) event_free(stop_event_);
+  if (drain_event_ != nullptr) event_free(drain_event_);
   if (listen_fd_ >= 0) close(listen_fd_);
   event_base_free(base_);
 }
@@ -89,6 +91,21 @@ void Worker::Stop() {
   thread_.join();
 }
 
+void Worker::BeginDrain() { event_active(drain_event_, 0, 0); }
+
+void Worker::Drain(evutil_socket_t, short, void* self) {
+  auto& worker = *static_cast<Worker*>(self);
+  if (worker.draining_) return;
+  worker.draining_ = true;
+  // New connections go to the kernel's other listeners (a restarted splicer) or fail.
+  if (worker.accept_event_ != nullptr) event_del(worker.accept_event_);
+  if (worker.listen_fd_ >= 0) {
+    close(worker.listen_fd_);
+    worker.listen_fd_ = -1;
+  }
+  for (auto& [key, client] : worker.clients_) client->GoAway();
+}
+
 void Worker::Break(evutil_socket_t, short, void* self) {
   event_base_loopbreak(static_cast<Worker*>(self)->base_);
 }
@@ -109,11 +126,15 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
         worker.base_, client, worker, [&worker](H2Connection* gone) { worker.Forget(gone); });
     H2Connection* key = connection.get();
     worker.clients_[key] = std::move(connection);
+    worker.client_count_ = worker.clients_.size();
   }
 }
 
 void Worker::Forget(H2Connection* connection) {
-  if (clients_.erase(connection) > 0) return;
+  if (clients_.erase(connection) > 0) {
+    client_count_ = clients_.size();
+    return;
+  }
   for (auto& pool : pools_) {
     for (auto it = pool.begin(); it != pool.end(); ++it) {
       if (it->get() == connection) {

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <random>
@@ -33,7 +34,11 @@ class Worker final : public StreamRouter {
   // Binds a SO_REUSEPORT listener (every worker binds the same port); the bound port.
   absl::StatusOr<int> Listen(const std::string& host, int port);
   void Start();
-  // Thread-safe; joins the loop.
+  // Thread-safe: stops accepting and sends every client GOAWAY; their streams finish.
+  void BeginDrain();
+  // Client connections still open (read from any thread, for a drain's progress).
+  std::size_t clients() const { return client_count_.load(); }
+  // Thread-safe; joins the loop (connections still open are closed).
   void Stop();
 
  private:
@@ -45,6 +50,7 @@ class Worker final : public StreamRouter {
 
   static void Accept(evutil_socket_t fd, short what, void* self);
   static void Break(evutil_socket_t fd, short what, void* self);
+  static void Drain(evutil_socket_t fd, short what, void* self);
 
   const std::vector<ResolvedBackend> backends_;
   const std::string zone_;
@@ -52,6 +58,9 @@ class Worker final : public StreamRouter {
   int listen_fd_ = -1;
   event* accept_event_ = nullptr;
   event* stop_event_ = nullptr;
+  event* drain_event_ = nullptr;
+  bool draining_ = false;
+  std::atomic<std::size_t> client_count_{0};
   std::thread thread_;
   std::unordered_map<H2Connection*, std::unique_ptr<ClientConnection>> clients_;
   std::vector<std::vector<std::unique_ptr<BackendConnection>>> pools_;  // per backend

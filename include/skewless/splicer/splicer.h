@@ -5,6 +5,7 @@
 // nothing is shared on the request path.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ class Splicer {
 
   int port() const { return port_; }
   int workers() const { return static_cast<int>(workers_.size()); }
+  // Graceful: stops accepting, sends every client GOAWAY and waits until their
+  // streams are done or `grace` has passed. Stop() follows.
+  void Drain(std::chrono::milliseconds grace);
   // Stops every loop and closes every connection; idempotent.
   void Stop();
 

@@ -2,11 +2,16 @@
 // spread over every backend, and gRPC's semantics pass through unchanged.
 #include "skewless/splicer/splicer.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
+#include <thread>
 
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "skewless/lab/v1/echo.grpc.pb.h"
@@ -104,6 +109,41 @@ TEST_F(SplicerEchoTest, AnUnknownMethodIsAnsweredByTheBackendAsUnimplemented) {
   DiscoveryResponse response;
   EXPECT_FALSE(stream->Read(&response));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+bool Connectable(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{.sin_family = AF_INET,
+                      .sin_port = htons(static_cast<std::uint16_t>(port)),
+                      .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return connected;
+}
+
+TEST_F(SplicerEchoTest, ADrainLetsTheCallInFlightFinishAndTakesNoNewConnections) {
+  StartPods(1);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  const int port = splicer->port();
+  auto stub = Echo::NewStub(ChannelTo(port));
+  grpc::Status status;
+  WorkReply reply;
+  std::thread call([&] {
+    grpc::ClientContext context;
+    WorkRequest request;
+    request.set_extra_service_time_us(300000);
+    status = stub->Work(&context, request, &reply);
+  });
+  // The call is on the backend once the pod has counted its connection.
+  for (int i = 0; i < 200 && pods_[0]->stats().connections_seen == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  splicer->Drain(std::chrono::seconds(20));
+  call.join();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.pod(), "pod-0");
+  EXPECT_FALSE(Connectable(port));
 }
 
 TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
