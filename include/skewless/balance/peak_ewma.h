@@ -1,0 +1,41 @@
+// Peak-EWMA latency estimate of one backend (Linkerd/tower): jumps to any slower sample,
+// drifts down towards faster ones, and decays towards the floor between samples.
+#pragma once
+
+#include "skewless/balance/clock.h"
+
+namespace skewless::balance {
+
+struct PeakEwmaOptions {
+  Nanoseconds decay{std::chrono::seconds(10)};  // tau: Linkerd's default
+  // Estimate before the first sample when the set has no measured backend to copy.
+  Nanoseconds seed{std::chrono::milliseconds(30)};
+  // A backend never looks faster than this, so an idle one is never "free" and sub-floor
+  // differences (pods on one LAN) do not steer traffic; outstanding streams decide.
+  Nanoseconds floor{std::chrono::milliseconds(1)};
+};
+
+class PeakEwma {
+ public:
+  PeakEwma(const PeakEwmaOptions& options, TimePoint now, Nanoseconds seed);
+
+  // The estimate at `now`: the stored one times exp(-dt/tau), never below the floor. Reading
+  // does not change state, so any number of picks between samples gives the same answer.
+  double EstimateNs(TimePoint now) const;
+
+  // A sample above the current estimate replaces it (peak); one below blends in with weight
+  // 1 - exp(-dt/tau). The first sample replaces the seed outright: the seed is a guess, and
+  // a backend that kept its 30 ms seed for tau would be mis-ranked for tens of seconds.
+  void Observe(TimePoint now, Nanoseconds rtt);
+
+  bool measured() const { return measured_; }
+
+ private:
+  Nanoseconds decay_;
+  double floor_ns_;
+  double estimate_ns_;
+  TimePoint stamp_;
+  bool measured_ = false;
+};
+
+}  // namespace skewless::balance

@@ -1,0 +1,34 @@
+// Peak-EWMA latency estimate (see peak_ewma.h).
+#include "skewless/balance/peak_ewma.h"
+
+#include <algorithm>
+
+namespace skewless::balance {
+
+PeakEwma::PeakEwma(const PeakEwmaOptions& options, TimePoint now, Nanoseconds seed)
+    : decay_(options.decay),
+      floor_ns_(static_cast<double>(options.floor.count())),
+      estimate_ns_(static_cast<double>(seed.count())),
+      stamp_(now) {}
+
+double PeakEwma::EstimateNs(TimePoint now) const {
+  const double decay = DecayFactor(stamp_, now, decay_);
+  return std::max(estimate_ns_ * decay, floor_ns_);
+}
+
+void PeakEwma::Observe(TimePoint now, Nanoseconds rtt) {
+  const double rtt_ns = static_cast<double>(rtt.count());
+  if (!measured_) {
+    estimate_ns_ = rtt_ns;
+  } else {
+    // The same factor decays the old estimate on read and weighs the old estimate here, so
+    // estimate = old*d + rtt*(1-d) is "what reading would say" plus the sample's share.
+    const double decay = DecayFactor(stamp_, now, decay_);
+    const double current = estimate_ns_ * decay;
+    estimate_ns_ = rtt_ns > current ? rtt_ns : current + rtt_ns * (1.0 - decay);
+  }
+  measured_ = true;
+  stamp_ = std::max(stamp_, now);
+}
+
+}  // namespace skewless::balance
