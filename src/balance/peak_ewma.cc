@@ -8,6 +8,7 @@ namespace skewless::balance {
 PeakEwma::PeakEwma(const PeakEwmaOptions& options, TimePoint now, Nanoseconds seed)
     : decay_(options.decay),
       floor_ns_(static_cast<double>(options.floor.count())),
+      min_sample_weight_(std::clamp(options.min_sample_weight, 0.0, 1.0)),
       estimate_ns_(static_cast<double>(seed.count())),
       stamp_(now) {}
 
@@ -25,7 +26,8 @@ void PeakEwma::Observe(TimePoint now, Nanoseconds rtt) {
     // estimate = old*d + rtt*(1-d) is "what reading would say" plus the sample's share.
     const double decay = DecayFactor(stamp_, now, decay_);
     const double current = estimate_ns_ * decay;
-    estimate_ns_ = rtt_ns > current ? rtt_ns : current + rtt_ns * (1.0 - decay);
+    const double weight = std::max(1.0 - decay, min_sample_weight_);
+    estimate_ns_ = rtt_ns > current ? rtt_ns : estimate_ns_ * (1.0 - weight) + rtt_ns * weight;
   }
   measured_ = true;
   stamp_ = std::max(stamp_, now);

@@ -61,7 +61,8 @@ void BackendConnection::Submit(ProxiedStream& stream) {
   const std::int32_t id = nghttp2_submit_request(session(), nullptr, nv.data(), nv.size(),
                                                  headers_only ? nullptr : &body, nullptr);
   if (id < 0) {
-    stream.client->OnBackendFailed(stream, nghttp2_strerror(id));
+    stream.client->OnBackendFailed(stream, nghttp2_strerror(id),
+                                   balance::StreamOutcome::kStreamReset);
     return;
   }
   stream.backend = this;
@@ -101,7 +102,9 @@ void BackendConnection::OnClosing() {
     stream->backend = nullptr;
     stream->response_unconsumed = 0;
     stream->client->OnBackendFailed(*stream,
-                                    close_reason().empty() ? "connection closed" : close_reason());
+                                    close_reason().empty() ? "connection closed" : close_reason(),
+                                    connected() ? balance::StreamOutcome::kStreamReset
+                                                : balance::StreamOutcome::kConnectFailure);
   }
 }
 
@@ -132,6 +135,8 @@ int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, voi
   if (stream == nullptr) return 0;
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+    stream->response_at = std::chrono::steady_clock::now();
+    stream->response_seen = true;
     stream->client->OnResponseHeaders(*stream, end_stream);
   } else if (end_stream) {
     stream->client->OnResponseEnd(*stream);
@@ -161,8 +166,12 @@ int BackendConnection::OnStreamClose(nghttp2_session* session, std::int32_t stre
   stream->response_unconsumed = 0;
   stream->backend = nullptr;
   if (error_code != NGHTTP2_NO_ERROR || !stream->response_ended) {
+    // REFUSED_STREAM (above a GOAWAY's last-stream-id, or over the limit): never
+    // processed, so it says nothing about the backend's health.
     stream->client->OnBackendFailed(
-        *stream, std::string("reset by the backend (") + nghttp2_http2_strerror(error_code) + ")");
+        *stream, std::string("reset by the backend (") + nghttp2_http2_strerror(error_code) + ")",
+        error_code == NGHTTP2_REFUSED_STREAM ? balance::StreamOutcome::kCancelled
+                                             : balance::StreamOutcome::kStreamReset);
   }
   return 0;
 }

@@ -52,7 +52,7 @@ ProxiedStream* ClientConnection::Find(std::int32_t stream_id) {
 void ClientConnection::OnClosing() {
   for (auto& [id, stream] : streams_) {
     if (stream->backend != nullptr) stream->backend->Cancel(*stream);
-    router_.Finished(*stream, stream->backend_failed);
+    router_.Finished(*stream);
   }
   streams_.clear();
 }
@@ -67,12 +67,12 @@ void ClientConnection::GoAway() {
   RequestFlush();
 }
 
-void ClientConnection::Release(std::int32_t stream_id, bool failed) {
+void ClientConnection::Release(std::int32_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
   ProxiedStream& stream = *it->second;
   if (stream.backend != nullptr) stream.backend->Cancel(stream);
-  router_.Finished(stream, failed || stream.backend_failed);
+  router_.Finished(stream);
   streams_.erase(it);
   RequestFlush();  // a draining connection may be done now
 }
@@ -134,7 +134,7 @@ int ClientConnection::OnStreamClose(nghttp2_session*, std::int32_t stream_id,
                                     std::uint32_t error_code, void* self) {
   // A client reset (CANCEL, a deadline) is the client's choice, not the backend's fault.
   (void)error_code;
-  static_cast<ClientConnection*>(self)->Release(stream_id, false);
+  static_cast<ClientConnection*>(self)->Release(stream_id);
   return 0;
 }
 
@@ -163,8 +163,9 @@ void ClientConnection::OnResponseEnd(ProxiedStream& stream) {
   OnResponseData(stream);
 }
 
-void ClientConnection::OnBackendFailed(ProxiedStream& stream, const std::string& why) {
-  stream.backend_failed = true;
+void ClientConnection::OnBackendFailed(ProxiedStream& stream, const std::string& why,
+                                       balance::StreamOutcome kind) {
+  if (!stream.failure) stream.failure = kind;
   if (stream.response_ended) return;
   const std::string message = "skewless-splicer: backend stream failed: " + why;
   if (stream.grpc) {

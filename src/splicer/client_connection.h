@@ -15,8 +15,8 @@ class StreamRouter {
   virtual ~StreamRouter() = default;
   // The request's headers are complete: attach a backend stream, or fail it.
   virtual void Route(ProxiedStream& stream) = 0;
-  // The stream is over on both sides; `failed` when the backend broke it.
-  virtual void Finished(ProxiedStream& stream, bool failed) = 0;
+  // The stream is over on both sides (or the client went away).
+  virtual void Finished(ProxiedStream& stream) = 0;
 };
 
 class ClientConnection final : public H2Connection {
@@ -30,8 +30,9 @@ class ClientConnection final : public H2Connection {
   void OnResponseData(ProxiedStream& stream);
   void OnResponseEnd(ProxiedStream& stream);
   // The backend stream broke (reset, connection lost, refused): the client gets
-  // grpc-status UNAVAILABLE (gRPC) or a 502 / reset (other HTTP/2).
-  void OnBackendFailed(ProxiedStream& stream, const std::string& why);
+  // grpc-status UNAVAILABLE (gRPC) or a 502 / reset (other HTTP/2). `kind` is what the
+  // balancer learns about the backend from it.
+  void OnBackendFailed(ProxiedStream& stream, const std::string& why, balance::StreamOutcome kind);
   // The backend side took `length` request bytes: open the client's window by as much.
   void ConsumeRequest(ProxiedStream& stream, std::size_t length);
   ProxiedStream* Find(std::int32_t stream_id);
@@ -42,7 +43,7 @@ class ClientConnection final : public H2Connection {
  private:
   void OnClosing() override;
   void SubmitResponse(ProxiedStream& stream, bool with_body);
-  void Release(std::int32_t stream_id, bool failed);
+  void Release(std::int32_t stream_id);
 
   static int BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,

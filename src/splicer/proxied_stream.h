@@ -7,9 +7,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "skewless/balance/backends.h"
 
 namespace skewless::splicer {
 
@@ -58,7 +61,12 @@ struct ProxiedStream {
   ByteQueue response_body;
   std::size_t response_unconsumed = 0;  // received from the backend, window not yet reopened
   bool response_ended = false;
-  bool backend_failed = false;  // for the balancer's error bias
+  std::chrono::steady_clock::time_point response_at;  // the backend's response headers
+  bool response_seen = false;
+  // For the balancer: the backend picked and counted, and how the stream failed there.
+  balance::BackendHandle pick;
+  bool counted = false;
+  std::optional<balance::StreamOutcome> failure;
 };
 
 // nghttp2's view of a header list (it copies names and values on submit).

@@ -53,6 +53,11 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     if (!resolved.ok()) return resolved.status();
     backends.push_back(*std::move(resolved));
   }
+  balance::Backends check({});
+  if (absl::Status valid = check.Update(std::chrono::steady_clock::now(), BalanceSpecsOf(backends));
+      !valid.ok()) {
+    return valid;
+  }
   const int workers = options.workers > 0
                           ? options.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "skewless/common/event_threads.h"
 #include "skewless/common/log.h"
@@ -27,12 +28,28 @@ int NonBlockingSocket(int family) {
 
 }  // namespace
 
+std::vector<balance::BackendSpec> BalanceSpecsOf(const std::vector<ResolvedBackend>& backends) {
+  std::vector<balance::BackendSpec> specs;
+  for (const ResolvedBackend& backend : backends) {
+    specs.push_back({.address = backend.spec.address,
+                     .zone = backend.spec.zone,
+                     .weight = static_cast<std::uint16_t>(
+                         std::min<std::uint32_t>(backend.spec.weight, 0xffff))});
+  }
+  return specs;
+}
+
 Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone)
     : backends_(std::move(backends)),
       zone_(std::move(zone)),
       base_((UseLibeventThreads(), event_base_new())),
       pools_(backends_.size()),
-      outstanding_(backends_.size(), 0) {
+      balancer_(balance::BalanceOptions{.prefer_local_zone = !zone_.empty(),
+                                        .local_zone = zone_,
+                                        .latency = {.min_sample_weight = 0.05}}) {
+  for (std::size_t i = 0; i < backends_.size(); ++i) index_of_[backends_[i].spec.address] = i;
+  // Splicer::Start checked the list with the same update.
+  balancer_.Update(std::chrono::steady_clock::now(), BalanceSpecsOf(backends_)).IgnoreError();
   stop_event_ = event_new(base_, -1, 0, &Break, this);
   drain_event_ = event_new(base_, -1, 0, &Drain, this);
 }
@@ -145,18 +162,6 @@ void Worker::Forget(H2Connection* connection) {
   }
 }
 
-// Power of two choices over distinct backends, fewest outstanding streams wins.
-std::optional<std::size_t> Worker::Pick() {
-  if (backends_.empty()) return std::nullopt;
-  if (backends_.size() == 1) return 0;
-  std::uniform_int_distribution<std::size_t> first(0, backends_.size() - 1);
-  std::uniform_int_distribution<std::size_t> other(0, backends_.size() - 2);
-  const std::size_t a = first(random_);
-  std::size_t b = other(random_);
-  if (b >= a) ++b;
-  return outstanding_[b] < outstanding_[a] ? b : a;
-}
-
 BackendConnection* Worker::ConnectionTo(std::size_t backend) {
   for (auto& connection : pools_[backend]) {
     if (connection->HasCapacity()) return connection.get();
@@ -175,26 +180,59 @@ BackendConnection* Worker::ConnectionTo(std::size_t backend) {
 }
 
 void Worker::Route(ProxiedStream& stream) {
-  const std::optional<std::size_t> backend = Pick();
-  if (!backend) {
-    stream.client->OnBackendFailed(stream, "no backends");
+  const auto now = std::chrono::steady_clock::now();
+  const std::optional<balance::Choice> choice = balancer_.Pick(now, random_);
+  if (!choice || !balancer_.OnStreamStart(choice->backend, now)) {
+    stream.client->OnBackendFailed(stream, "no backend takes new streams",
+                                   balance::StreamOutcome::kCancelled);
     return;
   }
-  BackendConnection* connection = ConnectionTo(*backend);
+  stream.pick = choice->backend;
+  stream.counted = true;
+  const std::size_t backend = index_of_.at(*balancer_.address(choice->backend));
+  stream.backend_index = backend;
+  BackendConnection* connection = ConnectionTo(backend);
   if (connection == nullptr) {
     stream.client->OnBackendFailed(
-        stream, absl::StrCat("cannot connect to ", backends_[*backend].spec.address));
+        stream, absl::StrCat("cannot connect to ", backends_[backend].spec.address),
+        balance::StreamOutcome::kConnectFailure);
     return;
   }
-  stream.backend_index = *backend;
   connection->Submit(stream);
-  if (stream.backend_stream_id >= 0) ++outstanding_[*backend];  // Finished undoes it
 }
 
-void Worker::Finished(ProxiedStream& stream, bool) {
-  if (stream.backend_stream_id >= 0 && outstanding_[stream.backend_index] > 0) {
-    --outstanding_[stream.backend_index];
-  }
+namespace {
+
+// What the backend's answer says about its health (balance/stream_outcome.h).
+balance::StreamOutcome OutcomeOf(const ProxiedStream& stream) {
+  if (stream.failure) return *stream.failure;
+  if (!stream.response_seen) return balance::StreamOutcome::kCancelled;  // the client left
+  int http_status = 0;
+  std::optional<int> grpc_status;
+  auto scan = [&](const Headers& headers) {
+    for (const Header& header : headers) {
+      int value = 0;
+      if (header.name == ":status" && absl::SimpleAtoi(header.value, &value)) http_status = value;
+      if (header.name == "grpc-status" && absl::SimpleAtoi(header.value, &value)) {
+        grpc_status = value;
+      }
+    }
+  };
+  scan(stream.response_headers);
+  scan(stream.response_trailers);
+  return balance::OutcomeOfResponse(http_status, grpc_status);
+}
+
+}  // namespace
+
+void Worker::Finished(ProxiedStream& stream) {
+  if (!stream.counted) return;
+  stream.counted = false;
+  const auto now = std::chrono::steady_clock::now();
+  // Latency is time to the response headers: what a peer's speed shows, whatever the
+  // call's length (a long stream is not a slow backend).
+  const auto latency = (stream.response_seen ? stream.response_at : now) - stream.started;
+  balancer_.OnStreamEnd(stream.pick, now, latency, OutcomeOf(stream));
 }
 
 }  // namespace skewless::splicer

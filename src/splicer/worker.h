@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "backend_connection.h"
 #include "client_connection.h"
+#include "skewless/balance/backends.h"
 #include "skewless/splicer/splicer.h"
 
 namespace skewless::splicer {
@@ -25,6 +26,9 @@ struct ResolvedBackend {
   sockaddr_storage address{};
   socklen_t address_length = 0;
 };
+
+// The balancer's view of the backends (weights above 65535 are capped).
+std::vector<balance::BackendSpec> BalanceSpecsOf(const std::vector<ResolvedBackend>& backends);
 
 class Worker final : public StreamRouter {
  public:
@@ -43,8 +47,7 @@ class Worker final : public StreamRouter {
 
  private:
   void Route(ProxiedStream& stream) override;
-  void Finished(ProxiedStream& stream, bool failed) override;
-  std::optional<std::size_t> Pick();
+  void Finished(ProxiedStream& stream) override;
   BackendConnection* ConnectionTo(std::size_t backend);
   void Forget(H2Connection* connection);
 
@@ -64,7 +67,8 @@ class Worker final : public StreamRouter {
   std::thread thread_;
   std::unordered_map<H2Connection*, std::unique_ptr<ClientConnection>> clients_;
   std::vector<std::vector<std::unique_ptr<BackendConnection>>> pools_;  // per backend
-  std::vector<std::uint32_t> outstanding_;                              // per backend
+  std::unordered_map<std::string, std::size_t> index_of_;  // address → backends_ index
+  balance::Backends balancer_;
   std::mt19937_64 random_{std::random_device{}()};
 };
 

@@ -13,6 +13,11 @@ struct PeakEwmaOptions {
   // A backend never looks faster than this, so an idle one is never "free" and sub-floor
   // differences (pods on one LAN) do not steer traffic; outstanding streams decide.
   Nanoseconds floor{std::chrono::milliseconds(1)};
+  // The least share each sample gets. 0 is Linkerd's pure wall-clock decay, under which a
+  // busy backend's estimate keeps one scheduling spike for about tau whatever its rate;
+  // the splicer sets a few percent so a spike fades within tens of samples while a
+  // backend that is slow on every sample stays slow.
+  double min_sample_weight = 0;
 };
 
 class PeakEwma {
@@ -33,6 +38,7 @@ class PeakEwma {
  private:
   Nanoseconds decay_;
   double floor_ns_;
+  double min_sample_weight_;
   double estimate_ns_;
   TimePoint stamp_;
   bool measured_ = false;

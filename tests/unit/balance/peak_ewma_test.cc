@@ -47,6 +47,33 @@ TEST(PeakEwma, FasterSampleRightAfterAnotherBarelyMovesTheEstimate) {
   EXPECT_GT(ewma.EstimateNs(kT0 + milliseconds(1)), 99 * kMs);
 }
 
+TEST(PeakEwma, WithAMinimumSampleWeightASpikeFadesWithinTensOfFastSamples) {
+  PeakEwmaOptions options;
+  options.min_sample_weight = 0.05;
+  PeakEwma ewma(options, kT0, milliseconds(30));
+  ewma.Observe(kT0, milliseconds(2));
+  ewma.Observe(kT0 + std::chrono::microseconds(10), milliseconds(20));  // a scheduling spike
+  TimePoint now = kT0 + std::chrono::microseconds(10);
+  for (int i = 0; i < 60; ++i) {
+    now += std::chrono::microseconds(100);
+    ewma.Observe(now, milliseconds(2));
+  }
+  // 18 ms of excess times 0.95^60 is under 1 ms; pure wall-clock decay would keep ~20 ms.
+  EXPECT_LT(ewma.EstimateNs(now), 3 * kMs);
+}
+
+TEST(PeakEwma, WithAMinimumSampleWeightAConsistentlySlowBackendStaysSlow) {
+  PeakEwmaOptions options;
+  options.min_sample_weight = 0.05;
+  PeakEwma ewma(options, kT0, milliseconds(30));
+  TimePoint now = kT0;
+  for (int i = 0; i < 200; ++i) {
+    now += std::chrono::microseconds(100);
+    ewma.Observe(now, milliseconds(20));
+  }
+  EXPECT_NEAR(ewma.EstimateNs(now), 20 * kMs, 0.1 * kMs);
+}
+
 TEST(PeakEwma, EstimateDecaysWhenReadAndReadingChangesNothing) {
   PeakEwma ewma = Seeded();
   ewma.Observe(kT0, milliseconds(100));

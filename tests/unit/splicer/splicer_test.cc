@@ -46,10 +46,37 @@ std::shared_ptr<grpc::Channel> ChannelTo(int port) {
 
 class SplicerEchoTest : public ::testing::Test {
  protected:
-  void StartPods(int count) {
+  // `callers` threads share one channel, `calls_each` Work calls each: calls per pod.
+  std::map<std::string, int> CallThroughOneChannel(int port, int callers, int calls_each) {
+    auto stub = Echo::NewStub(ChannelTo(port));
+    std::vector<std::map<std::string, int>> per_caller(callers);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < callers; ++c) {
+      threads.emplace_back([&, c] {
+        for (int i = 0; i < calls_each; ++i) {
+          grpc::ClientContext context;
+          WorkRequest request;
+          request.set_extra_service_time_us(200);
+          WorkReply reply;
+          const grpc::Status status = stub->Work(&context, request, &reply);
+          ++per_caller[c][status.ok() ? reply.pod() : "failed: " + status.error_message()];
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    std::map<std::string, int> per_pod;
+    for (const auto& counts : per_caller) {
+      for (const auto& [pod, calls] : counts) per_pod[pod] += calls;
+    }
+    return per_pod;
+  }
+
+  void StartPods(int count, std::uint32_t service_time_us = 0, double last_slow_factor = 1) {
     for (int i = 0; i < count; ++i) {
-      absl::StatusOr<std::unique_ptr<podserver::EchoServer>> pod = podserver::EchoServer::Start(
-          {.pod_name = "pod-" + std::to_string(i), .service_time_us = 0});
+      absl::StatusOr<std::unique_ptr<podserver::EchoServer>> pod =
+          podserver::EchoServer::Start({.pod_name = "pod-" + std::to_string(i),
+                                        .service_time_us = service_time_us,
+                                        .slow_factor = i == count - 1 ? last_slow_factor : 1.0});
       ASSERT_TRUE(pod.ok()) << pod.status();
       addresses_.push_back((*pod)->listen_address());
       pods_.push_back(*std::move(pod));
@@ -64,23 +91,29 @@ TEST_F(SplicerEchoTest, OneChannelsCallsAreSpreadEvenlyOverEveryBackend) {
   StartPods(4);
   std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
   ASSERT_NE(splicer, nullptr);
-  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
-  constexpr int kCalls = 10000;
-  std::map<std::string, int> per_pod;
-  for (int i = 0; i < kCalls; ++i) {
-    grpc::ClientContext context;
-    WorkRequest request;
-    WorkReply reply;
-    const grpc::Status status = stub->Work(&context, request, &reply);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    ++per_pod[reply.pod()];
-  }
-  ASSERT_EQ(per_pod.size(), 4u);
+  // One channel (one HTTP/2 connection) used by 8 callers at once, as a busy client does.
+  constexpr int kCallers = 8;
+  constexpr int kCallsEach = 1250;
+  const std::map<std::string, int> per_pod =
+      CallThroughOneChannel(splicer->port(), kCallers, kCallsEach);
+  ASSERT_EQ(per_pod.size(), 4u) << ::testing::PrintToString(per_pod);
   for (const auto& [pod, calls] : per_pod) {
-    EXPECT_NEAR(static_cast<double>(calls) / kCalls, 0.25, 0.02) << pod;
+    EXPECT_NEAR(static_cast<double>(calls) / (kCallers * kCallsEach), 0.25, 0.02) << pod;
   }
-  // Each backend saw the splicer's pooled connection, not one per call.
+  // Each backend saw the splicer's pooled connection (one per worker at most), not one
+  // per call.
   for (const auto& pod : pods_) EXPECT_LE(pod->stats().connections_seen, 2u);
+}
+
+TEST_F(SplicerEchoTest, ATenTimesSlowerBackendGetsFarFewerCalls) {
+  StartPods(4, /*service_time_us=*/1000, /*last_slow_factor=*/10);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  const std::map<std::string, int> per_pod = CallThroughOneChannel(splicer->port(), 8, 250);
+  ASSERT_EQ(per_pod.size(), 4u) << ::testing::PrintToString(per_pod);
+  // Fewest outstanding streams alone would still give it about a tenth; its measured
+  // latency keeps it near nothing.
+  EXPECT_LT(per_pod.at("pod-3"), 2000 * 3 / 100) << ::testing::PrintToString(per_pod);
 }
 
 TEST_F(SplicerEchoTest, LargeMessagesPassWhole) {
