@@ -112,8 +112,14 @@ int BackendConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
                                 const std::uint8_t* name, std::size_t name_length,
                                 const std::uint8_t* value, std::size_t value_length, std::uint8_t,
                                 void* self) {
-  ProxiedStream* stream = static_cast<BackendConnection*>(self)->Find(frame->hd.stream_id);
+  auto& connection = *static_cast<BackendConnection*>(self);
+  ProxiedStream* stream = connection.Find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
+  stream->response_header_bytes += name_length + value_length + 32;
+  if (stream->response_header_bytes > kMaxHeaderListBytes) {
+    // Only this stream: the backend connection carries other clients' calls.
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   Header header{std::string(View(name, name_length)), std::string(View(value, value_length))};
   if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
     stream->response_headers.push_back(std::move(header));

@@ -36,6 +36,7 @@ ClientConnection::ClientConnection(event_base* base, int fd, StreamRouter& route
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxClientStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindowBytes},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, kMaxHeaderListBytes},
   };
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
@@ -91,8 +92,14 @@ int ClientConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
                                const std::uint8_t* name, std::size_t name_length,
                                const std::uint8_t* value, std::size_t value_length, std::uint8_t,
                                void* self) {
-  ProxiedStream* stream = static_cast<ClientConnection*>(self)->Find(frame->hd.stream_id);
+  auto& connection = *static_cast<ClientConnection*>(self);
+  ProxiedStream* stream = connection.Find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
+  stream->request_header_bytes += name_length + value_length + 32;
+  if (stream->request_header_bytes > kMaxHeaderListBytes) {
+    nghttp2_session_terminate_session(connection.session(), NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   Header header{std::string(View(name, name_length)), std::string(View(value, value_length))};
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (header.name == "content-type" && header.value.starts_with("application/grpc")) {

@@ -91,8 +91,12 @@ void H2Connection::Read() {
     const ssize_t taken =
         nghttp2_session_mem_recv(session_, chunk.data(), static_cast<std::size_t>(received));
     if (taken < 0) {
-      // A protocol error: nghttp2 has queued a GOAWAY naming it; send that, then close.
-      Flush();
+      // A fatal error (a flood, a callback's refusal): say so with a GOAWAY, best effort.
+      // A peer that does not speak HTTP/2 at all gets no frame.
+      if (taken != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+        nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+        Flush();
+      }
       Finish(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(taken)));
       return;
     }

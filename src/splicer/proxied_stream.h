@@ -19,6 +19,12 @@ namespace skewless::splicer {
 class ClientConnection;
 class BackendConnection;
 
+// A header list larger than this (RFC 9113 §6.5.2 counting: name + value + 32 per field)
+// ends the connection with GOAWAY ENHANCE_YOUR_CALM: HPACK lets a few bytes on the wire
+// reference a large table entry many times (an "HPACK bomb"), and nothing else bounds
+// what the decoded list costs. gRPC's own default limit is 8 KiB; Envoy's 60 KiB.
+inline constexpr std::size_t kMaxHeaderListBytes = 64 << 10;
+
 struct Header {
   std::string name;
   std::string value;
@@ -46,6 +52,7 @@ struct ProxiedStream {
   std::int32_t client_stream_id = 0;
   Headers request_headers;
   Headers request_trailers;
+  std::size_t request_header_bytes = 0;
   bool grpc = false;  // content-type application/grpc*: failures answer with grpc-status
   ByteQueue request_body;
   bool request_ended = false;
@@ -57,6 +64,7 @@ struct ProxiedStream {
   std::chrono::steady_clock::time_point started;
   Headers response_headers;
   Headers response_trailers;
+  std::size_t response_header_bytes = 0;
   bool response_submitted = false;  // headers handed to the client session
   ByteQueue response_body;
   std::size_t response_unconsumed = 0;  // received from the backend, window not yet reopened

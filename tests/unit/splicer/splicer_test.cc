@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "run_tool.h"
 #include "skewless/lab/v1/echo.grpc.pb.h"
 #include "skewless/podserver/echo_server.h"
 
@@ -178,6 +180,42 @@ TEST_F(SplicerEchoTest, ADrainLetsTheCallInFlightFinishAndTakesNoNewConnections)
   EXPECT_EQ(reply.pod(), "pod-0");
   EXPECT_FALSE(Connectable(port));
 }
+
+struct BadInput {
+  std::string name;
+  std::optional<int> goaway_error;  // RFC 9113 error code; nullopt: no GOAWAY expected
+};
+
+class SplicerBadInputTest : public SplicerEchoTest,
+                            public ::testing::WithParamInterface<BadInput> {};
+
+// Crafted with Debian's python3-h2/hpack (bad_frames.py): the offending connection gets a
+// GOAWAY naming the error and is closed; the splicer goes on serving everyone else.
+TEST_P(SplicerBadInputTest, EndsOnlyThatConnectionWithAGoaway) {
+  StartPods(1);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  testing::ToolRun run = testing::RunTool(
+      {"/usr/bin/python3", std::string(SKEWLESS_SOURCE_DIR) + "/tests/unit/splicer/bad_frames.py",
+       "127.0.0.1", std::to_string(splicer->port()), GetParam().name});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json result = nlohmann::json::parse(run.out);
+  EXPECT_TRUE(result["closed"].get<bool>()) << run.out;
+  if (GetParam().goaway_error) {
+    ASSERT_FALSE(result["goaway_error"].is_null()) << run.out;
+    EXPECT_EQ(result["goaway_error"].get<int>(), *GetParam().goaway_error) << run.out;
+  }
+  const std::map<std::string, int> per_pod = CallThroughOneChannel(splicer->port(), 1, 3);
+  EXPECT_EQ(per_pod.at("pod-0"), 3) << ::testing::PrintToString(per_pod);
+}
+
+INSTANTIATE_TEST_SUITE_P(Frames, SplicerBadInputTest,
+                         ::testing::Values(BadInput{"data_on_stream_0", 0x1},  // PROTOCOL_ERROR
+                                           BadInput{"window_too_large", 0x3},  // FLOW_CONTROL_ERROR
+                                           BadInput{"bad_hpack", 0x9},         // COMPRESSION_ERROR
+                                           BadInput{"hpack_bomb", 0xb},        // ENHANCE_YOUR_CALM
+                                           BadInput{"http1", std::nullopt}),   // not HTTP/2: closed
+                         [](const auto& info) { return info.param.name; });
 
 TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
   // Bound and closed: nobody listens there.
