@@ -159,10 +159,12 @@ Backends::Candidate Backends::PowerOfTwo(const std::vector<std::uint32_t>& tier,
   return b.cost < a.cost ? b : a;  // ties go to the first draw, itself random (as select.h)
 }
 
-std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng) {
+std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
+                                     std::optional<BackendHandle> avoid) {
   preferred_scratch_.clear();
   other_scratch_.clear();
   bool any_takes_streams = false;
+  std::optional<std::uint32_t> avoided;
   for (std::uint32_t index = 0; index < slots_.size(); ++index) {
     const Backend& backend = slots_[index];
     if (!TakesNewStreams(backend)) continue;
@@ -170,9 +172,16 @@ std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng) {
     const Health health = backend.outlier.health(now);
     if (health == Health::kEjected) continue;
     if (health == Health::kProbation && backend.outlier.probing()) continue;
+    if (avoid && avoid->index == index && avoid->generation == backend.generation) {
+      avoided = index;
+      continue;
+    }
     (backend.preferred ? preferred_scratch_ : other_scratch_).push_back(index);
   }
   if (!any_takes_streams) return std::nullopt;
+  if (avoided && preferred_scratch_.empty() && other_scratch_.empty()) {
+    (slots_[*avoided].preferred ? preferred_scratch_ : other_scratch_).push_back(*avoided);
+  }
 
   auto handle = [this](const Candidate& c) {
     return BackendHandle{c.index, slots_[c.index].generation};

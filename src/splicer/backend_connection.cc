@@ -98,13 +98,18 @@ void BackendConnection::ConsumeResponse(ProxiedStream& stream, std::size_t lengt
 void BackendConnection::OnClosing() {
   auto streams = std::move(streams_);
   streams_.clear();
+  const std::string why = close_reason().empty() ? "connection closed" : close_reason();
   for (auto& [id, stream] : streams) {
     stream->backend = nullptr;
+    stream->backend_stream_id = -1;
     stream->response_unconsumed = 0;
-    stream->client->OnBackendFailed(*stream,
-                                    close_reason().empty() ? "connection closed" : close_reason(),
-                                    connected() ? balance::StreamOutcome::kStreamReset
-                                                : balance::StreamOutcome::kConnectFailure);
+    if (connected()) {
+      stream->client->OnBackendFailed(*stream, why, balance::StreamOutcome::kStreamReset);
+    } else {
+      // Nothing of the stream left the splicer (output waits for the connect), and its
+      // request bytes are all still buffered: another backend can take it.
+      stream->client->OnBackendUnreachable(*stream, why);
+    }
   }
 }
 

@@ -199,6 +199,15 @@ void ClientConnection::OnBackendFailed(ProxiedStream& stream, const std::string&
   RequestFlush();
 }
 
+void ClientConnection::OnBackendUnreachable(ProxiedStream& stream, const std::string& why) {
+  constexpr int kMaxAttempts = 3;
+  if (stream.attempts >= kMaxAttempts) {
+    OnBackendFailed(stream, why, balance::StreamOutcome::kConnectFailure);
+    return;
+  }
+  router_.Reroute(stream);
+}
+
 void ClientConnection::ConsumeRequest(ProxiedStream& stream, std::size_t length) {
   nghttp2_session_consume(session(), stream.client_stream_id, length);
   RequestFlush();

@@ -61,6 +61,8 @@ struct ProxiedStream {
   BackendConnection* backend = nullptr;  // null before routing and after its stream closed
   std::int32_t backend_stream_id = -1;
   std::size_t backend_index = 0;
+  int attempts = 0;  // backends tried (a connect that failed sends nothing: safe to retry)
+  std::optional<balance::BackendHandle> unreachable_backend;  // the last one not reachable
   std::chrono::steady_clock::time_point started;
   Headers response_headers;
   Headers response_trailers;

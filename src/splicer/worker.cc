@@ -181,7 +181,10 @@ BackendConnection* Worker::ConnectionTo(std::size_t backend) {
 
 void Worker::Route(ProxiedStream& stream) {
   const auto now = std::chrono::steady_clock::now();
-  const std::optional<balance::Choice> choice = balancer_.Pick(now, random_);
+  // A retried stream avoids the backend that just refused it while others exist (with
+  // two backends P2C would compare the same pair again).
+  const std::optional<balance::Choice> choice =
+      balancer_.Pick(now, random_, stream.unreachable_backend);
   if (!choice || !balancer_.OnStreamStart(choice->backend, now)) {
     stream.client->OnBackendFailed(stream, "no backend takes new streams",
                                    balance::StreamOutcome::kCancelled);
@@ -189,13 +192,13 @@ void Worker::Route(ProxiedStream& stream) {
   }
   stream.pick = choice->backend;
   stream.counted = true;
+  ++stream.attempts;
   const std::size_t backend = index_of_.at(*balancer_.address(choice->backend));
   stream.backend_index = backend;
   BackendConnection* connection = ConnectionTo(backend);
   if (connection == nullptr) {
-    stream.client->OnBackendFailed(
-        stream, absl::StrCat("cannot connect to ", backends_[backend].spec.address),
-        balance::StreamOutcome::kConnectFailure);
+    stream.client->OnBackendUnreachable(
+        stream, absl::StrCat("cannot connect to ", backends_[backend].spec.address));
     return;
   }
   connection->Submit(stream);
@@ -224,6 +227,14 @@ balance::StreamOutcome OutcomeOf(const ProxiedStream& stream) {
 }
 
 }  // namespace
+
+void Worker::Reroute(ProxiedStream& stream) {
+  stream.unreachable_backend = stream.pick;
+  stream.failure = balance::StreamOutcome::kConnectFailure;
+  Finished(stream);  // the failed attempt, for the balancer
+  stream.failure.reset();
+  Route(stream);
+}
 
 void Worker::Finished(ProxiedStream& stream) {
   if (!stream.counted) return;

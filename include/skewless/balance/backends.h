@@ -95,8 +95,11 @@ class Backends {
   // left unchanged.
   absl::Status Update(TimePoint now, const std::vector<BackendSpec>& backends);
 
-  // The backend for a new stream, or nullopt when no backend takes streams.
-  std::optional<Choice> Pick(TimePoint now, absl::BitGenRef rng);
+  // The backend for a new stream, or nullopt when no backend takes streams. `avoid` (a
+  // backend that just could not be reached for this stream) is left out while any other
+  // candidate remains.
+  std::optional<Choice> Pick(TimePoint now, absl::BitGenRef rng,
+                             std::optional<BackendHandle> avoid = std::nullopt);
 
   // Counts the stream on the backend. Call it in the same event-loop turn as Pick (the
   // stream counts from then, even while its connection is still opening). False, counting

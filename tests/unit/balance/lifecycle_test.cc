@@ -116,6 +116,22 @@ TEST(Lifecycle, UpdateRefusesEmptyOrDuplicateAddressesAndChangesNothing) {
   EXPECT_FALSE(backends.Find("x:80"));
 }
 
+TEST(Lifecycle, AnAvoidedBackendIsLeftOutWhileAnotherRemains) {
+  Backends backends({});
+  ASSERT_TRUE(backends.Update(kT0, {Spec("a:80"), Spec("b:80")}).ok());
+  std::mt19937 rng(7);
+  const BackendHandle a = *backends.Find("a:80");
+  for (int i = 0; i < 100; ++i) {
+    const auto choice = backends.Pick(kT0, rng, a);
+    ASSERT_TRUE(choice);
+    EXPECT_EQ(AddressOf(backends, *choice), "b:80");
+  }
+  ASSERT_TRUE(backends.Update(kT0, {Spec("a:80")}).ok());
+  const auto only = backends.Pick(kT0, rng, a);  // the only one left is still chosen
+  ASSERT_TRUE(only);
+  EXPECT_EQ(AddressOf(backends, *only), "a:80");
+}
+
 TEST(Lifecycle, APickWithoutStreamStartReservesNothing) {
   // A pick with no OnStreamStart leaves no trace: the backend can be removed and forgotten.
   Backends backends({});
