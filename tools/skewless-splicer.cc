@@ -1,9 +1,12 @@
 // skewless-splicer: the node-local HTTP/2 proxy that balances every gRPC call (every
 // HTTP/2 stream) of a client connection on its own.
+#include <atomic>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/common/stop_signals.h"
 #include "skewless/splicer/splicer.h"
@@ -34,6 +37,11 @@ int main(int argc, char** argv) {
                  "Event loops, each with its own SO_REUSEPORT listener (0: one per CPU)")
       ->capture_default_str();
   app.add_option("--zone", options.zone, "This node's zone (its backends are preferred)");
+  std::string http_listen = "0.0.0.0:9093";
+  app.add_option("--http-listen", http_listen,
+                 "host:port for /metrics (skewless_splicer_*), /healthz and /readyz (503 while "
+                 "draining)")
+      ->capture_default_str();
   double drain_seconds = 10;
   app.add_option("--drain-seconds", drain_seconds,
                  "On SIGTERM/SIGINT: GOAWAY to every client, then wait this long at most for "
@@ -67,12 +75,34 @@ int main(int argc, char** argv) {
     return splicer.status().code() == absl::StatusCode::kInvalidArgument ? kExitBadConfig
                                                                          : kExitCannotRun;
   }
+  std::atomic<bool> draining{false};
+  absl::StatusOr<std::unique_ptr<skewless::HttpServer>> http = skewless::HttpServer::Start(
+      http_listen,
+      {{"/metrics",
+        [&] {
+          return skewless::HttpReply{
+              .content_type = std::string(skewless::prometheus::kTextContentType),
+              .body = (*splicer)->registry().Render()};
+        }},
+       {"/healthz", [] { return skewless::HttpReply{.body = "ok\n"}; }},
+       {"/readyz",
+        [&] {
+          if (draining) return skewless::HttpReply{.status = 503, .body = "draining\n"};
+          return skewless::HttpReply{.body = "ready\n"};
+        }}},
+      "--http-listen");
+  if (!http.ok()) {
+    log::Error("cannot start", {{"error", std::string(http.status().message())}});
+    return kExitCannotRun;
+  }
   log::Info("splicer listening", {{"port", std::to_string((*splicer)->port())},
                                   {"workers", std::to_string((*splicer)->workers())},
                                   {"backends", std::to_string(options.backends.size())}});
   skewless::AwaitStopSignal(stop_signals);
-  log::Info("draining", {{"grace_seconds", std::to_string(drain_seconds)}});
+  draining = true;
+  log::Info("draining", {{"grace_seconds", absl::StrCat(drain_seconds)}});
   (*splicer)->Drain(std::chrono::milliseconds(static_cast<long>(drain_seconds * 1000)));
+  (*http)->Stop();
   log::Info("splicer stopped", {});
   return kExitOk;
 }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "skewless/common/http_server.h"
+#include "splicer_metrics.h"
 #include "worker.h"
 
 namespace skewless::splicer {
@@ -62,8 +63,9 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
                           ? options.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::unique_ptr<Splicer> splicer(new Splicer());
+  splicer->metrics_ = std::make_unique<SplicerMetrics>(splicer->registry_, options.backends);
   for (int i = 0; i < workers; ++i) {
-    auto worker = std::make_unique<Worker>(backends, options.zone);
+    auto worker = std::make_unique<Worker>(backends, options.zone, *splicer->metrics_);
     // The first worker may pick the port (0); the others join it.
     absl::StatusOr<int> bound = worker->Listen(host, i == 0 ? port : splicer->port_);
     if (!bound.ok()) return bound.status();
@@ -73,6 +75,8 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   for (auto& worker : splicer->workers_) worker->Start();
   return splicer;
 }
+
+Splicer::Splicer() = default;
 
 Splicer::~Splicer() { Stop(); }
 

@@ -39,9 +39,10 @@ std::vector<balance::BackendSpec> BalanceSpecsOf(const std::vector<ResolvedBacke
   return specs;
 }
 
-Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone)
+Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone, SplicerMetrics& metrics)
     : backends_(std::move(backends)),
       zone_(std::move(zone)),
+      metrics_(metrics),
       base_((UseLibeventThreads(), event_base_new())),
       pools_(backends_.size()),
       balancer_(balance::BalanceOptions{.prefer_local_zone = !zone_.empty(),
@@ -144,18 +145,22 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
     H2Connection* key = connection.get();
     worker.clients_[key] = std::move(connection);
     worker.client_count_ = worker.clients_.size();
+    worker.metrics_.client_connections().Add(1);
   }
 }
 
 void Worker::Forget(H2Connection* connection) {
   if (clients_.erase(connection) > 0) {
     client_count_ = clients_.size();
+    metrics_.client_connections().Add(-1);
     return;
   }
-  for (auto& pool : pools_) {
+  for (std::size_t backend = 0; backend < pools_.size(); ++backend) {
+    auto& pool = pools_[backend];
     for (auto it = pool.begin(); it != pool.end(); ++it) {
       if (it->get() == connection) {
         pool.erase(it);
+        metrics_.backend(backend).connections->Add(-1);
         return;
       }
     }
@@ -174,6 +179,7 @@ BackendConnection* Worker::ConnectionTo(std::size_t backend) {
     close(fd);
     return nullptr;
   }
+  metrics_.backend(backend).connections->Add(1);
   pools_[backend].push_back(std::make_unique<BackendConnection>(
       base_, fd, backend, [this](H2Connection* gone) { Forget(gone); }));
   return pools_[backend].back().get();
@@ -195,6 +201,7 @@ void Worker::Route(ProxiedStream& stream) {
   ++stream.attempts;
   const std::size_t backend = index_of_.at(*balancer_.address(choice->backend));
   stream.backend_index = backend;
+  metrics_.backend(backend).outstanding->Add(1);
   BackendConnection* connection = ConnectionTo(backend);
   if (connection == nullptr) {
     stream.client->OnBackendUnreachable(
@@ -230,6 +237,7 @@ balance::StreamOutcome OutcomeOf(const ProxiedStream& stream) {
 
 void Worker::Reroute(ProxiedStream& stream) {
   stream.unreachable_backend = stream.pick;
+  metrics_.reroutes().Increment();
   stream.failure = balance::StreamOutcome::kConnectFailure;
   Finished(stream);  // the failed attempt, for the balancer
   stream.failure.reset();
@@ -243,7 +251,11 @@ void Worker::Finished(ProxiedStream& stream) {
   // Latency is time to the response headers: what a peer's speed shows, whatever the
   // call's length (a long stream is not a slow backend).
   const auto latency = (stream.response_seen ? stream.response_at : now) - stream.started;
-  balancer_.OnStreamEnd(stream.pick, now, latency, OutcomeOf(stream));
+  const balance::StreamOutcome outcome = OutcomeOf(stream);
+  balancer_.OnStreamEnd(stream.pick, now, latency, outcome);
+  SplicerMetrics::Backend& metrics = metrics_.backend(stream.backend_index);
+  metrics.outstanding->Add(-1);
+  metrics.streams[static_cast<std::size_t>(outcome)]->Increment();
 }
 
 }  // namespace skewless::splicer

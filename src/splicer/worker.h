@@ -18,6 +18,7 @@
 #include "client_connection.h"
 #include "skewless/balance/backends.h"
 #include "skewless/splicer/splicer.h"
+#include "splicer_metrics.h"
 
 namespace skewless::splicer {
 
@@ -32,7 +33,7 @@ std::vector<balance::BackendSpec> BalanceSpecsOf(const std::vector<ResolvedBacke
 
 class Worker final : public StreamRouter {
  public:
-  Worker(std::vector<ResolvedBackend> backends, std::string zone);
+  Worker(std::vector<ResolvedBackend> backends, std::string zone, SplicerMetrics& metrics);
   ~Worker() override;
 
   // Binds a SO_REUSEPORT listener (every worker binds the same port); the bound port.
@@ -58,6 +59,7 @@ class Worker final : public StreamRouter {
 
   const std::vector<ResolvedBackend> backends_;
   const std::string zone_;
+  SplicerMetrics& metrics_;
   event_base* base_ = nullptr;
   int listen_fd_ = -1;
   event* accept_event_ = nullptr;

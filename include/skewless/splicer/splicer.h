@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "skewless/common/prometheus.h"
 
 namespace skewless::splicer {
 
@@ -29,6 +30,7 @@ struct SplicerOptions {
 };
 
 class Worker;
+class SplicerMetrics;
 
 class Splicer {
  public:
@@ -40,6 +42,8 @@ class Splicer {
   Splicer& operator=(const Splicer&) = delete;
 
   int port() const { return port_; }
+  // skewless_splicer_* metrics (docs/splicer.md), for a /metrics handler.
+  prometheus::Registry& registry() { return registry_; }
   int workers() const { return static_cast<int>(workers_.size()); }
   // Graceful: stops accepting, sends every client GOAWAY and waits until their
   // streams are done or `grace` has passed. Stop() follows.
@@ -48,7 +52,9 @@ class Splicer {
   void Stop();
 
  private:
-  Splicer() = default;
+  Splicer();
+  prometheus::Registry registry_;
+  std::unique_ptr<SplicerMetrics> metrics_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int port_ = 0;
 };

@@ -132,6 +132,22 @@ TEST_F(SplicerEchoTest, AStoppedBackendFailsNoNewCall) {
   EXPECT_EQ(after, (std::map<std::string, int>{{"pod-0", 100}}));
 }
 
+TEST_F(SplicerEchoTest, MetricsCountStreamsPerBackendAndOutcome) {
+  StartPods(2);
+  std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
+  ASSERT_NE(splicer, nullptr);
+  const std::map<std::string, int> per_pod = CallThroughOneChannel(splicer->port(), 1, 10);
+  const std::string text = splicer->registry().Render();
+  for (int pod = 0; pod < 2; ++pod) {
+    const std::string calls = std::to_string(per_pod.at("pod-" + std::to_string(pod)));
+    EXPECT_THAT(text, HasSubstr("skewless_splicer_streams_total{backend=\"" + addresses_[pod] +
+                                "\",outcome=\"success\"} " + calls + "\n"));
+    EXPECT_THAT(text, HasSubstr("skewless_splicer_backend_outstanding_streams{backend=\"" +
+                                addresses_[pod] + "\"} 0\n"));
+  }
+  EXPECT_THAT(text, HasSubstr("skewless_splicer_client_connections 1\n"));
+}
+
 TEST_F(SplicerEchoTest, LargeMessagesPassWhole) {
   StartPods(2);
   std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);

@@ -1,0 +1,57 @@
+// Registers the splicer's metric families (names in docs/splicer.md).
+#include "splicer_metrics.h"
+
+namespace skewless::splicer {
+namespace {
+
+const char* OutcomeLabel(balance::StreamOutcome outcome) {
+  switch (outcome) {
+    case balance::StreamOutcome::kSuccess:
+      return "success";
+    case balance::StreamOutcome::kCancelled:
+      return "cancelled";
+    case balance::StreamOutcome::kConnectFailure:
+      return "connect_failure";
+    case balance::StreamOutcome::kStreamReset:
+      return "stream_reset";
+    case balance::StreamOutcome::kUnavailable:
+      return "unavailable";
+    case balance::StreamOutcome::kServerError:
+      return "server_error";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+SplicerMetrics::SplicerMetrics(prometheus::Registry& registry,
+                               const std::vector<SplicerBackend>& backends) {
+  client_connections_ =
+      &registry.AddGauge("skewless_splicer_client_connections", "Client connections open.")
+           .With({});
+  reroutes_ = &registry
+                   .AddCounter("skewless_splicer_stream_reroutes_total",
+                               "Streams sent to another backend because theirs could not be "
+                               "reached (nothing had been sent).")
+                   .With({});
+  auto& streams = registry.AddCounter(
+      "skewless_splicer_streams_total",
+      "Streams finished, per backend and outcome (success, cancelled, connect_failure, "
+      "stream_reset, unavailable, server_error).",
+      {"backend", "outcome"});
+  auto& outstanding = registry.AddGauge("skewless_splicer_backend_outstanding_streams",
+                                        "Streams in flight on each backend.", {"backend"});
+  auto& connections = registry.AddGauge("skewless_splicer_backend_connections",
+                                        "HTTP/2 connections open to each backend.", {"backend"});
+  for (const SplicerBackend& spec : backends) {
+    Backend& backend = backends_.emplace_back();
+    for (std::size_t i = 0; i < kOutcomes; ++i) {
+      backend.streams[i] =
+          &streams.With({spec.address, OutcomeLabel(static_cast<balance::StreamOutcome>(i))});
+    }
+    backend.outstanding = &outstanding.With({spec.address});
+    backend.connections = &connections.With({spec.address});
+  }
+}
+
+}  // namespace skewless::splicer
