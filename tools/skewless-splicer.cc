@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
+#include "skewless/common/probe_routes.h"
 #include "skewless/common/stop_signals.h"
 #include "skewless/splicer/splicer.h"
 
@@ -78,18 +79,8 @@ int main(int argc, char** argv) {
   std::atomic<bool> draining{false};
   absl::StatusOr<std::unique_ptr<skewless::HttpServer>> http = skewless::HttpServer::Start(
       http_listen,
-      {{"/metrics",
-        [&] {
-          return skewless::HttpReply{
-              .content_type = std::string(skewless::prometheus::kTextContentType),
-              .body = (*splicer)->registry().Render()};
-        }},
-       {"/healthz", [] { return skewless::HttpReply{.body = "ok\n"}; }},
-       {"/readyz",
-        [&] {
-          if (draining) return skewless::HttpReply{.status = 503, .body = "draining\n"};
-          return skewless::HttpReply{.body = "ready\n"};
-        }}},
+      skewless::ProbeRoutes((*splicer)->registry(),
+                            [&] { return draining ? std::string("draining") : std::string(); }),
       "--http-listen");
   if (!http.ok()) {
     log::Error("cannot start", {{"error", std::string(http.status().message())}});

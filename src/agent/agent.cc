@@ -12,6 +12,7 @@
 #include "skewless/agent/service_sync.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
+#include "skewless/common/probe_routes.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/datapath/steering.h"
 
@@ -168,25 +169,14 @@ class AgentImpl final : public Agent, public AdsHandler {
   }
 
   std::vector<HttpRoute> Routes() {
-    return {
-        {"/metrics",
-         [this] {
-           return HttpReply{.content_type = std::string(prometheus::kTextContentType),
-                            .body = registry_.Render()};
-         }},
-        {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
-        {"/readyz",
-         [this] {
-           if (Ready()) return HttpReply{.body = "ready\n"};
-           return HttpReply{
-               .status = 503,
-               .body = ads_.connected()
-                           ? "not ready: waiting for the control plane's complete state\n"
-                           : "not ready: no control plane reached yet\n"};
-         }},
+    std::vector<HttpRoute> routes = ProbeRoutes(registry_, [this] {
+      if (Ready()) return std::string();
+      return std::string(ads_.connected() ? "waiting for the control plane's complete state"
+                                          : "no control plane reached yet");
+    });
+    routes.push_back(
         // Zone names are not in the maps (only their ids): skewlessctl reads them here.
-        {"/debug/zones",
-         [this] {
+        {"/debug/zones", [this] {
            std::lock_guard lock(mutex_);
            const SyncState state = sync_.State();
            nlohmann::json zones = nlohmann::json::object();
@@ -194,8 +184,8 @@ class AgentImpl final : public Agent, public AdsHandler {
            nlohmann::json body = {{"zones", zones},
                                   {"node", {{"name", config_.node_name}, {"zone", state.zone}}}};
            return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};
-         }},
-    };
+         }});
+    return routes;
   }
 
   const AgentConfig config_;

@@ -12,6 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
+#include "skewless/common/probe_routes.h"
 #include "skewless/controlplane/file_source.h"
 #include "skewless/controlplane/kube_source.h"
 #include "skewless/controlplane/xds_input.h"
@@ -165,19 +166,9 @@ class ServerImpl final : public ControlPlaneServer {
   }
 
   std::vector<HttpRoute> HttpRoutes() {
-    return {
-        {"/metrics",
-         [this] {
-           return HttpReply{.content_type = std::string(prometheus::kTextContentType),
-                            .body = registry_.Render()};
-         }},
-        {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
-        {"/readyz",
-         [this] {
-           if (Ready()) return HttpReply{.body = "ready\n"};
-           return HttpReply{.status = 503, .body = "not ready: no snapshot from the source yet\n"};
-         }},
-    };
+    return ProbeRoutes(registry_, [this] {
+      return Ready() ? std::string() : std::string("no snapshot from the source yet");
+    });
   }
 
   const ServerConfig config_;

@@ -26,21 +26,11 @@ ClientConnection::ClientConnection(event_base* base, int fd, StreamRouter& route
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &OnFrame);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &OnData);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &OnStreamClose);
-  nghttp2_option* option = nullptr;
-  nghttp2_option_new(&option);
-  nghttp2_option_set_no_auto_window_update(option, 1);
-  nghttp2_session* session = nullptr;
-  nghttp2_session_server_new2(&session, callbacks, this, option);
-  nghttp2_option_del(option);
+  Open(Role::kServer, callbacks,
+       {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxClientStreams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindowBytes},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, kMaxHeaderListBytes}});
   nghttp2_session_callbacks_del(callbacks);
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxClientStreams},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindowBytes},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, kMaxHeaderListBytes},
-  };
-  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
-  Attach(session);
 }
 
 ClientConnection::~ClientConnection() { OnClosing(); }
@@ -229,7 +219,7 @@ ssize_t ClientConnection::ReadResponse(nghttp2_session* session, std::int32_t st
     }
     return static_cast<ssize_t>(taken);
   }
-  return taken > 0 ? static_cast<ssize_t>(taken) : NGHTTP2_ERR_DEFERRED;
+  return taken > 0 ? static_cast<ssize_t>(taken) : static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED);
 }
 
 }  // namespace skewless::splicer

@@ -31,8 +31,20 @@ H2Connection::~H2Connection() {
   if (fd_ >= 0) close(fd_);
 }
 
-void H2Connection::Attach(nghttp2_session* session) {
-  session_ = session;
+void H2Connection::Open(Role role, const nghttp2_session_callbacks* callbacks,
+                        std::initializer_list<nghttp2_settings_entry> settings) {
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  if (role == Role::kServer) {
+    nghttp2_session_server_new2(&session_, callbacks, this, option);
+  } else {
+    nghttp2_session_client_new2(&session_, callbacks, this, option);
+    connected_ = false;  // until the socket is writable
+  }
+  nghttp2_option_del(option);
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.begin(), settings.size());
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
   event_add(read_event_, nullptr);
   if (!connected_) event_add(write_event_, nullptr);
   RequestFlush();

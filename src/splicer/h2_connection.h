@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 
 namespace skewless::splicer {
@@ -41,16 +42,19 @@ class H2Connection {
   const std::string& close_reason() const { return close_reason_; }
 
  protected:
-  // Creates the session (server or client) with the shared callbacks plus the
-  // subclass's; called once by the subclass constructor before anything is read.
-  void Attach(nghttp2_session* session);
+  // Creates the session (a server's, or a client's whose connect is in progress) with
+  // `callbacks`, automatic WINDOW_UPDATE off, `settings` submitted and the connection
+  // window opened to kConnectionWindowBytes; then starts reading. Called once, by the
+  // subclass constructor.
+  enum class Role { kServer, kClient };
+  void Open(Role role, const nghttp2_session_callbacks* callbacks,
+            std::initializer_list<nghttp2_settings_entry> settings);
   // The socket became writable for the first time (a client's connect completed).
   virtual void OnConnected() {}
   // Called before the session is deleted: every stream still open is being dropped.
   virtual void OnClosing() = 0;
   event_base* base() const { return base_; }
   bool connected() const { return connected_; }
-  void WaitForConnect() { connected_ = false; }
 
  private:
   static void Readable(evutil_socket_t fd, short what, void* self);

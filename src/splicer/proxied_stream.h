@@ -23,7 +23,7 @@ class BackendConnection;
 // ends the connection with GOAWAY ENHANCE_YOUR_CALM: HPACK lets a few bytes on the wire
 // reference a large table entry many times (an "HPACK bomb"), and nothing else bounds
 // what the decoded list costs. gRPC's own default limit is 8 KiB; Envoy's 60 KiB.
-inline constexpr std::size_t kMaxHeaderListBytes = 64 << 10;
+inline constexpr std::uint32_t kMaxHeaderListBytes = 64 << 10;
 
 struct Header {
   std::string name;

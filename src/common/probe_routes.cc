@@ -1,0 +1,24 @@
+// The probe and scrape routes shared by the daemons.
+#include "skewless/common/probe_routes.h"
+
+namespace skewless {
+
+std::vector<HttpRoute> ProbeRoutes(const prometheus::Registry& registry,
+                                   std::function<std::string()> not_ready) {
+  return {
+      {"/metrics",
+       [&registry] {
+         return HttpReply{.content_type = std::string(prometheus::kTextContentType),
+                          .body = registry.Render()};
+       }},
+      {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
+      {"/readyz",
+       [not_ready = std::move(not_ready)] {
+         const std::string reason = not_ready();
+         if (reason.empty()) return HttpReply{.body = "ready\n"};
+         return HttpReply{.status = 503, .body = "not ready: " + reason + "\n"};
+       }},
+  };
+}
+
+}  // namespace skewless
