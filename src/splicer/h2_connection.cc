@@ -46,7 +46,12 @@ void H2Connection::Open(Role role, const nghttp2_session_callbacks* callbacks,
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.begin(), settings.size());
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
   event_add(read_event_, nullptr);
-  if (!connected_) event_add(write_event_, nullptr);
+  if (!connected_) {
+    // A backend whose SYNs are dropped would otherwise hold its streams for the kernel's
+    // two minutes of retries; its streams go to another backend instead.
+    const timeval timeout{.tv_sec = kConnectTimeoutSeconds, .tv_usec = 0};
+    event_add(write_event_, &timeout);
+  }
   RequestFlush();
 }
 
@@ -60,8 +65,12 @@ void H2Connection::Readable(evutil_socket_t, short, void* self) {
   static_cast<H2Connection*>(self)->Read();
 }
 
-void H2Connection::Writable(evutil_socket_t, short, void* self) {
+void H2Connection::Writable(evutil_socket_t, short what, void* self) {
   auto& connection = *static_cast<H2Connection*>(self);
+  if (!connection.connected_ && (what & EV_TIMEOUT) != 0) {
+    connection.Finish("connect: no answer within " + std::to_string(kConnectTimeoutSeconds) + " s");
+    return;
+  }
   if (!connection.connected_) {
     int error = 0;
     socklen_t length = sizeof(error);

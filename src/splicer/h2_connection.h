@@ -22,6 +22,7 @@ namespace skewless::splicer {
 // WINDOW_UPDATE), so a slow reader slows its sender and never grows a buffer.
 inline constexpr std::int32_t kStreamWindowBytes = 256 << 10;
 inline constexpr std::int32_t kConnectionWindowBytes = 16 << 20;
+inline constexpr int kConnectTimeoutSeconds = 2;
 
 class H2Connection {
  public:

@@ -57,6 +57,7 @@ class SplicerEchoTest : public ::testing::Test {
       threads.emplace_back([&, c] {
         for (int i = 0; i < calls_each; ++i) {
           grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
           WorkRequest request;
           request.set_extra_service_time_us(200);
           WorkReply reply;
@@ -146,6 +147,47 @@ TEST_F(SplicerEchoTest, MetricsCountStreamsPerBackendAndOutcome) {
                                 addresses_[pod] + "\"} 0\n"));
   }
   EXPECT_THAT(text, HasSubstr("skewless_splicer_client_connections 1\n"));
+}
+
+// A listener whose accept queue is full: the kernel drops further SYNs, so a connect to
+// it neither succeeds nor fails (a blackholed pod), all on loopback.
+class FullListener {
+ public:
+  FullListener() {
+    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    listen(listener_, 0);
+    socklen_t length = sizeof(address);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    for (int i = 0; i < 2; ++i) {  // backlog 0 queues one; the second waits in SYN-SENT
+      const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+      fillers_.push_back(fd);
+    }
+  }
+  ~FullListener() {
+    for (int fd : fillers_) close(fd);
+    close(listener_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::vector<int> fillers_;
+};
+
+TEST_F(SplicerEchoTest, ABackendThatNeverAnswersTheConnectIsLeftAfterATimeout) {
+  StartPods(1);
+  FullListener blackhole;
+  std::unique_ptr<Splicer> splicer = StartSplicer({addresses_[0], blackhole.address()});
+  ASSERT_NE(splicer, nullptr);
+  // Calls that pick the silent backend wait for the connect timeout (2 s), then go to the
+  // live one; the client's 10 s deadline is never reached.
+  const std::map<std::string, int> per_pod = CallThroughOneChannel(splicer->port(), 2, 10);
+  EXPECT_EQ(per_pod, (std::map<std::string, int>{{"pod-0", 20}}));
 }
 
 TEST_F(SplicerEchoTest, LargeMessagesPassWhole) {
