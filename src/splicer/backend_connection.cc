@@ -97,7 +97,7 @@ void BackendConnection::OnClosing() {
     } else {
       // Nothing of the stream left the splicer (output waits for the connect), and its
       // request bytes are all still buffered: another backend can take it.
-      stream->client->OnBackendUnreachable(*stream, why);
+      stream->client->RetryElsewhere(*stream, why, balance::StreamOutcome::kConnectFailure);
     }
   }
 }
@@ -137,6 +137,7 @@ int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, voi
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
     stream->response_at = std::chrono::steady_clock::now();
     stream->response_seen = true;
+    std::string().swap(stream->request_sent);  // processed: never sent again
     stream->client->OnResponseHeaders(*stream, end_stream);
   } else if (end_stream) {
     stream->client->OnResponseEnd(*stream);
@@ -165,9 +166,15 @@ int BackendConnection::OnStreamClose(nghttp2_session* session, std::int32_t stre
   nghttp2_session_consume_connection(session, stream->response_unconsumed);
   stream->response_unconsumed = 0;
   stream->backend = nullptr;
-  if (error_code != NGHTTP2_NO_ERROR || !stream->response_ended) {
-    // REFUSED_STREAM (above a GOAWAY's last-stream-id, or over the limit): never
-    // processed, so it says nothing about the backend's health.
+  if (error_code == NGHTTP2_REFUSED_STREAM && !stream->response_seen && stream->replayable) {
+    // Never processed (above a GOAWAY's last-stream-id, or over the backend's limit):
+    // send it whole to another backend; it says nothing about this one's health.
+    stream->request_body.Prepend(stream->request_sent);
+    stream->replay_unconsumed += stream->request_sent.size();
+    stream->request_sent.clear();
+    stream->client->RetryElsewhere(*stream, "refused by the backend",
+                                   balance::StreamOutcome::kCancelled);
+  } else if (error_code != NGHTTP2_NO_ERROR || !stream->response_ended) {
     stream->client->OnBackendFailed(
         *stream, std::string("reset by the backend (") + nghttp2_http2_strerror(error_code) + ")",
         error_code == NGHTTP2_REFUSED_STREAM ? balance::StreamOutcome::kCancelled
@@ -182,7 +189,20 @@ ssize_t BackendConnection::ReadRequest(nghttp2_session* session, std::int32_t st
   ProxiedStream* stream = static_cast<BackendConnection*>(self)->Find(stream_id);
   if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   const std::size_t taken = stream->request_body.Take(buffer, length);
-  if (taken > 0) stream->client->ConsumeRequest(*stream, taken);
+  if (taken > 0) {
+    // Bytes sent again after a refusal were already given back to the client's window.
+    const std::size_t replayed = std::min(taken, stream->replay_unconsumed);
+    stream->replay_unconsumed -= replayed;
+    if (taken > replayed) stream->client->ConsumeRequest(*stream, taken - replayed);
+    if (stream->replayable && !stream->response_seen) {
+      if (stream->request_sent.size() + taken > kReplayLimitBytes) {
+        stream->replayable = false;
+        std::string().swap(stream->request_sent);
+      } else {
+        stream->request_sent.append(reinterpret_cast<const char*>(buffer), taken);
+      }
+    }
+  }
   if (stream->request_body.size() == 0 && stream->request_ended) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!stream->request_trailers.empty()) {

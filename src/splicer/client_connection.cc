@@ -189,13 +189,14 @@ void ClientConnection::OnBackendFailed(ProxiedStream& stream, const std::string&
   RequestFlush();
 }
 
-void ClientConnection::OnBackendUnreachable(ProxiedStream& stream, const std::string& why) {
+void ClientConnection::RetryElsewhere(ProxiedStream& stream, const std::string& why,
+                                      balance::StreamOutcome outcome) {
   constexpr int kMaxAttempts = 3;
   if (stream.attempts >= kMaxAttempts) {
-    OnBackendFailed(stream, why, balance::StreamOutcome::kConnectFailure);
+    OnBackendFailed(stream, why, outcome);
     return;
   }
-  router_.Reroute(stream);
+  router_.Reroute(stream, outcome);
 }
 
 void ClientConnection::ConsumeRequest(ProxiedStream& stream, std::size_t length) {

@@ -17,9 +17,9 @@ class StreamRouter {
   virtual void Route(ProxiedStream& stream) = 0;
   // The stream is over on both sides (or the client went away).
   virtual void Finished(ProxiedStream& stream) = 0;
-  // The backend connection failed before any of the stream was sent (connect refused or
-  // timed out): the balancer learns it, and the stream is routed again.
-  virtual void Reroute(ProxiedStream& stream) = 0;
+  // The stream's backend did not process it (see RetryElsewhere): the balancer learns
+  // `outcome` for that backend, and the stream is routed again, avoiding it.
+  virtual void Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) = 0;
 };
 
 class ClientConnection final : public H2Connection {
@@ -36,9 +36,11 @@ class ClientConnection final : public H2Connection {
   // grpc-status UNAVAILABLE (gRPC) or a 502 / reset (other HTTP/2). `kind` is what the
   // balancer learns about the backend from it.
   void OnBackendFailed(ProxiedStream& stream, const std::string& why, balance::StreamOutcome kind);
-  // The stream's backend connection never came up: try another backend (a bounded
-  // number of times), else fail it as above.
-  void OnBackendUnreachable(ProxiedStream& stream, const std::string& why);
+  // Nothing of the stream was processed by its backend (the connection never came up,
+  // or the backend refused the stream): try another backend, a bounded number of times,
+  // else fail it as above. `outcome` is what the balancer learns about the first.
+  void RetryElsewhere(ProxiedStream& stream, const std::string& why,
+                      balance::StreamOutcome outcome);
   // The backend side took `length` request bytes: open the client's window by as much.
   void ConsumeRequest(ProxiedStream& stream, std::size_t length);
   ProxiedStream* Find(std::int32_t stream_id);

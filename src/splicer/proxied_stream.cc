@@ -17,6 +17,11 @@ std::size_t ByteQueue::Take(std::uint8_t* out, std::size_t length) {
   return taken;
 }
 
+void ByteQueue::Prepend(std::string_view bytes) {
+  bytes_ = std::string(bytes) + bytes_.substr(offset_);
+  offset_ = 0;
+}
+
 std::vector<nghttp2_nv> ToNv(const Headers& headers) {
   std::vector<nghttp2_nv> nv;
   nv.reserve(headers.size());

@@ -24,6 +24,7 @@ class BackendConnection;
 // reference a large table entry many times (an "HPACK bomb"), and nothing else bounds
 // what the decoded list costs. gRPC's own default limit is 8 KiB; Envoy's 60 KiB.
 inline constexpr std::uint32_t kMaxHeaderListBytes = 64 << 10;
+inline constexpr std::size_t kReplayLimitBytes = 64 << 10;
 
 struct Header {
   std::string name;
@@ -39,6 +40,8 @@ class ByteQueue {
   }
   // Copies up to `length` bytes out; returns how many.
   std::size_t Take(std::uint8_t* out, std::size_t length);
+  // Puts bytes back in front (a request sent again).
+  void Prepend(std::string_view bytes);
   std::size_t size() const { return bytes_.size() - offset_; }
 
  private:
@@ -56,6 +59,13 @@ struct ProxiedStream {
   bool grpc = false;  // content-type application/grpc*: failures answer with grpc-status
   ByteQueue request_body;
   bool request_ended = false;
+  // What the backend side already took, kept until the response starts (at most
+  // kReplayLimitBytes) so a stream the backend refuses unprocessed (REFUSED_STREAM,
+  // e.g. above a GOAWAY's last-stream-id) can go to another backend whole.
+  std::string request_sent;
+  bool replayable = true;
+  std::size_t replay_unconsumed = 0;  // front bytes of request_body the client's window
+                                      // already got back
 
   // Backend side.
   BackendConnection* backend = nullptr;  // null before routing and after its stream closed

@@ -204,8 +204,9 @@ void Worker::Route(ProxiedStream& stream) {
   metrics_.backend(backend).outstanding->Add(1);
   BackendConnection* connection = ConnectionTo(backend);
   if (connection == nullptr) {
-    stream.client->OnBackendUnreachable(
-        stream, absl::StrCat("cannot connect to ", backends_[backend].spec.address));
+    stream.client->RetryElsewhere(
+        stream, absl::StrCat("cannot connect to ", backends_[backend].spec.address),
+        balance::StreamOutcome::kConnectFailure);
     return;
   }
   connection->Submit(stream);
@@ -235,10 +236,10 @@ balance::StreamOutcome OutcomeOf(const ProxiedStream& stream) {
 
 }  // namespace
 
-void Worker::Reroute(ProxiedStream& stream) {
+void Worker::Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) {
   stream.unreachable_backend = stream.pick;
   metrics_.reroutes().Increment();
-  stream.failure = balance::StreamOutcome::kConnectFailure;
+  stream.failure = outcome;
   Finished(stream);  // the failed attempt, for the balancer
   stream.failure.reset();
   Route(stream);

@@ -49,7 +49,7 @@ class Worker final : public StreamRouter {
  private:
   void Route(ProxiedStream& stream) override;
   void Finished(ProxiedStream& stream) override;
-  void Reroute(ProxiedStream& stream) override;
+  void Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) override;
   BackendConnection* ConnectionTo(std::size_t backend);
   void Forget(H2Connection* connection);
 

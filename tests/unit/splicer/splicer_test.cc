@@ -13,9 +13,11 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "run_tool.h"
+#include "skewless/lab/subprocess.h"
 #include "skewless/lab/v1/echo.grpc.pb.h"
 #include "skewless/podserver/echo_server.h"
 
@@ -189,6 +191,36 @@ TEST_F(SplicerEchoTest, ABackendThatNeverAnswersTheConnectIsLeftAfterATimeout) {
   const std::map<std::string, int> per_pod = CallThroughOneChannel(splicer->port(), 2, 10);
   EXPECT_EQ(per_pod, (std::map<std::string, int>{{"pod-0", 20}}));
 }
+
+TEST_F(SplicerEchoTest, StreamsABackendRefusesByGoawayGoToAnotherBackendUnharmed) {
+  StartPods(1);
+  // A backend that answers every request with GOAWAY(last-stream-id 0): the stream was
+  // not processed, so the splicer sends it, body and all, to the live pod.
+  absl::StatusOr<lab::Child> refusing =
+      lab::Child::Spawn({.argv = {"/usr/bin/python3", std::string(SKEWLESS_SOURCE_DIR) +
+                                                          "/tests/unit/splicer/goaway_backend.py"},
+                         .log_path = ::testing::TempDir() + "/goaway_backend.log"});
+  ASSERT_TRUE(refusing.ok()) << refusing.status();
+  absl::StatusOr<std::string> port = refusing->ReadLine(std::chrono::seconds(10));
+  ASSERT_TRUE(port.ok()) << port.status();
+  std::unique_ptr<Splicer> splicer =
+      StartSplicer({addresses_[0], "127.0.0.1:" + std::string(absl::StripAsciiWhitespace(*port))});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    WorkRequest request;
+    request.set_payload(std::string(1000 + i, 'r'));
+    WorkReply reply;
+    const grpc::Status status = stub->Work(&context, request, &reply);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(reply.pod(), "pod-0");
+    EXPECT_EQ(reply.payload(), request.payload());
+  }
+  EXPECT_THAT(splicer->registry().Render(),
+              ::testing::Not(HasSubstr("skewless_splicer_stream_reroutes_total 0\n")));
+}  // ~Child kills the refusing backend
 
 TEST_F(SplicerEchoTest, LargeMessagesPassWhole) {
   StartPods(2);
