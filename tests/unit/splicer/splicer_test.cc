@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -345,8 +346,13 @@ TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
 // Bidirectional streaming: answers each request at once, echoing version_info as the
 // nonce; "big" asks for a response of that many bytes.
 class BidiEcho final : public AggregatedDiscoveryService::Service {
+ public:
+  // Streams that ended because the client side cancelled them.
+  std::atomic<int> cancelled{0};
+
+ private:
   grpc::Status StreamAggregatedResources(
-      grpc::ServerContext*,
+      grpc::ServerContext* context,
       grpc::ServerReaderWriter<DiscoveryResponse, DiscoveryRequest>* stream) override {
     DiscoveryRequest request;
     while (stream->Read(&request)) {
@@ -357,6 +363,7 @@ class BidiEcho final : public AggregatedDiscoveryService::Service {
       response.set_nonce(request.version_info());
       if (!stream->Write(response)) break;
     }
+    if (context->IsCancelled()) ++cancelled;
     return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "the client half-closed");
   }
 };
@@ -394,6 +401,34 @@ TEST(SplicerTest, ABidiStreamStaysOnOneBackendAndKeepsItsTrailers) {
   const grpc::Status status = stream->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_EQ(status.error_message(), "the client half-closed");
+  server->Shutdown(std::chrono::system_clock::now());
+}
+
+TEST(SplicerTest, AClientThatCancelsCancelsItsBackendStream) {
+  BidiEcho service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<Splicer> splicer = StartSplicer({"127.0.0.1:" + std::to_string(port)});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(splicer->port()));
+  grpc::ClientContext context;
+  auto stream = stub->StreamAggregatedResources(&context);
+  DiscoveryRequest request;
+  request.set_version_info("1");
+  ASSERT_TRUE(stream->Write(request));
+  DiscoveryResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  context.TryCancel();  // the client gives up mid-stream (a deadline, a user)
+  (void)stream->Finish();
+  // The backend's handler sees its stream cancelled: the splicer reset it, rather than
+  // leaving it open with nobody to read it.
+  for (int i = 0; i < 500 && service.cancelled == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(service.cancelled, 1);
   server->Shutdown(std::chrono::system_clock::now());
 }
 
