@@ -17,8 +17,9 @@ std::string_view View(const std::uint8_t* data, std::size_t length) {
 }  // namespace
 
 ClientConnection::ClientConnection(event_base* base, int fd, StreamRouter& router,
+                                   prometheus::Gauge& buffered,
                                    std::function<void(H2Connection*)> on_closed)
-    : H2Connection(base, fd, std::move(on_closed)), router_(router) {
+    : H2Connection(base, fd, std::move(on_closed)), router_(router), buffered_(buffered) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &BeginHeaders);
@@ -74,6 +75,8 @@ int ClientConnection::BeginHeaders(nghttp2_session*, const nghttp2_frame* frame,
   auto stream = std::make_unique<ProxiedStream>();
   stream->client = &connection;
   stream->client_stream_id = frame->hd.stream_id;
+  stream->request_body.CountIn(&connection.buffered_);
+  stream->response_body.CountIn(&connection.buffered_);
   connection.streams_[frame->hd.stream_id] = std::move(stream);
   return 0;
 }

@@ -24,7 +24,8 @@ class StreamRouter {
 
 class ClientConnection final : public H2Connection {
  public:
-  ClientConnection(event_base* base, int fd, StreamRouter& router,
+  // `buffered` counts the bytes its streams hold between the two sides.
+  ClientConnection(event_base* base, int fd, StreamRouter& router, prometheus::Gauge& buffered,
                    std::function<void(H2Connection*)> on_closed);
   ~ClientConnection() override;
 
@@ -67,6 +68,7 @@ class ClientConnection final : public H2Connection {
                               void* self);
 
   StreamRouter& router_;
+  prometheus::Gauge& buffered_;
   std::unordered_map<std::int32_t, std::unique_ptr<ProxiedStream>> streams_;
 };
 

@@ -10,6 +10,7 @@ std::size_t ByteQueue::Take(std::uint8_t* out, std::size_t length) {
   const std::size_t taken = std::min(length, size());
   std::memcpy(out, bytes_.data() + offset_, taken);
   offset_ += taken;
+  Count(-static_cast<double>(taken));
   if (offset_ == bytes_.size()) {
     bytes_.clear();
     offset_ = 0;
@@ -20,6 +21,7 @@ std::size_t ByteQueue::Take(std::uint8_t* out, std::size_t length) {
 void ByteQueue::Prepend(std::string_view bytes) {
   bytes_ = std::string(bytes) + bytes_.substr(offset_);
   offset_ = 0;
+  Count(static_cast<double>(bytes.size()));
 }
 
 std::vector<nghttp2_nv> ToNv(const Headers& headers) {

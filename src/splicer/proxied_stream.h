@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "skewless/balance/backends.h"
+#include "skewless/common/prometheus.h"
 
 namespace skewless::splicer {
 
@@ -32,11 +33,19 @@ struct Header {
 };
 using Headers = std::vector<Header>;
 
-// Bytes received on one side and not yet taken by the other.
+// Bytes received on one side and not yet taken by the other, counted in a gauge (the
+// splicer's skewless_splicer_buffered_bytes) while they are held.
 class ByteQueue {
  public:
+  ByteQueue() = default;
+  ByteQueue(const ByteQueue&) = delete;
+  ByteQueue& operator=(const ByteQueue&) = delete;
+  ~ByteQueue() { Count(-static_cast<double>(size())); }
+
+  void CountIn(prometheus::Gauge* gauge) { gauge_ = gauge; }
   void Append(const std::uint8_t* data, std::size_t length) {
     bytes_.append(reinterpret_cast<const char*>(data), length);
+    Count(static_cast<double>(length));
   }
   // Copies up to `length` bytes out; returns how many.
   std::size_t Take(std::uint8_t* out, std::size_t length);
@@ -45,8 +54,13 @@ class ByteQueue {
   std::size_t size() const { return bytes_.size() - offset_; }
 
  private:
+  void Count(double delta) {
+    if (gauge_ != nullptr && delta != 0) gauge_->Add(delta);
+  }
+
   std::string bytes_;
   std::size_t offset_ = 0;
+  prometheus::Gauge* gauge_ = nullptr;
 };
 
 struct ProxiedStream {

@@ -34,6 +34,11 @@ SplicerMetrics::SplicerMetrics(prometheus::Registry& registry,
                                "Streams sent to another backend because theirs could not be "
                                "reached (nothing had been sent).")
                    .With({});
+  buffered_bytes_ = &registry
+                         .AddGauge("skewless_splicer_buffered_bytes",
+                                   "Request and response bytes held between a client and a "
+                                   "backend (bounded by the flow-control windows).")
+                         .With({});
   auto& streams = registry.AddCounter(
       "skewless_splicer_streams_total",
       "Streams finished, per backend and outcome (success, cancelled, connect_failure, "

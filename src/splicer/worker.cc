@@ -141,7 +141,8 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
     const int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto connection = std::make_unique<ClientConnection>(
-        worker.base_, client, worker, [&worker](H2Connection* gone) { worker.Forget(gone); });
+        worker.base_, client, worker, worker.metrics_.buffered_bytes(),
+        [&worker](H2Connection* gone) { worker.Forget(gone); });
     H2Connection* key = connection.get();
     worker.clients_[key] = std::move(connection);
     worker.client_count_ = worker.clients_.size();

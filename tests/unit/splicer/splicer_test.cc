@@ -404,6 +404,48 @@ TEST(SplicerTest, ABidiStreamStaysOnOneBackendAndKeepsItsTrailers) {
   server->Shutdown(std::chrono::system_clock::now());
 }
 
+double GaugeValue(const std::string& text, const std::string& series) {
+  const std::size_t at = text.find("\n" + series + " ");  // the sample, not its # HELP
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(SplicerTest, ASlowReaderSlowsTheBackendInsteadOfGrowingABuffer) {
+  BidiEcho service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxSendMessageSize(-1);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<Splicer> splicer = StartSplicer({"127.0.0.1:" + std::to_string(port)});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = AggregatedDiscoveryService::NewStub(ChannelTo(splicer->port()));
+  grpc::ClientContext context;
+  auto stream = stub->StreamAggregatedResources(&context);
+  constexpr std::size_t kBytes = 32u << 20;
+  DiscoveryRequest big;
+  big.set_type_url("big");
+  big.set_version_info(std::to_string(kBytes));
+  ASSERT_TRUE(stream->Write(big));
+  // The backend writes 32 MiB at once; the client reads nothing for a while. What the
+  // splicer holds stays within its 256 KiB stream window (plus a frame), not 32 MiB.
+  double most = 0;
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    most =
+        std::max(most, GaugeValue(splicer->registry().Render(), "skewless_splicer_buffered_bytes"));
+  }
+  EXPECT_GE(most, 0);
+  EXPECT_LE(most, 512 * 1024);
+  DiscoveryResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.version_info().size(), kBytes);
+  context.TryCancel();
+  (void)stream->Finish();
+  server->Shutdown(std::chrono::system_clock::now());
+}
+
 TEST(SplicerTest, AClientThatCancelsCancelsItsBackendStream) {
   BidiEcho service;
   int port = 0;
