@@ -53,6 +53,7 @@ Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone, SplicerM
   balancer_.Update(std::chrono::steady_clock::now(), BalanceSpecsOf(backends_)).IgnoreError();
   stop_event_ = event_new(base_, -1, 0, &Break, this);
   drain_event_ = event_new(base_, -1, 0, &Drain, this);
+  resume_accept_event_ = event_new(base_, -1, 0, &ResumeAccept, this);
 }
 
 Worker::~Worker() {
@@ -63,6 +64,7 @@ Worker::~Worker() {
   if (accept_event_ != nullptr) event_free(accept_event_);
   if (stop_event_ != nullptr) event_free(stop_event_);
   if (drain_event_ != nullptr) event_free(drain_event_);
+  if (resume_accept_event_ != nullptr) event_free(resume_accept_event_);
   if (listen_fd_ >= 0) close(listen_fd_);
   event_base_free(base_);
 }
@@ -124,6 +126,13 @@ void Worker::Drain(evutil_socket_t, short, void* self) {
   for (auto& [key, client] : worker.clients_) client->GoAway();
 }
 
+void Worker::ResumeAccept(evutil_socket_t, short, void* self) {
+  auto& worker = *static_cast<Worker*>(self);
+  if (!worker.draining_ && worker.accept_event_ != nullptr) {
+    event_add(worker.accept_event_, nullptr);
+  }
+}
+
 void Worker::Break(evutil_socket_t, short, void* self) {
   event_base_loopbreak(static_cast<Worker*>(self)->base_);
 }
@@ -133,8 +142,17 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
   for (;;) {
     const int client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        log::Warn("splicer: accept failed", {{"error", std::strerror(errno)}});
+      const int error = errno;
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+        // Out of descriptors or memory: the listener stays readable, and a level-
+        // triggered loop would spin on it. Pause accepting; pending clients wait in the
+        // backlog.
+        log::Warn("splicer: cannot accept, pausing for 100 ms", {{"error", std::strerror(error)}});
+        event_del(worker.accept_event_);
+        const timeval pause{.tv_sec = 0, .tv_usec = 100000};
+        event_add(worker.resume_accept_event_, &pause);
+      } else if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR) {
+        log::Warn("splicer: accept failed", {{"error", std::strerror(error)}});
       }
       return;
     }

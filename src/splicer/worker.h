@@ -56,6 +56,7 @@ class Worker final : public StreamRouter {
   static void Accept(evutil_socket_t fd, short what, void* self);
   static void Break(evutil_socket_t fd, short what, void* self);
   static void Drain(evutil_socket_t fd, short what, void* self);
+  static void ResumeAccept(evutil_socket_t fd, short what, void* self);
 
   const std::vector<ResolvedBackend> backends_;
   const std::string zone_;
@@ -65,6 +66,7 @@ class Worker final : public StreamRouter {
   event* accept_event_ = nullptr;
   event* stop_event_ = nullptr;
   event* drain_event_ = nullptr;
+  event* resume_accept_event_ = nullptr;  // a timer after accept ran out of descriptors
   bool draining_ = false;
   std::atomic<std::size_t> client_count_{0};
   std::thread thread_;

@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -222,6 +225,66 @@ TEST_F(SplicerEchoTest, StreamsABackendRefusesByGoawayGoToAnotherBackendUnharmed
   EXPECT_THAT(splicer->registry().Render(),
               ::testing::Not(HasSubstr("skewless_splicer_stream_reroutes_total 0\n")));
 }  // ~Child kills the refusing backend
+
+bool Connectable(int port);  // below
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+double CpuSeconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> values{std::istream_iterator<std::string>(fields), {}};
+  return (std::stod(values.at(11)) + std::stod(values.at(12))) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+TEST_F(SplicerEchoTest, OutOfDescriptorsTheToolPausesAcceptingInsteadOfSpinning) {
+  StartPods(1);
+  const int port = FreePort();
+  // 40 descriptors for the whole process: a few dozen clients exhaust them.
+  absl::StatusOr<lab::Child> splicer = lab::Child::Spawn(
+      {.argv = {"/bin/sh", "-c",
+                "ulimit -n 40 && exec " SKEWLESS_BIN_DIR "/skewless-splicer --workers 1 "
+                "--http-listen 127.0.0.1:0 --listen 127.0.0.1:" +
+                    std::to_string(port) + " --backend " + addresses_[0]},
+       .log_path = ::testing::TempDir() + "/splicer_emfile.log"});
+  ASSERT_TRUE(splicer.ok()) << splicer.status();
+  for (int i = 0; i < 200 && !Connectable(port); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::vector<int> clients;
+  for (int i = 0; i < 60; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{.sin_family = AF_INET,
+                        .sin_port = htons(static_cast<std::uint16_t>(port)),
+                        .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    clients.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double before = CpuSeconds(splicer->pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // A loop spinning on the ever-readable listener would burn the whole second.
+  EXPECT_LT(CpuSeconds(splicer->pid()) - before, 0.3);
+  for (int fd : clients) close(fd);
+  // Once descriptors are free again it serves as before.
+  std::map<std::string, int> per_pod;
+  for (int i = 0; i < 100 && per_pod["pod-0"] == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    per_pod = CallThroughOneChannel(port, 1, 1);
+  }
+  EXPECT_EQ(per_pod["pod-0"], 1) << ::testing::PrintToString(per_pod);
+}
 
 TEST_F(SplicerEchoTest, LargeMessagesPassWhole) {
   StartPods(2);
