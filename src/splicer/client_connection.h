@@ -20,6 +20,9 @@ class StreamRouter {
   // The stream's backend did not process it (see RetryElsewhere): the balancer learns
   // `outcome` for that backend, and the stream is routed again, avoiding it.
   virtual void Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) = 0;
+  // A client that does not speak HTTP/2 prior knowledge: relay its bytes to a backend
+  // (taking `client`'s socket), or return false to close it.
+  virtual bool PassThrough(H2Connection& client, std::string first_bytes) = 0;
 };
 
 class ClientConnection final : public H2Connection {
@@ -51,6 +54,9 @@ class ClientConnection final : public H2Connection {
 
  private:
   void OnClosing() override;
+  bool Divert(std::string first_bytes) override {
+    return router_.PassThrough(*this, std::move(first_bytes));
+  }
   void SubmitResponse(ProxiedStream& stream, bool with_body);
   void Release(std::int32_t stream_id);
 

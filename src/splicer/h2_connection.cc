@@ -38,6 +38,7 @@ void H2Connection::Open(Role role, const nghttp2_session_callbacks* callbacks,
   nghttp2_option_set_no_auto_window_update(option, 1);
   if (role == Role::kServer) {
     nghttp2_session_server_new2(&session_, callbacks, this, option);
+    preface_checked_ = false;
   } else {
     nghttp2_session_client_new2(&session_, callbacks, this, option);
     connected_ = false;  // until the socket is writable
@@ -60,6 +61,14 @@ void H2Connection::RequestFlush() {
 }
 
 void H2Connection::Close(const std::string& why) { Finish(why); }
+
+int H2Connection::TakeSocket() {
+  event_del(read_event_);
+  event_del(write_event_);
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
 
 void H2Connection::Readable(evutil_socket_t, short, void* self) {
   static_cast<H2Connection*>(self)->Read();
@@ -109,8 +118,25 @@ void H2Connection::Read() {
       Finish("closed by peer");
       return;
     }
-    const ssize_t taken =
-        nghttp2_session_mem_recv(session_, chunk.data(), static_cast<std::size_t>(received));
+    std::string_view bytes(reinterpret_cast<const char*>(chunk.data()),
+                           static_cast<std::size_t>(received));
+    if (!preface_checked_) {
+      // Hold the first bytes until they are the client preface or cannot become it.
+      first_bytes_.append(bytes);
+      const std::string_view preface(NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+      const std::size_t compared = std::min(first_bytes_.size(), preface.size());
+      if (first_bytes_.compare(0, compared, preface.substr(0, compared)) != 0) {
+        if (!Divert(std::move(first_bytes_))) Finish("not HTTP/2 (no client preface)");
+        if (fd_ < 0) Finish("handed to the L4 relay");
+        return;
+      }
+      if (first_bytes_.size() < preface.size()) continue;
+      preface_checked_ = true;
+      bytes = first_bytes_;
+    }
+    const ssize_t taken = nghttp2_session_mem_recv(
+        session_, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    if (preface_checked_ && !first_bytes_.empty()) std::string().swap(first_bytes_);
     if (taken < 0) {
       // A fatal error (a flood, a callback's refusal): say so with a GOAWAY, best effort.
       // A peer that does not speak HTTP/2 at all gets no frame.
@@ -127,7 +153,9 @@ void H2Connection::Read() {
 }
 
 void H2Connection::Flush() {
-  if (closing_ || session_ == nullptr || !connected_) return;
+  // A server says nothing until the client's preface shows it speaks HTTP/2: a client
+  // that does not may be relayed as bytes, and must not receive our SETTINGS.
+  if (closing_ || session_ == nullptr || !connected_ || !preface_checked_) return;
   for (;;) {
     if (unsent_offset_ == unsent_.size()) {
       unsent_.clear();

@@ -41,6 +41,8 @@ class H2Connection {
   // Ends the connection now (streams get their close callbacks first, as a reset).
   void Close(const std::string& why);
   const std::string& close_reason() const { return close_reason_; }
+  // Gives up the socket (for Divert): the connection then ends without closing it.
+  int TakeSocket();
 
  protected:
   // Creates the session (a server's, or a client's whose connect is in progress) with
@@ -54,6 +56,13 @@ class H2Connection {
   virtual void OnConnected() {}
   // Called before the session is deleted: every stream still open is being dropped.
   virtual void OnClosing() = 0;
+  // A server's client whose first bytes are not the HTTP/2 preface: return true after
+  // taking the socket (TakeSocket) to serve it some other way; false closes it.
+  virtual bool Divert(std::string first_bytes) {
+    (void)first_bytes;
+    return false;
+  }
+
   event_base* base() const { return base_; }
   bool connected() const { return connected_; }
 
@@ -77,6 +86,8 @@ class H2Connection {
   std::string unsent_;
   std::size_t unsent_offset_ = 0;
   bool connected_ = true;
+  bool preface_checked_ = true;  // a server's first bytes still to be looked at
+  std::string first_bytes_;
   bool closing_ = false;
   std::string close_reason_;
 };

@@ -39,6 +39,11 @@ SplicerMetrics::SplicerMetrics(prometheus::Registry& registry,
                                    "Request and response bytes held between a client and a "
                                    "backend (bounded by the flow-control windows).")
                          .With({});
+  passthroughs_ = &registry
+                       .AddCounter("skewless_splicer_passthrough_connections_total",
+                                   "Client connections that were not HTTP/2 prior knowledge "
+                                   "(HTTP/1.1, TLS), relayed to a backend as bytes.")
+                       .With({});
   auto& streams = registry.AddCounter(
       "skewless_splicer_streams_total",
       "Streams finished, per backend and outcome (success, cancelled, connect_failure, "

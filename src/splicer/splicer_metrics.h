@@ -26,12 +26,14 @@ class SplicerMetrics {
   prometheus::Gauge& client_connections() { return *client_connections_; }
   prometheus::Counter& reroutes() { return *reroutes_; }
   prometheus::Gauge& buffered_bytes() { return *buffered_bytes_; }
+  prometheus::Counter& passthroughs() { return *passthroughs_; }
   Backend& backend(std::size_t index) { return backends_[index]; }
 
  private:
   prometheus::Gauge* client_connections_;
   prometheus::Counter* reroutes_;
   prometheus::Gauge* buffered_bytes_;
+  prometheus::Counter* passthroughs_;
   std::vector<Backend> backends_;
 };
 

@@ -60,6 +60,7 @@ Worker::~Worker() {
   Stop();
   // Clients first: their streams cancel backend streams that still exist.
   clients_.clear();
+  relays_.clear();
   pools_.clear();
   if (accept_event_ != nullptr) event_free(accept_event_);
   if (stop_event_ != nullptr) event_free(stop_event_);
@@ -186,18 +187,52 @@ void Worker::Forget(H2Connection* connection) {
   }
 }
 
+int Worker::ConnectSocket(std::size_t backend) {
+  const ResolvedBackend& target = backends_[backend];
+  const int fd = NonBlockingSocket(target.address.ss_family);
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) != 0 &&
+      errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool Worker::PassThrough(H2Connection& client, std::string first_bytes) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::optional<balance::Choice> choice = balancer_.Pick(now, random_);
+  if (!choice || !balancer_.OnStreamStart(choice->backend, now)) return false;
+  const balance::BackendHandle pick = choice->backend;
+  const std::size_t backend = index_of_.at(*balancer_.address(pick));
+  const int fd = ConnectSocket(backend);
+  if (fd < 0) {
+    balancer_.OnStreamEnd(pick, now, {}, balance::StreamOutcome::kConnectFailure);
+    return false;
+  }
+  metrics_.passthroughs().Increment();
+  metrics_.backend(backend).outstanding->Add(1);
+  auto relay = std::make_unique<TcpRelay>(
+      base_, client.TakeSocket(), std::move(first_bytes), fd,
+      [this, pick, backend](TcpRelay* done, bool backend_reached) {
+        // A relay's length says nothing of the backend's speed: no latency sample.
+        balancer_.OnStreamEnd(pick, std::chrono::steady_clock::now(), {},
+                              backend_reached ? balance::StreamOutcome::kCancelled
+                                              : balance::StreamOutcome::kConnectFailure);
+        metrics_.backend(backend).outstanding->Add(-1);
+        relays_.erase(done);
+      });
+  TcpRelay* key = relay.get();
+  relays_[key] = std::move(relay);
+  return true;
+}
+
 BackendConnection* Worker::ConnectionTo(std::size_t backend) {
   for (auto& connection : pools_[backend]) {
     if (connection->HasCapacity()) return connection.get();
   }
-  const ResolvedBackend& target = backends_[backend];
-  const int fd = NonBlockingSocket(target.address.ss_family);
+  const int fd = ConnectSocket(backend);
   if (fd < 0) return nullptr;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) != 0 &&
-      errno != EINPROGRESS) {
-    close(fd);
-    return nullptr;
-  }
   metrics_.backend(backend).connections->Add(1);
   pools_[backend].push_back(std::make_unique<BackendConnection>(
       base_, fd, backend, [this](H2Connection* gone) { Forget(gone); }));

@@ -19,6 +19,7 @@
 #include "skewless/balance/backends.h"
 #include "skewless/splicer/splicer.h"
 #include "splicer_metrics.h"
+#include "tcp_relay.h"
 
 namespace skewless::splicer {
 
@@ -50,6 +51,9 @@ class Worker final : public StreamRouter {
   void Route(ProxiedStream& stream) override;
   void Finished(ProxiedStream& stream) override;
   void Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) override;
+  bool PassThrough(H2Connection& client, std::string first_bytes) override;
+  // A nonblocking socket connecting to the backend, or -1.
+  int ConnectSocket(std::size_t backend);
   BackendConnection* ConnectionTo(std::size_t backend);
   void Forget(H2Connection* connection);
 
@@ -72,6 +76,7 @@ class Worker final : public StreamRouter {
   std::thread thread_;
   std::unordered_map<H2Connection*, std::unique_ptr<ClientConnection>> clients_;
   std::vector<std::vector<std::unique_ptr<BackendConnection>>> pools_;  // per backend
+  std::unordered_map<TcpRelay*, std::unique_ptr<TcpRelay>> relays_;
   std::unordered_map<std::string, std::size_t> index_of_;  // address → backends_ index
   balance::Backends balancer_;
   std::mt19937_64 random_{std::random_device{}()};

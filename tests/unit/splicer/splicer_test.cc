@@ -97,7 +97,9 @@ class SplicerEchoTest : public ::testing::Test {
 };
 
 TEST_F(SplicerEchoTest, OneChannelsCallsAreSpreadEvenlyOverEveryBackend) {
-  StartPods(4);
+  // Pods with the lab's 1 ms service time: equal pods whose latency differences are
+  // the machine's noise, not a millisecond apart.
+  StartPods(4, /*service_time_us=*/1000);
   std::unique_ptr<Splicer> splicer = StartSplicer(addresses_);
   ASSERT_NE(splicer, nullptr);
   // One channel (one HTTP/2 connection) used by 8 callers at once, as a busy client does.
@@ -399,6 +401,72 @@ INSTANTIATE_TEST_SUITE_P(Frames, SplicerBadInputTest,
                                            BadInput{"hpack_bomb", 0xb},        // ENHANCE_YOUR_CALM
                                            BadInput{"http1", std::nullopt}),   // not HTTP/2: closed
                          [](const auto& info) { return info.param.name; });
+
+// A plain TCP echo server on loopback: echoes until EOF, then half-closes back.
+class TcpEcho {
+ public:
+  TcpEcho() {
+    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    listen(listener_, 8);
+    socklen_t length = sizeof(address);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      const int fd = accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      char buffer[65536];
+      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
+        for (ssize_t sent = 0; sent < n;) sent += write(fd, buffer + sent, n - sent);
+      }
+      shutdown(fd, SHUT_WR);
+      close(fd);
+    });
+  }
+  ~TcpEcho() {
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(SplicerTest, AClientThatIsNotHttp2IsRelayedToABackendAsBytes) {
+  TcpEcho echo;
+  std::unique_ptr<Splicer> splicer = StartSplicer({echo.address()});
+  ASSERT_NE(splicer, nullptr);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{.sin_family = AF_INET,
+                      .sin_port = htons(static_cast<std::uint16_t>(splicer->port())),
+                      .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  // An HTTP/1.1 request, then 2 MiB more (well above the relay's buffers), then EOF.
+  std::string sent = "GET / HTTP/1.1\r\nHost: echo\r\n\r\n";
+  for (int i = 0; sent.size() < (2u << 20); ++i) sent += std::to_string(i) + ",";
+  std::thread writer([&] {
+    for (std::size_t at = 0; at < sent.size();) {
+      const ssize_t n = write(fd, sent.data() + at, sent.size() - at);
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+    shutdown(fd, SHUT_WR);
+  });
+  std::string received;
+  char buffer[65536];
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) received.append(buffer, n);
+  writer.join();
+  close(fd);
+  EXPECT_EQ(received.size(), sent.size());
+  EXPECT_TRUE(received == sent) << "the bytes came back changed";
+  EXPECT_THAT(splicer->registry().Render(),
+              HasSubstr("skewless_splicer_passthrough_connections_total 1\n"));
+}
 
 TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
   // Bound and closed: nobody listens there.
