@@ -136,8 +136,13 @@ double Backends::SlowStart(const Backend& backend, TimePoint now) const {
 
 Backends::Candidate Backends::CandidateOf(std::uint32_t index, TimePoint now) const {
   const Backend& backend = slots_[index];
+  // A backend never measured is priced at what the measured ones cost now, not at a seed
+  // frozen when the first of them was measured: a slow first sample (a warm-up) would
+  // otherwise keep it from ever winning a draw, and so from ever being measured.
+  const double latency_ns =
+      backend.latency.measured() ? backend.latency.EstimateNs(now) : unmeasured_estimate_ns_;
   return Candidate{.index = index,
-                   .cost = StreamCost(backend.latency.EstimateNs(now), backend.outstanding_streams,
+                   .cost = StreamCost(latency_ns, backend.outstanding_streams,
                                       backend.errors.CostMultiplier(now, options_.error_decay),
                                       backend.spec.weight, SlowStart(backend, now)),
                    .outstanding_streams = backend.outstanding_streams};
@@ -163,6 +168,7 @@ std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
                                      std::optional<BackendHandle> avoid) {
   preferred_scratch_.clear();
   other_scratch_.clear();
+  unmeasured_estimate_ns_ = MeanLatencyEstimate(now);
   bool any_takes_streams = false;
   std::optional<std::uint32_t> avoided;
   for (std::uint32_t index = 0; index < slots_.size(); ++index) {

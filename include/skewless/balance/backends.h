@@ -163,6 +163,7 @@ class Backends {
   // Reused by every Pick so choosing allocates nothing once warm.
   std::vector<std::uint32_t> preferred_scratch_;
   std::vector<std::uint32_t> other_scratch_;
+  double unmeasured_estimate_ns_ = 0;  // this Pick's price for never-measured backends
 };
 
 }  // namespace skewless::balance

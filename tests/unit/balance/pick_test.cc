@@ -18,6 +18,28 @@ TEST(Pick, TenThousandStreamsOverFourEqualIdleBackendsLandTwentyFivePercentEach)
     EXPECT_NEAR(Share(picks, address), 0.25, 0.02) << address;
 }
 
+TEST(Pick, ANeverMeasuredBackendIsPricedAtTheMeasuredOnesCurrentCost) {
+  // a's first sample is slow (a warm-up), then it settles at 1 ms; b has had no stream.
+  BalanceOptions options;
+  options.latency.min_sample_weight = 0.05;
+  Backends backends = Started({Spec("a:80"), Spec("b:80")}, options);
+  const BackendHandle a = *backends.Find("a:80");
+  TimePoint now = kT0;
+  ASSERT_TRUE(backends.OnStreamStart(a, now));
+  now += std::chrono::milliseconds(50);
+  ASSERT_TRUE(backends.OnStreamEnd(a, now, std::chrono::milliseconds(50), StreamOutcome::kSuccess));
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(backends.OnStreamStart(a, now));
+    now += std::chrono::milliseconds(1);
+    ASSERT_TRUE(
+        backends.OnStreamEnd(a, now, std::chrono::milliseconds(1), StreamOutcome::kSuccess));
+  }
+  // Priced at a's first 50 ms sample, b would lose every draw and never be measured.
+  std::mt19937 rng(3);
+  const auto picks = IdlePicks(backends, rng, 1'000, now);
+  EXPECT_GT(Share(picks, "b:80"), 0.3);
+}
+
 TEST(Pick, TheTwoCandidatesAreAlwaysDistinct) {
   // With two backends, P2C must compare both: if it could draw the loaded one twice, that one
   // would win a quarter of the picks.
