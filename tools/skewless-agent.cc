@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "skewless/agent/agent.h"
+#include "skewless/common/cli.h"
 #include "skewless/common/log.h"
 #include "skewless/common/stop_signals.h"
 #include "skewless/datapath/steering.h"
@@ -74,13 +75,8 @@ int main(int argc, char** argv) {
       "--pin-dir DIR (before or after `uninstall`): the bpffs directory of the data path "
       "(default /sys/fs/bpf/skewless)\n");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadConfig;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
+    return *exit_code;
   }
 
   if (uninstall->parsed()) {

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "CLI/CLI.hpp"
+#include "skewless/common/cli.h"
 #include "skewless/common/log.h"
 #include "skewless/common/stop_signals.h"
 #include "skewless/controlplane/server.h"
@@ -50,13 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "logfmt (default) or json, one line per event");
   app.add_option("--shutdown-grace", shutdown_grace_s,
                  "Seconds SIGTERM waits for ADS streams before cancelling them (default 5)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadConfig;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
+    return *exit_code;
   }
 
   ServerConfig config;

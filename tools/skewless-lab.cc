@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "skewless/common/cli.h"
 #include "skewless/lab/cleanup.h"
 #include "skewless/lab/node.h"
 #include "skewless/lab/scenario.h"
@@ -245,10 +246,8 @@ int main(int argc, char** argv) {
   cleanup->add_option("--id", cleanup_id, "Only this run");
   cleanup->add_flag("--force", force, "Also runs whose skewless-lab process is still alive");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : kExitUsage;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitUsage)) {
+    return *exit_code;
   }
   if (cleanup->parsed()) return Cleanup(flags, force, cleanup_id);
   if (absl::Status status = Finish(flags); !status.ok()) return Fail(status);

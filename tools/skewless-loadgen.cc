@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "skewless/common/cli.h"
 #include "skewless/common/stop_signals.h"
 #include "skewless/loadgen/loadgen.h"
 #include "skewless/loadgen/result_json.h"
@@ -97,13 +98,8 @@ int main(int argc, char** argv) {
                  "Service time asked of the pod per call, on top of its own")
       ->capture_default_str();
   app.add_flag("--quiet,-q", quiet, "No progress lines on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadFlags;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadFlags)) {
+    return *exit_code;
   }
 
   const sigset_t stop_signals = skewless::BlockStopSignals();

@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "nlohmann/json.hpp"
+#include "skewless/common/cli.h"
 #include "skewless/common/stop_signals.h"
 #include "skewless/podserver/echo_server.h"
 
@@ -52,13 +53,8 @@ int main(int argc, char** argv) {
             return CLI::detail::lexical_cast(s, v) && v > 0 ? "" : "must be > 0, got " + s;
           },
           ""));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadFlags;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadFlags)) {
+    return *exit_code;
   }
 
   // Before gRPC starts its threads: only the sigwait below takes the signal.

@@ -6,6 +6,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "skewless/common/cli.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/common/probe_routes.h"
@@ -49,13 +50,8 @@ int main(int argc, char** argv) {
                  "calls in flight to finish")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadConfig;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
+    return *exit_code;
   }
   for (const std::string& text : backends) {
     SplicerBackend backend;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "skewless/common/cli.h"
 #include "skewless/ctl/commands.h"
 
 namespace {
@@ -114,13 +115,8 @@ int main(int argc, char** argv) {
         "Global flags (--pin-dir, --agent, -o) go before or after the subcommand; "
         "skewlessctl --help explains them.\n");
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return ctl::kExitUsage;
+  if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, ctl::kExitUsage)) {
+    return *exit_code;
   }
   common.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
 
