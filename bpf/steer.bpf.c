@@ -19,17 +19,22 @@
 #define SKW_VERDICT_ALLOW 1
 #define SKW_VERDICT_DENY 0
 
-// vmlinux.h carries no errno or AF_* macros.
+// vmlinux.h carries no errno, AF_*, SOL_* or netfilter macros.
 #define SKW_ECONNREFUSED 111
 #define SKW_AF_INET 2
 #define SKW_AF_INET6 10
+#define SKW_SOL_IP 0
+#define SKW_SOL_IPV6 41
+// netfilter's SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6).
+#define SKW_SO_ORIGINAL_DST 80
 
 // Where a steered connect or datagram went.
 struct skw_steered {
   struct skw_addr backend;
   __u16 backend_port;  // network order
   __u16 vip_port;      // network order
-  __u32 backend_id;
+  __u32 backend_id;    // 0 when sent to the splicer
+  __u32 spliced;
 };
 
 static __always_inline void skw_vip_from_user_ip6(const struct bpf_sock_addr *ctx,
@@ -59,6 +64,22 @@ static __always_inline void skw_rewrite_destination(struct bpf_sock_addr *ctx, i
   ctx->user_port = steered->backend_port;
 }
 
+// A SKW_SVC_F_SPLICE service's TCP connect goes to the node's splicer unless
+// none is configured, the socket is the splicer's own (its SO_MARK), or the
+// splicer listens in the other address family than the VIP's.
+static __always_inline int skw_goes_to_splicer(const struct bpf_sock_addr *ctx,
+                                               const struct skw_service *service,
+                                               const struct skw_node_config *node,
+                                               const struct skw_addr *vip) {
+  if (!(service->flags & SKW_SVC_F_SPLICE) || !node || node->splicer_port == 0) return 0;
+  if (!skw_sock_addr_is_stream(ctx)) return 0;
+  if (node->splicer_mark != 0) {
+    struct bpf_sock *sk = ctx->sk;
+    if (!sk || sk->mark == node->splicer_mark) return 0;
+  }
+  return skw_addr_is_v4_mapped(&node->splicer_addr) == skw_addr_is_v4_mapped(vip);
+}
+
 // The worker shared by connect and sendmsg: looks the destination up as a
 // Service and, when it is one, chooses a backend and rewrites the
 // destination. Returns 1 when steered, 0 when the destination is no
@@ -78,6 +99,17 @@ static __always_inline int skw_steer(struct bpf_sock_addr *ctx, const struct skw
   const struct skw_service *service = bpf_map_lookup_elem(&skw_services, &key);
   if (!service) return 0;
 
+  const struct skw_node_config *node = bpf_map_lookup_elem(&skw_node, &node_key);
+  if (skw_goes_to_splicer(ctx, service, node, vip)) {
+    *reason = SKW_REASON_SPLICED;
+    steered->backend = node->splicer_addr;
+    steered->backend_port = node->splicer_port;
+    steered->vip_port = key.port;
+    steered->spliced = 1;
+    skw_rewrite_destination(ctx, hook_is_v6, steered);
+    return 1;
+  }
+
   *reason = SKW_REASON_NONE;
   // No set (yet, or any more) means no backend: refuse rather than let the
   // connect go to a VIP nothing answers on and hang until it times out.
@@ -87,9 +119,11 @@ static __always_inline int skw_steer(struct bpf_sock_addr *ctx, const struct skw
   if (!header_in_map) return -SKW_ECONNREFUSED;
   // One snapshot of the counts for the whole choice.
   struct skw_slot header = *header_in_map;
-  const struct skw_node_config *node = bpf_map_lookup_elem(&skw_node, &node_key);
 
-  struct skw_steer_env env = {.backend_set = backend_set, .vip_is_v4 = skw_addr_is_v4_mapped(vip)};
+  // The clock the agent uses for skw_backend.ready_since_ns (CLOCK_MONOTONIC).
+  struct skw_steer_env env = {.backend_set = backend_set,
+                              .vip_is_v4 = skw_addr_is_v4_mapped(vip),
+                              .now_ns = bpf_ktime_get_ns()};
   struct skw_choice choice = {};
   int err = skw_select(&env, service, &header, node, &choice);
   *reason = choice.reason;
@@ -132,6 +166,7 @@ static __always_inline void skw_remember_steered(struct bpf_sock_addr *ctx,
   state->vip_port = steered->vip_port;
   state->backend_port = steered->backend_port;
   state->backend_id = steered->backend_id;
+  state->flags = steered->spliced ? SKW_SOCK_F_SPLICED : 0;
 }
 
 static __always_inline int skw_connect(struct bpf_sock_addr *ctx, const struct skw_addr *vip,
@@ -294,51 +329,115 @@ int skw_getpeername6(struct bpf_sock_addr *ctx) {
   return SKW_VERDICT_ALLOW;
 }
 
-// True when the established socket's peer is the backend its storage names.
-// sockops sees every TCP connection of the cgroup, including direct ones to
-// a pod IP and sockets whose storage is stale; only a match is ours to count.
-static __always_inline int skw_peer_is_backend(const struct bpf_sock_ops *skops,
-                                               const struct skw_sock_state *state) {
+// Both ends of a TCP socket as sockops sees it, in abi.h's address form.
+struct skw_tuple {
+  struct skw_addr local;
+  struct skw_addr remote;
+  __u16 local_port;   // network order
+  __u16 remote_port;  // network order
+};
+
+// Returns 0 for a socket of neither INET family.
+static __always_inline int skw_read_tuple(const struct bpf_sock_ops *skops, struct skw_tuple *t) {
   // Every field is read up front, each pinned by barrier_var: left to
-  // itself, clang merges the remote_ip4 and remote_ip6[3] loads of the two
-  // family branches into one load at a computed ctx offset, which the
-  // verifier rejects ("dereference of modified ctx ptr").
+  // itself, clang merges the ip4 and ip6[3] loads of the two family
+  // branches into one load at a computed ctx offset, which the verifier
+  // rejects ("dereference of modified ctx ptr").
   __u32 family = skops->family;
   __u32 remote_port = skops->remote_port;
+  __u32 local_port = skops->local_port;
   __u32 remote_ip4 = skops->remote_ip4;
+  __u32 local_ip4 = skops->local_ip4;
   struct skw_addr remote_ip6;
+  struct skw_addr local_ip6;
   remote_ip6.words[0] = skops->remote_ip6[0];
   remote_ip6.words[1] = skops->remote_ip6[1];
   remote_ip6.words[2] = skops->remote_ip6[2];
   remote_ip6.words[3] = skops->remote_ip6[3];
+  local_ip6.words[0] = skops->local_ip6[0];
+  local_ip6.words[1] = skops->local_ip6[1];
+  local_ip6.words[2] = skops->local_ip6[2];
+  local_ip6.words[3] = skops->local_ip6[3];
   barrier_var(remote_ip4);
+  barrier_var(local_ip4);
   barrier_var(remote_ip6.words[0]);
   barrier_var(remote_ip6.words[1]);
   barrier_var(remote_ip6.words[2]);
   barrier_var(remote_ip6.words[3]);
+  barrier_var(local_ip6.words[0]);
+  barrier_var(local_ip6.words[1]);
+  barrier_var(local_ip6.words[2]);
+  barrier_var(local_ip6.words[3]);
 
-  // Quirk: sockops' remote_port holds the network-order port in its upper
-  // 16 bits (unlike bpf_sock_addr.user_port, which uses the lower 16).
-  if ((__u16)(remote_port >> 16) != state->backend_port) return 0;
-  struct skw_addr peer;
+  // Quirks: remote_port holds the network-order port in its upper 16 bits
+  // (unlike bpf_sock_addr.user_port, which uses the lower 16); local_port is
+  // in host order.
+  t->remote_port = (__u16)(remote_port >> 16);
+  t->local_port = bpf_htons((__u16)local_port);
   if (family == SKW_AF_INET) {
-    skw_addr_set_v4(&peer, remote_ip4);
-  } else if (family == SKW_AF_INET6) {
-    // Dual-stack sockets to IPv4 pods report the v4-mapped peer here, the
-    // same form the backend is stored in.
-    peer = remote_ip6;
-  } else {
-    return 0;
+    skw_addr_set_v4(&t->remote, remote_ip4);
+    skw_addr_set_v4(&t->local, local_ip4);
+    return 1;
   }
-  return peer.words[0] == state->backend.words[0] && peer.words[1] == state->backend.words[1] &&
-         peer.words[2] == state->backend.words[2] && peer.words[3] == state->backend.words[3];
+  if (family == SKW_AF_INET6) {
+    // Dual-stack sockets to IPv4 peers report v4-mapped addresses here, the
+    // same form abi.h stores.
+    t->remote = remote_ip6;
+    t->local = local_ip6;
+    return 1;
+  }
+  return 0;
+}
+
+static __always_inline int skw_addr_equal(const struct skw_addr *a, const struct skw_addr *b) {
+  return a->words[0] == b->words[0] && a->words[1] == b->words[1] && a->words[2] == b->words[2] &&
+         a->words[3] == b->words[3];
+}
+
+// True when the established socket's peer is where its storage says it was
+// sent (a backend, or the splicer). sockops sees every TCP connection of the
+// cgroup, including direct ones to a pod IP and sockets whose storage is
+// stale; only a match is ours.
+static __always_inline int skw_peer_is_target(const struct skw_tuple *t,
+                                              const struct skw_sock_state *state) {
+  return t->remote_port == state->backend_port && skw_addr_equal(&t->remote, &state->backend);
+}
+
+static __always_inline void skw_origin_key_of(const struct skw_tuple *t,
+                                              struct skw_origin_key *key) {
+  key->client = t->local;
+  key->splicer = t->remote;
+  key->client_port = t->local_port;
+  key->splicer_port = t->remote_port;
+}
+
+// A connection to the splicer is up: remember what it dialled, under the
+// 4-tuple the splicer's accepted socket will show. This runs before the
+// client's ACK is sent, so the entry exists before the splicer can accept.
+static __always_inline void skw_record_origin(struct bpf_sock_ops *skops, const struct skw_tuple *t,
+                                              const struct skw_sock_state *state) {
+  struct skw_origin_key key = {};
+  skw_origin_key_of(t, &key);
+  struct skw_origin origin = {};
+  origin.vip = state->vip;
+  origin.vip_port = state->vip_port;
+  // A full LRU evicts the oldest; a failure leaves the splicer unable to
+  // route this one connection, which it then closes.
+  bpf_map_update_elem(&skw_origins, &key, &origin, BPF_ANY);
+  bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
 static __always_inline void skw_count_established(struct bpf_sock_ops *skops) {
   struct bpf_sock *sk = skops->sk;
   if (!sk) return;
   struct skw_sock_state *state = bpf_sk_storage_get(&skw_sock_states, sk, 0, 0);
-  if (!state || state->counted || !skw_peer_is_backend(skops, state)) return;
+  if (!state || state->counted) return;
+  struct skw_tuple tuple = {};
+  if (!skw_read_tuple(skops, &tuple) || !skw_peer_is_target(&tuple, state)) return;
+  if (state->flags & SKW_SOCK_F_SPLICED) {
+    skw_record_origin(skops, &tuple, state);
+    return;
+  }
   struct skw_backend_load *load = bpf_map_lookup_elem(&skw_backend_loads, &state->backend_id);
   if (!load) return;
   // Many CPUs establish connections to the same backend at once.
@@ -364,6 +463,21 @@ static __always_inline void skw_count_closed(struct bpf_sock_ops *skops) {
   if (load->active_conns > 0) __sync_fetch_and_add(&load->active_conns, -1);
 }
 
+// The client's socket to the splicer is gone for good. Kept until TCP_CLOSE,
+// not dropped when it leaves ESTABLISHED: a client that sends a request and
+// half-closes at once may do so before the splicer has asked for the origin.
+static __always_inline void skw_forget_origin(struct bpf_sock_ops *skops) {
+  struct bpf_sock *sk = skops->sk;
+  if (!sk) return;
+  struct skw_sock_state *state = bpf_sk_storage_get(&skw_sock_states, sk, 0, 0);
+  if (!state || !(state->flags & SKW_SOCK_F_SPLICED)) return;
+  struct skw_tuple tuple = {};
+  if (!skw_read_tuple(skops, &tuple) || !skw_peer_is_target(&tuple, state)) return;
+  struct skw_origin_key key = {};
+  skw_origin_key_of(&tuple, &key);
+  bpf_map_delete_elem(&skw_origins, &key);
+}
+
 SEC("sockops")
 int skw_sockops(struct bpf_sock_ops *skops) {
   switch (skops->op) {
@@ -379,11 +493,77 @@ int skw_sockops(struct bpf_sock_ops *skops) {
       if (skops->args[0] == BPF_TCP_ESTABLISHED || skops->args[1] == BPF_TCP_CLOSE) {
         skw_count_closed(skops);
       }
+      if (skops->args[1] == BPF_TCP_CLOSE) skw_forget_origin(skops);
       break;
     default:
       break;
   }
   // sockops' return value only matters for ops that ask for a reply.
+  return 1;
+}
+
+// Answers SO_ORIGINAL_DST (SOL_IP, or IP6T_SO_ORIGINAL_DST on SOL_IPV6) on
+// the splicer's accepted sockets with the Service the client dialled, as
+// iptables' REDIRECT would: the splicer needs no knowledge of BPF. Sockets
+// with no skw_origins entry get the kernel's own answer unchanged. The
+// kernel runs this for the cgroup of the socket, and an accepted socket
+// belongs to its listener's: the splicer's listener must be opened under
+// the attach point (the node's root cgroup in production).
+SEC("cgroup/getsockopt")
+int skw_getsockopt(struct bpf_sockopt *ctx) {
+  // The verdict of a getsockopt program: 1 returns ctx->retval and
+  // ctx->optval to the caller.
+  if (ctx->optname != SKW_SO_ORIGINAL_DST) return 1;
+  int level = ctx->level;
+  if (level != SKW_SOL_IP && level != SKW_SOL_IPV6) return 1;
+  struct bpf_sock *sk = ctx->sk;
+  if (!sk) return 1;
+  // The accepted socket's local end is the splicer, its peer the client.
+  struct skw_origin_key key = {};
+  __u32 family = sk->family;
+  if (family == SKW_AF_INET) {
+    skw_addr_set_v4(&key.splicer, sk->src_ip4);
+    skw_addr_set_v4(&key.client, sk->dst_ip4);
+  } else if (family == SKW_AF_INET6) {
+    key.splicer.words[0] = sk->src_ip6[0];
+    key.splicer.words[1] = sk->src_ip6[1];
+    key.splicer.words[2] = sk->src_ip6[2];
+    key.splicer.words[3] = sk->src_ip6[3];
+    key.client.words[0] = sk->dst_ip6[0];
+    key.client.words[1] = sk->dst_ip6[1];
+    key.client.words[2] = sk->dst_ip6[2];
+    key.client.words[3] = sk->dst_ip6[3];
+  } else {
+    return 1;
+  }
+  key.splicer_port = bpf_htons((__u16)sk->src_port);  // host order in bpf_sock
+  key.client_port = sk->dst_port;                     // network order
+  const struct skw_origin *origin = bpf_map_lookup_elem(&skw_origins, &key);
+  if (!origin) return 1;
+
+  if (level == SKW_SOL_IP) {
+    // An IPv4 answer exists only for an IPv4 Service.
+    if (!skw_addr_is_v4_mapped(&origin->vip)) return 1;
+    struct sockaddr_in *answer = ctx->optval;
+    if ((void *)(answer + 1) > ctx->optval_end) return 1;
+    __builtin_memset(answer, 0, sizeof(*answer));
+    answer->sin_family = SKW_AF_INET;
+    answer->sin_port = origin->vip_port;
+    answer->sin_addr.s_addr = origin->vip.words[3];
+    ctx->optlen = sizeof(*answer);
+  } else {
+    struct sockaddr_in6 *answer = ctx->optval;
+    if ((void *)(answer + 1) > ctx->optval_end) return 1;
+    __builtin_memset(answer, 0, sizeof(*answer));
+    answer->sin6_family = SKW_AF_INET6;
+    answer->sin6_port = origin->vip_port;
+    answer->sin6_addr.in6_u.u6_addr32[0] = origin->vip.words[0];
+    answer->sin6_addr.in6_u.u6_addr32[1] = origin->vip.words[1];
+    answer->sin6_addr.in6_u.u6_addr32[2] = origin->vip.words[2];
+    answer->sin6_addr.in6_u.u6_addr32[3] = origin->vip.words[3];
+    ctx->optlen = sizeof(*answer);
+  }
+  ctx->retval = 0;
   return 1;
 }
 

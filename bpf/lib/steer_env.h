@@ -9,6 +9,7 @@
 
 #include "lib/steer_maps.h"
 #include "skewless/abi.h"
+#include "skewless/backend_load.h"
 
 // ::ffff:0:0/96 — how abi.h stores IPv4 addresses. One comparison, not
 // three branches: this runs for every backend the choice draws, and each
@@ -30,6 +31,7 @@ struct skw_steer_env {
   // choice (as if ejected): an IPv4 socket cannot be sent to an IPv6 pod, and
   // IPv6 VIPs get IPv6 backends only.
   int vip_is_v4;
+  __u64 now_ns;  // one reading for the whole choice (ejections expire by it)
 };
 
 static __always_inline const struct skw_backend *skw_env_backend(void *env, __u32 backend_id) {
@@ -37,13 +39,15 @@ static __always_inline const struct skw_backend *skw_env_backend(void *env, __u3
   const struct skw_backend *backend = bpf_map_lookup_elem(&skw_backends, &backend_id);
   if (!backend) return 0;
   if (skw_addr_is_v4_mapped(&backend->addr) != steer->vip_is_v4) return 0;
+  const struct skw_backend_load *load = bpf_map_lookup_elem(&skw_backend_loads, &backend_id);
+  if (load && skw_load_ejected(load, steer->now_ns)) return 0;
   return backend;
 }
 
 static __always_inline __u64 skw_env_active(void *env, __u32 backend_id) {
   (void)env;
   const struct skw_backend_load *load = bpf_map_lookup_elem(&skw_backend_loads, &backend_id);
-  return load ? load->active_conns : 0;
+  return load ? skw_load_active(load) : 0;
 }
 
 static __always_inline __u32 skw_env_slot(void *env, __u32 index) {
@@ -60,9 +64,8 @@ static __always_inline __u32 skw_env_random(void *env) {
 }
 
 static __always_inline __u64 skw_env_now_ns(void *env) {
-  (void)env;
-  // The clock the agent uses for skw_backend.ready_since_ns (CLOCK_MONOTONIC).
-  return bpf_ktime_get_ns();
+  const struct skw_steer_env *steer = env;
+  return steer->now_ns;
 }
 
 #include "skewless/select.h"

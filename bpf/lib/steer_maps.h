@@ -62,9 +62,11 @@ struct {
 
 // An ARRAY indexed by backend id: entries always exist, so sockops can add to
 // a backend's count with one atomic op and no "create if missing" race.
+// Mmapable: the splicer counts its streams in it with atomic adds of its own.
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, SKW_MAX_BACKENDS);
+  __uint(map_flags, BPF_F_MMAPABLE);
   __type(key, __u32);
   __type(value, struct skw_backend_load);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -98,6 +100,17 @@ struct {
   __type(value, struct skw_udp_rev);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } skw_udp_rev SEC(".maps");
+
+// Connections redirected to the splicer, by 4-tuple (abi.h skw_origin_key).
+// LRU: an entry whose close sockops never saw (the maps were recreated under
+// an open socket) ages out instead of filling the map.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SKW_MAX_ORIGINS);
+  __type(key, struct skw_origin_key);
+  __type(value, struct skw_origin);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} skw_origins SEC(".maps");
 
 // Per CPU: counted on every connect without atomics; readers sum the CPUs.
 struct {

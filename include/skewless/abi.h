@@ -25,7 +25,7 @@
 
 // Bumped on any layout change of a struct below; pinned maps written by an
 // older agent carry the old layout, so a mismatch means "recreate the maps".
-#define SKW_ABI_VERSION 2
+#define SKW_ABI_VERSION 3
 
 // --- connect_observer (bpf/connect_observer.bpf.c) ---
 
@@ -57,6 +57,7 @@ SKW_ABI_SIZE_ASSERT(struct skw_conn_count, 8);
 #define SKW_MAX_BACKENDS 262144  // backend ids are [1, SKW_MAX_BACKENDS); 0 = none
 #define SKW_MAX_SET_SLOTS 4097   // per service: header slot 0 + up to 4096 backends
 #define SKW_MAX_UDP_REV 65536    // unconnected-UDP reverse translations (LRU)
+#define SKW_MAX_ORIGINS 65536    // connections redirected to the splicer, open now (LRU)
 #define SKW_DEFAULT_WEIGHT 100
 
 // An IPv6 address, or an IPv4 one as v4-mapped (::ffff:a.b.c.d). One form
@@ -79,6 +80,10 @@ enum skw_service_flags {
   // trafficDistribution PreferClose/PreferSameZone/PreferSameNode (or the
   // agent's default): pick from the set's preferred tier, spill by load.
   SKW_SVC_F_PREFER_LOCAL = 1u << 0,
+  // appProtocol kubernetes.io/h2c or grpc: TCP connects go to the node's HTTP/2
+  // splicer (skw_node_config.splicer_*) when one is configured, else to a
+  // backend as usual.
+  SKW_SVC_F_SPLICE = 1u << 1,
 };
 
 struct skw_service {
@@ -126,14 +131,21 @@ struct skw_backend {
 };
 SKW_ABI_SIZE_ASSERT(struct skw_backend, 32);
 
-// Written by the data path (sockops, and the splicer later), never by the
-// agent's set updates: load survives backend and set rewrites.
+// Written by the data path (sockops) and the splicer, never by the agent's
+// set updates: load survives backend and set rewrites. The map is
+// BPF_F_MMAPABLE so the splicer adds to outstanding_requests with one atomic
+// instruction per stream, no syscall.
 struct skw_backend_load {
   __u64 active_conns;          // established TCP connections steered to it, open now
   __u64 total_conns;           // established ever
-  __u64 outstanding_requests;  // the splicer's in-flight streams (issue 6)
+  __u64 outstanding_requests;  // the splicer's in-flight streams to it, all workers summed
+  // bpf_ktime_get_ns() clock. Until then the splicer has it ejected as an
+  // outlier, and connects skip it as they skip SKW_BACKEND_EJECTED ones. The
+  // splicer renews it while the ejection lasts, so a dead splicer's verdict
+  // expires by itself.
+  __u64 ejected_until_ns;
 };
-SKW_ABI_SIZE_ASSERT(struct skw_backend_load, 24);
+SKW_ABI_SIZE_ASSERT(struct skw_backend_load, 32);
 
 struct skw_node_config {
   __u16 zone_id;  // this node's zone in the agent's numbering; 0 = unknown
@@ -145,8 +157,18 @@ struct skw_node_config {
   __u32 spill_ratio_permille;
   __u32 spill_min_delta;
   __u32 flags;
+  // The node's HTTP/2 splicer: SKW_SVC_F_SPLICE services' TCP connects go
+  // here. splicer_port 0 = none (those services are steered at L4). The
+  // splicer's address family must be the VIP's (an IPv4 splicer takes IPv4
+  // Services only); other connects are steered at L4 too.
+  struct skw_addr splicer_addr;
+  __u16 splicer_port;  // network order
+  __u16 pad2;
+  // SO_MARK of the splicer's own sockets: never sent to the splicer (a
+  // splicer dialling a Service would otherwise reach itself). 0 = none.
+  __u32 splicer_mark;
 };
-SKW_ABI_SIZE_ASSERT(struct skw_node_config, 16);
+SKW_ABI_SIZE_ASSERT(struct skw_node_config, 40);
 
 // Kept with each steered socket (BPF_MAP_TYPE_SK_STORAGE, freed with it).
 struct skw_sock_state {
@@ -155,11 +177,38 @@ struct skw_sock_state {
                             // socket's peer still is this (self-validating)
   __u16 vip_port;           // network order
   __u16 backend_port;       // network order
-  __u32 backend_id;
-  __u32 counted;  // 1 while this socket is in active_conns
-  __u32 pad;
+  __u32 backend_id;         // 0 for a socket sent to the splicer
+  __u32 counted;            // 1 while this socket is in active_conns
+  __u32 flags;              // enum skw_sock_flags
 };
 SKW_ABI_SIZE_ASSERT(struct skw_sock_state, 48);
+
+enum skw_sock_flags {
+  // Sent to the splicer: `backend` is the splicer's address. Never counted
+  // as a backend's load; sockops records its origin instead.
+  SKW_SOCK_F_SPLICED = 1u << 0,
+};
+
+// A connection redirected to the splicer, as both ends see its 4-tuple: the
+// splicer's accepted socket has its own cookie and storage, so the original
+// destination is found by address. Filled by sockops when the client's
+// connect completes (before its ACK leaves, so before the splicer can accept
+// it), removed when the client's socket closes; read by the cgroup/getsockopt
+// hook that answers SO_ORIGINAL_DST.
+struct skw_origin_key {
+  struct skw_addr client;
+  struct skw_addr splicer;
+  __u16 client_port;   // network order
+  __u16 splicer_port;  // network order
+};
+SKW_ABI_SIZE_ASSERT(struct skw_origin_key, 36);
+
+struct skw_origin {
+  struct skw_addr vip;  // what the client dialled
+  __u16 vip_port;       // network order
+  __u16 pad[3];
+};
+SKW_ABI_SIZE_ASSERT(struct skw_origin, 24);
 
 // Unconnected UDP: recvmsg turns a reply from a backend back into the VIP.
 struct skw_udp_rev_key {
@@ -188,7 +237,8 @@ enum skw_reason {
   SKW_REASON_SPILL_NO_PREFERRED = 5,  // preferred tier empty or all ejected
   SKW_REASON_TERMINATING = 6,         // nothing ready: serving-terminating ones
   SKW_REASON_NOT_A_SERVICE = 7,       // destination is no VIP: untouched
-  SKW_REASON_COUNT = 8,
+  SKW_REASON_SPLICED = 8,             // sent to the node's HTTP/2 splicer
+  SKW_REASON_COUNT = 9,
 };
 
 struct skw_choice {

@@ -29,6 +29,7 @@
 #endif
 
 #include "skewless/abi.h"
+#include "skewless/backend_load.h"
 
 /* Positive errno value returned negated when nothing can take the connection
  * (BPF has no <errno.h>; this is ENOENT's value on Linux). */

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/backend_load.h"
 
 namespace skewless::ctl {
 namespace {
@@ -33,13 +34,17 @@ static __always_inline const struct skw_backend* skw_env_backend(void* env, __u3
   auto it = e->state->maps.backends.find(backend_id);
   if (it == e->state->maps.backends.end()) return nullptr;
   if (skewless::ctl::IsV4(it->second.addr) != e->vip_is_v4) return nullptr;
+  auto load = e->state->loads.find(backend_id);
+  if (load != e->state->loads.end() && skw_load_ejected(&load->second, e->state->now_ns)) {
+    return nullptr;
+  }
   return &it->second;
 }
 
 static __always_inline __u64 skw_env_active(void* env, __u32 backend_id) {
   const auto* e = static_cast<const skewless::ctl::SelectEnv*>(env);
   auto it = e->state->loads.find(backend_id);
-  return it == e->state->loads.end() ? 0 : it->second.active_conns;
+  return it == e->state->loads.end() ? 0 : skw_load_active(&it->second);
 }
 
 static __always_inline __u32 skw_env_slot(void* env, __u32 index) {

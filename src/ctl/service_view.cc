@@ -212,6 +212,8 @@ std::string ReasonName(std::uint32_t reason) {
       return "terminating";
     case SKW_REASON_NOT_A_SERVICE:
       return "not-a-service";
+    case SKW_REASON_SPLICED:
+      return "spliced";
     default:
       return absl::StrCat("reason-", reason);
   }

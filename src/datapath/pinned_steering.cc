@@ -30,22 +30,6 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-absl::StatusOr<ScopedFd> OpenMapReadOnly(const std::string& path, const MapAbi& abi) {
-  // Read-only: an inspector must never be able to change what the data path steers by.
-  DECLARE_LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
-  ScopedFd fd(bpf_obj_get_opts(path.c_str(), &opts));
-  if (fd.get() < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("opening pinned map ", path));
-  }
-  absl::StatusOr<MapLayout> layout = ReadMapLayout(fd.get());
-  if (!layout.ok()) return layout.status();
-  if (absl::Status status = CheckMapLayout(*layout, abi.key_size_bytes, abi.value_size_bytes);
-      !status.ok()) {
-    return status;
-  }
-  return fd;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PinnedSteering>> PinnedSteering::Open(const std::string& pin_dir) {
@@ -72,7 +56,8 @@ absl::StatusOr<std::unique_ptr<PinnedSteering>> PinnedSteering::Open(const std::
   }
   auto fds = std::make_unique<Fds>();
   for (const MapAbi& abi : kSteeringMapAbi) {
-    absl::StatusOr<ScopedFd> fd = OpenMapReadOnly(MapPinPath(pin_dir, abi.name), abi);
+    absl::StatusOr<ScopedFd> fd =
+        OpenPinnedMap(MapPinPath(pin_dir, abi.name), abi, /*read_only=*/true);
     if (!fd.ok()) return fd.status();
     fds->by_map.emplace(abi.name, *std::move(fd));
   }

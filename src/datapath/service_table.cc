@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/common/http_server.h"
 #include "skewless/common/name_numbering.h"
 
 namespace skewless::datapath {
@@ -208,6 +209,19 @@ absl::Status ServiceTable::SetNode(const NodeConfig& node) {
   value.zone_id = *zone_id;
   value.spill_ratio_permille = node.spill_ratio_permille;
   value.spill_min_delta = node.spill_min_delta;
+  if (!node.splicer_address.empty()) {
+    std::string host;
+    int port = 0;
+    absl::StatusOr<skw_addr> addr = absl::InvalidArgumentError("not IP:port or [IPv6]:port");
+    if (SplitHostPort(node.splicer_address, &host, &port) && port > 0) addr = ParseAddress(host);
+    if (!addr.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("splicer address \"", node.splicer_address,
+                                                     "\": ", addr.status().message()));
+    }
+    value.splicer_addr = *addr;
+    value.splicer_port = htons(static_cast<std::uint16_t>(port));
+    value.splicer_mark = node.splicer_mark;
+  }
   const bool locality_changed = node.locality.zone != node_.locality.zone ||
                                 node.locality.node_name != node_.locality.node_name;
   node_ = node;
@@ -249,7 +263,8 @@ absl::StatusOr<ServiceTable::PlannedService> ServiceTable::Plan(const ServiceSpe
   planned.set = *std::move(set);
   planned.stored = StoredSpec{.name = spec.name,
                               .traffic_distribution = spec.traffic_distribution,
-                              .slow_start_window_ms = spec.slow_start_window_ms};
+                              .slow_start_window_ms = spec.slow_start_window_ms,
+                              .splice = spec.splice};
   planned.stored.endpoints.reserve(spec.endpoints.size());
   NameNumbering node_names(planned.stored.node_names);
   planned.listed.reserve(spec.endpoints.size());
@@ -290,7 +305,8 @@ ServiceSpec ServiceTable::SpecOf(const skw_service_key& key, const StoredSpec& s
                    .port = ntohs(key.port),
                    .protocol = static_cast<Protocol>(key.proto),
                    .traffic_distribution = stored.traffic_distribution,
-                   .slow_start_window_ms = stored.slow_start_window_ms};
+                   .slow_start_window_ms = stored.slow_start_window_ms,
+                   .splice = stored.splice};
   spec.endpoints.reserve(stored.endpoints.size());
   for (const StoredEndpoint& endpoint : stored.endpoints) {
     spec.endpoints.push_back(Endpoint{.address = FormatAddress(endpoint.backend.addr),
@@ -451,8 +467,11 @@ absl::Status ServiceTable::Commit(const std::vector<PlannedService>& planned,
     ServiceState& service = services_.at(plan->key);
     skw_service value{};
     value.service_id = service.value.service_id;
-    value.flags =
-        plan->spec->traffic_distribution == TrafficDistribution::kNone ? 0 : SKW_SVC_F_PREFER_LOCAL;
+    value.flags = 0;
+    if (plan->spec->traffic_distribution != TrafficDistribution::kNone) {
+      value.flags |= SKW_SVC_F_PREFER_LOCAL;
+    }
+    if (plan->spec->splice) value.flags |= SKW_SVC_F_SPLICE;
     value.slow_start_window_ms = plan->spec->slow_start_window_ms;
     if (service.value_written && SameBytes(service.value, value)) continue;
     ++counts_.service_writes;

@@ -31,8 +31,8 @@ namespace {
 // its VIP; the hooks that steer go last.
 const std::vector<std::string>& AttachOrder() {
   static const std::vector<std::string> order = {
-      "skw_sockops",  "skw_getpeername4", "skw_getpeername6", "skw_recvmsg4", "skw_recvmsg6",
-      "skw_sendmsg4", "skw_sendmsg6",     "skw_connect4",     "skw_connect6",
+      "skw_sockops",  "skw_getsockopt", "skw_getpeername4", "skw_getpeername6", "skw_recvmsg4",
+      "skw_recvmsg6", "skw_sendmsg4",   "skw_sendmsg6",     "skw_connect4",     "skw_connect6",
   };
   return order;
 }

@@ -4,11 +4,37 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/datapath/map_layout.h"
 
 namespace skewless::datapath {
+
+absl::StatusOr<ScopedFd> OpenPinnedMap(const std::string& path, const MapAbi& abi, bool read_only) {
+  DECLARE_LIBBPF_OPTS(bpf_obj_get_opts, opts,
+                      .file_flags = read_only ? std::uint32_t{BPF_F_RDONLY} : 0u);
+  ScopedFd fd(bpf_obj_get_opts(path.c_str(), &opts));
+  if (fd.get() < 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("opening pinned map ", path));
+  }
+  absl::StatusOr<MapLayout> layout = ReadMapLayout(fd.get());
+  if (!layout.ok()) return layout.status();
+  if (absl::Status status = CheckMapLayout(*layout, abi.key_size_bytes, abi.value_size_bytes);
+      !status.ok()) {
+    return status;
+  }
+  return fd;
+}
+
+const MapAbi& SteeringMapAbi(const std::string& name) {
+  for (const MapAbi& abi : kSteeringMapAbi) {
+    if (name == abi.name) return abi;
+  }
+  std::abort();  // a name of ours that is not in the table: a build error in disguise
+}
 
 std::string MapPinPath(const std::string& pin_dir, const std::string& map) {
   return absl::StrCat(pin_dir, "/", map);

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "skewless/abi.h"
+#include "skewless/datapath/bpf_util.h"
 
 namespace skewless::datapath {
 
@@ -29,8 +30,15 @@ inline constexpr MapAbi kSteeringMapAbi[] = {
     {"skw_node", sizeof(std::uint32_t), sizeof(skw_node_config)},
     {"skw_sock_states", sizeof(int), sizeof(skw_sock_state)},
     {"skw_udp_rev", sizeof(skw_udp_rev_key), sizeof(skw_udp_rev)},
+    {"skw_origins", sizeof(skw_origin_key), sizeof(skw_origin)},
     {"skw_reasons", sizeof(std::uint32_t), sizeof(std::uint64_t)},
 };
+
+// The map pinned at `path`, checked against `abi`'s sizes. Read-only where only reading
+// is meant: an inspector must never be able to change what the data path steers by.
+absl::StatusOr<ScopedFd> OpenPinnedMap(const std::string& path, const MapAbi& abi, bool read_only);
+// kSteeringMapAbi's entry for `name` (which must be one).
+const MapAbi& SteeringMapAbi(const std::string& name);
 
 // <pin_dir>/<map name> and <pin_dir>/links/<program name>.
 std::string MapPinPath(const std::string& pin_dir, const std::string& map);

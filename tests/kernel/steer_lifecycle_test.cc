@@ -26,6 +26,7 @@ constexpr bpf_attach_type kSteeringHooks[] = {
     BPF_CGROUP_INET4_CONNECT,     BPF_CGROUP_INET6_CONNECT,     BPF_CGROUP_UDP4_SENDMSG,
     BPF_CGROUP_UDP6_SENDMSG,      BPF_CGROUP_UDP4_RECVMSG,      BPF_CGROUP_UDP6_RECVMSG,
     BPF_CGROUP_INET4_GETPEERNAME, BPF_CGROUP_INET6_GETPEERNAME, BPF_CGROUP_SOCK_OPS,
+    BPF_CGROUP_GETSOCKOPT,
 };
 
 // Program ids attached to `cgroup_path`, over every hook the data path uses.
@@ -99,7 +100,7 @@ TEST_F(SteerLifecycleTest, EveryProgramIsAttachedThroughAPinnedLink) {
 }
 
 TEST_F(SteerLifecycleTest, UninstallLeavesNoProgramAttachedAndNoPin) {
-  ASSERT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(9));
+  ASSERT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(std::size(kSteeringHooks)));
   absl::Status uninstalled = steering_->Uninstall();
   ASSERT_TRUE(uninstalled.ok()) << uninstalled;
   EXPECT_THAT(AttachedPrograms(cgroup_->path()), IsEmpty());
@@ -112,7 +113,7 @@ TEST_F(SteerLifecycleTest, DestroyingWithoutUninstallKeepsTheDataPathSteering) {
   table_.reset();
   steering_.reset();  // the agent is gone
 
-  EXPECT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(9));
+  EXPECT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(std::size(kSteeringHooks)));
   const SockAddr vip = MakeSockAddr("198.19.2.1", 80);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
     const int fd = ConnectWithTimeout(AF_INET, SOCK_STREAM, vip);
@@ -217,7 +218,8 @@ TEST_F(SteerLifecycleTest, TheKernelHasEveryFeatureTheDataPathNeeds) {
   for (const datapath::KernelFeature& feature : datapath::ProbeKernelFeatures(cgroup.get())) {
     EXPECT_TRUE(feature.present) << feature.name;
   }
-  EXPECT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(9)) << "the probe left a program behind";
+  EXPECT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(std::size(kSteeringHooks)))
+      << "the probe left a program behind";
 }
 
 TEST_F(SteerLifecycleTest, RefusesAPinDirOutsideBpffs) {

@@ -31,6 +31,9 @@ struct ServiceSpec {
   Protocol protocol = Protocol::kTcp;
   TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
   std::uint32_t slow_start_window_ms = 0;
+  // HTTP/2 port (appProtocol kubernetes.io/h2c or grpc): connects go to the node's
+  // splicer when NodeConfig names one (SKW_SVC_F_SPLICE).
+  bool splice = false;
   std::vector<Endpoint> endpoints;
 };
 
@@ -46,6 +49,11 @@ struct NodeConfig {
   NodeLocality locality;
   std::uint32_t spill_ratio_permille = 2000;  // docs/datapath.md defaults
   std::uint32_t spill_min_delta = 8;
+  // The node's HTTP/2 splicer (IP:port, [v6]:port); empty = none, so splice services are
+  // steered at L4 like the rest.
+  std::string splicer_address;
+  // SO_MARK on the splicer's own sockets, which are never sent to it; 0 = none.
+  std::uint32_t splicer_mark = 0;
 };
 
 // Map operations issued so far, by kind. Re-applying an unchanged desired
@@ -173,6 +181,7 @@ class ServiceTable {
     std::string name;
     TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
     std::uint32_t slow_start_window_ms = 0;
+    bool splice = false;
     std::vector<std::string> node_names;    // each once, in order of first sight
     std::vector<StoredEndpoint> endpoints;  // in the spec's order
   };
