@@ -24,11 +24,13 @@ def say(msg):
 
 
 class PodServer:
-    """One skewless-pod-server on loopback, for the generator ceiling runs."""
+    """One skewless-pod-server on loopback (zero service time), for the generator ceiling
+    and the splicer runs."""
 
-    def __init__(self, bin_dir):
+    def __init__(self, bin_dir, name="bench-pod"):
+        self.name = name
         self.proc = subprocess.Popen(
-            [f"{bin_dir}/skewless-pod-server", "--name", "bench-pod", "--zone", "bench",
+            [f"{bin_dir}/skewless-pod-server", "--name", name, "--zone", "bench",
              "--listen", "127.0.0.1:0", "--service-time-us", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline().split()

@@ -23,6 +23,9 @@ packages=(
   iproute2 iptables nftables nghttp2-client procps
   # benchmark driver and (later) crafted-frame tests
   python3 python3-h2
+  # benchmark baselines: nginx (grpc_pass) and haproxy (HTTP/2 to backends) in front of the
+  # splicer's pods; bench/run.py runs its own instances from temp configs, never the services
+  nginx haproxy
 )
 
 # The control plane's interop test runs Node's @grpc/grpc-js-xds (from npm, pinned in
@@ -51,3 +54,12 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+
+# Debian enables (and, with systemd running, starts) a service for each baseline proxy we
+# just installed: they are only benchmark baselines here, so stop and disable them.
+for service in nginx haproxy; do
+  if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null; then
+    systemctl stop "$service" >/dev/null 2>&1 || true
+    systemctl disable "$service" >/dev/null 2>&1 || true
+  fi
+done

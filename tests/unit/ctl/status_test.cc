@@ -61,7 +61,7 @@ TEST(CtlStatusJudge, NoMapsIsNotInstalledAndSaysWhereItLooked) {
 
 TEST(CtlStatusJudge, AMissingLinkIsBroken) {
   StatusReport report = Healthy();
-  report.links[8].link.pinned = false;
+  report.links.back().link.pinned = false;
   Judge(report);
   EXPECT_EQ(report.verdict, Verdict::kBroken);
   EXPECT_THAT(report.problems, ElementsAre(HasSubstr("not attached (no link pinned in "
