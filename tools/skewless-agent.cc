@@ -33,11 +33,14 @@ int main(int argc, char** argv) {
   std::optional<std::string> xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level,
       log_format;
   std::optional<double> slow_start_s;
+  std::optional<std::string> splicer_address;
+  std::optional<std::uint32_t> splicer_mark;
   bool uninstall_on_stop = false;
   app.add_option("--config", config_path,
                  "YAML config file; keys are the long flags with underscores (xds_server, "
                  "xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level, "
-                 "log_format, slow_start_window_seconds, uninstall_on_stop; see docs/agent.md)");
+                 "log_format, slow_start_window_seconds, splicer_address, splicer_mark, "
+                 "uninstall_on_stop; see docs/agent.md)");
   app.add_option("--xds-server", xds_servers,
                  "Control plane host:port; repeat for several, tried in order on failure "
                  "(default skewless-controlplane.skewless-system.svc:18000)");
@@ -60,6 +63,14 @@ int main(int argc, char** argv) {
   app.add_option("--slow-start-window", slow_start_s,
                  "Seconds over which a newly ready backend ramps from 10% to full weight "
                  "(default 0: full weight at once)");
+  app.add_option("--splicer-address", splicer_address,
+                 "IP:port of this node's skewless-splicer, reachable from every pod on the node "
+                 "(e.g. the node IP): TCP connects to Services whose port has appProtocol "
+                 "kubernetes.io/h2c, grpc or h2c go there, for per-request balancing (default: "
+                 "none, every Service is balanced per connection)");
+  app.add_option("--splicer-mark", splicer_mark,
+                 "SO_MARK the splicer sets on its own sockets (its --mark); such sockets are "
+                 "never sent to the splicer (default 0x5c = 92; 0 = none)");
   app.add_flag("--uninstall-on-stop", uninstall_on_stop,
                "On SIGTERM/SIGINT detach and unpin the data path instead of leaving it "
                "steering with the last state (default: leave it)");
@@ -117,6 +128,8 @@ int main(int argc, char** argv) {
   if (log_level) config.log_level = *log_level;
   if (log_format) config.log_format = *log_format;
   if (uninstall_on_stop) config.uninstall_on_stop = true;
+  if (splicer_address) config.splicer_address = *splicer_address;
+  if (splicer_mark) config.splicer_mark = *splicer_mark;
   if (slow_start_s) {
     if (*slow_start_s < 0 || *slow_start_s > 3600) {
       std::cerr << "skewless-agent: --slow-start-window: expected 0-3600 seconds\n";

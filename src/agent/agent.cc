@@ -32,8 +32,10 @@ class AgentImpl final : public Agent, public AdsHandler {
         table_(steering_->maps()),
         sync_(table_, SyncOptions{.node_name = config.node_name,
                                   .zone = config.zone,
-                                  .slow_start_window_ms = static_cast<std::uint32_t>(
-                                      config.slow_start_window.count())}),
+                                  .slow_start_window_ms =
+                                      static_cast<std::uint32_t>(config.slow_start_window.count()),
+                                  .splicer_address = config.splicer_address,
+                                  .splicer_mark = config.splicer_mark}),
         ready_(registry_.AddGauge("skewless_agent_ready",
                                   "1 once programs are attached and a complete state from the "
                                   "control plane is written to the maps.")),

@@ -8,6 +8,7 @@
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/common/yaml_load.h"
+#include "skewless/datapath/backend_set.h"
 
 namespace skewless::agent {
 namespace {
@@ -84,6 +85,14 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
       } catch (const YAML::Exception&) {
         return fail("expected true or false");
       }
+    } else if (key == "splicer_address") {
+      config.splicer_address = text;
+    } else if (key == "splicer_mark") {
+      try {
+        config.splicer_mark = value.as<std::uint32_t>();
+      } catch (const YAML::Exception&) {
+        return fail("expected a 32-bit mark (0 = none)");
+      }
     } else if (key == "slow_start_window_seconds") {
       double seconds = 0;
       try {
@@ -129,6 +138,11 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (!SplitHostPort(config.http_listen, &host, &port)) {
     return absl::InvalidArgumentError(
         absl::StrCat("http_listen: \"", config.http_listen, "\" is not host:port"));
+  }
+  if (!config.splicer_address.empty() && (!SplitHostPort(config.splicer_address, &host, &port) ||
+                                          port == 0 || !datapath::ParseAddress(host).ok())) {
+    return absl::InvalidArgumentError(absl::StrCat("splicer_address: \"", config.splicer_address,
+                                                   "\" is not IP:port or [IPv6]:port"));
   }
   if (config.pin_dir.empty() || config.pin_dir.front() != '/') {
     return absl::InvalidArgumentError(

@@ -192,6 +192,11 @@ absl::StatusOr<std::vector<AssignedEndpoint>> EndpointsOfAssignment(
   return endpoints;
 }
 
+bool IsHttp2AppProtocol(std::string_view app_protocol) {
+  // Kubernetes' own name for cleartext HTTP/2, and the name most gRPC Services use.
+  return app_protocol == "kubernetes.io/h2c" || app_protocol == "grpc" || app_protocol == "h2c";
+}
+
 std::vector<datapath::ServiceSpec> SpecsOf(const ClusterTarget& target,
                                            const std::vector<AssignedEndpoint>& endpoints,
                                            std::uint32_t slow_start_window_ms) {
@@ -203,7 +208,9 @@ std::vector<datapath::ServiceSpec> SpecsOf(const ClusterTarget& target,
                                .port = target.port,
                                .protocol = target.protocol,
                                .traffic_distribution = target.traffic_distribution,
-                               .slow_start_window_ms = slow_start_window_ms};
+                               .slow_start_window_ms = slow_start_window_ms,
+                               .splice = target.protocol == datapath::Protocol::kTcp &&
+                                         IsHttp2AppProtocol(target.app_protocol)};
     const bool v6 = IsIpv6(vip);
     for (const AssignedEndpoint& endpoint : endpoints) {
       auto address = std::find_if(endpoint.addresses.begin(), endpoint.addresses.end(),

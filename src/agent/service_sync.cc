@@ -221,7 +221,9 @@ bool ServiceSync::StreamComplete() const {
 absl::Status ServiceSync::WriteNode() {
   return table_.SetNode({.locality = {.zone = zone_, .node_name = options_.node_name},
                          .spill_ratio_permille = options_.spill_ratio_permille,
-                         .spill_min_delta = options_.spill_min_delta});
+                         .spill_min_delta = options_.spill_min_delta,
+                         .splicer_address = options_.splicer_address,
+                         .splicer_mark = options_.splicer_mark});
 }
 
 absl::Status ServiceSync::Reconcile() {

@@ -16,6 +16,8 @@
 namespace skewless::agent {
 
 inline constexpr char kDefaultXdsServer[] = "skewless-controlplane.skewless-system.svc:18000";
+// Low bits, clear of kube-proxy's 0x4000/0x8000, Calico's upper 16 and Cilium's 0x0F00.
+inline constexpr std::uint32_t kDefaultSplicerMark = 0x5c;
 
 struct AgentConfig {
   std::vector<std::string> xds_servers = {kDefaultXdsServer};
@@ -28,6 +30,11 @@ struct AgentConfig {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   std::chrono::milliseconds slow_start_window{0};  // 0 = new pods get full weight at once
+  // The node's skewless-splicer (IP:port, reachable from every pod on the node, e.g. the
+  // node IP): HTTP/2 Services' connects go there. Empty = no splicer, all steered at L4.
+  std::string splicer_address;
+  // SO_MARK the splicer puts on its own sockets (its --mark), which are never sent to it.
+  std::uint32_t splicer_mark = kDefaultSplicerMark;
   // On SIGTERM, detach and unpin the data path instead of leaving it steering (for
   // removing skewless from a node; the default keeps connections steered across restarts).
   bool uninstall_on_stop = false;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -53,6 +54,10 @@ absl::StatusOr<std::vector<AssignedEndpoint>> EndpointsOfAssignment(
 
 // The specs for every VIP of `target` (none when it is skipped). An endpoint without an
 // address in a VIP's family is left out of that VIP's set.
+// appProtocol kubernetes.io/h2c, grpc or h2c: the port carries HTTP/2, so its connects
+// go to the node's splicer (when there is one).
+bool IsHttp2AppProtocol(std::string_view app_protocol);
+
 std::vector<datapath::ServiceSpec> SpecsOf(const ClusterTarget& target,
                                            const std::vector<AssignedEndpoint>& endpoints,
                                            std::uint32_t slow_start_window_ms);

@@ -34,6 +34,8 @@ struct SyncOptions {
   std::uint32_t slow_start_window_ms = 0;
   std::uint32_t spill_ratio_permille = 2000;
   std::uint32_t spill_min_delta = 8;
+  std::string splicer_address;  // datapath::NodeConfig's
+  std::uint32_t splicer_mark = 0;
 };
 
 struct SyncState {

@@ -22,6 +22,8 @@ http_listen: 127.0.0.1:9191
 log_level: debug
 log_format: json
 slow_start_window_seconds: 2.5
+splicer_address: 10.0.0.5:15001
+splicer_mark: 7
 uninstall_on_stop: true
 )",
                                                             "agent.yaml");
@@ -35,6 +37,8 @@ uninstall_on_stop: true
   EXPECT_EQ(config->http_listen, "127.0.0.1:9191");
   EXPECT_EQ(config->slow_start_window.count(), 2500);
   EXPECT_TRUE(config->uninstall_on_stop);
+  EXPECT_EQ(config->splicer_address, "10.0.0.5:15001");
+  EXPECT_EQ(config->splicer_mark, 7u);
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
 }
 
@@ -45,6 +49,8 @@ TEST(AgentConfig, AnEmptyDocumentKeepsTheDefaults) {
   EXPECT_EQ(config->xds_protocol, AdsProtocol::kDelta);
   EXPECT_EQ(config->pin_dir, "/sys/fs/bpf/skewless");
   EXPECT_FALSE(config->zone.has_value());
+  EXPECT_EQ(config->splicer_address, "") << "no splicer unless one is named";
+  EXPECT_EQ(config->splicer_mark, kDefaultSplicerMark);
 }
 
 TEST(AgentConfig, ErrorsNameTheFileLineAndKey) {
@@ -70,6 +76,14 @@ TEST(AgentConfig, ValidationNamesTheField) {
   config.pin_dir = "/sys/fs/bpf/skewless";
   config.log_level = "loud";
   EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("log_level"));
+  config.log_level = "info";
+  for (const char* bad : {"node-ip:15001", "10.0.0.5", "10.0.0.5:0"}) {
+    config.splicer_address = bad;
+    EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("splicer_address"))
+        << bad;
+  }
+  config.splicer_address = "[fd00::5]:15001";
+  EXPECT_TRUE(ValidateAgentConfig(config).ok());
 }
 
 }  // namespace

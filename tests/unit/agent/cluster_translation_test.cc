@@ -1,6 +1,8 @@
 // Cluster metadata and load assignments, as the control plane builds them, into specs.
 #include "skewless/agent/cluster_translation.h"
 
+#include <tuple>
+
 #include "agent_fixtures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -113,6 +115,26 @@ TEST(SpecsOf, EachVipTakesTheAddressesOfItsFamily) {
   EXPECT_EQ(specs[1].vip, "fd00::10");
   ASSERT_EQ(specs[1].endpoints.size(), 1u);
   EXPECT_EQ(specs[1].endpoints[0].address, "fd00::1");
+}
+
+TEST(SpecsOf, Http2PortsAreSplicedAndOthersAreNot) {
+  for (const auto& [app_protocol, udp, spliced] :
+       std::vector<std::tuple<std::string, bool, bool>>{{"kubernetes.io/h2c", false, true},
+                                                        {"grpc", false, true},
+                                                        {"h2c", false, true},
+                                                        {"http", false, false},
+                                                        {"", false, false},
+                                                        {"grpc", true, false}}) {
+    xds::ServicePort port = Port("echo", {"10.96.0.10"}, {Pod("10.0.0.1")});
+    port.app_protocol = app_protocol;
+    if (udp) port.protocol = "UDP";
+    auto target = TargetOfCluster(ClusterOf(port));
+    auto endpoints = EndpointsOfAssignment(AssignmentOf(port));
+    ASSERT_TRUE(target.ok() && endpoints.ok());
+    std::vector<datapath::ServiceSpec> specs = SpecsOf(*target, *endpoints, 0);
+    ASSERT_EQ(specs.size(), 1u);
+    EXPECT_EQ(specs[0].splice, spliced) << app_protocol << (udp ? " UDP" : " TCP");
+  }
 }
 
 }  // namespace

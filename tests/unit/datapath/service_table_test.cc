@@ -71,6 +71,29 @@ TEST_F(ServiceTableTest, WritesBackendsThenTheSetThenTheService) {
   EXPECT_EQ(service.flags, 0u);
 }
 
+TEST_F(ServiceTableTest, AnHttp2PortIsFlaggedForTheSplicerTheNodeNames) {
+  ServiceSpec grpc = Service("10.96.0.1", {Ready("10.0.0.1")});
+  grpc.splice = true;
+  ASSERT_TRUE(table_.Apply({grpc, Service("10.96.0.2", {Ready("10.0.0.2")})}).ok());
+  std::map<std::uint32_t, std::uint32_t> flags_by_vip;
+  for (const auto& [id, entry] : maps_.services) {
+    flags_by_vip[ntohl(entry.first.vip.words[3])] = entry.second.flags;
+  }
+  EXPECT_EQ(flags_by_vip.at(ntohl(inet_addr("10.96.0.1"))), std::uint32_t{SKW_SVC_F_SPLICE});
+  EXPECT_EQ(flags_by_vip.at(ntohl(inet_addr("10.96.0.2"))), 0u);
+
+  ASSERT_TRUE(table_.SetNode({.splicer_address = "10.0.0.9:15001", .splicer_mark = 0x5c}).ok());
+  EXPECT_EQ(maps_.node.splicer_addr.words[3], inet_addr("10.0.0.9"));
+  EXPECT_EQ(maps_.node.splicer_addr.words[2], htonl(0xffff));
+  EXPECT_EQ(maps_.node.splicer_port, htons(15001));
+  EXPECT_EQ(maps_.node.splicer_mark, 0x5cu);
+  ASSERT_TRUE(table_.SetNode({}).ok());
+  EXPECT_EQ(maps_.node.splicer_port, 0) << "no splicer named: none in the map";
+
+  absl::Status bad = table_.SetNode({.splicer_address = "splicer:15001"});
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("splicer address \"splicer:15001\""));
+}
+
 TEST_F(ServiceTableTest, ReapplyingTheSameStateWritesNothing) {
   const std::vector<ServiceSpec> desired = {
       Service("10.96.0.1", {Ready("10.0.0.1", "a"), Ready("10.0.0.2", "b")}),
