@@ -26,15 +26,27 @@ int main(int argc, char** argv) {
       "skewless-splicer: node-local HTTP/2 proxy. Accepts h2c (HTTP/2 prior knowledge, as gRPC\n"
       "clients speak it) and sends every stream of a connection to its own backend: power of\n"
       "two choices on outstanding streams, so one long-lived gRPC channel is spread over all\n"
-      "pods. This release takes its backends from flags.\n"
+      "pods. With --pin-dir it serves the Services the node agent's data path redirects to it\n"
+      "(appProtocol kubernetes.io/h2c, grpc or h2c), each client's Service found through\n"
+      "SO_ORIGINAL_DST and its backends in the agent's maps; --backend gives fixed ones.\n"
       "Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 cannot run, 2 bad flags."};
   SplicerOptions options;
   std::vector<std::string> backends;
   app.add_option("--listen", options.listen, "host:port to accept clients on (port 0: any free)")
       ->capture_default_str();
   app.add_option("--backend", backends,
-                 "Backend as IP:port[,zone[,weight]]; repeat for each pod (required)")
-      ->required();
+                 "Fixed backend as IP:port[,zone[,weight]], repeat for each pod: serves clients "
+                 "the data path did not redirect (with --pin-dir) or every client (without)");
+  app.add_option("--pin-dir", options.pin_dir,
+                 "The node agent's bpffs pin dir (its --pin-dir, normally /sys/fs/bpf/skewless): "
+                 "read each redirected client's Service and backends there, and count streams "
+                 "and ejections in its load map so connect-time choices see them. The listener "
+                 "must be the agent's --splicer-address, and this process must run in the cgroup "
+                 "the agent attaches to (the node's root) for SO_ORIGINAL_DST to be answered");
+  app.add_option("--mark", options.mark,
+                 "SO_MARK on backend sockets, so the data path never sends them back here (the "
+                 "agent's --splicer-mark; 0 = none; needs CAP_NET_ADMIN)")
+      ->capture_default_str();
   app.add_option("--workers", options.workers,
                  "Event loops, each with its own SO_REUSEPORT listener (0: one per CPU)")
       ->capture_default_str();
@@ -52,6 +64,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
+  }
+  if (backends.empty() && options.pin_dir.empty()) {
+    std::cerr << "skewless-splicer: nothing to send clients to: give --pin-dir (the agent's "
+                 "maps), --backend, or both\n";
+    return kExitBadConfig;
   }
   for (const std::string& text : backends) {
     SplicerBackend backend;
@@ -84,7 +101,8 @@ int main(int argc, char** argv) {
   }
   log::Info("splicer listening", {{"port", std::to_string((*splicer)->port())},
                                   {"workers", std::to_string((*splicer)->workers())},
-                                  {"backends", std::to_string(options.backends.size())}});
+                                  {"backends", std::to_string(options.backends.size())},
+                                  {"pin_dir", options.pin_dir}});
   skewless::AwaitStopSignal(stop_signals);
   draining = true;
   log::Info("draining", {{"grace_seconds", absl::StrCat(drain_seconds)}});

@@ -106,6 +106,18 @@ double Backends::MeanLatencyEstimate(TimePoint now) const {
   return measured > 0 ? sum_ns / measured : static_cast<double>(options_.latency.seed.count());
 }
 
+double Backends::MedianLatencyEstimate(TimePoint now) {
+  estimates_scratch_.clear();
+  for (const Backend& backend : slots_) {
+    if (!TakesNewStreams(backend) || !backend.latency.measured()) continue;
+    estimates_scratch_.push_back(backend.latency.EstimateNs(now));
+  }
+  if (estimates_scratch_.empty()) return 0;
+  const auto middle = estimates_scratch_.begin() + estimates_scratch_.size() / 2;
+  std::nth_element(estimates_scratch_.begin(), middle, estimates_scratch_.end());
+  return *middle;
+}
+
 // An unmeasured backend is priced at the measured ones' mean rather than a fixed seed: beside
 // 1 ms neighbours a 30 ms seed wins no P2C draw at moderate load, so the backend would never
 // be measured and would sit idle until the seed decayed (tens of seconds). Called when a
@@ -139,8 +151,9 @@ Backends::Candidate Backends::CandidateOf(std::uint32_t index, TimePoint now) co
   // A backend never measured is priced at what the measured ones cost now, not at a seed
   // frozen when the first of them was measured: a slow first sample (a warm-up) would
   // otherwise keep it from ever winning a draw, and so from ever being measured.
-  const double latency_ns =
+  double latency_ns =
       backend.latency.measured() ? backend.latency.EstimateNs(now) : unmeasured_estimate_ns_;
+  if (latency_ns <= tolerated_latency_ns_) latency_ns = median_latency_ns_;
   return Candidate{.index = index,
                    .cost = StreamCost(latency_ns, backend.outstanding_streams,
                                       backend.errors.CostMultiplier(now, options_.error_decay),
@@ -169,6 +182,8 @@ std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
   preferred_scratch_.clear();
   other_scratch_.clear();
   unmeasured_estimate_ns_ = MeanLatencyEstimate(now);
+  median_latency_ns_ = options_.latency_tolerance > 1.0 ? MedianLatencyEstimate(now) : 0.0;
+  tolerated_latency_ns_ = options_.latency_tolerance * median_latency_ns_;
   bool any_takes_streams = false;
   std::optional<std::uint32_t> avoided;
   for (std::uint32_t index = 0; index < slots_.size(); ++index) {

@@ -12,9 +12,9 @@ std::string_view View(const std::uint8_t* data, std::size_t length) {
 
 }  // namespace
 
-BackendConnection::BackendConnection(event_base* base, int fd, std::size_t backend_index,
+BackendConnection::BackendConnection(event_base* base, int fd,
                                      std::function<void(H2Connection*)> on_closed)
-    : H2Connection(base, fd, std::move(on_closed)), backend_index_(backend_index) {
+    : H2Connection(base, fd, std::move(on_closed)) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &OnHeader);
@@ -42,6 +42,7 @@ bool BackendConnection::HasCapacity() const {
 }
 
 void BackendConnection::Submit(ProxiedStream& stream) {
+  ++submitted_;
   const std::vector<nghttp2_nv> nv = ToNv(stream.request_headers);
   nghttp2_data_provider body{};
   body.read_callback = &ReadRequest;

@@ -12,11 +12,13 @@ namespace skewless::splicer {
 class BackendConnection final : public H2Connection {
  public:
   // `fd` is a socket whose nonblocking connect is in progress.
-  BackendConnection(event_base* base, int fd, std::size_t backend_index,
-                    std::function<void(H2Connection*)> on_closed);
+  BackendConnection(event_base* base, int fd, std::function<void(H2Connection*)> on_closed);
   ~BackendConnection() override;
 
-  std::size_t backend_index() const { return backend_index_; }
+  // The TCP connect completed (streams submitted before wait for it).
+  using H2Connection::connected;
+  // Streams submitted so far (the first pays the peer's per-connection setup).
+  std::uint64_t submitted() const { return submitted_; }
   // Room for one more stream: not closing, no GOAWAY, below the peer's limit.
   bool HasCapacity() const;
   std::size_t active_streams() const { return streams_.size(); }
@@ -46,8 +48,8 @@ class BackendConnection final : public H2Connection {
                              std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
                              void* self);
 
-  const std::size_t backend_index_;
   bool goaway_ = false;
+  std::uint64_t submitted_ = 0;
   std::unordered_map<std::int32_t, ProxiedStream*> streams_;
 };
 

@@ -19,6 +19,7 @@ namespace skewless::splicer {
 
 class ClientConnection;
 class BackendConnection;
+struct UpstreamTarget;
 
 // A header list larger than this (RFC 9113 §6.5.2 counting: name + value + 32 per field)
 // ends the connection with GOAWAY ENHANCE_YOUR_CALM: HPACK lets a few bytes on the wire
@@ -84,7 +85,7 @@ struct ProxiedStream {
   // Backend side.
   BackendConnection* backend = nullptr;  // null before routing and after its stream closed
   std::int32_t backend_stream_id = -1;
-  std::size_t backend_index = 0;
+  UpstreamTarget* target = nullptr;  // where it is counted (upstream.h)
   int attempts = 0;  // backends tried (a connect that failed sends nothing: safe to retry)
   std::optional<balance::BackendHandle> unreachable_backend;  // the last one not reachable
   std::chrono::steady_clock::time_point started;
@@ -100,6 +101,9 @@ struct ProxiedStream {
   // For the balancer: the backend picked and counted, and how the stream failed there.
   balance::BackendHandle pick;
   bool counted = false;
+  // False when the stream waited for its backend connection to be set up: its time then
+  // says how fast a connect was, not the backend, and is no latency sample.
+  bool timed = true;
   std::optional<balance::StreamOutcome> failure;
 };
 

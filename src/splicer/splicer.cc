@@ -12,34 +12,6 @@
 #include "worker.h"
 
 namespace skewless::splicer {
-namespace {
-
-absl::StatusOr<ResolvedBackend> Resolve(const SplicerBackend& backend) {
-  std::string host;
-  int port = 0;
-  ResolvedBackend resolved{.spec = backend};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&resolved.address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&resolved.address);
-  if (!SplitHostPort(backend.address, &host, &port) || port == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("backend \"", backend.address, "\" is not IP:port"));
-  }
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<std::uint16_t>(port));
-    resolved.address_length = sizeof(*v4);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    resolved.address_length = sizeof(*v6);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("backend \"", backend.address, "\": \"", host, "\" is not an IP address"));
-  }
-  return resolved;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& options) {
   std::string host;
@@ -48,24 +20,47 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     return absl::InvalidArgumentError(
         absl::StrCat("listen address \"", options.listen, "\" is not host:port"));
   }
-  std::vector<ResolvedBackend> backends;
+  std::unique_ptr<Splicer> splicer(new Splicer());
+  splicer->setup_ = std::make_unique<WorkerSetup>();
+  WorkerSetup& setup = *splicer->setup_;
+  std::vector<balance::BackendSpec> specs;
   for (const SplicerBackend& backend : options.backends) {
-    absl::StatusOr<ResolvedBackend> resolved = Resolve(backend);
-    if (!resolved.ok()) return resolved.status();
-    backends.push_back(*std::move(resolved));
+    UpstreamBackend resolved{
+        .address = backend.address, .zone = backend.zone, .weight = backend.weight};
+    if (absl::Status status = ResolveAddress(resolved); !status.ok()) return status;
+    specs.push_back({.address = backend.address});
+    setup.static_backends.push_back(std::move(resolved));
   }
   balance::Backends check({});
-  if (absl::Status valid = check.Update(std::chrono::steady_clock::now(), BalanceSpecsOf(backends));
-      !valid.ok()) {
+  if (absl::Status valid = check.Update(std::chrono::steady_clock::now(), specs); !valid.ok()) {
     return valid;
+  }
+  setup.zone = options.zone;
+  setup.mark = options.mark;
+  setup.refresh = options.refresh;
+  if (!options.pin_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<datapath::PinnedServices>> services =
+        datapath::PinnedServices::Open(options.pin_dir);
+    if (!services.ok()) return services.status();
+    absl::StatusOr<std::unique_ptr<datapath::LoadCounters>> loads =
+        datapath::LoadCounters::Open(options.pin_dir);
+    if (!loads.ok()) return loads.status();
+    splicer->services_ = *std::move(services);
+    splicer->loads_ = *std::move(loads);
+    // One splicer per node: whatever an earlier one counted and never took back (it
+    // crashed) must not weigh on connects.
+    absl::StatusOr<std::vector<std::uint32_t>> ids = splicer->services_->BackendIds();
+    if (!ids.ok()) return ids.status();
+    for (std::uint32_t id : *ids) splicer->loads_->ResetOutstanding(id);
+    setup.services = splicer->services_.get();
+    setup.loads = splicer->loads_.get();
   }
   const int workers = options.workers > 0
                           ? options.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  std::unique_ptr<Splicer> splicer(new Splicer());
-  splicer->metrics_ = std::make_unique<SplicerMetrics>(splicer->registry_, options.backends);
+  splicer->metrics_ = std::make_unique<SplicerMetrics>(splicer->registry_);
   for (int i = 0; i < workers; ++i) {
-    auto worker = std::make_unique<Worker>(backends, options.zone, *splicer->metrics_);
+    auto worker = std::make_unique<Worker>(setup, *splicer->metrics_);
     // The first worker may pick the port (0); the others join it.
     absl::StatusOr<int> bound = worker->Listen(host, i == 0 ? port : splicer->port_);
     if (!bound.ok()) return bound.status();
@@ -78,7 +73,10 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
 
 Splicer::Splicer() = default;
 
-Splicer::~Splicer() { Stop(); }
+Splicer::~Splicer() {
+  Stop();
+  workers_.clear();  // before the setup and maps they use
+}
 
 void Splicer::Drain(std::chrono::milliseconds grace) {
   for (auto& worker : workers_) worker->BeginDrain();

@@ -24,8 +24,7 @@ const char* OutcomeLabel(balance::StreamOutcome outcome) {
 
 }  // namespace
 
-SplicerMetrics::SplicerMetrics(prometheus::Registry& registry,
-                               const std::vector<SplicerBackend>& backends) {
+SplicerMetrics::SplicerMetrics(prometheus::Registry& registry) {
   client_connections_ =
       &registry.AddGauge("skewless_splicer_client_connections", "Client connections open.")
            .With({});
@@ -44,24 +43,35 @@ SplicerMetrics::SplicerMetrics(prometheus::Registry& registry,
                                    "Client connections that were not HTTP/2 prior knowledge "
                                    "(HTTP/1.1, TLS), relayed to a backend as bytes.")
                        .With({});
-  auto& streams = registry.AddCounter(
+  auto& unrouted = registry.AddCounter(
+      "skewless_splicer_unrouted_connections_total",
+      "Client connections closed unserved, by reason: no_origin (not redirected by the data "
+      "path and no --backend given), unknown_service (its Service left the maps), map_error.",
+      {"reason"});
+  unrouted_[static_cast<std::size_t>(UnroutedReason::kNoOrigin)] = &unrouted.With({"no_origin"});
+  unrouted_[static_cast<std::size_t>(UnroutedReason::kUnknownService)] =
+      &unrouted.With({"unknown_service"});
+  unrouted_[static_cast<std::size_t>(UnroutedReason::kMapError)] = &unrouted.With({"map_error"});
+  streams_ = &registry.AddCounter(
       "skewless_splicer_streams_total",
       "Streams finished, per backend and outcome (success, cancelled, connect_failure, "
       "stream_reset, unavailable, server_error).",
       {"backend", "outcome"});
-  auto& outstanding = registry.AddGauge("skewless_splicer_backend_outstanding_streams",
-                                        "Streams in flight on each backend.", {"backend"});
-  auto& connections = registry.AddGauge("skewless_splicer_backend_connections",
-                                        "HTTP/2 connections open to each backend.", {"backend"});
-  for (const SplicerBackend& spec : backends) {
-    Backend& backend = backends_.emplace_back();
-    for (std::size_t i = 0; i < kOutcomes; ++i) {
-      backend.streams[i] =
-          &streams.With({spec.address, OutcomeLabel(static_cast<balance::StreamOutcome>(i))});
-    }
-    backend.outstanding = &outstanding.With({spec.address});
-    backend.connections = &connections.With({spec.address});
+  outstanding_ = &registry.AddGauge("skewless_splicer_backend_outstanding_streams",
+                                    "Streams in flight on each backend.", {"backend"});
+  connections_ = &registry.AddGauge("skewless_splicer_backend_connections",
+                                    "HTTP/2 connections open to each backend.", {"backend"});
+}
+
+SplicerMetrics::Backend SplicerMetrics::ForBackend(const std::string& address) {
+  Backend backend;
+  for (std::size_t i = 0; i < kOutcomes; ++i) {
+    backend.streams[i] =
+        &streams_->With({address, OutcomeLabel(static_cast<balance::StreamOutcome>(i))});
   }
+  backend.outstanding = &outstanding_->With({address});
+  backend.connections = &connections_->With({address});
+  return backend;
 }
 
 }  // namespace skewless::splicer

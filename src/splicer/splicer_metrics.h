@@ -13,9 +13,17 @@ namespace skewless::splicer {
 
 inline constexpr std::size_t kOutcomes = 6;  // balance::StreamOutcome's values
 
+// Why a client connection was closed without being served.
+enum class UnroutedReason : std::uint8_t {
+  kNoOrigin,        // not redirected by the data path, and no --backend to fall back on
+  kUnknownService,  // redirected, but its Service is no longer in the maps
+  kMapError,        // reading the maps failed
+};
+inline constexpr std::size_t kUnroutedReasons = 3;
+
 class SplicerMetrics {
  public:
-  SplicerMetrics(prometheus::Registry& registry, const std::vector<SplicerBackend>& backends);
+  explicit SplicerMetrics(prometheus::Registry& registry);
 
   struct Backend {
     std::array<prometheus::Counter*, kOutcomes> streams{};  // by outcome
@@ -27,14 +35,22 @@ class SplicerMetrics {
   prometheus::Counter& reroutes() { return *reroutes_; }
   prometheus::Gauge& buffered_bytes() { return *buffered_bytes_; }
   prometheus::Counter& passthroughs() { return *passthroughs_; }
-  Backend& backend(std::size_t index) { return backends_[index]; }
+  prometheus::Counter& unrouted(UnroutedReason reason) {
+    return *unrouted_[static_cast<std::size_t>(reason)];
+  }
+  // The series of one backend address (created on first use; takes the registry's lock, so
+  // resolve it once per backend, not per stream).
+  Backend ForBackend(const std::string& address);
 
  private:
   prometheus::Gauge* client_connections_;
   prometheus::Counter* reroutes_;
   prometheus::Gauge* buffered_bytes_;
   prometheus::Counter* passthroughs_;
-  std::vector<Backend> backends_;
+  prometheus::Family<prometheus::Counter>* streams_;
+  prometheus::Family<prometheus::Gauge>* outstanding_;
+  prometheus::Family<prometheus::Gauge>* connections_;
+  std::array<prometheus::Counter*, kUnroutedReasons> unrouted_{};
 };
 
 }  // namespace skewless::splicer

@@ -1,7 +1,8 @@
-// A splicer worker: accept, route each stream, pool backend connections.
+// A splicer worker: accept, find each client's Service, keep its upstream current.
 #include "worker.h"
 
 #include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -9,63 +10,72 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service_backends.h"
 #include "skewless/common/event_threads.h"
 #include "skewless/common/log.h"
+#include "skewless/datapath/backend_set.h"
+#include "skewless/datapath/service_table.h"
 
 namespace skewless::splicer {
 namespace {
 
-int NonBlockingSocket(int family) {
-  const int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd >= 0) {
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  return fd;
+// netfilter's IP6T_SO_ORIGINAL_DST: its header does not build in C++.
+constexpr int kIp6OriginalDst = 80;
+
+// How long an ejection the splicer publishes lasts unless renewed: a few refreshes, so
+// it survives a slow one and lapses soon after the splicer stops renewing it.
+std::uint64_t EjectionHoldNs(std::chrono::milliseconds refresh) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(3 * refresh).count());
+}
+
+std::string KeyOf(const skw_addr& vip, std::uint16_t port) {
+  std::string key(reinterpret_cast<const char*>(&vip), sizeof(vip));
+  key.append(reinterpret_cast<const char*>(&port), sizeof(port));
+  return key;
+}
+
+timeval ToTimeval(std::chrono::milliseconds interval) {
+  return timeval{.tv_sec = static_cast<time_t>(interval.count() / 1000),
+                 .tv_usec = static_cast<suseconds_t>(interval.count() % 1000 * 1000)};
 }
 
 }  // namespace
 
-std::vector<balance::BackendSpec> BalanceSpecsOf(const std::vector<ResolvedBackend>& backends) {
-  std::vector<balance::BackendSpec> specs;
-  for (const ResolvedBackend& backend : backends) {
-    specs.push_back({.address = backend.spec.address,
-                     .zone = backend.spec.zone,
-                     .weight = static_cast<std::uint16_t>(
-                         std::min<std::uint32_t>(backend.spec.weight, 0xffff))});
+Worker::Worker(const WorkerSetup& setup, SplicerMetrics& metrics)
+    : setup_(setup), metrics_(metrics), base_((UseLibeventThreads(), event_base_new())) {
+  if (!setup_.static_backends.empty()) {
+    static_upstream_ = std::make_unique<Upstream>(
+        base_,
+        balance::BalanceOptions{.prefer_local_zone = !setup_.zone.empty(),
+                                .local_zone = setup_.zone,
+                                .latency = SplicerLatencyOptions(),
+                                .latency_tolerance = kSplicerLatencyTolerance},
+        metrics_, nullptr, setup_.mark);
+    // Splicer::Start checked the list with the same update.
+    static_upstream_->Update(setup_.static_backends).IgnoreError();
   }
-  return specs;
-}
-
-Worker::Worker(std::vector<ResolvedBackend> backends, std::string zone, SplicerMetrics& metrics)
-    : backends_(std::move(backends)),
-      zone_(std::move(zone)),
-      metrics_(metrics),
-      base_((UseLibeventThreads(), event_base_new())),
-      pools_(backends_.size()),
-      balancer_(balance::BalanceOptions{.prefer_local_zone = !zone_.empty(),
-                                        .local_zone = zone_,
-                                        .latency = {.min_sample_weight = 0.05}}) {
-  for (std::size_t i = 0; i < backends_.size(); ++i) index_of_[backends_[i].spec.address] = i;
-  // Splicer::Start checked the list with the same update.
-  balancer_.Update(std::chrono::steady_clock::now(), BalanceSpecsOf(backends_)).IgnoreError();
   stop_event_ = event_new(base_, -1, 0, &Break, this);
   drain_event_ = event_new(base_, -1, 0, &Drain, this);
   resume_accept_event_ = event_new(base_, -1, 0, &ResumeAccept, this);
+  if (setup_.services != nullptr) {
+    refresh_event_ = event_new(base_, -1, EV_PERSIST, &OnRefresh, this);
+    const timeval interval = ToTimeval(setup_.refresh);
+    event_add(refresh_event_, &interval);
+  }
 }
 
 Worker::~Worker() {
   Stop();
   // Clients first: their streams cancel backend streams that still exist.
   clients_.clear();
-  relays_.clear();
-  pools_.clear();
-  if (accept_event_ != nullptr) event_free(accept_event_);
-  if (stop_event_ != nullptr) event_free(stop_event_);
-  if (drain_event_ != nullptr) event_free(drain_event_);
-  if (resume_accept_event_ != nullptr) event_free(resume_accept_event_);
+  pinned_.clear();
+  static_upstream_.reset();
+  for (event* e :
+       {accept_event_, stop_event_, drain_event_, resume_accept_event_, refresh_event_}) {
+    if (e != nullptr) event_free(e);
+  }
   if (listen_fd_ >= 0) close(listen_fd_);
   event_base_free(base_);
 }
@@ -97,6 +107,7 @@ absl::StatusOr<int> Worker::Listen(const std::string& host, int port) {
         absl::StrCat("cannot listen on ", host, ":", port, ": ", std::strerror(errno)));
   }
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+  listen_address_ = address;
   accept_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &Accept, this);
   event_add(accept_event_, nullptr);
   return ntohs(address.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
@@ -124,7 +135,7 @@ void Worker::Drain(evutil_socket_t, short, void* self) {
     close(worker.listen_fd_);
     worker.listen_fd_ = -1;
   }
-  for (auto& [key, client] : worker.clients_) client->GoAway();
+  for (auto& [key, client] : worker.clients_) client.connection->GoAway();
 }
 
 void Worker::ResumeAccept(evutil_socket_t, short, void* self) {
@@ -136,6 +147,106 @@ void Worker::ResumeAccept(evutil_socket_t, short, void* self) {
 
 void Worker::Break(evutil_socket_t, short, void* self) {
   event_base_loopbreak(static_cast<Worker*>(self)->base_);
+}
+
+Upstream* Worker::UpstreamFor(int client_fd) {
+  if (setup_.services != nullptr) {
+    // The data path's answer for a redirected connection; for one that dialled the splicer
+    // directly the kernel answers with the splicer's own address, or an error.
+    sockaddr_storage original{};
+    socklen_t length = sizeof(original);
+    const bool v4 = listen_address_.ss_family == AF_INET;
+    if (getsockopt(client_fd, v4 ? SOL_IP : SOL_IPV6, v4 ? SO_ORIGINAL_DST : kIp6OriginalDst,
+                   &original, &length) == 0) {
+      sockaddr_storage local{};
+      socklen_t local_length = sizeof(local);
+      getsockname(client_fd, reinterpret_cast<sockaddr*>(&local), &local_length);
+      const bool redirected =
+          !(length == local_length && std::memcmp(&original, &local, length) == 0);
+      if (redirected && original.ss_family == AF_INET) {
+        const auto& in = reinterpret_cast<const sockaddr_in&>(original);
+        skw_addr vip{};
+        vip.words[2] = htonl(0xffff);
+        vip.words[3] = in.sin_addr.s_addr;
+        return PinnedUpstreamFor(vip, in.sin_port);
+      }
+      if (redirected && original.ss_family == AF_INET6) {
+        const auto& in6 = reinterpret_cast<const sockaddr_in6&>(original);
+        skw_addr vip{};
+        std::memcpy(vip.words, &in6.sin6_addr, sizeof(vip.words));
+        return PinnedUpstreamFor(vip, in6.sin6_port);
+      }
+    }
+  }
+  if (static_upstream_ != nullptr) return static_upstream_.get();
+  metrics_.unrouted(UnroutedReason::kNoOrigin).Increment();
+  return nullptr;
+}
+
+Upstream* Worker::PinnedUpstreamFor(const skw_addr& vip, std::uint16_t port) {
+  const std::string key = KeyOf(vip, port);
+  auto it = pinned_.find(key);
+  if (it != pinned_.end() && it->second.listed) return it->second.upstream.get();
+  absl::StatusOr<std::optional<datapath::SpliceService>> service = setup_.services->Find(vip, port);
+  if (!service.ok()) {
+    metrics_.unrouted(UnroutedReason::kMapError).Increment();
+    log::Warn("splicer: cannot read the Service a client dialled",
+              {{"service", absl::StrCat(datapath::FormatAddress(vip), ":", ntohs(port))},
+               {"error", std::string(service.status().message())}});
+    return nullptr;
+  }
+  if (!service->has_value()) {
+    metrics_.unrouted(UnroutedReason::kUnknownService).Increment();
+    return nullptr;
+  }
+  absl::StatusOr<ServiceBackends> backends = ServiceBackendsOf(**service);
+  if (!backends.ok()) {
+    metrics_.unrouted(UnroutedReason::kMapError).Increment();
+    return nullptr;
+  }
+  if (it == pinned_.end()) {
+    PinnedUpstream pinned{.vip = vip, .port = port};
+    pinned.upstream =
+        std::make_unique<Upstream>(base_, backends->options, metrics_, setup_.loads, setup_.mark);
+    it = pinned_.emplace(key, std::move(pinned)).first;
+  }
+  if (absl::Status updated = it->second.upstream->Update(std::move(backends->backends));
+      !updated.ok()) {
+    metrics_.unrouted(UnroutedReason::kMapError).Increment();
+    return nullptr;
+  }
+  it->second.listed = true;
+  return it->second.upstream.get();
+}
+
+void Worker::Refresh(PinnedUpstream& pinned) {
+  absl::StatusOr<std::optional<datapath::SpliceService>> service =
+      setup_.services->Find(pinned.vip, pinned.port);
+  if (!service.ok()) return;  // keep serving the last good state; the next read retries
+  if (!service->has_value()) {
+    // The Service is gone: no new streams, in-flight ones finish.
+    pinned.listed = false;
+    pinned.upstream->Update({}).IgnoreError();
+    return;
+  }
+  absl::StatusOr<ServiceBackends> backends = ServiceBackendsOf(**service);
+  if (!backends.ok()) return;
+  if (pinned.upstream->Update(std::move(backends->backends)).ok()) pinned.listed = true;
+}
+
+void Worker::OnRefresh(evutil_socket_t, short, void* self) {
+  auto& worker = *static_cast<Worker*>(self);
+  const std::uint64_t now_ns = datapath::MonotonicNowNs();
+  for (auto it = worker.pinned_.begin(); it != worker.pinned_.end();) {
+    PinnedUpstream& pinned = it->second;
+    worker.Refresh(pinned);
+    pinned.upstream->PublishEjections(now_ns, EjectionHoldNs(worker.setup_.refresh));
+    if (!pinned.listed && pinned.upstream->idle()) {
+      it = worker.pinned_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Worker::Accept(evutil_socket_t fd, short, void* self) {
@@ -157,160 +268,31 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
       }
       return;
     }
+    Upstream* upstream = worker.UpstreamFor(client);
+    if (upstream == nullptr) {
+      close(client);
+      continue;
+    }
     const int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto connection = std::make_unique<ClientConnection>(
-        worker.base_, client, worker, worker.metrics_.buffered_bytes(),
+        worker.base_, client, *upstream, worker.metrics_.buffered_bytes(),
         [&worker](H2Connection* gone) { worker.Forget(gone); });
     H2Connection* key = connection.get();
-    worker.clients_[key] = std::move(connection);
+    worker.clients_[key] = Client{.connection = std::move(connection), .upstream = upstream};
+    ++upstream->clients;
     worker.client_count_ = worker.clients_.size();
     worker.metrics_.client_connections().Add(1);
   }
 }
 
 void Worker::Forget(H2Connection* connection) {
-  if (clients_.erase(connection) > 0) {
-    client_count_ = clients_.size();
-    metrics_.client_connections().Add(-1);
-    return;
-  }
-  for (std::size_t backend = 0; backend < pools_.size(); ++backend) {
-    auto& pool = pools_[backend];
-    for (auto it = pool.begin(); it != pool.end(); ++it) {
-      if (it->get() == connection) {
-        pool.erase(it);
-        metrics_.backend(backend).connections->Add(-1);
-        return;
-      }
-    }
-  }
-}
-
-int Worker::ConnectSocket(std::size_t backend) {
-  const ResolvedBackend& target = backends_[backend];
-  const int fd = NonBlockingSocket(target.address.ss_family);
-  if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) != 0 &&
-      errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool Worker::PassThrough(H2Connection& client, std::string first_bytes) {
-  const auto now = std::chrono::steady_clock::now();
-  const std::optional<balance::Choice> choice = balancer_.Pick(now, random_);
-  if (!choice || !balancer_.OnStreamStart(choice->backend, now)) return false;
-  const balance::BackendHandle pick = choice->backend;
-  const std::size_t backend = index_of_.at(*balancer_.address(pick));
-  const int fd = ConnectSocket(backend);
-  if (fd < 0) {
-    balancer_.OnStreamEnd(pick, now, {}, balance::StreamOutcome::kConnectFailure);
-    return false;
-  }
-  metrics_.passthroughs().Increment();
-  metrics_.backend(backend).outstanding->Add(1);
-  auto relay = std::make_unique<TcpRelay>(
-      base_, client.TakeSocket(), std::move(first_bytes), fd,
-      [this, pick, backend](TcpRelay* done, bool backend_reached) {
-        // A relay's length says nothing of the backend's speed: no latency sample.
-        balancer_.OnStreamEnd(pick, std::chrono::steady_clock::now(), {},
-                              backend_reached ? balance::StreamOutcome::kCancelled
-                                              : balance::StreamOutcome::kConnectFailure);
-        metrics_.backend(backend).outstanding->Add(-1);
-        relays_.erase(done);
-      });
-  TcpRelay* key = relay.get();
-  relays_[key] = std::move(relay);
-  return true;
-}
-
-BackendConnection* Worker::ConnectionTo(std::size_t backend) {
-  for (auto& connection : pools_[backend]) {
-    if (connection->HasCapacity()) return connection.get();
-  }
-  const int fd = ConnectSocket(backend);
-  if (fd < 0) return nullptr;
-  metrics_.backend(backend).connections->Add(1);
-  pools_[backend].push_back(std::make_unique<BackendConnection>(
-      base_, fd, backend, [this](H2Connection* gone) { Forget(gone); }));
-  return pools_[backend].back().get();
-}
-
-void Worker::Route(ProxiedStream& stream) {
-  const auto now = std::chrono::steady_clock::now();
-  // A retried stream avoids the backend that just refused it while others exist (with
-  // two backends P2C would compare the same pair again).
-  const std::optional<balance::Choice> choice =
-      balancer_.Pick(now, random_, stream.unreachable_backend);
-  if (!choice || !balancer_.OnStreamStart(choice->backend, now)) {
-    stream.client->OnBackendFailed(stream, "no backend takes new streams",
-                                   balance::StreamOutcome::kCancelled);
-    return;
-  }
-  stream.pick = choice->backend;
-  stream.counted = true;
-  ++stream.attempts;
-  const std::size_t backend = index_of_.at(*balancer_.address(choice->backend));
-  stream.backend_index = backend;
-  metrics_.backend(backend).outstanding->Add(1);
-  BackendConnection* connection = ConnectionTo(backend);
-  if (connection == nullptr) {
-    stream.client->RetryElsewhere(
-        stream, absl::StrCat("cannot connect to ", backends_[backend].spec.address),
-        balance::StreamOutcome::kConnectFailure);
-    return;
-  }
-  connection->Submit(stream);
-}
-
-namespace {
-
-// What the backend's answer says about its health (balance/stream_outcome.h).
-balance::StreamOutcome OutcomeOf(const ProxiedStream& stream) {
-  if (stream.failure) return *stream.failure;
-  if (!stream.response_seen) return balance::StreamOutcome::kCancelled;  // the client left
-  int http_status = 0;
-  std::optional<int> grpc_status;
-  auto scan = [&](const Headers& headers) {
-    for (const Header& header : headers) {
-      int value = 0;
-      if (header.name == ":status" && absl::SimpleAtoi(header.value, &value)) http_status = value;
-      if (header.name == "grpc-status" && absl::SimpleAtoi(header.value, &value)) {
-        grpc_status = value;
-      }
-    }
-  };
-  scan(stream.response_headers);
-  scan(stream.response_trailers);
-  return balance::OutcomeOfResponse(http_status, grpc_status);
-}
-
-}  // namespace
-
-void Worker::Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) {
-  stream.unreachable_backend = stream.pick;
-  metrics_.reroutes().Increment();
-  stream.failure = outcome;
-  Finished(stream);  // the failed attempt, for the balancer
-  stream.failure.reset();
-  Route(stream);
-}
-
-void Worker::Finished(ProxiedStream& stream) {
-  if (!stream.counted) return;
-  stream.counted = false;
-  const auto now = std::chrono::steady_clock::now();
-  // Latency is time to the response headers: what a peer's speed shows, whatever the
-  // call's length (a long stream is not a slow backend).
-  const auto latency = (stream.response_seen ? stream.response_at : now) - stream.started;
-  const balance::StreamOutcome outcome = OutcomeOf(stream);
-  balancer_.OnStreamEnd(stream.pick, now, latency, outcome);
-  SplicerMetrics::Backend& metrics = metrics_.backend(stream.backend_index);
-  metrics.outstanding->Add(-1);
-  metrics.streams[static_cast<std::size_t>(outcome)]->Increment();
+  auto it = clients_.find(connection);
+  if (it == clients_.end()) return;
+  --it->second.upstream->clients;
+  clients_.erase(it);
+  client_count_ = clients_.size();
+  metrics_.client_connections().Add(-1);
 }
 
 }  // namespace skewless::splicer

@@ -1,41 +1,41 @@
-// One splicer event loop: its listener, its clients' connections, its own pool of
-// backend connections and its own balancer state (nothing shared with other workers).
+// One splicer event loop: its listener, its clients' connections, and per Service an
+// upstream with its own pool of backend connections and balancer state (nothing shared with
+// other workers on the request path).
 #pragma once
 
 #include <event2/event.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
-#include <optional>
-#include <random>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "backend_connection.h"
+#include "absl/status/statusor.h"
 #include "client_connection.h"
-#include "skewless/balance/backends.h"
-#include "skewless/splicer/splicer.h"
+#include "skewless/datapath/splice_maps.h"
 #include "splicer_metrics.h"
-#include "tcp_relay.h"
+#include "upstream.h"
 
 namespace skewless::splicer {
 
-struct ResolvedBackend {
-  SplicerBackend spec;
-  sockaddr_storage address{};
-  socklen_t address_length = 0;
+// What every worker shares (read-only, or lock-free).
+struct WorkerSetup {
+  std::vector<UpstreamBackend> static_backends;        // --backend: for clients with no origin
+  std::string zone;                                    // this node's zone, for static backends
+  const datapath::PinnedServices* services = nullptr;  // the agent's maps; null = static only
+  datapath::LoadCounters* loads = nullptr;
+  std::uint32_t mark = 0;                   // SO_MARK on backend sockets
+  std::chrono::milliseconds refresh{1000};  // how often Services are read again
 };
 
-// The balancer's view of the backends (weights above 65535 are capped).
-std::vector<balance::BackendSpec> BalanceSpecsOf(const std::vector<ResolvedBackend>& backends);
-
-class Worker final : public StreamRouter {
+class Worker {
  public:
-  Worker(std::vector<ResolvedBackend> backends, std::string zone, SplicerMetrics& metrics);
-  ~Worker() override;
+  Worker(const WorkerSetup& setup, SplicerMetrics& metrics);
+  ~Worker();
 
   // Binds a SO_REUSEPORT listener (every worker binds the same port); the bound port.
   absl::StatusOr<int> Listen(const std::string& host, int port);
@@ -48,38 +48,46 @@ class Worker final : public StreamRouter {
   void Stop();
 
  private:
-  void Route(ProxiedStream& stream) override;
-  void Finished(ProxiedStream& stream) override;
-  void Reroute(ProxiedStream& stream, balance::StreamOutcome outcome) override;
-  bool PassThrough(H2Connection& client, std::string first_bytes) override;
-  // A nonblocking socket connecting to the backend, or -1.
-  int ConnectSocket(std::size_t backend);
-  BackendConnection* ConnectionTo(std::size_t backend);
+  struct Client {
+    std::unique_ptr<ClientConnection> connection;
+    Upstream* upstream = nullptr;
+  };
+  struct PinnedUpstream {
+    skw_addr vip{};
+    std::uint16_t port = 0;  // network order
+    std::unique_ptr<Upstream> upstream;
+    bool listed = true;  // the Service was in the maps at the last read
+  };
+
+  // Where a newly accepted client's streams go, or null (the reason counted) to close it.
+  Upstream* UpstreamFor(int client_fd);
+  Upstream* PinnedUpstreamFor(const skw_addr& vip, std::uint16_t port);
+  // Reads one pinned Service again into its upstream.
+  void Refresh(PinnedUpstream& pinned);
   void Forget(H2Connection* connection);
 
   static void Accept(evutil_socket_t fd, short what, void* self);
   static void Break(evutil_socket_t fd, short what, void* self);
   static void Drain(evutil_socket_t fd, short what, void* self);
   static void ResumeAccept(evutil_socket_t fd, short what, void* self);
+  static void OnRefresh(evutil_socket_t fd, short what, void* self);
 
-  const std::vector<ResolvedBackend> backends_;
-  const std::string zone_;
+  const WorkerSetup& setup_;
   SplicerMetrics& metrics_;
   event_base* base_ = nullptr;
   int listen_fd_ = -1;
+  sockaddr_storage listen_address_{};
   event* accept_event_ = nullptr;
   event* stop_event_ = nullptr;
   event* drain_event_ = nullptr;
   event* resume_accept_event_ = nullptr;  // a timer after accept ran out of descriptors
+  event* refresh_event_ = nullptr;
   bool draining_ = false;
   std::atomic<std::size_t> client_count_{0};
   std::thread thread_;
-  std::unordered_map<H2Connection*, std::unique_ptr<ClientConnection>> clients_;
-  std::vector<std::vector<std::unique_ptr<BackendConnection>>> pools_;  // per backend
-  std::unordered_map<TcpRelay*, std::unique_ptr<TcpRelay>> relays_;
-  std::unordered_map<std::string, std::size_t> index_of_;  // address → backends_ index
-  balance::Backends balancer_;
-  std::mt19937_64 random_{std::random_device{}()};
+  std::unique_ptr<Upstream> static_upstream_;
+  std::unordered_map<std::string, PinnedUpstream> pinned_;  // by VIP and port bytes
+  std::unordered_map<H2Connection*, Client> clients_;
 };
 
 }  // namespace skewless::splicer

@@ -32,6 +32,13 @@ struct BalanceOptions {
   // The service's slow-start window (skw_service.slow_start_window_ms); 0 = no ramp.
   Nanoseconds slow_start_window{0};
   PeakEwmaOptions latency;
+  // Latency estimates up to this factor of the measured backends' median count as equal
+  // (priced at the median), so among like pods outstanding streams alone decide and
+  // scheduling jitter does not skew shares; a backend slower than that is priced at its own
+  // estimate, the full distance from the rest. 1 = every difference counts (Linkerd's
+  // peak-EWMA). The median, not the mean or the fastest: one slow pod cannot move it, nor
+  // one lucky one.
+  double latency_tolerance = 1.0;
   Nanoseconds error_decay{std::chrono::seconds(10)};  // tau of ErrorBias
   OutlierOptions outlier;
 };
@@ -151,6 +158,8 @@ class Backends {
   void ApplyOutlierVerdict(Backend& backend, std::uint32_t index, TimePoint now, bool failed);
   bool EjectionAllowed(std::uint32_t index) const;
   double MeanLatencyEstimate(TimePoint now) const;
+  // The median estimate of the measured backends taking streams; 0 when none is measured.
+  double MedianLatencyEstimate(TimePoint now);
   void SeedUnmeasured(TimePoint now);
   void Release(std::uint32_t index);
   void RebuildZoneTier();
@@ -164,6 +173,9 @@ class Backends {
   std::vector<std::uint32_t> preferred_scratch_;
   std::vector<std::uint32_t> other_scratch_;
   double unmeasured_estimate_ns_ = 0;  // this Pick's price for never-measured backends
+  double median_latency_ns_ = 0;       // this Pick's median measured estimate
+  double tolerated_latency_ns_ = 0;    // this Pick's: estimates up to it cost the median
+  std::vector<double> estimates_scratch_;
 };
 
 }  // namespace skewless::balance

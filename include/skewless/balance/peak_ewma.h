@@ -18,6 +18,11 @@ struct PeakEwmaOptions {
   // the splicer sets a few percent so a spike fades within tens of samples while a
   // backend that is slow on every sample stays slow.
   double min_sample_weight = 0;
+  // A slower sample may raise the estimate (the seed, for the first) at most this many times
+  // over (0 = no bound, the pure peak rule). A backend that really got slow reaches its new latency
+  // within a few samples, while one scheduling hiccup on a busy node cannot price a healthy backend
+  // out of the draws (it would then get no samples to bring the estimate down, only the decay).
+  double max_rise_per_sample = 0;
 };
 
 class PeakEwma {
@@ -39,6 +44,7 @@ class PeakEwma {
   Nanoseconds decay_;
   double floor_ns_;
   double min_sample_weight_;
+  double max_rise_per_sample_;
   double estimate_ns_;
   TimePoint stamp_;
   bool measured_ = false;

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "skewless/common/prometheus.h"
+#include "skewless/datapath/splice_maps.h"
 
 namespace skewless::splicer {
 
@@ -22,15 +23,24 @@ struct SplicerBackend {
   std::uint32_t weight = 1;
 };
 
+inline constexpr std::uint32_t kDefaultMark = 0x5c;  // the agent's default --splicer-mark
+
 struct SplicerOptions {
   std::string listen = "127.0.0.1:15001";  // host:port; port 0 picks a free one
   int workers = 0;                         // 0: one per CPU
+  // Fixed backends, for clients the data path did not redirect (or with no data path).
   std::vector<SplicerBackend> backends;
-  std::string zone;  // this node's zone: its backends are preferred
+  std::string zone;  // this node's zone: its --backend ones there are preferred
+  // The agent's pin dir: each redirected client's Service (SO_ORIGINAL_DST) is looked up in
+  // its maps, and streams and ejections are counted in its load map. Empty = --backend only.
+  std::string pin_dir;
+  std::uint32_t mark = kDefaultMark;        // SO_MARK on backend sockets (0 = none)
+  std::chrono::milliseconds refresh{1000};  // how often a Service's backends are read again
 };
 
 class Worker;
 class SplicerMetrics;
+struct WorkerSetup;
 
 class Splicer {
  public:
@@ -55,6 +65,9 @@ class Splicer {
   Splicer();
   prometheus::Registry registry_;
   std::unique_ptr<SplicerMetrics> metrics_;
+  std::unique_ptr<datapath::PinnedServices> services_;
+  std::unique_ptr<datapath::LoadCounters> loads_;
+  std::unique_ptr<WorkerSetup> setup_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int port_ = 0;
 };

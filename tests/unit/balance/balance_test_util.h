@@ -15,6 +15,7 @@
 
 namespace skewless::balance::test {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 

@@ -74,6 +74,25 @@ TEST(PeakEwma, WithAMinimumSampleWeightAConsistentlySlowBackendStaysSlow) {
   EXPECT_NEAR(ewma.EstimateNs(now), 20 * kMs, 0.1 * kMs);
 }
 
+TEST(PeakEwma, ABoundedRiseHalvesNoHiccupButReachesARealSlowdownInAFewSamples) {
+  PeakEwma ewma({.max_rise_per_sample = 2.0}, kT0, milliseconds(30));
+  ewma.Observe(kT0, milliseconds(2));
+  ewma.Observe(kT0 + microseconds(10), milliseconds(10));  // one hiccup
+  EXPECT_NEAR(ewma.EstimateNs(kT0 + microseconds(10)), 4 * kMs, 1e3) << "doubled, not 10 ms";
+  ewma.Observe(kT0 + microseconds(20), milliseconds(20));
+  ewma.Observe(kT0 + microseconds(30), milliseconds(20));
+  EXPECT_NEAR(ewma.EstimateNs(kT0 + microseconds(30)), 16 * kMs, 1e3);
+  ewma.Observe(kT0 + microseconds(40), milliseconds(20));
+  EXPECT_NEAR(ewma.EstimateNs(kT0 + microseconds(40)), 20 * kMs, 1e3) << "there in four";
+
+  PeakEwma fresh({.max_rise_per_sample = 2.0}, kT0, milliseconds(2));
+  fresh.Observe(kT0, milliseconds(50));  // a warm-up answer
+  EXPECT_NEAR(fresh.EstimateNs(kT0), 4 * kMs, 1e3) << "bounded from the seed";
+  PeakEwma faster({.max_rise_per_sample = 2.0}, kT0, milliseconds(2));
+  faster.Observe(kT0, milliseconds(1));
+  EXPECT_NEAR(faster.EstimateNs(kT0), 1 * kMs, 1e3) << "a faster first sample replaces it";
+}
+
 TEST(PeakEwma, EstimateDecaysWhenReadAndReadingChangesNothing) {
   PeakEwma ewma = Seeded();
   ewma.Observe(kT0, milliseconds(100));
