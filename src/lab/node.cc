@@ -341,6 +341,14 @@ absl::StatusOr<Child> Node::SpawnClient(const std::string& zone, std::vector<std
   return child;
 }
 
+absl::Status Node::SignalPod(std::size_t index, int signo) {
+  if (index >= pods_.size()) {
+    return absl::NotFoundError(absl::StrCat("no pod #", index, " (", pods_.size(), " running)"));
+  }
+  pods_[index].Signal(signo);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<PodCounters>> Node::StopPods() {
   for (auto& pod : pods_) pod.Signal(SIGTERM);
   std::vector<PodCounters> counters;

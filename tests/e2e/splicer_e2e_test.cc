@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -55,17 +56,7 @@ class SplicerEndToEnd : public ::testing::Test {
     ASSERT_TRUE(bpffs.ok()) << bpffs.status();
     pin_dir_ = *bpffs + "/agent";
 
-    std::string yaml =
-        "nodes:\n  - {name: node-a, zone: zone-a}\n"
-        "services:\n  - namespace: default\n    name: echo\n    clusterIPs: [198.19.0.10]\n"
-        "    ports:\n      - {name: grpc, port: 8080, targetPort: 8080, appProtocol: grpc}\n"
-        "endpointSlices:\n  - namespace: default\n    service: echo\n    name: echo-1\n"
-        "    endpoints:\n";
-    for (const PodSpec& pod : node_->plan().pods) {
-      absl::StrAppend(&yaml, "      - {address: ", pod.ip, ", zone: ", pod.zone,
-                      ", nodeName: node-a}\n");
-    }
-    std::ofstream(dir_ + "/endpoints.yaml") << yaml;
+    WriteEndpoints({0, 1, 2, 3});
 
     control_plane_ = Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source",
                             "file", "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress,
@@ -116,8 +107,8 @@ class SplicerEndToEnd : public ::testing::Test {
   }
 
   // skewless-loadgen from the client namespace and cgroup, to the Service VIP: one gRPC
-  // channel (one TCP connection); its JSON result.
-  nlohmann::json Load(const std::vector<std::string>& flags) {
+  // channel (one TCP connection).
+  std::unique_ptr<Child> StartLoad(const std::vector<std::string>& flags) {
     std::vector<std::string> argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-loadgen",
                                      "--target",
                                      absl::StrCat(kVip, ":8080"),
@@ -125,7 +116,11 @@ class SplicerEndToEnd : public ::testing::Test {
                                      "1",
                                      "--quiet"};
     argv.insert(argv.end(), flags.begin(), flags.end());
-    std::unique_ptr<Child> loadgen = Spawn(argv, "loadgen");
+    return Spawn(argv, absl::StrCat("loadgen-", ++loads_));
+  }
+
+  // The load's JSON result, once it is done.
+  nlohmann::json ResultOf(std::unique_ptr<Child> loadgen) {
     if (!loadgen) return {};
     absl::StatusOr<std::string> out = loadgen->ReadAll(milliseconds(60000));
     EXPECT_TRUE(out.ok()) << out.status() << loadgen->LogTail();
@@ -135,12 +130,33 @@ class SplicerEndToEnd : public ::testing::Test {
     return result;
   }
 
+  nlohmann::json Load(const std::vector<std::string>& flags) { return ResultOf(StartLoad(flags)); }
+
+  // Rewrites the file source's endpoints to `pods` (by index), as a ConfigMap update would.
+  void WriteEndpoints(const std::vector<int>& pods) {
+    std::string yaml =
+        "nodes:\n  - {name: node-a, zone: zone-a}\n"
+        "services:\n  - namespace: default\n    name: echo\n    clusterIPs: [198.19.0.10]\n"
+        "    ports:\n      - {name: grpc, port: 8080, targetPort: 8080, appProtocol: grpc}\n"
+        "endpointSlices:\n  - namespace: default\n    service: echo\n    name: echo-1\n"
+        "    endpoints:\n";
+    for (int index : pods) {
+      const PodSpec& pod = node_->plan().pods.at(index);
+      absl::StrAppend(&yaml, "      - {address: ", pod.ip, ", zone: ", pod.zone,
+                      ", nodeName: node-a}\n");
+    }
+    const std::string path = dir_ + "/endpoints.yaml";
+    std::ofstream(path + ".tmp") << yaml;
+    std::filesystem::rename(path + ".tmp", path);
+  }
+
   std::unique_ptr<Node> node_;
   std::string dir_;
   std::string pin_dir_;
   std::unique_ptr<Child> control_plane_;
   std::unique_ptr<Child> agent_;
   std::unique_ptr<Child> splicer_;
+  int loads_ = 0;
 };
 
 TEST_F(SplicerEndToEnd, OneChannelsTenThousandCallsAreSpreadEvenlyOverFourPods) {
@@ -193,6 +209,62 @@ TEST_F(SplicerEndToEnd, ATenTimesSlowerPodGetsFarFewerCallsAndTheTailStaysNearTh
   RecordProperty("p99_us", std::to_string(p99_us));
   RecordProperty("healthy_pod_p99_us", std::to_string(healthy_p99_us));
   EXPECT_LT(p99_us, 2 * healthy_p99_us + 500) << result.at("latency").at("summary_us").dump();
+}
+
+// Calls in flight on a pod that dies get UNAVAILABLE (as they would with a direct
+// connection); every other call, including the ones sent after, lands on the others.
+TEST_F(SplicerEndToEnd, KillingAPodMidLoadFailsOnlyTheCallsInFlightOnIt) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  std::unique_ptr<Child> load = StartLoad({"--concurrency", "8", "--duration", "4s"});
+  std::this_thread::sleep_for(milliseconds(1500));
+  ASSERT_TRUE(node_->SignalPod(2, SIGKILL).ok());
+  nlohmann::json result = ResultOf(std::move(load));
+  ASSERT_TRUE(result.is_object());
+  // At most the client's 8 calls can have been in flight on it.
+  EXPECT_LE(result.at("errors").get<int>(), 8) << result.at("errors_by_code").dump();
+  for (const auto& [code, count] : result.at("errors_by_code").items()) {
+    EXPECT_EQ(code, "UNAVAILABLE") << count;
+  }
+  EXPECT_GT(result.at("rpcs").get<double>(), 1000);
+  const auto& pods = result.at("pods");
+  ASSERT_TRUE(pods.contains("pod-2")) << pods.dump();
+  // It served until the kill, a bit over a third of the run, at a quarter of the calls.
+  EXPECT_LT(pods.at("pod-2").at("rpcs").get<double>() / result.at("rpcs").get<double>(), 0.15);
+}
+
+// A pod shutting down sends GOAWAY and finishes what it has; the calls it refuses, and the
+// ones after, go elsewhere: the client sees no error.
+TEST_F(SplicerEndToEnd, APodThatDrainsWithGoawayCostsTheClientNoError) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  std::unique_ptr<Child> load = StartLoad({"--concurrency", "8", "--duration", "4s"});
+  std::this_thread::sleep_for(milliseconds(1500));
+  ASSERT_TRUE(node_->SignalPod(1, SIGTERM).ok());
+  nlohmann::json result = ResultOf(std::move(load));
+  ASSERT_TRUE(result.is_object());
+  EXPECT_EQ(result.at("errors").get<int>(), 0) << result.at("errors_by_code").dump();
+  EXPECT_GT(result.at("rpcs").get<double>(), 1000);
+}
+
+// The pod leaves the EndpointSlice: the agent rewrites the maps, the splicer reads them
+// within a second, and the pod's streams in flight finish: no error, and no new calls.
+TEST_F(SplicerEndToEnd, APodRemovedFromTheServiceGetsNoNewCallsAndCostsNoError) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  std::unique_ptr<Child> first = StartLoad({"--concurrency", "8", "--duration", "3s"});
+  std::this_thread::sleep_for(milliseconds(1000));
+  WriteEndpoints({0, 1, 2});
+  nlohmann::json during = ResultOf(std::move(first));
+  ASSERT_TRUE(during.is_object());
+  EXPECT_EQ(during.at("errors").get<int>(), 0) << during.at("errors_by_code").dump();
+  // The whole path (file watch, xDS, maps, the splicer's next read) took less than the
+  // run's remaining 2 s: a run after it never meets the pod.
+  nlohmann::json after = Load({"--concurrency", "8", "--duration", "2s"});
+  ASSERT_TRUE(after.is_object());
+  EXPECT_EQ(after.at("errors").get<int>(), 0) << after.at("errors_by_code").dump();
+  EXPECT_FALSE(after.at("pods").contains("pod-3")) << after.at("pods").dump();
+  EXPECT_EQ(after.at("pods").size(), 3u);
 }
 
 }  // namespace

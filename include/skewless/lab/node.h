@@ -77,6 +77,10 @@ class Node {
   // The Service as the skewless dataplane programs it (all pods, their zones).
   datapath::ServiceSpec SkewlessService() const;
 
+  // Sends `signo` to the pod server plan().pods[index] (SIGKILL: the pod dies mid-call;
+  // SIGTERM: it drains with a GOAWAY). NotFound for an index out of range.
+  absl::Status SignalPod(std::size_t index, int signo);
+
   // Stops the pod servers (SIGTERM) and returns their own counters.
   absl::StatusOr<std::vector<PodCounters>> StopPods();
 
