@@ -21,7 +21,8 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(NPROC)
 
 demo: build
-	$(BUILD_DIR)/bin/skewless-lab demo
+	$(BUILD_DIR)/bin/skewless-lab demo --save $(BUILD_DIR)/demo.json
+	/usr/bin/python3 scripts/demo_chart.py $(BUILD_DIR)/demo.json $(BUILD_DIR)/demo.png
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600

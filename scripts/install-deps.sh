@@ -23,6 +23,8 @@ packages=(
   iproute2 iptables nftables nghttp2-client procps
   # benchmark driver and (later) crafted-frame tests
   python3 python3-h2
+  # make demo's chart (scripts/demo_chart.py)
+  python3-matplotlib
   # benchmark baselines: nginx (grpc_pass) and haproxy (HTTP/2 to backends) in front of the
   # splicer's pods; bench/run.py runs its own instances from temp configs, never the services
   nginx haproxy

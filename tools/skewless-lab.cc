@@ -34,6 +34,7 @@ struct Flags {
   std::string duration = "10s";
   std::string state_dir = skewless::lab::kDefaultStateDir;
   std::string output = "table";
+  std::string save;
 };
 
 void AddNodeFlags(CLI::App* app, Flags& f) {
@@ -58,7 +59,8 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
                   "Zones that run clients, comma-separated; default: every zone");
   app->add_option("--dataplane", f.dataplane,
                   "How clients reach the Service VIP: iptables or nftables (kube-proxy's modes), "
-                  "skewless (BPF connect hooks, per zone), or none")
+                  "skewless (BPF connect hooks, per zone), skewless-l7 (the hooks send the "
+                  "gRPC port to a skewless-splicer per zone, which balances every call), or none")
       ->capture_default_str();
   app->add_option("--traffic-distribution", f.config.traffic_distribution,
                   "The Service's spec.trafficDistribution: PreferClose, PreferSameZone or "
@@ -86,6 +88,9 @@ void AddWorkloadFlags(CLI::App* app, Flags& f) {
   app->add_option("-o,--output", f.output, "Report format: table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
+  app->add_option("--save", f.save,
+                  "Also write the report(s) as JSON to this file (`make demo` draws its chart, "
+                  "scripts/demo_chart.py, from the demo's)");
 }
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
@@ -189,6 +194,7 @@ int Run(Flags& f, bool demo) {
   options.state_dir = f.state_dir;
   options.progress = Progress;
   options.json = f.output == "json";
+  options.save_path = f.save;
   absl::Status status = demo ? skewless::lab::RunDemo(f.config, options, stop, std::cout)
                              : skewless::lab::RunScenario(f.config, options, stop, std::cout);
   if (stop.requested()) {
@@ -229,8 +235,8 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand(
       "demo",
       "Show the skew and its fix: one workload through kube-proxy's iptables and nftables "
-      "modes, then skewless's connect hooks "
-      "(demo defaults: --duration 15s --rate 2000; the skewless phase uses "
+      "modes, then skewless's connect hooks (L4), then skewless's HTTP/2 splicer (L7) "
+      "(demo defaults: --duration 15s --rate 2000; the skewless phases use "
       "--traffic-distribution PreferClose unless given)");
   AddNodeFlags(demo, flags);
   AddWorkloadFlags(demo, flags);

@@ -45,6 +45,8 @@ const char* DataplaneName(Dataplane dataplane) {
       return "nftables";
     case Dataplane::kSkewless:
       return "skewless";
+    case Dataplane::kSkewlessL7:
+      return "skewless-l7";
     case Dataplane::kNone:
       return "none";
   }
@@ -52,12 +54,13 @@ const char* DataplaneName(Dataplane dataplane) {
 }
 
 absl::StatusOr<Dataplane> ParseDataplane(const std::string& name) {
-  for (Dataplane d :
-       {Dataplane::kIptables, Dataplane::kNftables, Dataplane::kSkewless, Dataplane::kNone}) {
+  for (Dataplane d : {Dataplane::kIptables, Dataplane::kNftables, Dataplane::kSkewless,
+                      Dataplane::kSkewlessL7, Dataplane::kNone}) {
     if (name == DataplaneName(d)) return d;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--dataplane: unknown '", name, "' (expected iptables, nftables, skewless or none)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--dataplane: unknown '", name,
+                   "' (expected iptables, nftables, skewless, skewless-l7 or none)"));
 }
 
 std::string NodeNetns(const std::string& id) { return absl::StrCat(kNetnsPrefix, id, "-node"); }

@@ -185,6 +185,7 @@ absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
   switch (dataplane) {
     case Dataplane::kNone:
     case Dataplane::kSkewless:  // no NAT rules: the connect hooks steer (see Node)
+    case Dataplane::kSkewlessL7:
       return absl::OkStatus();
     case Dataplane::kIptables:
       return RunCommand({"ip", "netns", "exec", netns, "iptables-restore", "--noflush"},

@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,6 +21,10 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr char kPodServerBinary[] = "skewless-pod-server";
+// skewless-l7: every zone's splicer, on loopback inside its client namespace, and the
+// mark its backend sockets carry (so the connect hook never sends them back to it).
+constexpr char kSplicerAddress[] = "127.0.0.1:15001";
+constexpr std::uint32_t kSplicerMark = 0x5c;
 
 std::string SelfDir() {
   std::error_code ec;
@@ -153,7 +159,7 @@ absl::Status Node::Build() {
       return absl::InternalError(absl::StrCat("mkdir cgroup ", *it, ": ", std::strerror(errno)));
     }
   }
-  if (config_.dataplane == Dataplane::kSkewless) {
+  if (config_.dataplane == Dataplane::kSkewless || config_.dataplane == Dataplane::kSkewlessL7) {
     if (auto status = InstallSkewless(); !status.ok()) return status;
   } else if (auto status = ApplyDataplane(config_.dataplane, NodeNetns(id),
                                           std::vector<ClusterIpService>{service_});
@@ -162,7 +168,9 @@ absl::Status Node::Build() {
                         absl::StrCat("programming the ", DataplaneName(config_.dataplane),
                                      " baseline: ", status.message()));
   }
-  return StartPods();
+  if (auto status = StartPods(); !status.ok()) return status;
+  if (config_.dataplane == Dataplane::kSkewlessL7) return StartSplicers();
+  return absl::OkStatus();
 }
 
 absl::Status Node::BuildNetwork() {
@@ -275,10 +283,43 @@ absl::Status Node::InstallSkewless() {
     auto table = std::make_unique<datapath::ServiceTable>((*steering)->maps());
     datapath::NodeConfig node;
     node.locality = {client.zone, "node-" + client.zone};
+    datapath::ServiceSpec service = SkewlessService();
+    if (config_.dataplane == Dataplane::kSkewlessL7) {
+      // Each zone's node runs its splicer, on loopback in the client namespace.
+      node.splicer_address = kSplicerAddress;
+      node.splicer_mark = kSplicerMark;
+      service.splice = true;
+    }
     if (auto status = table->SetNode(node); !status.ok()) return status;
-    if (auto status = table->Apply({SkewlessService()}); !status.ok()) return status;
+    if (auto status = table->Apply({service}); !status.ok()) return status;
     zone_dataplanes_.push_back({client.zone, *std::move(steering), std::move(table)});
   }
+  return absl::OkStatus();
+}
+
+absl::Status Node::StartSplicers() {
+  for (const auto& dataplane : zone_dataplanes_) {
+    auto splicer =
+        SpawnClient(dataplane.zone,
+                    {bin_dir() + "/skewless-splicer", "--listen", kSplicerAddress, "--pin-dir",
+                     dataplane.steering->pin_dir(), "--mark", std::to_string(kSplicerMark),
+                     "--workers", "1", "--http-listen", "127.0.0.1:19193", "--drain-seconds", "1"},
+                    "splicer-" + dataplane.zone);
+    if (!splicer.ok()) return splicer.status();
+    splicers_.push_back(*std::move(splicer));
+  }
+  // It logs once it listens; clients connecting before would be refused.
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(10000);
+  for (auto& splicer : splicers_) {
+    while (splicer.LogTail().find("splicer listening") == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat(splicer.name(), " did not start: ", splicer.LogTail()));
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  Say(absl::StrCat("lab ", plan_.id, ": ", splicers_.size(), " HTTP/2 splicer(s) serving"));
   return absl::OkStatus();
 }
 
@@ -382,7 +423,8 @@ absl::StatusOr<std::vector<PodCounters>> Node::StopPods() {
 
 absl::Status Node::Destroy() {
   if (destroyed_) return absl::OkStatus();
-  pods_.clear();  // SIGKILL + reap what is still running
+  splicers_.clear();  // SIGKILL + reap
+  pods_.clear();      // SIGKILL + reap what is still running
   absl::Status status;
   for (auto& zone : zone_dataplanes_) status.Update(zone.steering->Uninstall());
   zone_dataplanes_.clear();

@@ -16,10 +16,11 @@ double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 }  // namespace
 
 std::string Label(const LabConfig& config) {
-  if (config.dataplane == Dataplane::kSkewless) {
+  if (config.dataplane == Dataplane::kSkewless || config.dataplane == Dataplane::kSkewlessL7) {
+    const char* layer = config.dataplane == Dataplane::kSkewless ? "L4" : "L7";
     return config.traffic_distribution.empty()
-               ? "skewless L4"
-               : absl::StrCat("skewless L4 (", config.traffic_distribution, ")");
+               ? absl::StrCat("skewless ", layer)
+               : absl::StrCat("skewless ", layer, " (", config.traffic_distribution, ")");
   }
   return absl::StrCat("kube-proxy ", DataplaneName(config.dataplane));
 }

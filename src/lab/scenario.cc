@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,23 @@ std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client)
           "--zone",
           client.zone,
           "--quiet"};
+}
+
+// One line per phase against kube-proxy's iptables mode (the first): how far from even the
+// pods were, and how many clients were stuck on one pod.
+void PrintVerdict(const std::vector<LabReport>& reports, std::ostream& out) {
+  if (reports.empty()) return;
+  const LabReport& base = reports.front();
+  out << "\n== verdict ==\n";
+  for (const LabReport& r : reports) {
+    out << absl::StrFormat(
+        "%-28s busiest pod %.2fx the mean%s, %d of %d clients on one pod, "
+        "p99 %.2f ms%s\n",
+        r.label, r.max_over_mean,
+        &r == &base ? "" : absl::StrFormat(" (was %.2fx)", base.max_over_mean),
+        r.clients_on_one_pod, r.clients, r.p99_ms,
+        &r == &base ? "" : absl::StrFormat(" (was %.2f)", base.p99_ms));
+  }
 }
 
 }  // namespace
@@ -162,6 +180,14 @@ absl::Status RunScenario(const LabConfig& config, const ScenarioOptions& options
                          const StopSignal& stop, std::ostream& out) {
   auto report = RunOnce(config, options, &stop);
   if (!report.ok()) return report.status();
+  if (!options.save_path.empty()) {
+    std::ofstream saved(options.save_path);
+    saved << ToJson(*report).dump(2) << std::endl;
+    if (!saved) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write the report to ", options.save_path));
+    }
+  }
   if (options.json) {
     out << ToJson(*report).dump(2) << std::endl;
   } else {
@@ -181,10 +207,11 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
   };
   std::vector<LabReport> reports;
   for (Phase p : {Phase{Dataplane::kIptables, "i"}, Phase{Dataplane::kNftables, "n"},
-                  Phase{Dataplane::kSkewless, "s"}}) {
+                  Phase{Dataplane::kSkewless, "s"}, Phase{Dataplane::kSkewlessL7, "l"}}) {
     LabConfig phase = config;
     phase.dataplane = p.dataplane;
-    if (p.dataplane == Dataplane::kSkewless && phase.traffic_distribution.empty()) {
+    if (p.dataplane != Dataplane::kIptables && p.dataplane != Dataplane::kNftables &&
+        phase.traffic_distribution.empty()) {
       phase.traffic_distribution = "PreferClose";
     }
     // Each phase builds its own node; a fixed --id would clash with itself.
@@ -195,9 +222,17 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
     if (!options.json) PrintReport(*report, out);
     reports.push_back(*std::move(report));
   }
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& r : reports) all.push_back(ToJson(r));
+  if (!options.save_path.empty()) {
+    std::ofstream saved(options.save_path);
+    saved << all.dump(2) << std::endl;
+    if (!saved) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write the reports to ", options.save_path));
+    }
+  }
   if (options.json) {
-    nlohmann::json all = nlohmann::json::array();
-    for (const auto& r : reports) all.push_back(ToJson(r));
     out << all.dump(2) << std::endl;
     return absl::OkStatus();
   }
@@ -205,8 +240,11 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
   PrintComparison(reports, out);
   out << "\nkube-proxy picks a pod at random once per TCP connection and ignores zones; gRPC\n"
          "keeps that connection, so a pod's load is however many clients happened to land on\n"
-         "it. skewless's connect hook picks the less loaded of two pods, in the client's zone\n"
-         "while that zone has capacity: same connections, even load, traffic kept local.\n";
+         "it. skewless's connect hook (L4) picks the less loaded of two pods, in the client's\n"
+         "zone while that zone has capacity: same connections, even load, traffic kept local.\n"
+         "skewless L7 sends the gRPC port to the node's splicer, which picks a pod for every\n"
+         "call: no client is tied to one pod however few connections there are.\n";
+  PrintVerdict(reports, out);
   return absl::OkStatus();
 }
 

@@ -18,7 +18,7 @@ namespace skewless::splicer {
 
 balance::PeakEwmaOptions SplicerLatencyOptions() {
   return balance::PeakEwmaOptions{
-      .decay = std::chrono::seconds(1), .min_sample_weight = 0.05, .max_rise_per_sample = 1.5};
+      .decay = std::chrono::seconds(5), .min_sample_weight = 0.05, .max_rise_per_sample = 1.5};
 }
 
 absl::Status ResolveAddress(UpstreamBackend& backend) {

@@ -171,8 +171,10 @@ TEST_F(LabCli, DemoRunsEveryPhaseExitsZeroAndLeavesNothing) {
   EXPECT_THAT(demo->stdout_text, HasSubstr("== kube-proxy iptables:"));
   EXPECT_THAT(demo->stdout_text, HasSubstr("== kube-proxy nftables:"));
   EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L4 (PreferClose):"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L7 (PreferClose):"));
   EXPECT_THAT(demo->stdout_text, HasSubstr("side by side"));
-  for (const char* phase : {"i", "n", "s"}) EXPECT_THAT(NetnsOfRun(id_ + phase), IsEmpty());
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== verdict =="));
+  for (const char* phase : {"i", "n", "s", "l"}) EXPECT_THAT(NetnsOfRun(id_ + phase), IsEmpty());
   EXPECT_TRUE(ListStates(TestStateDir()).empty());
   EXPECT_EQ(CountHostKubeRules(), host_rules_before);
 }

@@ -189,14 +189,18 @@ TEST_F(SplicerEndToEnd, OneChannelsTenThousandCallsAreSpreadEvenlyOverFourPods) 
 TEST_F(SplicerEndToEnd, ATenTimesSlowerPodGetsFarFewerCallsAndTheTailStaysNearTheHealthyPods) {
   StartLab({{"pod-3", 10}});
   ASSERT_FALSE(HasFailure());
-  nlohmann::json result = Load({"--concurrency", "8", "--duration", "4s", "--warmup", "1s"});
+  // Paced at 1,500 calls a second: a saturated 2-core box slows every pod, and the "10x"
+  // pod is then only a few times slower than the rest.
+  nlohmann::json result =
+      Load({"--concurrency", "8", "--rate", "1500", "--duration", "5s", "--warmup", "1s"});
   ASSERT_TRUE(result.is_object());
   EXPECT_EQ(result.at("errors").get<int>(), 0) << result.at("errors_by_code").dump();
   const auto& pods = result.at("pods");
-  ASSERT_TRUE(pods.contains("pod-0") && pods.contains("pod-3")) << pods.dump();
+  ASSERT_TRUE(pods.contains("pod-0")) << pods.dump();
   const double rpcs = result.at("rpcs").get<double>();
-  // An even split would give it 25%.
-  const double slow_share = pods.at("pod-3").at("rpcs").get<double>() / rpcs;
+  // An even split would give it 25%; none at all in the measured period is fine.
+  const double slow_share =
+      pods.contains("pod-3") ? pods.at("pod-3").at("rpcs").get<double>() / rpcs : 0.0;
   EXPECT_LT(slow_share, 0.01) << pods.dump();
   // The client's p99 stays near a healthy pod's: the slow pod takes well under 1% of the
   // calls (taking a quarter, or even 2%, would put p99 at its 10 ms service time). Two calls

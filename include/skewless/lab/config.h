@@ -14,10 +14,11 @@ namespace skewless::lab {
 
 // How client traffic reaches the pods.
 enum class Dataplane {
-  kIptables,  // kube-proxy's iptables mode: KUBE-SERVICES → KUBE-SVC-* → KUBE-SEP-* DNAT
-  kNftables,  // kube-proxy's nftables mode: service-ips verdict map → numgen → dnat
-  kSkewless,  // skewless's BPF connect hooks on each client zone's cgroup
-  kNone,      // no VIP rules: for tests of the topology itself
+  kIptables,    // kube-proxy's iptables mode: KUBE-SERVICES → KUBE-SVC-* → KUBE-SEP-* DNAT
+  kNftables,    // kube-proxy's nftables mode: service-ips verdict map → numgen → dnat
+  kSkewless,    // skewless's BPF connect hooks on each client zone's cgroup
+  kSkewlessL7,  // the same hooks sending the gRPC port to a skewless-splicer per zone
+  kNone,        // no VIP rules: for tests of the topology itself
 };
 const char* DataplaneName(Dataplane dataplane);
 // For test names and logs (googletest finds it by argument-dependent lookup).

@@ -93,6 +93,7 @@ class Node {
   absl::Status BuildNetwork();
   absl::Status StartPods();
   absl::Status InstallSkewless();
+  absl::Status StartSplicers();
   absl::Status Record(pid_t pid);
   void Say(const std::string& line) const;
 
@@ -105,6 +106,7 @@ class Node {
   std::string client_cgroup_;
   std::string log_dir_;
   std::vector<Child> pods_;
+  std::vector<Child> splicers_;  // one per client zone (skewless-l7)
   std::vector<ZoneDataplane> zone_dataplanes_;
   bool destroyed_ = false;
 };

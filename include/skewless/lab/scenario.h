@@ -19,6 +19,8 @@ struct ScenarioOptions {
   std::string bin_dir;  // where the lab's binaries are; empty = next to this one
   std::function<void(const std::string&)> progress;
   bool json = false;  // reports as JSON instead of tables
+  // Also write the reports as JSON to this file (the demo's chart is drawn from it).
+  std::string save_path;
 };
 
 // Builds the node, drives the workload through the Service VIP from every
@@ -31,8 +33,9 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
 absl::Status RunScenario(const LabConfig& config, const ScenarioOptions& options,
                          const StopSignal& stop, std::ostream& out);
 
-// The demo: the same workload through kube-proxy's iptables mode, then its
-// nftables mode, each report printed, then what they show together.
+// The demo: the same workload through kube-proxy's iptables mode, its nftables mode,
+// skewless's connect hooks (L4) and skewless's splicer (L7), each report printed, then
+// what they show together.
 absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
                      const StopSignal& stop, std::ostream& out);
 
