@@ -2,7 +2,8 @@
 """skewless benchmarks: runs every measurement side by side in one go and
 writes docs/BENCHMARKS.md. Ratios, not lone times: this box is noisy.
 
-Usage: bench/run.py BUILD_DIR [--quick]   (as root; `make bench` runs it)
+Usage: bench/run.py BUILD_DIR [--quick] [--only xds|agent|splicer]
+       (as root; `make bench` runs it)
 """
 import argparse
 import datetime
@@ -10,7 +11,12 @@ import json
 import os
 import platform
 import re
+import resource
+import shlex
+import shutil
 import signal
+import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -278,6 +284,649 @@ def agent_section(command, runs):
     return "\n".join(lines)
 
 
+# --- The HTTP/2 splicer next to nginx and HAProxy (issue #6) ----------------------------
+
+SPLICER_BEGIN = "<!-- splicer-bench:begin -->"
+SPLICER_END = "<!-- splicer-bench:end -->"
+CONFIGS = os.path.join(ROOT, "bench", "configs")
+ECHO_WORK = "/skewless.lab.v1.Echo/Work"
+SPLICER_PODS = 4
+PEAK_CLIENTS, PEAK_STREAMS = 8, 16  # h2load's shape for the peak runs
+FIXED_CLIENTS, FIXED_OUTSTANDING = 8, 16  # skewless-loadgen's shape for the fixed loads
+FIXED_FRACTIONS = (0.25, 0.5)  # of the splicer's measured peak
+GOAL_ADDED_P99_US = 100
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stat(pid):
+    """/proc/PID/stat fields after the command name: [0] is state, [1] ppid, [11] utime."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pids):
+    """utime + stime of whole processes (all their threads), summed."""
+    ticks = 0
+    for pid in pids:
+        fields = proc_stat(pid)
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(parent):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(proc_stat(entry)[1]) == parent:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def memory_kib(pids):
+    """VmRSS, VmHWM (peak RSS) and Pss (shared pages split between their users), summed."""
+    total = {"rss": 0, "hwm": 0, "pss": 0}
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total["rss"] += int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    total["hwm"] += int(line.split()[1])
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    total["pss"] += int(line.split()[1])
+    return total
+
+
+def process_cpu_ticks():
+    """{pid: (ppid, utime + stime + reaped children's)} of every user-space process: a
+    process that ends between two snapshots is then counted in its parent's."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = proc_stat(entry)
+            except OSError:
+                continue
+            if int(fields[6]) & 0x00200000:  # PF_KTHREAD: the kernel's own threads
+                continue
+            table[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    return table
+
+
+def others_cpu_seconds(before, after):
+    """CPU that user-space processes outside this bench's own process tree used between
+    two process_cpu_ticks() snapshots: whatever else the machine was doing."""
+    parents = {pid: ppid for table in (before, after) for pid, (ppid, _) in table.items()}
+    ours = {os.getpid()}
+    changed = True
+    while changed:
+        grown = {pid for pid, ppid in parents.items() if ppid in ours} - ours
+        changed = bool(grown)
+        ours |= grown
+    total = lambda table: sum(t for pid, (_, t) in table.items() if pid not in ours)
+    return max(0, total(after) - total(before)) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """CPU of children already waited for: the generator runs (subprocess.run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_connectable(port, proc, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({proc.returncode}) before it listened")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} does not listen on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+class Proxy:
+    """One proxy process (and, for nginx, its workers) started from a config of ours."""
+
+    def __init__(self, name, label, version, argv, tmp, port=None, ready_pattern=None):
+        self.name, self.label, self.version = name, label, version
+        self.log_path = os.path.join(tmp, f"{name}.log")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        try:
+            if ready_pattern:  # the port is in its first log line
+                deadline = time.monotonic() + 10
+                while True:
+                    match = re.search(ready_pattern, open(self.log_path).read())
+                    if match:
+                        port = int(match.group(1))
+                        break
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} did not start:\n{self.log_tail()}")
+                    time.sleep(0.02)
+            wait_connectable(port, self.proc, name)
+        except Exception:
+            self.stop()
+            raise
+        self.address = f"127.0.0.1:{port}"
+
+    def pids(self):
+        return [self.proc.pid] + child_pids(self.proc.pid)
+
+    def log_tail(self):
+        with open(self.log_path) as f:
+            return "".join(f.readlines()[-20:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Direct:
+    """No proxy: the generator talks to one pod."""
+    name, label, version = "direct", "direct to one pod", ""
+
+    def __init__(self, pod):
+        self.address = pod.address
+
+    def pids(self):
+        return []
+
+    def stop(self):
+        pass
+
+
+def render(template, path, **values):
+    with open(os.path.join(CONFIGS, template)) as f:
+        text = string.Template(f.read()).substitute(values)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def start_splicer(bin_dir, tmp, pods, workers):
+    argv = [f"{bin_dir}/skewless-splicer", "--listen", "127.0.0.1:0", "--http-listen",
+            "127.0.0.1:0", "--workers", str(workers), "--drain-seconds", "1"]
+    for pod in pods:
+        argv += ["--backend", pod.address]
+    return Proxy("splicer", "skewless-splicer", "", argv, tmp,
+                 ready_pattern=r'msg="splicer listening" port=(\d+)')
+
+
+def start_nginx(tmp, pods, workers):
+    port = free_port()
+    home = os.path.join(tmp, "nginx")
+    os.mkdir(home)
+    conf = render("nginx-grpc.conf.tmpl", os.path.join(home, "nginx.conf"), workers=workers,
+                  dir=home, listen=f"127.0.0.1:{port}",
+                  servers="\n".join(f"        server {p.address};" for p in pods))
+    version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr
+    version = version.strip().split("/")[-1]
+    # -e: the error log before the config is read (not Debian's /var/log/nginx).
+    return Proxy("nginx", "nginx grpc_pass", f"nginx {version}",
+                 ["nginx", "-p", home, "-e", os.path.join(home, "error.log"), "-c", conf,
+                  "-g", "daemon off;"], tmp, port=port)
+
+
+def start_haproxy(tmp, pods, threads):
+    port = free_port()
+    cfg = render("haproxy-h2.cfg.tmpl", os.path.join(tmp, "haproxy.cfg"), threads=threads,
+                 dir=tmp, listen=f"127.0.0.1:{port}",
+                 servers="\n".join(f"    server {p.name} {p.address} proto h2" for p in pods))
+    version = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout
+    version = re.search(r"version (\S+)", version).group(1).split("-")[0]
+    return Proxy("haproxy", "HAProxy h2", f"HAProxy {version}",
+                 ["haproxy", "-f", cfg, "-db"], tmp, port=port)
+
+
+def h2load_detail(address, clients, streams, seconds, body_path):
+    """h2load's closed loop (the Work call framed as in h2load()), every count parsed."""
+    out = subprocess.run(
+        ["h2load", "-D", str(seconds), "-c", str(clients), "-m", str(streams), "-t", "1",
+         "-d", body_path, "-H", "content-type: application/grpc", "-H", "te: trailers",
+         f"http://{address}{ECHO_WORK}"],
+        check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", out)
+    req = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not rps or not req or not status:
+        raise RuntimeError(f"h2load output not understood:\n{out}")
+    return {"rps": float(rps.group(1)), "succeeded": int(req.group(1)),
+            "failed": int(req.group(2)) + int(req.group(3)) + int(req.group(4)),
+            "status_2xx": int(status.group(1)),
+            "status_other": sum(int(status.group(i)) for i in (2, 3, 4))}
+
+
+def loadgen_fixed(bin_dir, address, rate, seconds, warmup, pods):
+    """skewless-loadgen at a fixed rate: evenly paced over its connections, latency from
+    each call's intended send time, the gRPC status of every call checked, and each pod's
+    own count of what it served (--stats)."""
+    out = subprocess.run(
+        [f"{bin_dir}/skewless-loadgen", "--target", address, "--clients", str(FIXED_CLIENTS),
+         "--concurrency", str(FIXED_OUTSTANDING), "--rate", f"{rate:.0f}",
+         "--duration", f"{seconds}s", "--warmup", f"{warmup}ms", "--quiet",
+         "--stats", ",".join(p.address for p in pods)],
+        check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    r = json.loads(out)
+    served = {s["pod"]: s["work_served"] for s in r["server_stats"]}
+    return {"offered_rps": rate, "achieved_rps": r["achieved_rps"], "rpcs": r["rpcs"],
+            "errors": r["errors"], "errors_by_code": r["errors_by_code"],
+            "p50_us": r["latency"]["summary_us"]["p50"],
+            "p99_us": r["latency"]["summary_us"]["p99"],
+            "served": served,
+            "new_pod_connections": sum(s["connections_seen"] for s in r["server_stats"])}
+
+
+def syscall_counter(pids):
+    """perf stat on the proxy's processes (syscalls, and those that write to a socket),
+    or None without a working perf. Stopped with SIGINT; see syscall_counts()."""
+    if not pids or not shutil.which("perf"):
+        return None
+    events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{c}" for c in
+                                           ("write", "writev", "sendto", "sendmsg")]
+    proc = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(events), "-p",
+                             ",".join(map(str, pids))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # attached
+    return proc if proc.poll() is None else None
+
+
+def syscall_counts(proc):
+    if proc is None:
+        return None
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    counts = {}
+    for line in err.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].strip().isdigit():
+            counts[fields[2]] = int(fields[0])
+    if "raw_syscalls:sys_enter" not in counts:
+        return None
+    return {"all": counts["raw_syscalls:sys_enter"],
+            "writes": sum(v for k, v in counts.items() if k.startswith("syscalls:"))}
+
+
+def accounted(target, pods, run):
+    """Runs `run`, and says where the machine's CPU went meanwhile: the proxy's own
+    processes, the pods, the generator, and everything else on the machine."""
+    pids, pod_pids = target.pids(), [p.proc.pid for p in pods]
+    everyone = process_cpu_ticks()
+    before = (cpu_seconds(pids), cpu_seconds(pod_pids), children_cpu_seconds(),
+              time.monotonic())
+    result = run()
+    after = (cpu_seconds(pids), cpu_seconds(pod_pids), children_cpu_seconds(),
+             time.monotonic())
+    proxy, pod, gen, wall = (b - a for a, b in zip(before, after))
+    result.update(proxy_cpu_s=proxy, pods_cpu_s=pod, generator_cpu_s=gen, wall_s=wall,
+                  other_cores=min(os.cpu_count(),
+                                  others_cpu_seconds(everyone, process_cpu_ticks()) / wall))
+    return result
+
+
+def best_fixed(tries):
+    """The round with the lower p99 (noise on a shared machine only adds latency), with
+    the failures and starved pods of every round."""
+    best = dict(min(tries, key=lambda run: run["p99_us"]))
+    best["errors"] = sum(run["errors"] for run in tries)
+    best["errors_by_code"] = {}
+    for run in tries:
+        for code, n in run["errors_by_code"].items():
+            best["errors_by_code"][code] = best["errors_by_code"].get(code, 0) + n
+    best["starved"] = sorted({pod for run in tries for pod, n in run["served"].items() if n == 0})
+    behind = lambda run: run["achieved_rps"] < 0.97 * run["offered_rps"]
+    best["behind"] = behind(best)
+    best["behind_rounds"] = [run["achieved_rps"] for run in tries if behind(run)]
+    best["p99_rounds_us"] = [run["p99_us"] for run in tries]
+    return best
+
+
+def splicer_bench(bin_dir, quick):
+    """4 pods on loopback; direct to one, the splicer, nginx and HAProxy in front of all 4,
+    all running at once; peak (h2load), fixed loads (skewless-loadgen), memory."""
+    started = time.monotonic()
+    cores = os.cpu_count()
+    peak_seconds, rounds, warm_seconds = (2, 1, 1) if quick else (5, 2, 2)
+    fixed_seconds, fixed_warmup_ms = (2, 300) if quick else (4, 1000)
+    tmp = tempfile.mkdtemp(prefix="skewless-splicer-bench-")
+    body = os.path.join(tmp, "work.grpc")
+    with open(body, "wb") as f:
+        f.write(b"\x00\x00\x00\x00\x00")  # an empty Work request, gRPC-framed
+    pods, targets, skipped = [], [], []
+    try:
+        for i in range(SPLICER_PODS):
+            pods.append(PodServer(bin_dir, f"pod-{i}"))
+        targets.append(Direct(pods[0]))
+        targets.append(start_splicer(bin_dir, tmp, pods, cores))
+        for tool, start in (("nginx", lambda: start_nginx(tmp, pods, cores)),
+                            ("haproxy", lambda: start_haproxy(tmp, pods, cores))):
+            if shutil.which(tool):
+                targets.append(start())
+            else:
+                skipped.append(f"{tool} is not installed (scripts/install-deps.sh installs it)")
+        runs = {t.name: {"peak": [], "fixed": []} for t in targets}
+
+        # Warm-up: pools and caches filled, and the syscalls each proxy makes per call.
+        for t in targets:
+            say(f"splicer bench: warm-up through {t.label}")
+            counter = syscall_counter(t.pids())
+            warm = h2load_detail(t.address, PEAK_CLIENTS, PEAK_STREAMS, warm_seconds, body)
+            counts = syscall_counts(counter)
+            runs[t.name]["syscalls_per_call"] = (
+                {k: v / max(warm["succeeded"], 1) for k, v in counts.items()} if counts else None)
+
+        for r in range(rounds):
+            for t in (targets if r % 2 == 0 else targets[::-1]):
+                say(f"splicer bench: peak through {t.label} (round {r + 1}/{rounds}, "
+                    f"h2load {PEAK_CLIENTS} x {PEAK_STREAMS}, {peak_seconds} s)")
+                runs[t.name]["peak"].append(accounted(t, pods, lambda: h2load_detail(
+                    t.address, PEAK_CLIENTS, PEAK_STREAMS, peak_seconds, body)))
+
+        splicer_peak = max(run["rps"] for run in runs["splicer"]["peak"])
+        rates = [fraction * splicer_peak for fraction in FIXED_FRACTIONS]
+        for t in targets:
+            runs[t.name]["fixed_runs"] = [[] for _ in rates]
+        for r in range(rounds):
+            for i, (fraction, rate) in enumerate(zip(FIXED_FRACTIONS, rates)):
+                for t in (targets if r % 2 == 0 else targets[::-1]):
+                    say(f"splicer bench: {rate:.0f} RPC/s ({fraction:.0%} of the splicer's "
+                        f"peak) through {t.label} (round {r + 1}/{rounds})")
+                    runs[t.name]["fixed_runs"][i].append(accounted(t, pods, lambda: loadgen_fixed(
+                        bin_dir, t.address, rate, fixed_seconds, fixed_warmup_ms, pods)))
+        for t in targets:
+            runs[t.name]["fixed"] = [best_fixed(tries) for tries in runs[t.name]["fixed_runs"]]
+
+        for t in targets:
+            if t.pids():
+                runs[t.name]["memory_kib"] = memory_kib(t.pids())
+                runs[t.name]["processes"] = len(t.pids())
+    finally:
+        for t in targets:
+            t.stop()
+        pod_totals = {}
+        for pod in pods:
+            try:
+                pod_totals[pod.name] = pod.stop()["work_served"]
+            except Exception as e:  # noqa: BLE001 - report, keep cleaning up
+                say(f"splicer bench: {pod.name} did not stop cleanly: {e}")
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"cores": cores, "targets": [{"name": t.name, "label": t.label,
+                                         "version": t.version, **runs[t.name]} for t in targets],
+            "splicer_peak_rps": splicer_peak, "rates": rates, "pod_totals": pod_totals,
+            "skipped": skipped, "peak_seconds": peak_seconds, "rounds": rounds,
+            "fixed_seconds": fixed_seconds, "h2load": h2load_version(),
+            "wall_s": time.monotonic() - started}
+
+
+def h2load_version():
+    out = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout
+    return out.strip().split()[-1] if out.strip() else "h2load"
+
+
+def splicer_section(command, r):
+    targets = {t["name"]: t for t in r["targets"]}
+    order = [t["name"] for t in r["targets"]]
+    cores = r["cores"]
+    direct, splicer = targets["direct"], targets["splicer"]
+
+    def best_peak(t):
+        return max(t["peak"], key=lambda run: run["rps"])
+
+    def peak(t):
+        return best_peak(t)["rps"]
+
+    def per_cpu_second(t):
+        cpu = sum(run["proxy_cpu_s"] for run in t["peak"])
+        return sum(run["succeeded"] for run in t["peak"]) / cpu if cpu > 0 else None
+
+    def mean(values):
+        values = list(values)
+        return sum(values) / len(values) if values else 0.0
+
+    def ratio(a, b, digits=2):
+        return f"{a / b:.{digits}f}x" if a is not None and b and b > 0 else "–"
+
+    described = {"splicer": f"`skewless-splicer --workers {cores}`",
+                 "nginx": f"{targets['nginx']['version']} (`grpc_pass`, {cores} workers)"
+                 if "nginx" in targets else "",
+                 "haproxy": f"{targets['haproxy']['version']} ({cores} threads, HTTP/2 to "
+                 "clients and pods)" if "haproxy" in targets else ""}
+    proxies = [described[n] for n in order if described.get(n)]
+    lines = [
+        SPLICER_BEGIN,
+        "## HTTP/2 splicer next to nginx and HAProxy (per-request gRPC balancing)",
+        "",
+        f"`{command}` on {platform.node()} ({cores} cores), "
+        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
+        f"the section took {r['wall_s']:.0f} s. {SPLICER_PODS} `skewless-pod-server`s (gRPC C++, "
+        "zero service time) on loopback, and in front of all of them, started once and "
+        f"measured in turn: {', '.join(proxies[:-1])} and {proxies[-1]}; configs in "
+        "[bench/configs/](../bench/configs/). `direct` is the generator talking to one pod. "
+        "The call is the lab's unary `Echo.Work` with an empty message. The generators, the "
+        f"proxy and the pods share the {cores} cores.",
+        "",
+        f"**Peak**: h2load ({r['h2load']}) closed loop, {PEAK_CLIENTS} connections x "
+        f"{PEAK_STREAMS} streams, {r['peak_seconds']} s per run, {r['rounds']} "
+        f"round{'s' if r['rounds'] > 1 else ''} alternating the order (best run shown; "
+        "per-core figures use every run). *RPC per proxy CPU-second* is calls served over "
+        "the CPU time (user + system, from /proc) of the proxy's own processes: throughput "
+        "per core, independent of how the machine's cores were shared. *Syscalls per call* "
+        "(perf stat on the proxy during a warm-up run): all, and in brackets those writing "
+        "to a socket.",
+        "",
+        "| target | peak RPC/s | vs direct | proxy CPU at peak | RPC per proxy CPU-second "
+        "| per core vs splicer | syscalls per call | h2load non-2xx / failed | other load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    splicer_per_cpu = per_cpu_second(splicer)
+    for name in order:
+        t = targets[name]
+        failed = sum(run["failed"] for run in t["peak"])
+        other = sum(run["status_other"] for run in t["peak"])
+        if name == "direct":
+            lines.append(f"| {t['label']} | {peak(t):,.0f} | 1.00x | – | – | – | – "
+                         f"| {other} / {failed} | {best_peak(t)['other_cores']:.2f} |")
+            continue
+        cpu = per_cpu_second(t)
+        busy = mean(run["proxy_cpu_s"] / run["wall_s"] for run in t["peak"])
+        sc = t.get("syscalls_per_call")
+        sc_text = f"{sc['all']:.1f} ({sc['writes']:.1f})" if sc else "–"
+        lines.append(
+            f"| {t['label']} | {peak(t):,.0f} | {ratio(peak(t), peak(direct))} "
+            f"| {busy:.2f} cores | {cpu:,.0f} | {ratio(cpu, splicer_per_cpu)} | {sc_text} "
+            f"| {other} / {failed} | {best_peak(t)['other_cores']:.2f} |")
+    splicer_run = best_peak(splicer)
+    lines += [
+        "",
+        f"Where the {cores} cores went in the splicer's best peak run: h2load "
+        f"{splicer_run['generator_cpu_s'] / splicer_run['wall_s']:.2f}, the pods "
+        f"{splicer_run['pods_cpu_s'] / splicer_run['wall_s']:.2f}, the splicer "
+        f"{splicer_run['proxy_cpu_s'] / splicer_run['wall_s']:.2f} cores. Peak RPC/s is "
+        "therefore the whole machine's ceiling with that proxy in the path; on loopback the "
+        "kernel's TCP receive work for a peer partly runs in (and is charged to) the sender.",
+        "",
+        f"**Fixed loads**: {', '.join(f'{f:.0%}' for f in FIXED_FRACTIONS)} of the splicer's "
+        f"measured peak ({r['splicer_peak_rps']:,.0f} RPC/s), driven by `skewless-loadgen "
+        f"--rate` ({FIXED_CLIENTS} connections, at most {FIXED_OUTSTANDING} calls in flight "
+        f"on each, {r['fixed_seconds']} s after a warm-up, {r['rounds']} "
+        f"round{'s' if r['rounds'] > 1 else ''} alternating the order, the round with the "
+        "lower p99 shown, failures of every round counted): calls evenly paced, latency "
+        "counted from each call's intended send time (a stalled proxy is charged for the "
+        "calls it held up), the gRPC status of every call checked, and the pods' own counts "
+        "of what they served. (h2load's `--rps` sends each connection's calls in bursts, "
+        "all connections on the same tick, so it is not used for latency.) *Added* is the "
+        "target's latency minus `direct`'s at the same load; in brackets, as a multiple of "
+        "the splicer's added latency (below 1x: less than the splicer adds).",
+        "",
+        "| load | target | achieved RPC/s | p50 | p99 | added p50 | added p99 "
+        "| pods' shares | new pod connections | errors | other load |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    problems = list(r["skipped"])
+    overloaded = []
+    for i, fraction in enumerate(FIXED_FRACTIONS):
+        base = direct["fixed"][i]
+        ref = splicer["fixed"][i]
+        ref_added = (ref["p50_us"] - base["p50_us"], ref["p99_us"] - base["p99_us"])
+        for name in order:
+            t = targets[name]
+            run = t["fixed"][i]
+            served = run["served"]
+            total = sum(served.values()) or 1
+            if name == "direct":
+                shares = "one pod"
+                added = ("–", "–")
+            else:
+                shares = " / ".join(f"{100 * served[p] / total:.0f}" for p in sorted(served)) + " %"
+                added = []
+                for k, key in enumerate(("p50_us", "p99_us")):
+                    value = run[key] - base[key]
+                    rel = (f" ({value / ref_added[k]:.2f}x)"
+                           if name != "splicer" and ref_added[k] > 0 and value > 0 else "")
+                    added.append(f"{value:+,.0f} µs{rel}")
+                if run["starved"]:
+                    problems.append(f"{t['label']} sent no call to {', '.join(run['starved'])}")
+            behind = run["behind"]
+            if run["behind_rounds"]:
+                overloaded.append(
+                    f"{t['label']} at {run['offered_rps']:,.0f} RPC/s ("
+                    + ", ".join(f"{a:,.0f}" for a in run["behind_rounds"]) + " achieved in "
+                    f"{len(run['behind_rounds'])} of {len(run['p99_rounds_us'])} rounds)")
+            if run["errors"]:
+                problems.append(f"{t['label']}: {run['errors']} failed calls "
+                                f"{json.dumps(run['errors_by_code'])}")
+            lines.append(
+                f"| {fraction:.0%} ({run['offered_rps']:,.0f} RPC/s) | {t['label']} "
+                f"| {run['achieved_rps']:,.0f}{' (behind)' if behind else ''} "
+                f"| {run['p50_us']:,.0f} µs | {run['p99_us']:,.0f} µs | {added[0]} | {added[1]} "
+                f"| {shares} | {run['new_pod_connections']} | {run['errors']} "
+                f"| {run['other_cores']:.2f} |")
+    for name in order:
+        t = targets[name]
+        if any(run["failed"] or run["status_other"] for run in t["peak"]):
+            problems.append(f"{t['label']}: h2load saw failed or non-2xx calls at peak")
+    lines += [
+        "",
+        "*New pod connections*: connections the pods accepted during that run (the pods' "
+        "own count): a proxy that reuses its HTTP/2 connections opens none. *Other load*: "
+        "cores used meanwhile by processes outside the bench (from /proc): above ~0.1 the "
+        "row shared the machine with other work.",
+        "",
+        "**Memory** of the proxy's processes after the load (nginx: master and workers; "
+        "RSS counts shared library pages in each process, PSS splits them):",
+        "",
+        "| target | processes | RSS | PSS | peak RSS | RSS vs splicer |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    mib = lambda kib: f"{kib / 1024:.1f} MiB"
+    for name in order:
+        t = targets[name]
+        if "memory_kib" not in t:
+            continue
+        m = t["memory_kib"]
+        lines.append(f"| {t['label']} | {t['processes']} | {mib(m['rss'])} | {mib(m['pss'])} "
+                     f"| {mib(m['hwm'])} | {ratio(m['rss'], splicer['memory_kib']['rss'])} |")
+
+    # Goals and a plain reading, from this run's numbers.
+    goals = []
+    rivals = [targets[n] for n in ("nginx", "haproxy") if n in targets]
+    beaten = [t for t in rivals if per_cpu_second(t) >= splicer_per_cpu]
+    goals.append(
+        "more throughput per core than nginx and HAProxy: "
+        + ("met" if rivals and not beaten else "NOT met")
+        + f" (splicer {splicer_per_cpu:,.0f} RPC per CPU-second; "
+        + "; ".join(f"{t['label']} {per_cpu_second(t):,.0f}, the splicer's "
+                    f"{splicer_per_cpu / per_cpu_second(t):.2f}x of it" for t in rivals) + ")")
+    half = FIXED_FRACTIONS.index(0.5)
+    added_p99 = splicer["fixed"][half]["p99_us"] - direct["fixed"][half]["p99_us"]
+    goals.append(f"under {GOAL_ADDED_P99_US} µs added p99 at half the splicer's peak: "
+                 f"{'met' if added_p99 < GOAL_ADDED_P99_US else 'NOT met'} "
+                 f"({added_p99:+,.0f} µs at {r['rates'][half]:,.0f} RPC/s)")
+    lines += ["", "Goals: " + "; ".join(goals) + "."]
+
+    reading = []
+    ranked = sorted([splicer] + rivals, key=per_cpu_second, reverse=True)
+    reading.append("per core, " + " > ".join(
+        f"{t['label']} ({ratio(per_cpu_second(t), splicer_per_cpu)})" for t in ranked)
+        + " of the splicer's calls per CPU-second")
+    writes = [(t["label"], t["syscalls_per_call"]["writes"]) for t in [splicer] + rivals
+              if t.get("syscalls_per_call")]
+    if writes:
+        reading.append("socket writes per call: " + ", ".join(
+            f"{label} {w:.1f}" for label, w in writes) + " (each is a loopback send whose "
+            "receive-side TCP work the sender pays for)")
+    at_half = {t["name"]: t["fixed"][half] for t in [splicer] + rivals}
+    reading.append(
+        f"at {r['rates'][half]:,.0f} RPC/s added p50 / p99: " + "; ".join(
+            f"{targets[n]['label']} {run['p50_us'] - direct['fixed'][half]['p50_us']:+,.0f} / "
+            f"{run['p99_us'] - direct['fixed'][half]['p99_us']:+,.0f} µs"
+            + (" (fell behind)" if run["behind"] else "")
+            for n, run in at_half.items()))
+    if "nginx" in targets and targets["nginx"]["fixed"][0]["new_pod_connections"] > 0:
+        n = targets["nginx"]["fixed"][0]
+        reading.append(
+            f"nginx opened {n['new_pod_connections']:,} connections to the pods for "
+            f"{n['rpcs']:,} calls at {n['offered_rps']:,.0f} RPC/s: it closes a pooled idle "
+            "connection as soon as the pod sends anything on it, and gRPC C++ servers send "
+            "a PING after responses (seen with strace: a 1-byte MSG_PEEK, then close)")
+    s_half = splicer["fixed"][half]
+    used = [s_half[k] / s_half["wall_s"] for k in ("generator_cpu_s", "pods_cpu_s", "proxy_cpu_s")]
+    reading.append(
+        f"at that load through the splicer, skewless-loadgen used {used[0]:.2f} cores, the pods "
+        f"{used[1]:.2f}, the splicer {used[2]:.2f}: {sum(used) / cores:.0%} of the machine"
+        + (", so much of every target's tail there is time spent waiting for a core"
+           if sum(used) > 0.7 * cores else ""))
+    lines += ["", "Reading: " + "; ".join(reading) + "."]
+    shown = max(run["other_cores"] for t in r["targets"] for run in [best_peak(t)] + t["fixed"])
+    every = max(run["other_cores"] for t in r["targets"]
+                for run in t["peak"] + [x for tries in t["fixed_runs"] for x in tries])
+    notes = []
+    if shown > 0.15:
+        notes.append(f"other processes on the machine used up to {shown:.2f} cores during "
+                     "rows shown (see *other load*): those rows are noisy; run the section "
+                     "again on a quiet machine")
+    else:
+        notes.append(f"nothing else ran during the rows shown (other processes: at most "
+                     f"{shown:.2f} cores; {every:.2f} in runs not shown)")
+    if overloaded:
+        notes.append("fell more than 3% short of the offered rate (the machine could not "
+                     "carry that load through that proxy): " + "; ".join(overloaded))
+    if problems:
+        notes.append("**checks failed**: " + "; ".join(problems))
+    else:
+        notes.append("every proxy served every call with 2xx and gRPC status OK, and spread "
+                     "its calls over all pods")
+    totals = r["pod_totals"]
+    if totals:
+        notes.append("the pods served " + ", ".join(f"{n:,}" for n in totals.values())
+                     + " calls over the whole section")
+    lines += ["", "Checks: " + "; ".join(notes) + ".", SPLICER_END]
+    return "\n".join(lines)
+
+
 def write_report(path, command, ceiling, lab, connect):
     lines = [
         "# Benchmarks",
@@ -386,7 +1035,7 @@ def main():
     parser.add_argument("build_dir")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    parser.add_argument("--only", choices=["xds", "agent"],
+    parser.add_argument("--only", choices=["xds", "agent", "splicer"],
                         help="run one section and replace just that section of the report")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -394,6 +1043,13 @@ def main():
     bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     flags = (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
     command = "make bench" + (f" BENCH_FLAGS='{flags.strip()}'" if flags else "")
+    if "MAKELEVEL" not in os.environ:  # run by hand: say exactly how
+        command = shlex.join(["python3", "bench/run.py"] + sys.argv[1:])
+    if args.only == "splicer":
+        splice_section(args.output, splicer_section(command, splicer_bench(bin_dir, args.quick)),
+                       SPLICER_BEGIN, SPLICER_END)
+        say(f"updated the splicer section of {args.output}")
+        return
     if args.only == "xds":
         splice_section(args.output, xds_section(command, xds_bench(bin_dir, args.quick)))
         say(f"updated the control plane section of {args.output}")
@@ -411,9 +1067,11 @@ def main():
     connect = connect_cost(bin_dir, counts, 1000 if args.quick else 3000)
     xds = xds_bench(bin_dir, args.quick)
     agent = agent_bench(bin_dir, args.quick)
+    splicer = splicer_bench(bin_dir, args.quick)
     write_report(args.output, command, ceiling, lab, connect)
     splice_section(args.output, xds_section(command, xds))
     splice_section(args.output, agent_section(command, agent), AGENT_BEGIN, AGENT_END)
+    splice_section(args.output, splicer_section(command, splicer), SPLICER_BEGIN, SPLICER_END)
     say(f"wrote {args.output}")
 
 
