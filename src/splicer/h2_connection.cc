@@ -11,6 +11,10 @@
 namespace skewless::splicer {
 namespace {
 
+// What one send gathers at most: large enough for many small frames, small enough that a
+// big DATA stream does not copy megabytes before its first byte leaves.
+constexpr std::size_t kFlushGatherBytes = 64 << 10;
+
 constexpr std::size_t kReadChunkBytes = 64 << 10;
 
 }  // namespace
@@ -160,6 +164,10 @@ void H2Connection::Flush() {
     if (unsent_offset_ == unsent_.size()) {
       unsent_.clear();
       unsent_offset_ = 0;
+    }
+    // nghttp2 hands out one frame at a time: gather what it has (up to a cap) so a
+    // call's HEADERS, DATA and trailers leave in one send, not one syscall each.
+    while (unsent_.size() - unsent_offset_ < kFlushGatherBytes) {
       const std::uint8_t* data = nullptr;
       const ssize_t produced = nghttp2_session_mem_send(session_, &data);
       if (produced < 0) {
@@ -167,8 +175,9 @@ void H2Connection::Flush() {
         return;
       }
       if (produced == 0) break;
-      unsent_.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(produced));
+      unsent_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(produced));
     }
+    if (unsent_offset_ == unsent_.size()) break;
     const ssize_t sent =
         send(fd_, unsent_.data() + unsent_offset_, unsent_.size() - unsent_offset_, MSG_NOSIGNAL);
     if (sent < 0) {
