@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "skewless/lab/config.h"
+#include "skewless/lab/node.h"
 #include "skewless/lab/subprocess.h"
 
 namespace skewless::lab::testing {
@@ -43,6 +47,26 @@ inline absl::Status TcpConnectFrom(const std::string& netns, const std::string& 
   return RunCommand({"ip", "netns", "exec", netns, "timeout", "3", "bash", "-c",
                      "exec 3<>/dev/tcp/" + ip + "/" + std::to_string(port)})
       .status();
+}
+
+// A long-lived child in `zone`'s client namespace and cgroup (Node::SpawnClient), or null
+// with the failure recorded.
+inline std::unique_ptr<Child> SpawnInZone(Node& node, const std::string& zone,
+                                          std::vector<std::string> argv, const std::string& name) {
+  auto child = node.SpawnClient(zone, std::move(argv), name);
+  EXPECT_TRUE(child.ok()) << child.status();
+  if (!child.ok()) return nullptr;
+  return std::make_unique<Child>(*std::move(child));
+}
+
+// Waits for `needle` in a child's log; a fatal failure naming it after `timeout`.
+inline void AwaitLog(Child& child, const std::string& needle, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (child.LogTail().find(needle) == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "\"" << needle << "\" not logged: " << child.LogTail();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 inline int CountHostKubeRules() {

@@ -91,19 +91,7 @@ class SplicerEndToEnd : public ::testing::Test {
   }
 
   std::unique_ptr<Child> Spawn(std::vector<std::string> argv, const std::string& name) {
-    auto child = node_->SpawnClient("zone-a", std::move(argv), name);
-    EXPECT_TRUE(child.ok()) << child.status();
-    if (!child.ok()) return nullptr;
-    return std::make_unique<Child>(*std::move(child));
-  }
-
-  void AwaitLog(Child& child, const std::string& needle, milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (child.LogTail().find(needle) == std::string::npos) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "\"" << needle << "\" not logged: " << child.LogTail();
-      std::this_thread::sleep_for(milliseconds(20));
-    }
+    return SpawnInZone(*node_, "zone-a", std::move(argv), name);
   }
 
   // skewless-loadgen from the client namespace and cgroup, to the Service VIP: one gRPC

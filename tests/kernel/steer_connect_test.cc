@@ -31,14 +31,6 @@ enum ChildResult {
   kTooSlow = 16,
 };
 
-// True when the socket's peer as the application sees it is `expected`.
-bool PeerIs(int fd, const SockAddr& expected) {
-  sockaddr_storage peer{};
-  socklen_t length = sizeof(peer);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return false;
-  return length == expected.length && std::memcmp(&peer, &expected.storage, length) == 0;
-}
-
 // Connects to `vip` with a `family` socket, checks getpeername, sends one byte.
 int ConnectAndSend(int family, const SockAddr& vip) {
   const int fd = ConnectWithTimeout(family, SOCK_STREAM, vip);

@@ -65,13 +65,6 @@ class SharedMemory {
   SharedResults* results_;
 };
 
-bool PeerIs(int fd, const SockAddr& expected) {
-  sockaddr_storage peer{};
-  socklen_t length = sizeof(peer);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return false;
-  return length == expected.length && std::memcmp(&peer, &expected.storage, length) == 0;
-}
-
 // The splicer's side, run in the child too (the getsockopt hook is the test cgroup's):
 // accepts one connection, reads its byte and asks for its original destination.
 int AcceptAndAsk(int listener, Accepted* out) {

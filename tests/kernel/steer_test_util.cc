@@ -245,6 +245,13 @@ std::optional<int> Child::TryWait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+bool PeerIs(int fd, const SockAddr& expected) {
+  sockaddr_storage peer{};
+  socklen_t length = sizeof(peer);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return false;
+  return length == expected.length && std::memcmp(&peer, &expected.storage, length) == 0;
+}
+
 int ConnectWithTimeout(int family, int type, const SockAddr& to) {
   const int fd = socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;

@@ -104,6 +104,9 @@ class Child {
   Fd from_parent_;
 };
 
+// True when the socket's peer, as the application sees it (getpeername), is `expected`.
+bool PeerIs(int fd, const SockAddr& expected);
+
 // One connect() from a fresh socket with a bounded wait (SO_SNDTIMEO), so a
 // destination nobody steers fails instead of hanging. Returns the socket or
 // -errno. Safe in a child.
