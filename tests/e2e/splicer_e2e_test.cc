@@ -72,12 +72,16 @@ class SplicerEndToEnd : public ::testing::Test {
               "agent");
     ASSERT_TRUE(agent_);
     AwaitLog(*agent_, "first complete state written", milliseconds(10000));
+    StartSplicer();
+  }
+
+  void StartSplicer() {
     // In the client's cgroup, like a splicer in the node's root cgroup: its listener is
     // then under the hooks, and SO_ORIGINAL_DST is answered.
     splicer_ = Spawn(
         {std::string(SKEWLESS_BIN_DIR) + "/skewless-splicer", "--listen", kSplicer, "--pin-dir",
          pin_dir_, "--workers", "2", "--http-listen", kSplicerHttp, "--drain-seconds", "1"},
-        "splicer");
+        absl::StrCat("splicer-", ++loads_));
     ASSERT_TRUE(splicer_);
     AwaitLog(*splicer_, "splicer listening", milliseconds(10000));
   }
@@ -276,6 +280,44 @@ TEST_F(SplicerEndToEnd, APodRemovedFromTheServiceGetsNoNewCallsAndCostsNoError) 
   EXPECT_EQ(after.at("errors").get<int>(), 0) << after.at("errors_by_code").dump();
   EXPECT_FALSE(after.at("pods").contains("pod-3")) << after.at("pods").dump();
   EXPECT_EQ(after.at("pods").size(), 3u);
+}
+
+// How many pods the one client connection of a load reached: 4 through the splicer, 1
+// when steered at L4.
+std::size_t PodsOfTheConnection(const nlohmann::json& result) {
+  if (!result.is_object() || result.at("clients").size() != 1) return 0;
+  return result.at("clients")[0].at("rpcs_by_pod").size();
+}
+
+// The splicer holds a lease in the data path while it serves: one that drains gives it up
+// before closing its listener, one that is killed loses it within 2 s; either way new
+// connections go straight to the pods (one pod per connection, as with kube-proxy) instead
+// of being refused, and come back once a splicer runs again.
+TEST_F(SplicerEndToEnd, WhileNoSplicerRunsNewConnectionsGoToThePodsAtL4) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  const std::vector<std::string> load = {"--concurrency", "4", "--rate", "400", "--duration", "1s"};
+  nlohmann::json spliced = Load(load);
+  EXPECT_EQ(spliced.value("errors", -1), 0);
+  EXPECT_EQ(PodsOfTheConnection(spliced), 4u) << spliced.dump();
+
+  splicer_->Signal(SIGTERM);
+  EXPECT_EQ(splicer_->Wait(milliseconds(10000)).value_or(-1), 0) << splicer_->LogTail();
+  nlohmann::json drained = Load(load);
+  EXPECT_EQ(drained.value("errors", -1), 0) << drained.dump();
+  EXPECT_EQ(PodsOfTheConnection(drained), 1u) << drained.dump();
+
+  StartSplicer();
+  ASSERT_FALSE(HasFailure());
+  nlohmann::json again = Load(load);
+  EXPECT_EQ(PodsOfTheConnection(again), 4u) << again.dump();
+
+  splicer_->Signal(SIGKILL);
+  (void)splicer_->Wait(milliseconds(10000));
+  std::this_thread::sleep_for(milliseconds(2500));  // the 2 s lease lapses
+  nlohmann::json killed = Load(load);
+  EXPECT_EQ(killed.value("errors", -1), 0) << killed.dump();
+  EXPECT_EQ(PodsOfTheConnection(killed), 1u) << killed.dump();
 }
 
 // Crafted bad input (tests/unit/splicer/bad_frames.py, python3-h2's HPACK encoder) from an
