@@ -202,12 +202,17 @@ static __always_inline int skw_sendmsg(struct bpf_sock_addr *ctx, const struct s
   return 0;
 }
 
+// Set by the loader before load: false on kernels without bpf_set_retval()
+// (before 5.18), where the branch that calls it is dead code the verifier
+// never visits, and a refused connect fails with EPERM instead.
+const volatile bool skw_have_set_retval = true;
+
 // The entry points stay thin: the worker returns -errno, the entry counts
 // the reason and turns the error into the syscall's verdict and errno.
 static __always_inline int skw_verdict(int err, __u32 reason) {
   skw_count_reason(reason);
   if (err) {
-    bpf_set_retval(err);
+    if (skw_have_set_retval) bpf_set_retval(err);
     return SKW_VERDICT_DENY;
   }
   return SKW_VERDICT_ALLOW;

@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "skewless/agent/agent.h"
+#include "skewless/agent/kernel_check.h"
 #include "skewless/common/cli.h"
 #include "skewless/common/log.h"
 #include "skewless/common/stop_signals.h"
@@ -25,7 +26,8 @@ int main(int argc, char** argv) {
       "skewless-agent: the node agent. Attaches the steering programs to the node's cgroup v2\n"
       "root (or adopts the ones a previous agent left pinned), follows the control plane over\n"
       "ADS and writes services, backends, zones and weights into the BPF maps. Killing it\n"
-      "leaves the data path steering with the last state; `uninstall` removes it.\n"
+      "leaves the data path steering with the last state; `uninstall` removes it;\n"
+      "`kernel-check` says whether this node's kernel can run it.\n"
       "Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 cannot run, 2 bad flags or config."};
   app.require_subcommand(0, 1);
   std::string config_path;
@@ -86,6 +88,19 @@ int main(int argc, char** argv) {
       "--pin-dir DIR (before or after `uninstall`): the bpffs directory of the data path "
       "(default /sys/fs/bpf/skewless)\n");
 
+  CLI::App* kernel_check = app.add_subcommand(
+      "kernel-check",
+      "Probe this kernel: the BPF features the data path uses (required or optional), and "
+      "whether each BPF program passes the verifier (its log when not). Loads programs, "
+      "attaches one to a throwaway cgroup of its own for a moment, pins nothing. Exit 0: "
+      "the agent can run here; 1: it cannot");
+  bool kernel_check_json = false;
+  kernel_check->add_flag("--json", kernel_check_json, "The report as JSON");
+  kernel_check->fallthrough();  // --cgroup: where the throwaway cgroup is made
+  kernel_check->footer(
+      "--cgroup DIR (before or after `kernel-check`): the cgroup v2 directory to make the "
+      "throwaway probe cgroup in (default: the cgroup2 mount)\n");
+
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
   }
@@ -99,6 +114,11 @@ int main(int argc, char** argv) {
     }
     std::cout << "skewless data path at " << target << " detached and unpinned\n";
     return kExitOk;
+  }
+
+  if (kernel_check->parsed()) {
+    return skewless::agent::RunKernelCheck(
+        {.cgroup_parent = cgroup.value_or(""), .json = kernel_check_json}, std::cout);
   }
 
   AgentConfig config;

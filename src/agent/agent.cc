@@ -66,6 +66,18 @@ class AgentImpl final : public Agent, public AdsHandler {
 
   absl::Status Start() {
     info_.With({config_.node_name, steering_->adopted() ? "true" : "false"}).Set(1);
+    Family<Gauge>& features_off = registry_.AddGauge(
+        "skewless_agent_kernel_features_missing",
+        "1 for each optional BPF feature this node's kernel lacks: that part of the data path "
+        "is off (docs/datapath.md, Kernels).",
+        {"feature"});
+    for (const datapath::KernelFeature& feature : steering_->features_off()) {
+      features_off.With({feature.name}).Set(1);
+      log::Warn("kernel lacks an optional BPF feature; running without it",
+                {{"feature", feature.name},
+                 {"since", "Linux " + feature.since},
+                 {"effect", feature.why}});
+    }
     ready_.With({}).Set(0);
     apply_latency_.With({});
     if (steering_->adopted()) {
@@ -171,11 +183,19 @@ class AgentImpl final : public Agent, public AdsHandler {
   }
 
   std::vector<HttpRoute> Routes() {
-    std::vector<HttpRoute> routes = ProbeRoutes(registry_, [this] {
-      if (Ready()) return std::string();
-      return std::string(ads_.connected() ? "waiting for the control plane's complete state"
-                                          : "no control plane reached yet");
-    });
+    std::string degraded;
+    for (const datapath::KernelFeature& feature : steering_->features_off()) {
+      absl::StrAppend(&degraded, degraded.empty() ? "" : "; ", "no ", feature.name, " (Linux ",
+                      feature.since, "+): ", feature.why);
+    }
+    std::vector<HttpRoute> routes = ProbeRoutes(
+        registry_,
+        [this] {
+          if (Ready()) return std::string();
+          return std::string(ads_.connected() ? "waiting for the control plane's complete state"
+                                              : "no control plane reached yet");
+        },
+        degraded);
     routes.push_back(
         // Zone names are not in the maps (only their ids): skewlessctl reads them here.
         {"/debug/zones", [this] {

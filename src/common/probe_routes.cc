@@ -4,7 +4,7 @@
 namespace skewless {
 
 std::vector<HttpRoute> ProbeRoutes(const prometheus::Registry& registry,
-                                   std::function<std::string()> not_ready) {
+                                   std::function<std::string()> not_ready, std::string degraded) {
   return {
       {"/metrics",
        [&registry] {
@@ -13,10 +13,11 @@ std::vector<HttpRoute> ProbeRoutes(const prometheus::Registry& registry,
        }},
       {"/healthz", [] { return HttpReply{.body = "ok\n"}; }},
       {"/readyz",
-       [not_ready = std::move(not_ready)] {
+       [not_ready = std::move(not_ready), degraded = std::move(degraded)] {
          const std::string reason = not_ready();
-         if (reason.empty()) return HttpReply{.body = "ready\n"};
-         return HttpReply{.status = 503, .body = "not ready: " + reason + "\n"};
+         const std::string note = degraded.empty() ? "" : "degraded: " + degraded + "\n";
+         if (reason.empty()) return HttpReply{.body = "ready\n" + note};
+         return HttpReply{.status = 503, .body = "not ready: " + reason + "\n" + note};
        }},
   };
 }

@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -67,6 +68,16 @@ bool AttachTypeAvailable(bpf_prog_type type, bpf_attach_type attach_type) {
   return true;
 }
 
+bool MapFlagAvailable(bpf_map_type type, std::uint32_t flags) {
+  bpf_map_create_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.map_flags = flags;
+  const int fd = bpf_map_create(type, "skw_probe", 4, 8, 1, &opts);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
 bool InnerMapFlagAvailable() {
   bpf_map_create_opts opts{};
   opts.sz = sizeof(opts);
@@ -103,12 +114,23 @@ std::vector<KernelFeature> ProbeKernelFeatures(int cgroup_fd) {
        AttachTypeAvailable(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT)},
       {"sockops programs", "no active connection counts", "4.13",
        AttachTypeAvailable(BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS)},
-      {"cgroup/getpeername4/6 hooks", "steered sockets would report the pod as their peer", "5.8",
-       AttachTypeAvailable(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME)},
-      {"bpf_set_retval() in cgroup/connect4",
-       "a Service without backends could not fail connect() with ECONNREFUSED", "5.18",
+      {kGetpeernameHooks, "steered sockets report the pod, not the VIP, as their peer", "5.8",
+       AttachTypeAvailable(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME),
+       /*required=*/false},
+      {kSetRetval,
+       "a connect() to a Service without backends fails with EPERM instead of ECONNREFUSED", "5.18",
        HelperAvailable(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
-                       BPF_FUNC_set_retval)},
+                       BPF_FUNC_set_retval),
+       /*required=*/false},
+      {kGetsockoptHook,
+       "the HTTP/2 splicer cannot learn a redirected client's Service: HTTP/2 Services are "
+       "balanced per connection",
+       "5.3", AttachTypeAvailable(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT),
+       /*required=*/false},
+      {kMmapableArrays,
+       "the HTTP/2 splicer cannot share its load counts: HTTP/2 Services are balanced per "
+       "connection",
+       "5.5", MapFlagAvailable(BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE), /*required=*/false},
       {"socket-local storage (SK_STORAGE maps)", "no per-socket VIP memory", "5.2",
        libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, nullptr) == 1},
       {"bpf_sk_storage_get() in cgroup sock_addr programs", "no per-socket VIP memory", "5.10",
@@ -132,15 +154,26 @@ std::vector<KernelFeature> ProbeKernelFeatures(int cgroup_fd) {
 }
 
 absl::Status CheckKernelFeatures(int cgroup_fd) {
+  return CheckRequiredFeatures(ProbeKernelFeatures(cgroup_fd));
+}
+
+bool HasFeature(const std::vector<KernelFeature>& features, const std::string& name) {
+  return std::any_of(features.begin(), features.end(), [&](const KernelFeature& feature) {
+    return feature.name == name && feature.present;
+  });
+}
+
+absl::Status CheckRequiredFeatures(const std::vector<KernelFeature>& features) {
   std::vector<std::string> missing;
-  for (const KernelFeature& feature : ProbeKernelFeatures(cgroup_fd)) {
-    if (feature.present) continue;
+  for (const KernelFeature& feature : features) {
+    if (feature.present || !feature.required) continue;
     missing.push_back(
         absl::StrCat(feature.name, " (Linux ", feature.since, "+; without it ", feature.why, ")"));
   }
   if (missing.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      absl::StrCat("the kernel lacks BPF features skewless steering needs (or this process lacks "
+      absl::StrCat("the kernel lacks BPF features skewless steering needs (Linux ", kMinimumKernel,
+                   " or newer has them all; or this process lacks "
                    "CAP_BPF/CAP_NET_ADMIN): ",
                    absl::StrJoin(missing, "; ")));
 }

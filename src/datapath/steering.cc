@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernel_fit.h"
 #include "kernel_steering_maps.h"
 #include "skewless/common/cgroup.h"
 #include "skewless/datapath/bpf_util.h"
@@ -150,13 +151,13 @@ namespace {
 // node) that would be a real, if harmless, attach; an empty child cgroup made
 // for the probe holds no process at all. Only where no child can be made is
 // the target probed instead.
-absl::Status ProbeOnThrowawayCgroup(const std::string& target_path, int target_fd) {
+std::vector<KernelFeature> ProbeOnThrowawayCgroup(const std::string& target_path, int target_fd) {
   absl::StatusOr<OwnedCgroup> probe =
       OwnedCgroup::Create(absl::StrCat(target_path, "/skewless-probe-", getpid()));
-  if (!probe.ok()) return CheckKernelFeatures(target_fd);
+  if (!probe.ok()) return ProbeKernelFeatures(target_fd);
   absl::StatusOr<ScopedFd> probe_fd = OpenCgroup2Dir(probe->path());
-  if (!probe_fd.ok()) return CheckKernelFeatures(target_fd);
-  return CheckKernelFeatures(probe_fd->get());
+  if (!probe_fd.ok()) return ProbeKernelFeatures(target_fd);
+  return ProbeKernelFeatures(probe_fd->get());
 }
 
 }  // namespace
@@ -170,10 +171,18 @@ absl::StatusOr<std::unique_ptr<Steering>> Steering::Start(SteeringOptions option
   }
   absl::StatusOr<ScopedFd> cgroup_fd = OpenCgroup2Dir(options.cgroup_path);
   if (!cgroup_fd.ok()) return cgroup_fd.status();
-  if (absl::Status status = ProbeOnThrowawayCgroup(options.cgroup_path, cgroup_fd->get());
-      !status.ok()) {
-    return status;
+  std::vector<KernelFeature> features =
+      ProbeOnThrowawayCgroup(options.cgroup_path, cgroup_fd->get());
+  for (const std::string& name : options.treat_as_missing) {
+    auto feature = std::find_if(features.begin(), features.end(),
+                                [&](const KernelFeature& f) { return f.name == name; });
+    if (feature == features.end() || feature->required) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot run without \"", name, "\": not an optional feature"));
+    }
+    feature->present = false;
   }
+  if (absl::Status status = CheckRequiredFeatures(features); !status.ok()) return status;
   if (absl::Status status = PreparePinDir(options.pin_dir); !status.ok()) return status;
 
   const bool pinned_before =
@@ -183,6 +192,10 @@ absl::StatusOr<std::unique_ptr<Steering>> Steering::Start(SteeringOptions option
   if (skel == nullptr) return absl::ErrnoToStatus(errno, "opening the steer BPF skeleton");
   std::unique_ptr<Steering> steering(new Steering(skel, options.cgroup_path, options.pin_dir));
   steering->adopted_ = pinned_before;
+  FitToKernel(skel->obj, &skel->rodata->skw_have_set_retval, features);
+  for (const KernelFeature& feature : features) {
+    if (!feature.present) steering->features_off_.push_back(feature);
+  }
 
   // A fresh install that fails removes what it pinned; a failed adopt must
   // not touch the data path that is running.
@@ -274,6 +287,7 @@ absl::Status Steering::AttachOrAdoptLinks(int cgroup_fd) {
   for (const std::string& name : names) {
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, name.c_str());
     const std::string path = LinkPinPath(pin_dir_, name);
+    if (!bpf_program__autoload(prog)) continue;  // left out on this kernel (kernel_fit.h)
     if (Exists(path)) {
       bpf_link* link = bpf_link__open(path.c_str());
       if (link == nullptr) return absl::ErrnoToStatus(errno, "opening pinned link " + path);

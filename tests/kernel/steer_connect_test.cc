@@ -139,13 +139,23 @@ TEST_F(SteerConnectTest, UnconnectedUdpReachesTheBackendAndRepliesComeFromTheVip
   EXPECT_EQ(child->Wait(), kOk);
 }
 
+// ECONNREFUSED, as kube-proxy's REJECT rule gives; EPERM on a kernel without
+// bpf_set_retval() (before 5.18), where the program can only deny.
+int RefusalErrno(const datapath::Steering& steering) {
+  for (const datapath::KernelFeature& off : steering.features_off()) {
+    if (off.name == datapath::kSetRetval) return EPERM;
+  }
+  return ECONNREFUSED;
+}
+
 TEST_F(SteerConnectTest, AServiceWithoutBackendsRefusesConnectAtOnce) {
   ASSERT_TRUE(table_->Apply({Service("198.19.0.5", 80, {})}).ok());
   const SockAddr vip = MakeSockAddr("198.19.0.5", 80);
+  const int refusal = RefusalErrno(*steering_);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
     const auto start = std::chrono::steady_clock::now();
     const int fd = ConnectWithTimeout(AF_INET, SOCK_STREAM, vip);
-    if (fd != -ECONNREFUSED) return static_cast<int>(kWrongErrno);
+    if (fd != -refusal) return static_cast<int>(kWrongErrno);
     if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(500)) {
       return static_cast<int>(kTooSlow);
     }
@@ -156,6 +166,63 @@ TEST_F(SteerConnectTest, AServiceWithoutBackendsRefusesConnectAtOnce) {
   absl::StatusOr<std::array<std::uint64_t, SKW_REASON_COUNT>> reasons = steering_->ReasonCounts();
   ASSERT_TRUE(reasons.ok()) << reasons.status();
   EXPECT_EQ((*reasons)[SKW_REASON_NONE], 1u);
+}
+
+// The data path as it runs on an older kernel, on this one: without bpf_set_retval() a
+// refused connect fails with EPERM, and it is said in features_off().
+TEST_F(SteerConnectTest, WithoutSetRetvalARefusedConnectFailsWithEperm) {
+  Reinstall({datapath::kSetRetval});
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(steering_->features_off().size(), 1u);
+  EXPECT_EQ(steering_->features_off()[0].name, datapath::kSetRetval);
+  ASSERT_TRUE(table_->Apply({Service("198.19.0.7", 80, {})}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.0.7", 80);
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
+    return ConnectWithTimeout(AF_INET, SOCK_STREAM, vip) == -EPERM ? static_cast<int>(kOk)
+                                                                   : static_cast<int>(kWrongErrno);
+  });
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(child->Wait(), kOk);
+}
+
+// Without the getpeername hooks their programs are left out, and the rest still steers:
+// the connection reaches the pod, whose address getpeername() then shows.
+TEST_F(SteerConnectTest, WithoutGetpeernameHooksConnectsAreStillSteered) {
+  Reinstall({datapath::kGetpeernameHooks});
+  ASSERT_FALSE(HasFailure());
+  absl::StatusOr<std::vector<datapath::AttachedProgram>> programs = steering_->Programs();
+  ASSERT_TRUE(programs.ok()) << programs.status();
+  for (const datapath::AttachedProgram& program : *programs) {
+    EXPECT_EQ(program.name.find("getpeername"), std::string::npos) << program.name;
+  }
+  Backend backend = ListenOn("127.0.0.1");
+  ASSERT_TRUE(table_->Apply({Service("198.19.0.8", 80, {EndpointOf(backend)})}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.0.8", 80);
+  const SockAddr pod = MakeSockAddr("127.0.0.1", backend.port);
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
+    const int fd = ConnectWithTimeout(AF_INET, SOCK_STREAM, vip);
+    if (fd < 0) return static_cast<int>(kWrongErrno);
+    const bool shows_pod = PeerIs(fd, pod);
+    close(fd);
+    return shows_pod ? static_cast<int>(kOk) : static_cast<int>(kWrongErrno);
+  });
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(child->Wait(), kOk);
+  EXPECT_EQ(AcceptPending(backend, 200), 1);
+}
+
+TEST_F(SteerConnectTest, ARequiredFeatureCannotBeTreatedAsMissing) {
+  table_.reset();
+  ASSERT_TRUE(steering_->Uninstall().ok());
+  steering_.reset();
+  absl::StatusOr<std::unique_ptr<datapath::Steering>> steering =
+      datapath::Steering::Start({.cgroup_path = cgroup_->path(),
+                                 .pin_dir = SteerPinDir(),
+                                 .treat_as_missing = {"sockops programs"}});
+  ASSERT_FALSE(steering.ok());
+  EXPECT_EQ(steering.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(steering.status().message()),
+              ::testing::HasSubstr("not an optional feature"));
 }
 
 TEST_F(SteerConnectTest, AnAddressThatIsNoServiceIsLeftAlone) {

@@ -3,10 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include "steer_test_util.h"
 #include "test_cgroup.h"
 
 int main(int argc, char** argv) {
+  // A child that died early must fail its test, not kill the binary when the parent
+  // signals it through its pipe.
+  signal(SIGPIPE, SIG_IGN);
   ::testing::InitGoogleMock(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new skewless::testing::TestCgroupEnvironment);
   ::testing::AddGlobalTestEnvironment(new skewless::testing::SteerPinEnvironment);

@@ -225,7 +225,11 @@ bool Child::AwaitSignal(int timeout_ms) {
   return Await(to_parent_.get());
 }
 
-void Child::SendSignal() { Signal(from_parent_.get()); }
+void Child::SendSignal() {
+  // A child that has already exited cannot read it: its exit code, from Wait(), says why.
+  const char byte = 's';
+  (void)!write(from_parent_.get(), &byte, 1);
+}
 
 int Child::Wait() {
   if (pid_ <= 0) return -1;
@@ -311,6 +315,19 @@ void SteerTest::Restart() {
   table_ = std::make_unique<datapath::ServiceTable>(steering_->maps());
   absl::Status recovered = table_->Recover();
   ASSERT_TRUE(recovered.ok()) << recovered;
+}
+
+void SteerTest::Reinstall(std::vector<std::string> treat_as_missing) {
+  table_.reset();
+  ASSERT_TRUE(steering_->Uninstall().ok());
+  steering_.reset();
+  absl::StatusOr<std::unique_ptr<datapath::Steering>> steering = datapath::Steering::Start(
+      datapath::SteeringOptions{.cgroup_path = cgroup_->path(),
+                                .pin_dir = SteerPinDir(),
+                                .treat_as_missing = std::move(treat_as_missing)});
+  ASSERT_TRUE(steering.ok()) << steering.status();
+  steering_ = *std::move(steering);
+  table_ = std::make_unique<datapath::ServiceTable>(steering_->maps());
 }
 
 datapath::ServiceSpec SteerTest::Service(const std::string& vip, std::uint16_t port,

@@ -85,7 +85,7 @@ struct ChildPipes {
   int to_parent;
   int from_parent;
 };
-void Signal(int fd);  // one byte
+void Signal(int fd);  // one byte; a child that cannot send it exits 90
 bool Await(int fd);   // one byte or false on EOF
 
 class Child {
@@ -125,6 +125,9 @@ class SteerTest : public ::testing::Test {
   // Destroys the Steering without uninstalling (the data path stays) and
   // starts a new one on the same pin dir (adopt), with a recovered table.
   void Restart();
+  // Uninstalls, then installs afresh running without these optional features (as on an
+  // older kernel), with an empty table.
+  void Reinstall(std::vector<std::string> treat_as_missing);
 
   datapath::ServiceSpec Service(const std::string& vip, std::uint16_t port,
                                 std::vector<datapath::Endpoint> endpoints,

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "skewless/abi.h"
+#include "skewless/datapath/feature_probe.h"
 #include "skewless/datapath/map_layout.h"
 #include "skewless/datapath/steering_maps.h"
 
@@ -28,6 +29,9 @@ struct SteeringOptions {
   // Maps are pinned at <pin_dir>/<map name>, links at <pin_dir>/links/<program name>.
   // Must be on bpffs; created if missing.
   std::string pin_dir = kDefaultPinDir;
+  // Optional features (feature_probe.h names) to run without even if the kernel has them,
+  // as on an older kernel: how the degraded data path is tested on a new one.
+  std::vector<std::string> treat_as_missing;
 };
 
 // One program of the data path as it is attached now.
@@ -72,6 +76,9 @@ class Steering {
   absl::Status Uninstall();
 
   bool adopted() const { return adopted_; }
+  // Optional features this kernel lacks: the parts of the data path that are off here
+  // (each with what is lost), empty on a kernel that has everything.
+  const std::vector<KernelFeature>& features_off() const { return features_off_; }
   const std::string& cgroup_path() const { return cgroup_path_; }
   const std::string& pin_dir() const { return pin_dir_; }
 
@@ -103,6 +110,7 @@ class Steering {
   std::vector<bpf_link*> links_;            // one per program, pinned
   std::vector<std::string> link_programs_;  // program name of each link
   std::unique_ptr<SteeringMaps> maps_;
+  std::vector<KernelFeature> features_off_;
 };
 
 }  // namespace skewless::datapath
