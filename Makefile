@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CMAKE_FLAGS ?=
 NPROC := $(shell nproc)
 
-.PHONY: all deps configure build demo test bench clean lab-cleanup
+.PHONY: all deps configure build demo test bench kernel-test clean lab-cleanup
 
 all: build
 
@@ -29,6 +29,15 @@ test: build
 
 bench: build
 	python3 bench/run.py $(BUILD_DIR) $(BENCH_FLAGS)
+
+# The BPF data path's real-kernel suite on each kernel of tests/vm/kernels.txt, in qemu
+# (docs/kernel-test.md). Only what runs inside the VMs is built.
+KERNEL_TEST_BINARIES := skewless-agent connect_observer_test steer_connect_test \
+  steer_balance_test steer_lifecycle_test pinned_steering_test steer_splice_test
+kernel-test: configure
+	cmake --build $(BUILD_DIR) -j $(NPROC) --target $(KERNEL_TEST_BINARIES)
+	/usr/bin/python3 tests/vm/kernel_test.py $(BUILD_DIR)/bin --out $(BUILD_DIR)/kernel-test \
+	  $(KERNEL_TEST_FLAGS)
 
 lab-cleanup: build
 	$(BUILD_DIR)/bin/skewless-lab cleanup

@@ -25,6 +25,8 @@ packages=(
   python3 python3-h2
   # make demo's chart (scripts/demo_chart.py)
   python3-matplotlib
+  # make kernel-test: Debian kernels booted in qemu with a busybox initramfs
+  qemu-system-x86 busybox-static cpio file
   # benchmark baselines: nginx (grpc_pass) and haproxy (HTTP/2 to backends) in front of the
   # splicer's pods; bench/run.py runs its own instances from temp configs, never the services
   nginx haproxy

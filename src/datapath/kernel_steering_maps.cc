@@ -157,8 +157,11 @@ absl::Status KernelSteeringMaps::SwapChunk(const BackendSetSwaps& swaps, std::si
     const int err =
         bpf_map_update_batch(fds_.backend_sets, keys.data(), values.data(), &count, &opts);
     if (err == 0) return absl::OkStatus();
-    done = std::min<std::size_t>(count, keys.size());
-    if (done != 0 || !BatchUnsupported(err)) {
+    // A kernel without the op returns before touching the count, which libbpf then hands
+    // back unchanged (all of them, as if done): nothing was done, and redoing an update
+    // (BPF_ANY) is harmless anyway. Found by make kernel-test on Linux 5.10.
+    done = BatchUnsupported(err) ? 0 : std::min<std::size_t>(count, keys.size());
+    if (!BatchUnsupported(err)) {
       const std::uint32_t failed = keys[std::min(done, keys.size() - 1)];
       return MapError(err, absl::StrCat("swapping the backend set of service id ", failed,
                                         " into skw_backend_sets (batch of ", keys.size(), ")"));
@@ -191,7 +194,14 @@ absl::Status KernelSteeringMaps::DeleteBackendSets(const std::vector<std::uint32
       return MapError(err, absl::StrCat("deleting the backend sets of ", keys.size(),
                                         " services from skw_backend_sets"));
     }
-    keys.erase(keys.begin(), keys.begin() + std::min<std::size_t>(count, keys.size()));
+    if (BatchUnsupported(err)) {
+      // Nothing was deleted (the count came back untouched: see SwapChunk).
+      batch_fallback_reason_ =
+          absl::StrCat("BPF_MAP_DELETE_BATCH on skw_backend_sets failed: ", std::strerror(-err),
+                       " (kernel without batch ops for HASH_OF_MAPS); deleting one set at a time");
+    } else {
+      keys.erase(keys.begin(), keys.begin() + std::min<std::size_t>(count, keys.size()));
+    }
   }
   for (std::uint32_t id : keys) {
     absl::Status status =

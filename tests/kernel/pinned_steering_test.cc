@@ -21,7 +21,7 @@ class PinnedSteeringTest : public SteerTest {};
 TEST_F(PinnedSteeringTest, ReadsWhatTheLoaderWrote) {
   Backend a = ListenOn("127.0.0.2");
   Backend b = ListenOn("127.0.0.3");
-  ASSERT_TRUE(table_->Apply({Service("198.19.8.1", 80, {EndpointOf(a), EndpointOf(b, 300)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.8.1", 80, {EndpointOf(a), EndpointOf(b, 300)})}));
 
   absl::StatusOr<std::unique_ptr<datapath::PinnedSteering>> pinned =
       datapath::PinnedSteering::Open(SteerPinDir());

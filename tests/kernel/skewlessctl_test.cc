@@ -58,7 +58,7 @@ class SkewlessctlTest : public SteerTest {
     local.traffic_distribution = datapath::TrafficDistribution::kPreferClose;
     datapath::ServiceSpec udp =
         Service(kVip, 53, {EndpointOf(backends_[0])}, datapath::Protocol::kUdp);
-    ASSERT_TRUE(table_->Apply({local, udp}).ok());
+    SKW_ASSERT_OK(table_->Apply({local, udp}));
     StartAgent();
   }
 

@@ -71,7 +71,7 @@ TEST_F(SteerBalanceTest, AThousandHeldConnectionsSpreadEvenlyAndActiveConnsTrack
   std::vector<Backend> backends = Backends(4);
   std::vector<datapath::Endpoint> endpoints;
   for (const Backend& backend : backends) endpoints.push_back(EndpointOf(backend));
-  ASSERT_TRUE(table_->Apply({Service("198.19.1.1", 80, endpoints)}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.1.1", 80, endpoints)}));
   const SockAddr vip = MakeSockAddr("198.19.1.1", 80);
 
   std::unique_ptr<Child> child =
@@ -104,10 +104,8 @@ TEST_F(SteerBalanceTest, AThousandHeldConnectionsSpreadEvenlyAndActiveConnsTrack
 
 TEST_F(SteerBalanceTest, WeightsSetTheShareOfHeldConnections) {
   std::vector<Backend> backends = Backends(2);
-  ASSERT_TRUE(table_
-                  ->Apply({Service("198.19.1.2", 80,
-                                   {EndpointOf(backends[0], 100), EndpointOf(backends[1], 300)})})
-                  .ok());
+  SKW_ASSERT_OK(table_->Apply(
+      {Service("198.19.1.2", 80, {EndpointOf(backends[0], 100), EndpointOf(backends[1], 300)})}));
   const SockAddr vip = MakeSockAddr("198.19.1.2", 80);
   std::unique_ptr<Child> child =
       Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 400); });
@@ -130,7 +128,7 @@ TEST_F(SteerBalanceTest, TerminatingBackendsGetNothingWhileReadyOnesExist) {
     endpoints[i].ready = false;
     endpoints[i].terminating = true;
   }
-  ASSERT_TRUE(table_->Apply({Service("198.19.1.3", 80, endpoints)}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.1.3", 80, endpoints)}));
   const SockAddr vip = MakeSockAddr("198.19.1.3", 80);
   std::unique_ptr<Child> child =
       Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 100); });
@@ -153,7 +151,7 @@ TEST_F(SteerBalanceTest, ServingTerminatingBackendsServeWhenNothingIsReady) {
     endpoints.back().ready = false;
     endpoints.back().terminating = true;
   }
-  ASSERT_TRUE(table_->Apply({Service("198.19.1.4", 80, endpoints)}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.1.4", 80, endpoints)}));
   const SockAddr vip = MakeSockAddr("198.19.1.4", 80);
   std::unique_ptr<Child> child =
       Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 20); });
@@ -176,7 +174,7 @@ TEST_F(SteerBalanceTest, ASetSwapStormOnlyEverYieldsBackendsOfOneOfTheSetsAndNoR
   const datapath::ServiceSpec set_b =
       Service("198.19.1.5", 80,
               {EndpointOf(backends[2]), EndpointOf(backends[3]), EndpointOf(backends[4])});
-  ASSERT_TRUE(table_->Apply({set_a}).ok());
+  SKW_ASSERT_OK(table_->Apply({set_a}));
   const SockAddr vip = MakeSockAddr("198.19.1.5", 80);
   constexpr int kSwaps = 200;
 

@@ -75,27 +75,26 @@ class SteerConnectTest : public SteerTest {
 
 TEST_F(SteerConnectTest, Ipv4TcpToTheVipReachesTheBackendAndGetpeernameShowsTheVip) {
   Backend backend = ListenOn("127.0.0.1");
-  ASSERT_TRUE(table_->Apply({Service("198.19.0.1", 80, {EndpointOf(backend)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.1", 80, {EndpointOf(backend)})}));
   ExpectTcpReaches(backend, AF_INET, MakeSockAddr("198.19.0.1", 80));
 }
 
 TEST_F(SteerConnectTest, Ipv6TcpToTheVipReachesTheBackendAndGetpeernameShowsTheVip) {
   Backend backend = ListenOn("::1");
-  ASSERT_TRUE(table_->Apply({Service("2001:db8::1", 80, {EndpointOf(backend)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("2001:db8::1", 80, {EndpointOf(backend)})}));
   ExpectTcpReaches(backend, AF_INET6, MakeSockAddr("2001:db8::1", 80));
 }
 
 // How gRPC dials IPv4: only connect6 runs, with ::ffff:a.b.c.d.
 TEST_F(SteerConnectTest, Ipv4VipDialledThroughADualStackSocketReachesTheBackend) {
   Backend backend = ListenOn("127.0.0.1");
-  ASSERT_TRUE(table_->Apply({Service("198.19.0.2", 80, {EndpointOf(backend)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.2", 80, {EndpointOf(backend)})}));
   ExpectTcpReaches(backend, AF_INET6, MakeSockAddr("::ffff:198.19.0.2", 80));
 }
 
 TEST_F(SteerConnectTest, ConnectedUdpReachesTheBackendAndRepliesArrive) {
   Backend backend = ListenOn("127.0.0.1", SOCK_DGRAM);
-  ASSERT_TRUE(
-      table_->Apply({Service("198.19.0.3", 53, {EndpointOf(backend)}, Protocol::kUdp)}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.3", 53, {EndpointOf(backend)}, Protocol::kUdp)}));
   const SockAddr vip = MakeSockAddr("198.19.0.3", 53);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
     const int fd = ConnectWithTimeout(AF_INET, SOCK_DGRAM, vip);
@@ -115,8 +114,7 @@ TEST_F(SteerConnectTest, ConnectedUdpReachesTheBackendAndRepliesArrive) {
 
 TEST_F(SteerConnectTest, UnconnectedUdpReachesTheBackendAndRepliesComeFromTheVip) {
   Backend backend = ListenOn("127.0.0.1", SOCK_DGRAM);
-  ASSERT_TRUE(
-      table_->Apply({Service("198.19.0.4", 53, {EndpointOf(backend)}, Protocol::kUdp)}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.4", 53, {EndpointOf(backend)}, Protocol::kUdp)}));
   const SockAddr vip = MakeSockAddr("198.19.0.4", 53);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
     const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -149,7 +147,7 @@ int RefusalErrno(const datapath::Steering& steering) {
 }
 
 TEST_F(SteerConnectTest, AServiceWithoutBackendsRefusesConnectAtOnce) {
-  ASSERT_TRUE(table_->Apply({Service("198.19.0.5", 80, {})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.5", 80, {})}));
   const SockAddr vip = MakeSockAddr("198.19.0.5", 80);
   const int refusal = RefusalErrno(*steering_);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
@@ -175,7 +173,7 @@ TEST_F(SteerConnectTest, WithoutSetRetvalARefusedConnectFailsWithEperm) {
   ASSERT_FALSE(HasFailure());
   ASSERT_EQ(steering_->features_off().size(), 1u);
   EXPECT_EQ(steering_->features_off()[0].name, datapath::kSetRetval);
-  ASSERT_TRUE(table_->Apply({Service("198.19.0.7", 80, {})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.7", 80, {})}));
   const SockAddr vip = MakeSockAddr("198.19.0.7", 80);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
     return ConnectWithTimeout(AF_INET, SOCK_STREAM, vip) == -EPERM ? static_cast<int>(kOk)
@@ -196,7 +194,7 @@ TEST_F(SteerConnectTest, WithoutGetpeernameHooksConnectsAreStillSteered) {
     EXPECT_EQ(program.name.find("getpeername"), std::string::npos) << program.name;
   }
   Backend backend = ListenOn("127.0.0.1");
-  ASSERT_TRUE(table_->Apply({Service("198.19.0.8", 80, {EndpointOf(backend)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.8", 80, {EndpointOf(backend)})}));
   const SockAddr vip = MakeSockAddr("198.19.0.8", 80);
   const SockAddr pod = MakeSockAddr("127.0.0.1", backend.port);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
@@ -228,7 +226,7 @@ TEST_F(SteerConnectTest, ARequiredFeatureCannotBeTreatedAsMissing) {
 TEST_F(SteerConnectTest, AnAddressThatIsNoServiceIsLeftAlone) {
   Backend backend = ListenOn("127.0.0.1");
   Backend direct = ListenOn("127.0.0.1");
-  ASSERT_TRUE(table_->Apply({Service("198.19.0.6", 80, {EndpointOf(backend)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.0.6", 80, {EndpointOf(backend)})}));
   const SockAddr to = MakeSockAddr("127.0.0.1", direct.port);
   std::unique_ptr<Child> child =
       Child::Start(*cgroup_, [&](ChildPipes) { return ConnectAndSend(AF_INET, to); });

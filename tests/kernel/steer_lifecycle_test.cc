@@ -116,7 +116,7 @@ TEST_F(SteerLifecycleTest, UninstallLeavesNoProgramAttachedAndNoPin) {
 
 TEST_F(SteerLifecycleTest, DestroyingWithoutUninstallKeepsTheDataPathSteering) {
   Backend backend = ListenOn("127.0.0.1");
-  ASSERT_TRUE(table_->Apply({Service("198.19.2.1", 80, {EndpointOf(backend)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.2.1", 80, {EndpointOf(backend)})}));
   table_.reset();
   steering_.reset();  // the agent is gone
 
@@ -139,7 +139,7 @@ TEST_F(SteerLifecycleTest, ARestartMidTrafficDropsNoConnectionAndKeepsSteering) 
   backends.push_back(ListenOn("127.0.0.2"));
   const std::vector<datapath::ServiceSpec> desired = {
       Service("198.19.2.2", 80, {EndpointOf(backends[0]), EndpointOf(backends[1])})};
-  ASSERT_TRUE(table_->Apply(desired).ok());
+  SKW_ASSERT_OK(table_->Apply(desired));
   const SockAddr vip = MakeSockAddr("198.19.2.2", 80);
   absl::StatusOr<std::vector<datapath::AttachedProgram>> before = steering_->Programs();
   ASSERT_TRUE(before.ok()) << before.status();
@@ -173,7 +173,7 @@ TEST_F(SteerLifecycleTest, ARestartMidTrafficDropsNoConnectionAndKeepsSteering) 
     EXPECT_NE(same->program_id, old_program.program_id) << "the new program was not swapped in";
   }
   // The recovered table already matches: nothing to write.
-  ASSERT_TRUE(table_->Apply(desired).ok());
+  SKW_ASSERT_OK(table_->Apply(desired));
   EXPECT_EQ(table_->write_counts().total(), 0u);
 
   // Steering continues after the restart, and load counts survived it.
@@ -223,11 +223,19 @@ TEST_F(SteerLifecycleTest, LoadedMapsHaveTheAbiHeaderSizes) {
   }
 }
 
+// Every required feature is there (else Start would have refused), and the optional ones
+// missing are exactly those the data path says it runs without.
 TEST_F(SteerLifecycleTest, TheKernelHasEveryFeatureTheDataPathNeeds) {
   Fd cgroup(open(cgroup_->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  std::vector<std::string> missing, off;
   for (const datapath::KernelFeature& feature : datapath::ProbeKernelFeatures(cgroup.get())) {
-    EXPECT_TRUE(feature.present) << feature.name;
+    EXPECT_TRUE(feature.present || !feature.required) << feature.name;
+    if (!feature.present) missing.push_back(feature.name);
   }
+  for (const datapath::KernelFeature& feature : steering_->features_off()) {
+    off.push_back(feature.name);
+  }
+  EXPECT_EQ(missing, off);
   EXPECT_THAT(AttachedPrograms(cgroup_->path()), SizeIs(std::size(kSteeringHooks)))
       << "the probe left a program behind";
 }

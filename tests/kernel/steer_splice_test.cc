@@ -188,10 +188,8 @@ TEST_F(SteerSpliceTest, TwoServicesReachOneSplicerAndSoOriginalDstTellsThemApart
   ASSERT_NE(child, nullptr);
   ASSERT_TRUE(child->AwaitSignal(5000));
   UseSplicerAt(absl::StrCat("127.0.0.1:", results->splicer_port));
-  ASSERT_TRUE(
-      table_
-          ->Apply({SplicedService("198.19.2.1", 80, pod), SplicedService("198.19.2.2", 8080, pod)})
-          .ok());
+  SKW_ASSERT_OK(table_->Apply(
+      {SplicedService("198.19.2.1", 80, pod), SplicedService("198.19.2.2", 8080, pod)}));
   child->SendSignal();
   ASSERT_EQ(child->Wait(), kOk);
 
@@ -218,7 +216,7 @@ TEST_F(SteerSpliceTest, AClosedClientLeavesNoOriginBehind) {
   Backend splicer = ListenOn("127.0.0.1");
   Backend pod = ListenOn("127.0.0.2");
   UseSplicer(splicer);
-  ASSERT_TRUE(table_->Apply({SplicedService("198.19.2.3", 80, pod)}).ok());
+  SKW_ASSERT_OK(table_->Apply({SplicedService("198.19.2.3", 80, pod)}));
   const SockAddr vip = MakeSockAddr("198.19.2.3", 80);
   const int listener = splicer.fd.get();
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes pipes) {
@@ -249,7 +247,7 @@ TEST_F(SteerSpliceTest, AClosedClientLeavesNoOriginBehind) {
 
 TEST_F(SteerSpliceTest, WithoutASplicerAnHttp2ServiceIsSteeredToItsPods) {
   Backend pod = ListenOn("127.0.0.2");
-  ASSERT_TRUE(table_->Apply({SplicedService("198.19.2.4", 80, pod)}).ok());
+  SKW_ASSERT_OK(table_->Apply({SplicedService("198.19.2.4", 80, pod)}));
   Backend* pods[] = {&pod};
   EXPECT_THAT(ConnectsPerPod(MakeSockAddr("198.19.2.4", 80), 3, {pods[0]}),
               ::testing::ElementsAre(3));
@@ -262,7 +260,7 @@ TEST_F(SteerSpliceTest, WithoutTheSplicersLeaseConnectsGoToThePods) {
   Backend splicer = ListenOn("127.0.0.1");
   Backend pod = ListenOn("127.0.0.2");
   UseSplicer(splicer);
-  ASSERT_TRUE(table_->Apply({SplicedService("198.19.2.7", 80, pod)}).ok());
+  SKW_ASSERT_OK(table_->Apply({SplicedService("198.19.2.7", 80, pod)}));
   const SockAddr vip = MakeSockAddr("198.19.2.7", 80);
   EXPECT_THAT(ConnectsPerPod(vip, 2, {&splicer, &pod}), ::testing::ElementsAre(2, 0));
 
@@ -281,7 +279,7 @@ TEST_F(SteerSpliceTest, TheSplicersOwnMarkedSocketsGoToThePodNotBackToIt) {
   Backend pod = ListenOn("127.0.0.2");
   constexpr std::uint32_t kMark = 0x5c1;
   UseSplicer(splicer, kMark);
-  ASSERT_TRUE(table_->Apply({SplicedService("198.19.2.5", 80, pod)}).ok());
+  SKW_ASSERT_OK(table_->Apply({SplicedService("198.19.2.5", 80, pod)}));
   const SockAddr vip = MakeSockAddr("198.19.2.5", 80);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
     const int marked = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -305,7 +303,7 @@ TEST_F(SteerSpliceTest, TheSplicersOwnMarkedSocketsGoToThePodNotBackToIt) {
 TEST_F(SteerSpliceTest, ConnectsSkipWhatTheSplicerEjectsAndWeighItsOutstandingStreams) {
   Backend a = ListenOn("127.0.0.2");
   Backend b = ListenOn("127.0.0.3");
-  ASSERT_TRUE(table_->Apply({Service("198.19.2.6", 80, {EndpointOf(a), EndpointOf(b)})}).ok());
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.2.6", 80, {EndpointOf(a), EndpointOf(b)})}));
   const std::optional<std::uint32_t> id_a = table_->BackendId(a.ip, a.port);
   const std::optional<std::uint32_t> id_b = table_->BackendId(b.ip, b.port);
   ASSERT_TRUE(id_a.has_value() && id_b.has_value());

@@ -19,6 +19,13 @@
 #include "skewless/datapath/service_table.h"
 #include "skewless/datapath/steering.h"
 
+// ASSERT that an absl::Status is ok, printing it when not (what the kernel refused).
+#define SKW_ASSERT_OK(expr)                     \
+  do {                                          \
+    const absl::Status skw_status = (expr);     \
+    ASSERT_TRUE(skw_status.ok()) << skw_status; \
+  } while (0)
+
 namespace skewless::testing {
 
 // /run/skewless-test-<pid>-bpffs: a private bpffs instance the tests mount

@@ -142,7 +142,7 @@ def shared_libraries(binary):
     return libs
 
 
-def build_initramfs(bin_dir, out_path):
+def build_initramfs(bin_dir, out_path, tests):
     """busybox-static, our binaries (debug info stripped) and their libraries, /init."""
     busybox = shutil.which("busybox")
     if not busybox or "static" not in run(["file", "-L", busybox]).stdout:
@@ -155,7 +155,7 @@ def build_initramfs(bin_dir, out_path):
         shutil.copy(os.path.join(HERE, "init.sh"), os.path.join(root, "init"))
         os.chmod(os.path.join(root, "init"), 0o755)
         libs = set()
-        for name in TOOLS + TESTS:
+        for name in TOOLS + tests:
             source = os.path.join(bin_dir, name)
             if not os.path.exists(source):
                 raise Failure(f"{source} is missing (make kernel-test builds it)")
@@ -168,7 +168,7 @@ def build_initramfs(bin_dir, out_path):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy(real, target)
         with open(os.path.join(root, "skewless/tests"), "w") as f:
-            f.write("\n".join(TESTS) + "\n")
+            f.write("\n".join(tests) + "\n")
         cpio = subprocess.run("find . | cpio -o -H newc --quiet", shell=True, cwd=root,
                               check=True, capture_output=True).stdout
         with gzip.open(out_path, "wb", compresslevel=1) as f:
@@ -416,6 +416,7 @@ def render(results, accel_note, command):
 
 
 def main():
+    global TESTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bin_dir", help="the build's bin directory (build/bin)")
     parser.add_argument("--kernels", default=os.path.join(HERE, "kernels.txt"),
@@ -424,7 +425,10 @@ def main():
     parser.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                         help="auto: KVM if a guest boots under it, else TCG")
     parser.add_argument("--out", default="build/kernel-test", help="results and cache")
+    parser.add_argument("--test", action="append", choices=TESTS,
+                        help="run only this test binary (repeatable; default all)")
     args = parser.parse_args()
+    TESTS = args.test or TESTS
     if os.geteuid() != 0:
         print("kernel-test: needs root (loads BPF programs; the native row attaches them)",
               file=sys.stderr)
@@ -452,15 +456,20 @@ def main():
             if initramfs is None:
                 initramfs = os.path.join(out_dir, "initramfs.cpio.gz")
                 say("building the initramfs")
-                build_initramfs(args.bin_dir, initramfs)
+                build_initramfs(args.bin_dir, initramfs, TESTS)
             results.append(run_vm(kernel, args.bin_dir, out_dir, initramfs, accel,
                                   os.path.join(out_dir, "cache")))
     except (Failure, subprocess.CalledProcessError) as e:
         detail = e.stderr if isinstance(e, subprocess.CalledProcessError) else ""
         print(f"kernel-test: {e}{': ' + detail.strip() if detail else ''}", file=sys.stderr)
         return 2
-    command = "make kernel-test" + (f" KERNEL_TEST_FLAGS='{' '.join(sys.argv[2:])}'"
-                                    if len(sys.argv) > 2 else "")
+    flags = [f"--only {name}" for name in args.only or []]
+    if args.accel != "auto":
+        flags.append(f"--accel {args.accel}")
+    flags += [f"--test {name}" for name in args.test or []]
+    if args.kernels != os.path.join(HERE, "kernels.txt"):
+        flags.append(f"--kernels {args.kernels}")
+    command = "make kernel-test" + (f" KERNEL_TEST_FLAGS='{' '.join(flags)}'" if flags else "")
     report = render(results, accel["note"], command)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(report)
