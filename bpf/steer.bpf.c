@@ -65,14 +65,18 @@ static __always_inline void skw_rewrite_destination(struct bpf_sock_addr *ctx, i
 }
 
 // A SKW_SVC_F_SPLICE service's TCP connect goes to the node's splicer unless
-// none is configured, the socket is the splicer's own (its SO_MARK), or the
-// splicer listens in the other address family than the VIP's.
+// none is configured, none holds the lease (stopped, draining or crashed), the
+// socket is the splicer's own (its SO_MARK), or the splicer listens in the
+// other address family than the VIP's.
 static __always_inline int skw_goes_to_splicer(const struct bpf_sock_addr *ctx,
                                                const struct skw_service *service,
                                                const struct skw_node_config *node,
                                                const struct skw_addr *vip) {
+  const __u32 lease_key = 0;
   if (!(service->flags & SKW_SVC_F_SPLICE) || !node || node->splicer_port == 0) return 0;
   if (!skw_sock_addr_is_stream(ctx)) return 0;
+  const struct skw_splicer_lease *lease = bpf_map_lookup_elem(&skw_splicer, &lease_key);
+  if (!lease || bpf_ktime_get_ns() >= lease->alive_until_ns) return 0;
   if (node->splicer_mark != 0) {
     struct bpf_sock *sk = ctx->sk;
     if (!sk || sk->mark == node->splicer_mark) return 0;

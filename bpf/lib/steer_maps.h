@@ -80,6 +80,17 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } skw_node SEC(".maps");
 
+// One entry: the splicer's lease (abi.h). Mmapable: the splicer renews it with
+// a plain store, no syscall.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct skw_splicer_lease);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} skw_splicer SEC(".maps");
+
 // Socket-local storage is freed with the socket, so a steered socket that
 // dies any way at all (RST, abort, process killed) leaves nothing behind.
 // The kernel requires BPF_F_NO_PREALLOC and max_entries 0 for SK_STORAGE.

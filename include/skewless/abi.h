@@ -25,7 +25,7 @@
 
 // Bumped on any layout change of a struct below; pinned maps written by an
 // older agent carry the old layout, so a mismatch means "recreate the maps".
-#define SKW_ABI_VERSION 3
+#define SKW_ABI_VERSION 4
 
 // --- connect_observer (bpf/connect_observer.bpf.c) ---
 
@@ -169,6 +169,19 @@ struct skw_node_config {
   __u32 splicer_mark;
 };
 SKW_ABI_SIZE_ASSERT(struct skw_node_config, 40);
+
+// skw_splicer's one entry, written by the running splicer (mmapped), read by the
+// connect hook: SKW_SVC_F_SPLICE connects go to the splicer only while
+// bpf_ktime_get_ns() < alive_until_ns. The splicer renews it every half second
+// and zeroes it when it starts draining, so a splicer that stops or crashes
+// sends new connects back to L4 steering at once or within the lease, instead
+// of to a port nobody listens on.
+struct skw_splicer_lease {
+  __u64 alive_until_ns;
+  __u32 pid;  // the splicer holding it (for operators; never read by BPF)
+  __u32 pad;
+};
+SKW_ABI_SIZE_ASSERT(struct skw_splicer_lease, 16);
 
 // Kept with each steered socket (BPF_MAP_TYPE_SK_STORAGE, freed with it).
 struct skw_sock_state {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "steering_pins.h"
@@ -92,36 +93,51 @@ absl::StatusOr<std::vector<std::uint32_t>> PinnedServices::BackendIds() const {
   return ids;
 }
 
-LoadCounters::LoadCounters(ScopedFd fd, void* base, std::size_t length)
-    : fd_(std::move(fd)), base_(base), length_(length) {}
+MappedArray::MappedArray(MappedArray&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      base_(std::exchange(other.base_, nullptr)),
+      length_(std::exchange(other.length_, 0)) {}
 
-LoadCounters::~LoadCounters() { munmap(base_, length_); }
+MappedArray::~MappedArray() {
+  if (base_ != nullptr) munmap(base_, length_);
+}
 
-absl::StatusOr<std::unique_ptr<LoadCounters>> LoadCounters::Open(const std::string& pin_dir) {
-  absl::StatusOr<ScopedFd> fd = OpenMap(pin_dir, "skw_backend_loads", false);
+absl::StatusOr<MappedArray> MappedArray::Open(const std::string& pin_dir, const std::string& name) {
+  absl::StatusOr<ScopedFd> fd = OpenMap(pin_dir, name, false);
   if (!fd.ok()) return fd.status();
   bpf_map_info info{};
   __u32 info_length = sizeof(info);
   if (bpf_obj_get_info_by_fd(fd->get(), &info, &info_length) != 0) {
-    return absl::ErrnoToStatus(errno, "reading skw_backend_loads' info");
+    return absl::ErrnoToStatus(errno, absl::StrCat("reading ", name, "'s info"));
   }
   if ((info.map_flags & BPF_F_MMAPABLE) == 0) {
     return absl::FailedPreconditionError(
-        "skw_backend_loads is not mmapable: the data path pinned in " + pin_dir +
-        " is from an older build (uninstall it and restart the agent)");
+        absl::StrCat(name, " is not mmapable: the data path pinned in ", pin_dir,
+                     " is from an older build (uninstall it and restart the agent)"));
   }
-  // An array's values are laid out back to back, each rounded up to 8 bytes.
+  // An array's values are laid out back to back, each rounded up to 8 bytes (ours are
+  // multiples of 8 already: abi.h asserts their sizes).
   const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   const std::size_t length =
-      (std::size_t{info.max_entries} * sizeof(skw_backend_load) + page - 1) / page * page;
+      (std::size_t{info.max_entries} * info.value_size + page - 1) / page * page;
   void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd->get(), 0);
-  if (base == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmapping skw_backend_loads");
-  return std::unique_ptr<LoadCounters>(new LoadCounters(*std::move(fd), base, length));
+  if (base == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrCat("mmapping ", name));
+  MappedArray mapped;
+  mapped.fd_ = *std::move(fd);
+  mapped.base_ = base;
+  mapped.length_ = length;
+  return mapped;
+}
+
+absl::StatusOr<std::unique_ptr<LoadCounters>> LoadCounters::Open(const std::string& pin_dir) {
+  absl::StatusOr<MappedArray> mapped = MappedArray::Open(pin_dir, "skw_backend_loads");
+  if (!mapped.ok()) return mapped.status();
+  return std::unique_ptr<LoadCounters>(new LoadCounters(*std::move(mapped)));
 }
 
 skw_backend_load* LoadCounters::At(std::uint32_t backend_id) const {
   if (backend_id == 0 || backend_id >= SKW_MAX_BACKENDS) return nullptr;
-  return static_cast<skw_backend_load*>(base_) + backend_id;
+  return mapped_.As<skw_backend_load>() + backend_id;
 }
 
 void LoadCounters::AddOutstanding(std::uint32_t backend_id, std::int64_t delta) {
@@ -165,6 +181,39 @@ skw_backend_load LoadCounters::Read(std::uint32_t backend_id) const {
           std::atomic_ref<__u64>(load->outstanding_requests).load(std::memory_order_relaxed),
       .ejected_until_ns =
           std::atomic_ref<__u64>(load->ejected_until_ns).load(std::memory_order_relaxed)};
+}
+
+absl::StatusOr<std::unique_ptr<SplicerLease>> SplicerLease::Open(const std::string& pin_dir) {
+  absl::StatusOr<MappedArray> mapped = MappedArray::Open(pin_dir, "skw_splicer");
+  if (!mapped.ok()) return mapped.status();
+  return std::unique_ptr<SplicerLease>(new SplicerLease(*std::move(mapped)));
+}
+
+SplicerLease::~SplicerLease() { Release(); }
+
+void SplicerLease::Renew(std::uint64_t until_ns) {
+  skw_splicer_lease* lease = mapped_.As<skw_splicer_lease>();
+  std::atomic_ref<__u32>(lease->pid).store(static_cast<__u32>(getpid()), std::memory_order_relaxed);
+  std::atomic_ref<__u64>(lease->alive_until_ns).store(until_ns, std::memory_order_release);
+}
+
+void SplicerLease::Release() {
+  skw_splicer_lease* lease = mapped_.As<skw_splicer_lease>();
+  // Only our own: a new splicer that took over while this one drains keeps its lease.
+  if (std::atomic_ref<__u32>(lease->pid).load(std::memory_order_relaxed) !=
+      static_cast<__u32>(getpid())) {
+    return;
+  }
+  std::atomic_ref<__u64>(lease->alive_until_ns).store(0, std::memory_order_release);
+}
+
+skw_splicer_lease SplicerLease::Read() const {
+  skw_splicer_lease* lease = mapped_.As<skw_splicer_lease>();
+  return skw_splicer_lease{
+      .alive_until_ns =
+          std::atomic_ref<__u64>(lease->alive_until_ns).load(std::memory_order_acquire),
+      .pid = std::atomic_ref<__u32>(lease->pid).load(std::memory_order_relaxed),
+      .pad = 0};
 }
 
 }  // namespace skewless::datapath

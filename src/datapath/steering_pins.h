@@ -28,6 +28,7 @@ inline constexpr MapAbi kSteeringMapAbi[] = {
     {"skw_backends", sizeof(std::uint32_t), sizeof(skw_backend)},
     {"skw_backend_loads", sizeof(std::uint32_t), sizeof(skw_backend_load)},
     {"skw_node", sizeof(std::uint32_t), sizeof(skw_node_config)},
+    {"skw_splicer", sizeof(std::uint32_t), sizeof(skw_splicer_lease)},
     {"skw_sock_states", sizeof(int), sizeof(skw_sock_state)},
     {"skw_udp_rev", sizeof(skw_udp_rev_key), sizeof(skw_udp_rev)},
     {"skw_origins", sizeof(skw_origin_key), sizeof(skw_origin)},

@@ -7,11 +7,21 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "lease_keeper.h"
 #include "skewless/common/http_server.h"
 #include "splicer_metrics.h"
 #include "worker.h"
 
 namespace skewless::splicer {
+namespace {
+
+// Renewed twice a second for two seconds ahead: a splicer that crashed stops being sent
+// connects within 2 s; a renewal may be late by 1.5 s (a stalled machine) before it lapses.
+constexpr std::chrono::milliseconds kLeaseRenewal{500};
+constexpr std::chrono::milliseconds kLease{2000};
+constexpr std::chrono::milliseconds kLeaseReleaseGrace{50};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& options) {
   std::string host;
@@ -35,6 +45,7 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   if (absl::Status valid = check.Update(std::chrono::steady_clock::now(), specs); !valid.ok()) {
     return valid;
   }
+  std::unique_ptr<datapath::SplicerLease> lease;
   setup.zone = options.zone;
   setup.mark = options.mark;
   setup.refresh = options.refresh;
@@ -45,6 +56,10 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     absl::StatusOr<std::unique_ptr<datapath::LoadCounters>> loads =
         datapath::LoadCounters::Open(options.pin_dir);
     if (!loads.ok()) return loads.status();
+    absl::StatusOr<std::unique_ptr<datapath::SplicerLease>> opened =
+        datapath::SplicerLease::Open(options.pin_dir);
+    if (!opened.ok()) return opened.status();
+    lease = *std::move(opened);
     splicer->services_ = *std::move(services);
     splicer->loads_ = *std::move(loads);
     // One splicer per node: whatever an earlier one counted and never took back (it
@@ -68,6 +83,9 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     splicer->workers_.push_back(std::move(worker));
   }
   for (auto& worker : splicer->workers_) worker->Start();
+  if (lease) {
+    splicer->lease_ = std::make_unique<LeaseKeeper>(std::move(lease), kLeaseRenewal, kLease);
+  }
   return splicer;
 }
 
@@ -79,6 +97,11 @@ Splicer::~Splicer() {
 }
 
 void Splicer::Drain(std::chrono::milliseconds grace) {
+  if (lease_) {
+    lease_->Release();
+    // A connect that passed the hook just before finds the listener still open.
+    std::this_thread::sleep_for(kLeaseReleaseGrace);
+  }
   for (auto& worker : workers_) worker->BeginDrain();
   const auto deadline = std::chrono::steady_clock::now() + grace;
   auto open = [&] {
@@ -93,6 +116,7 @@ void Splicer::Drain(std::chrono::milliseconds grace) {
 }
 
 void Splicer::Stop() {
+  if (lease_) lease_->Release();
   for (auto& worker : workers_) worker->Stop();
 }
 

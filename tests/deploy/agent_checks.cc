@@ -10,36 +10,6 @@ namespace {
 
 constexpr char kUninstall[] = "skewless-agent-uninstall";
 
-// The volumeMount through which `container` sees the host's `host_path`.
-YAML::Node HostPathMount(const Workload& workload, const YAML::Node& container,
-                         std::string_view host_path) {
-  for (const YAML::Node& mount : Items(At(container, {"volumeMounts"}))) {
-    for (const YAML::Node& volume : Items(At(workload.pod, {"volumes"}))) {
-      if (Text(At(volume, {"name"})) == Text(At(mount, {"name"})) &&
-          Text(At(volume, {"hostPath", "path"})) == host_path) {
-        return mount;
-      }
-    }
-  }
-  return YAML::Node(YAML::NodeType::Undefined);
-}
-
-bool ToleratesEverything(const YAML::Node& pod) {
-  const std::vector<YAML::Node> tolerations = Items(At(pod, {"tolerations"}));
-  return std::any_of(tolerations.begin(), tolerations.end(), [](const YAML::Node& toleration) {
-    return Text(At(toleration, {"operator"})) == "Exists" && !At(toleration, {"key"}).IsDefined() &&
-           !At(toleration, {"effect"}).IsDefined();
-  });
-}
-
-bool NodeNameFromSpec(const YAML::Node& container) {
-  const std::vector<YAML::Node> env = Items(At(container, {"env"}));
-  return std::any_of(env.begin(), env.end(), [](const YAML::Node& variable) {
-    return Text(At(variable, {"name"})) == "NODE_NAME" &&
-           Text(At(variable, {"valueFrom", "fieldRef", "fieldPath"})) == "spec.nodeName";
-  });
-}
-
 // The agent's container and its configuration as the binary would resolve it.
 struct AgentView {
   Workload workload;
@@ -76,11 +46,14 @@ absl::StatusOr<AgentView> ViewAgent(const ManifestSet& set) {
     config.xds_protocol = *parsed;
   }
   if (std::optional<std::string> zone = FlagValue(args, "--zone")) config.zone = *zone;
+  if (std::optional<std::string> mark = FlagValue(args, "--splicer-mark")) {
+    config.splicer_mark = static_cast<std::uint32_t>(std::stoul(*mark, nullptr, 0));
+  }
   for (auto [flag, field] :
        {std::pair{"--node-name", &config.node_name}, std::pair{"--cgroup", &config.cgroup},
         std::pair{"--pin-dir", &config.pin_dir}, std::pair{"--http-listen", &config.http_listen},
-        std::pair{"--log-level", &config.log_level},
-        std::pair{"--log-format", &config.log_format}}) {
+        std::pair{"--log-level", &config.log_level}, std::pair{"--log-format", &config.log_format},
+        std::pair{"--splicer-address", &config.splicer_address}}) {
     if (std::optional<std::string> value = FlagValue(args, flag)) *field = *value;
   }
   return AgentView{.workload = *std::move(daemonset),
@@ -120,7 +93,8 @@ Problems CheckAgentDaemonSet(const ManifestSet& set) {
   require(Integer(At(pod, {"terminationGracePeriodSeconds"})).has_value(),
           "no terminationGracePeriodSeconds");
   require(ToleratesEverything(pod), "no toleration with operator Exists for every taint");
-  require(NodeNameFromSpec(container), "NODE_NAME does not come from fieldRef spec.nodeName");
+  require(EnvFromField(container, "NODE_NAME", "spec.nodeName"),
+          "NODE_NAME does not come from fieldRef spec.nodeName");
 
   const YAML::Node strategy = At(daemonset.document->node, {"spec", "updateStrategy"});
   require(Text(At(strategy, {"type"})) == "RollingUpdate" &&
@@ -174,8 +148,13 @@ Problems CheckAgentConfig(const ManifestSet& set, const std::string& cluster_dom
     problems.push_back(absl::StrCat(where, ": node_name or zone would be the same on every node"));
   }
   agent::AgentConfig config = view->config;
-  if (config.node_name.empty() && NodeNameFromSpec(view->container)) {
+  if (config.node_name.empty() && EnvFromField(view->container, "NODE_NAME", "spec.nodeName")) {
     config.node_name = "$(spec.nodeName)";  // what NODE_NAME will hold
+  }
+  // Kubernetes expands $(HOST_IP) in args to the node's IP: validate with an address.
+  if (const std::size_t at = config.splicer_address.find("$(HOST_IP)");
+      at != std::string::npos && EnvFromField(view->container, "HOST_IP", "status.hostIP")) {
+    config.splicer_address.replace(at, std::string_view("$(HOST_IP)").size(), "192.0.2.1");
   }
   if (absl::Status valid = agent::ValidateAgentConfig(config); !valid.ok()) {
     problems.push_back(absl::StrCat(where, ": ", valid.message()));

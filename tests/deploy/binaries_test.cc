@@ -42,6 +42,10 @@ TEST(DeployBinaries, EveryAgentFlagInTheManifestsIsInItsHelp) {
   ExpectFlagsInHelp(std::string(kAgent), SKEWLESS_AGENT_BIN);
 }
 
+TEST(DeployBinaries, EverySplicerFlagInTheManifestsIsInItsHelp) {
+  ExpectFlagsInHelp(std::string(kSplicer), SKEWLESS_SPLICER_BIN);
+}
+
 TEST(DeployBinaries, AFlagTheBinaryDoesNotHaveIsCaught) {
   absl::StatusOr<std::string> help = HelpText(SKEWLESS_CONTROLPLANE_BIN, "");
   ASSERT_TRUE(help.ok()) << help.status();

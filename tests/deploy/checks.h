@@ -56,6 +56,10 @@ Problems CheckAgentConfig(const ManifestSet& set, const std::string& cluster_dom
 // Needs the installed set merged with uninstall/.
 Problems CheckUninstall(const ManifestSet& set);
 
+// splicer_checks.cc: the splicer's DaemonSet listens where the agent redirects, reads the
+// agent's pins, carries its mark, and has the host access it needs.
+Problems CheckSplicerDaemonSet(const ManifestSet& set);
+
 // bootstrap_checks.cc: the example clients reach the control plane's Service.
 Problems CheckEnvoyBootstrap(const YAML::Node& bootstrap, const ManifestSet& set,
                              const std::string& cluster_domain);

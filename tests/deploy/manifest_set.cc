@@ -246,4 +246,33 @@ std::optional<YAML::Node> ContainerRunning(const Workload& workload, std::string
   return std::nullopt;
 }
 
+YAML::Node HostPathMount(const Workload& workload, const YAML::Node& container,
+                         std::string_view host_path) {
+  for (const YAML::Node& mount : Items(At(container, {"volumeMounts"}))) {
+    for (const YAML::Node& volume : Items(At(workload.pod, {"volumes"}))) {
+      if (Text(At(volume, {"name"})) == Text(At(mount, {"name"})) &&
+          Text(At(volume, {"hostPath", "path"})) == host_path) {
+        return mount;
+      }
+    }
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool ToleratesEverything(const YAML::Node& pod) {
+  const std::vector<YAML::Node> tolerations = Items(At(pod, {"tolerations"}));
+  return std::any_of(tolerations.begin(), tolerations.end(), [](const YAML::Node& toleration) {
+    return Text(At(toleration, {"operator"})) == "Exists" && !At(toleration, {"key"}).IsDefined() &&
+           !At(toleration, {"effect"}).IsDefined();
+  });
+}
+
+bool EnvFromField(const YAML::Node& container, std::string_view name, std::string_view field_path) {
+  const std::vector<YAML::Node> env = Items(At(container, {"env"}));
+  return std::any_of(env.begin(), env.end(), [&](const YAML::Node& variable) {
+    return Text(At(variable, {"name"})) == name &&
+           Text(At(variable, {"valueFrom", "fieldRef", "fieldPath"})) == field_path;
+  });
+}
+
 }  // namespace skewless::deploy

@@ -20,6 +20,7 @@ namespace skewless::deploy {
 inline constexpr char kNamespace[] = "skewless-system";
 inline constexpr char kControlPlane[] = "skewless-controlplane";
 inline constexpr char kAgent[] = "skewless-agent";
+inline constexpr char kSplicer[] = "skewless-splicer";
 
 // One YAML document of a manifest file.
 struct Document {
@@ -100,5 +101,12 @@ std::optional<long> ResolvePort(const YAML::Node& port, const std::map<std::stri
 std::optional<long> PortOf(std::string_view host_port);
 // The first container of the workload that runs `program`, if any.
 std::optional<YAML::Node> ContainerRunning(const Workload& workload, std::string_view program);
+// The volumeMount through which `container` sees the host's `host_path`; undefined if none.
+YAML::Node HostPathMount(const Workload& workload, const YAML::Node& container,
+                         std::string_view host_path);
+// A toleration with operator Exists and no key or effect: the pod runs on every node.
+bool ToleratesEverything(const YAML::Node& pod);
+// The container's environment variable `name` comes from the downward API's `field_path`.
+bool EnvFromField(const YAML::Node& container, std::string_view name, std::string_view field_path);
 
 }  // namespace skewless::deploy

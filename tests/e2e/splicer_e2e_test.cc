@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "lab_fixture.h"
 #include "nlohmann/json.hpp"
+#include "prometheus_sample.h"
 #include "skewless/lab/node.h"
 
 namespace skewless::lab {
@@ -71,12 +72,16 @@ class SplicerEndToEnd : public ::testing::Test {
               "agent");
     ASSERT_TRUE(agent_);
     AwaitLog(*agent_, "first complete state written", milliseconds(10000));
+    StartSplicer();
+  }
+
+  void StartSplicer() {
     // In the client's cgroup, like a splicer in the node's root cgroup: its listener is
     // then under the hooks, and SO_ORIGINAL_DST is answered.
     splicer_ = Spawn(
         {std::string(SKEWLESS_BIN_DIR) + "/skewless-splicer", "--listen", kSplicer, "--pin-dir",
          pin_dir_, "--workers", "2", "--http-listen", kSplicerHttp, "--drain-seconds", "1"},
-        "splicer");
+        absl::StrCat("splicer-", ++loads_));
     ASSERT_TRUE(splicer_);
     AwaitLog(*splicer_, "splicer listening", milliseconds(10000));
   }
@@ -119,6 +124,21 @@ class SplicerEndToEnd : public ::testing::Test {
   }
 
   nlohmann::json Load(const std::vector<std::string>& flags) { return ResultOf(StartLoad(flags)); }
+
+  // The splicer's /metrics, fetched from inside the client namespace where it listens.
+  std::string SplicerMetrics() {
+    auto curl = Spawn({"/usr/bin/curl", "-s", absl::StrCat("http://", kSplicerHttp, "/metrics")},
+                      absl::StrCat("curl-", ++loads_));
+    return curl ? curl->ReadAll(milliseconds(5000)).value_or("") : "";
+  }
+
+  // A python3-h2 script of tests/ run from the client namespace and cgroup, to the VIP.
+  std::unique_ptr<Child> SpawnScript(const std::string& script, std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        "/usr/bin/python3", absl::StrCat(SKEWLESS_SOURCE_DIR, "/tests/", script), kVip, "8080"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Spawn(argv, absl::StrCat("script-", ++loads_));
+  }
 
   // Rewrites the file source's endpoints to `pods` (by index), as a ConfigMap update would.
   void WriteEndpoints(const std::vector<int>& pods) {
@@ -164,11 +184,7 @@ TEST_F(SplicerEndToEnd, OneChannelsTenThousandCallsAreSpreadEvenlyOverFourPods) 
     const double share = stats.at("rpcs").get<double>() / rpcs;
     EXPECT_NEAR(share, 0.25, 0.02) << pod << " " << stats.at("latency").at("summary_us").dump();
   }
-  if (HasFailure()) {
-    auto m =
-        Spawn({"/usr/bin/curl", "-s", absl::StrCat("http://", kSplicerHttp, "/metrics")}, "curl");
-    std::cerr << m->ReadAll(milliseconds(5000)).value_or("?") << "\n" << splicer_->LogTail();
-  }
+  if (HasFailure()) std::cerr << SplicerMetrics() << "\n" << splicer_->LogTail();
   // Without the splicer one connection is one pod: the client's one channel reached all four.
   ASSERT_EQ(result.at("clients").size(), 1u);
   EXPECT_EQ(result.at("clients")[0].at("rpcs_by_pod").size(), 4u) << result.at("clients")[0].dump();
@@ -264,6 +280,141 @@ TEST_F(SplicerEndToEnd, APodRemovedFromTheServiceGetsNoNewCallsAndCostsNoError) 
   EXPECT_EQ(after.at("errors").get<int>(), 0) << after.at("errors_by_code").dump();
   EXPECT_FALSE(after.at("pods").contains("pod-3")) << after.at("pods").dump();
   EXPECT_EQ(after.at("pods").size(), 3u);
+}
+
+// How many pods the one client connection of a load reached: 4 through the splicer, 1
+// when steered at L4.
+std::size_t PodsOfTheConnection(const nlohmann::json& result) {
+  if (!result.is_object() || result.at("clients").size() != 1) return 0;
+  return result.at("clients")[0].at("rpcs_by_pod").size();
+}
+
+// The splicer holds a lease in the data path while it serves: one that drains gives it up
+// before closing its listener, one that is killed loses it within 2 s; either way new
+// connections go straight to the pods (one pod per connection, as with kube-proxy) instead
+// of being refused, and come back once a splicer runs again.
+TEST_F(SplicerEndToEnd, WhileNoSplicerRunsNewConnectionsGoToThePodsAtL4) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  const std::vector<std::string> load = {"--concurrency", "4", "--rate", "400", "--duration", "1s"};
+  nlohmann::json spliced = Load(load);
+  EXPECT_EQ(spliced.value("errors", -1), 0);
+  EXPECT_EQ(PodsOfTheConnection(spliced), 4u) << spliced.dump();
+
+  splicer_->Signal(SIGTERM);
+  EXPECT_EQ(splicer_->Wait(milliseconds(10000)).value_or(-1), 0) << splicer_->LogTail();
+  nlohmann::json drained = Load(load);
+  EXPECT_EQ(drained.value("errors", -1), 0) << drained.dump();
+  EXPECT_EQ(PodsOfTheConnection(drained), 1u) << drained.dump();
+
+  StartSplicer();
+  ASSERT_FALSE(HasFailure());
+  nlohmann::json again = Load(load);
+  EXPECT_EQ(PodsOfTheConnection(again), 4u) << again.dump();
+
+  splicer_->Signal(SIGKILL);
+  (void)splicer_->Wait(milliseconds(10000));
+  std::this_thread::sleep_for(milliseconds(2500));  // the 2 s lease lapses
+  nlohmann::json killed = Load(load);
+  EXPECT_EQ(killed.value("errors", -1), 0) << killed.dump();
+  EXPECT_EQ(PodsOfTheConnection(killed), 1u) << killed.dump();
+}
+
+// Crafted bad input (tests/unit/splicer/bad_frames.py, python3-h2's HPACK encoder) from an
+// application that only dialled the Service: the splicer, not the pod, answers it (the pods
+// are gRPC C++, which would answer an HPACK bomb with a stream error, not this GOAWAY),
+// ends only that connection, and the next client's calls all succeed.
+TEST_F(SplicerEndToEnd, CraftedBadInputToTheServiceEndsOnlyThatConnectionWithAGoaway) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  const std::vector<std::pair<std::string, int>> cases = {
+      {"data_on_stream_0", 0x1},  // PROTOCOL_ERROR
+      {"window_too_large", 0x3},  // FLOW_CONTROL_ERROR
+      {"bad_hpack", 0x9},         // COMPRESSION_ERROR
+      {"hpack_bomb", 0xb},        // ENHANCE_YOUR_CALM
+  };
+  for (const auto& [name, goaway] : cases) {
+    std::unique_ptr<Child> script = SpawnScript("unit/splicer/bad_frames.py", {name});
+    ASSERT_TRUE(script);
+    const std::string out = script->ReadAll(milliseconds(15000)).value_or("");
+    const nlohmann::json result = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_TRUE(result.is_object()) << name << ": " << out << script->LogTail();
+    EXPECT_TRUE(result["closed"].get<bool>()) << name << ": " << out;
+    EXPECT_EQ(result["goaway_error"], goaway) << name << ": " << out;
+  }
+  // Not HTTP/2 at all: relayed to a pod as bytes (the pod closes on HTTP/1.1).
+  const std::string before = SplicerMetrics();
+  std::unique_ptr<Child> http1 = SpawnScript("unit/splicer/bad_frames.py", {"http1"});
+  ASSERT_TRUE(http1);
+  const std::string out = http1->ReadAll(milliseconds(15000)).value_or("");
+  EXPECT_NE(out.find("\"closed\": true"), std::string::npos) << out << http1->LogTail();
+  EXPECT_EQ(
+      skewless::testing::SampleValue(SplicerMetrics(),
+                                     "skewless_splicer_passthrough_connections_total"),
+      skewless::testing::SampleValue(before, "skewless_splicer_passthrough_connections_total") + 1);
+
+  nlohmann::json result = Load({"--concurrency", "4", "--rate", "400", "--duration", "1s"});
+  ASSERT_TRUE(result.is_object());
+  EXPECT_EQ(result.at("errors").get<int>(), 0) << result.at("errors_by_code").dump();
+  EXPECT_EQ(result.at("pods").size(), 4u) << result.at("pods").dump();
+}
+
+// VmRSS of a process in bytes, or -1 when it cannot be read.
+double ResidentBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
+// Eight calls whose 3 MiB replies a client does not read: the pods have 24 MiB to send,
+// and the splicer holds at most its 256 KiB window of each stream (the pods wait), not
+// 24 MiB. Once the client reads, every reply arrives whole.
+TEST_F(SplicerEndToEnd, AClientThatStopsReadingCostsTheSplicerAWindowPerStreamNotTheReplies) {
+  StartLab();
+  ASSERT_FALSE(HasFailure());
+  constexpr int kStreams = 8;
+  constexpr int kPayload = 3 << 20;
+  // The splicer's workers and pools at their working size before the measurement.
+  ASSERT_EQ(Load({"--concurrency", "8", "--rate", "400", "--duration", "1s"}).value("errors", -1),
+            0);
+  const double rss_before = ResidentBytes(splicer_->pid());
+  ASSERT_GT(rss_before, 0);
+
+  std::unique_ptr<Child> reader =
+      SpawnScript("e2e/slow_reader.py", {std::to_string(kStreams), std::to_string(kPayload), "3"});
+  ASSERT_TRUE(reader);
+  const nlohmann::json holding =
+      nlohmann::json::parse(reader->ReadLine(milliseconds(30000)).value_or(""), nullptr, false);
+  ASSERT_TRUE(holding.is_object()) << reader->LogTail();
+  double most_buffered = 0, most_rss = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(milliseconds(200));
+    most_buffered = std::max(
+        most_buffered,
+        skewless::testing::SampleValue(SplicerMetrics(), "skewless_splicer_buffered_bytes"));
+    most_rss = std::max(most_rss, ResidentBytes(splicer_->pid()));
+  }
+  RecordProperty("most_buffered_bytes", std::to_string(most_buffered));
+  RecordProperty("rss_growth_bytes", std::to_string(most_rss - rss_before));
+  // The client took only its 64 KiB connection window of the 24 MiB.
+  EXPECT_LE(holding.at("received").get<double>(), 65535);
+  EXPECT_GT(most_buffered, 0);
+  EXPECT_LE(most_buffered, kStreams * (256 + 64) * 1024.0);
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps every freed block resident
+  EXPECT_LT(most_rss - rss_before, 8 << 20) << rss_before << " → " << most_rss;
+#endif
+
+  const nlohmann::json done =
+      nlohmann::json::parse(reader->ReadLine(milliseconds(60000)).value_or(""), nullptr, false);
+  ASSERT_TRUE(done.is_object()) << reader->LogTail();
+  ASSERT_EQ(done.at("replies").size(), static_cast<std::size_t>(kStreams));
+  for (const auto& reply : done.at("replies")) {
+    EXPECT_EQ(reply.at("status"), "200") << reply.dump();
+    EXPECT_EQ(reply.at("grpc_status"), "0") << reply.dump();
+    EXPECT_GT(reply.at("bytes").get<double>(), kPayload) << reply.dump();
+  }
 }
 
 }  // namespace

@@ -99,11 +99,22 @@ class SteerSpliceTest : public SteerTest {
     return spec;
   }
 
+  // The agent's side (the node's splicer address) and the splicer's (its lease, held for
+  // a minute).
   void UseSplicer(const Backend& splicer, std::uint32_t mark = 0) {
-    absl::Status set = table_->SetNode(
-        {.splicer_address = absl::StrCat(splicer.ip, ":", splicer.port), .splicer_mark = mark});
-    ASSERT_TRUE(set.ok()) << set;
+    UseSplicerAt(absl::StrCat(splicer.ip, ":", splicer.port), mark);
   }
+  void UseSplicerAt(const std::string& address, std::uint32_t mark = 0) {
+    absl::Status set = table_->SetNode({.splicer_address = address, .splicer_mark = mark});
+    ASSERT_TRUE(set.ok()) << set;
+    absl::StatusOr<std::unique_ptr<datapath::SplicerLease>> lease =
+        datapath::SplicerLease::Open(SteerPinDir());
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    lease_ = *std::move(lease);
+    lease_->Renew(datapath::MonotonicNowNs() + 60'000'000'000ull);
+  }
+
+  std::unique_ptr<datapath::SplicerLease> lease_;
 
   // Entries in skw_origins now.
   int Origins() {
@@ -176,8 +187,7 @@ TEST_F(SteerSpliceTest, TwoServicesReachOneSplicerAndSoOriginalDstTellsThemApart
   });
   ASSERT_NE(child, nullptr);
   ASSERT_TRUE(child->AwaitSignal(5000));
-  ASSERT_TRUE(
-      table_->SetNode({.splicer_address = absl::StrCat("127.0.0.1:", results->splicer_port)}).ok());
+  UseSplicerAt(absl::StrCat("127.0.0.1:", results->splicer_port));
   ASSERT_TRUE(
       table_
           ->Apply({SplicedService("198.19.2.1", 80, pod), SplicedService("198.19.2.2", 8080, pod)})
@@ -243,6 +253,27 @@ TEST_F(SteerSpliceTest, WithoutASplicerAnHttp2ServiceIsSteeredToItsPods) {
   Backend* pods[] = {&pod};
   EXPECT_THAT(ConnectsPerPod(MakeSockAddr("198.19.2.4", 80), 3, {pods[0]}),
               ::testing::ElementsAre(3));
+}
+
+// The splicer's lease: connects go to it only while it is held, so a splicer that drains
+// (releases) or dies (the lease lapses) sends new connects back to the pods, not to a
+// closed port.
+TEST_F(SteerSpliceTest, WithoutTheSplicersLeaseConnectsGoToThePods) {
+  Backend splicer = ListenOn("127.0.0.1");
+  Backend pod = ListenOn("127.0.0.2");
+  UseSplicer(splicer);
+  ASSERT_TRUE(table_->Apply({SplicedService("198.19.2.7", 80, pod)}).ok());
+  const SockAddr vip = MakeSockAddr("198.19.2.7", 80);
+  EXPECT_THAT(ConnectsPerPod(vip, 2, {&splicer, &pod}), ::testing::ElementsAre(2, 0));
+
+  lease_->Release();
+  EXPECT_EQ(lease_->Read().alive_until_ns, 0u);
+  EXPECT_THAT(ConnectsPerPod(vip, 2, {&splicer, &pod}), ::testing::ElementsAre(0, 2));
+
+  lease_->Renew(datapath::MonotonicNowNs() + 60'000'000'000ull);
+  EXPECT_THAT(ConnectsPerPod(vip, 2, {&splicer, &pod}), ::testing::ElementsAre(2, 0));
+  lease_->Renew(datapath::MonotonicNowNs() - 1);  // lapsed: the splicer stopped renewing
+  EXPECT_THAT(ConnectsPerPod(vip, 2, {&splicer, &pod}), ::testing::ElementsAre(0, 2));
 }
 
 TEST_F(SteerSpliceTest, TheSplicersOwnMarkedSocketsGoToThePodNotBackToIt) {

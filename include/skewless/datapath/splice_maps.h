@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -48,14 +49,32 @@ class PinnedServices {
   ScopedFd backends_;
 };
 
+// A pinned BPF_F_MMAPABLE array of the agent's, mapped read-write.
+class MappedArray {
+ public:
+  // <pin_dir>/<name>, checked against abi.h's layout; an error names a map that is
+  // missing, of another layout or not mmapable (pinned by an older build).
+  static absl::StatusOr<MappedArray> Open(const std::string& pin_dir, const std::string& name);
+  MappedArray(MappedArray&& other) noexcept;
+  MappedArray& operator=(MappedArray&&) = delete;
+  ~MappedArray();
+  template <typename Value>
+  Value* As() const {
+    return static_cast<Value*>(base_);
+  }
+
+ private:
+  MappedArray() = default;
+  ScopedFd fd_;
+  void* base_ = nullptr;
+  std::size_t length_ = 0;
+};
+
 // skw_backend_loads, mmapped read-write. Every method is lock-free and safe from any
 // thread; ids outside [1, SKW_MAX_BACKENDS) are ignored.
 class LoadCounters {
  public:
   static absl::StatusOr<std::unique_ptr<LoadCounters>> Open(const std::string& pin_dir);
-  LoadCounters(const LoadCounters&) = delete;
-  LoadCounters& operator=(const LoadCounters&) = delete;
-  ~LoadCounters();
 
   // outstanding_requests += delta, never below zero (a splicer that restarted while an
   // older one drains may see the other's decrements).
@@ -68,11 +87,28 @@ class LoadCounters {
   skw_backend_load Read(std::uint32_t backend_id) const;
 
  private:
-  LoadCounters(ScopedFd fd, void* base, std::size_t length);
+  explicit LoadCounters(MappedArray mapped) : mapped_(std::move(mapped)) {}
   skw_backend_load* At(std::uint32_t backend_id) const;
-  ScopedFd fd_;
-  void* base_;
-  std::size_t length_;
+  MappedArray mapped_;
+};
+
+// skw_splicer's lease (abi.h): while it runs, connects to HTTP/2 Services come to the
+// splicer holding it; when it lapses or is released they are steered at L4 again.
+class SplicerLease {
+ public:
+  static absl::StatusOr<std::unique_ptr<SplicerLease>> Open(const std::string& pin_dir);
+  ~SplicerLease();  // releases
+
+  // Holds the lease until `until_ns` (bpf_ktime_get_ns clock, CLOCK_MONOTONIC) as this
+  // process.
+  void Renew(std::uint64_t until_ns);
+  // Ends it now, if this process holds it.
+  void Release();
+  skw_splicer_lease Read() const;
+
+ private:
+  explicit SplicerLease(MappedArray mapped) : mapped_(std::move(mapped)) {}
+  MappedArray mapped_;
 };
 
 }  // namespace skewless::datapath

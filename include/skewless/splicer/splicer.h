@@ -40,6 +40,7 @@ struct SplicerOptions {
 
 class Worker;
 class SplicerMetrics;
+class LeaseKeeper;
 struct WorkerSetup;
 
 class Splicer {
@@ -55,10 +56,11 @@ class Splicer {
   // skewless_splicer_* metrics (docs/splicer.md), for a /metrics handler.
   prometheus::Registry& registry() { return registry_; }
   int workers() const { return static_cast<int>(workers_.size()); }
-  // Graceful: stops accepting, sends every client GOAWAY and waits until their
-  // streams are done or `grace` has passed. Stop() follows.
+  // Graceful: gives up the data path's lease (new connects are steered at L4 again),
+  // stops accepting, sends every client GOAWAY and waits until their streams are done or
+  // `grace` has passed. Stop() follows.
   void Drain(std::chrono::milliseconds grace);
-  // Stops every loop and closes every connection; idempotent.
+  // Releases the lease, stops every loop and closes every connection; idempotent.
   void Stop();
 
  private:
@@ -69,6 +71,8 @@ class Splicer {
   std::unique_ptr<datapath::LoadCounters> loads_;
   std::unique_ptr<WorkerSetup> setup_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // With pin_dir: held from the moment every listener is up until Drain or Stop.
+  std::unique_ptr<LeaseKeeper> lease_;
   int port_ = 0;
 };
 

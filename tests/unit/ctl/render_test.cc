@@ -184,7 +184,7 @@ TEST(CtlRenderStatus, TextLeadsWithTheVerdict) {
   EXPECT_THAT(text,
               AllOf(HasSubstr("verdict: broken: the data path is not steering as installed\n"),
                     HasSubstr("pin dir: /sys/fs/bpf/skewless (bpffs)\n"),
-                    HasSubstr("maps:    9 of 9 pinned; 3 services, 3 backend sets, 6 "
+                    HasSubstr("maps:    10 of 10 pinned; 3 services, 3 backend sets, 6 "
                               "backends, 0 active connections; node zone zone-a (id 1)\n"),
                     HasSubstr("agent:   http://127.0.0.1:9091: /healthz 200, /readyz 200\n"),
                     HasSubstr("skw_sockops      7    42  cgroup_inet4_connect  /sys/fs/cgroup\n"),

@@ -20,6 +20,7 @@
 #include "absl/strings/ascii.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "prometheus_sample.h"
 #include "run_tool.h"
 #include "skewless/lab/subprocess.h"
 #include "skewless/lab/v1/echo.grpc.pb.h"
@@ -568,11 +569,6 @@ TEST_F(SplicerBidiTest, ABidiStreamStaysOnOneBackendAndKeepsItsTrailers) {
   EXPECT_EQ(status.error_message(), "the client half-closed");
 }
 
-double GaugeValue(const std::string& text, const std::string& series) {
-  const std::size_t at = text.find("\n" + series + " ");  // the sample, not its # HELP
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
-}
-
 TEST_F(SplicerBidiTest, ASlowReaderSlowsTheBackendInsteadOfGrowingABuffer) {
   grpc::ClientContext context;
   auto stream = stub_->StreamAggregatedResources(&context);
@@ -586,8 +582,8 @@ TEST_F(SplicerBidiTest, ASlowReaderSlowsTheBackendInsteadOfGrowingABuffer) {
   double most = 0;
   for (int i = 0; i < 50; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    most = std::max(most,
-                    GaugeValue(splicer_->registry().Render(), "skewless_splicer_buffered_bytes"));
+    most = std::max(most, testing::SampleValue(splicer_->registry().Render(),
+                                               "skewless_splicer_buffered_bytes"));
   }
   EXPECT_GE(most, 0);
   EXPECT_LE(most, 512 * 1024);
