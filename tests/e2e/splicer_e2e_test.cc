@@ -244,8 +244,8 @@ TEST_F(SplicerEndToEnd, KillingAPodMidLoadFailsOnlyTheCallsInFlightOnIt) {
 // A pod shutting down sends GOAWAY and finishes what it has; the streams it refuses, and
 // the ones after, go elsewhere, so the splicer fails none (it would answer UNAVAILABLE).
 // gRPC C++'s own Shutdown cancels a call it accepted but had not yet handed to a handler
-// when the shutdown began: a direct client in that race sees the same CANCELLED, so at
-// most a couple are tolerated. (A pod that leaves the EndpointSlice before its SIGTERM, as
+// when the shutdown began: a direct client in that race sees the same CANCELLED (CI saw
+// 1 to 3), so CANCELLED is tolerated up to the calls in flight; UNAVAILABLE never is. (A pod that leaves the EndpointSlice before its SIGTERM, as
 // Kubernetes does it, costs nothing: the next test.)
 TEST_F(SplicerEndToEnd, APodThatDrainsWithGoawayCostsTheClientNoErrorOfTheSplicers) {
   StartLab();
@@ -257,7 +257,8 @@ TEST_F(SplicerEndToEnd, APodThatDrainsWithGoawayCostsTheClientNoErrorOfTheSplice
   ASSERT_TRUE(result.is_object());
   const auto& errors = result.at("errors_by_code");
   EXPECT_FALSE(errors.contains("UNAVAILABLE")) << errors.dump();
-  EXPECT_LE(result.at("errors").get<int>(), 2) << errors.dump();
+  // Bounded by the calls that can be in flight on that pod: the client's 8.
+  EXPECT_LE(result.at("errors").get<int>(), 8) << errors.dump();
   for (const auto& [code, count] : errors.items()) EXPECT_EQ(code, "CANCELLED") << count;
   EXPECT_GT(result.at("rpcs").get<double>(), 1000);
 }
