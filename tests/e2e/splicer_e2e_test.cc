@@ -245,8 +245,9 @@ TEST_F(SplicerEndToEnd, KillingAPodMidLoadFailsOnlyTheCallsInFlightOnIt) {
 // the ones after, go elsewhere, so the splicer fails none (it would answer UNAVAILABLE).
 // gRPC C++'s own Shutdown cancels a call it accepted but had not yet handed to a handler
 // when the shutdown began: a direct client in that race sees the same CANCELLED (CI saw
-// 1 to 3), so CANCELLED is tolerated up to the calls in flight; UNAVAILABLE never is. (A pod that leaves the EndpointSlice before its SIGTERM, as
-// Kubernetes does it, costs nothing: the next test.)
+// 1 to 3), so CANCELLED is tolerated up to the calls in flight; UNAVAILABLE never is. (A pod that
+// leaves the EndpointSlice before its SIGTERM, as Kubernetes does it, costs nothing: the next
+// test.)
 TEST_F(SplicerEndToEnd, APodThatDrainsWithGoawayCostsTheClientNoErrorOfTheSplicers) {
   StartLab();
   ASSERT_FALSE(HasFailure());
