@@ -30,15 +30,19 @@ def say(msg):
 
 
 class PodServer:
-    """One skewless-pod-server on loopback (zero service time), for the generator ceiling
-    and the splicer runs."""
+    """One pod on loopback (zero service time), for the generator ceiling and the splicer
+    runs: the lab's gRPC C++ `skewless-pod-server`, or with `light` the bench's
+    `skewless-h2-pod` (the same calls on one nghttp2 thread, for the pinned latency rows);
+    on core `cpu` only if given."""
 
-    def __init__(self, bin_dir, name="bench-pod"):
+    def __init__(self, bin_dir, name="bench-pod", light=False, cpu=None):
         self.name = name
+        argv = ([f"{bin_dir}/skewless-h2-pod"] if light else
+                [f"{bin_dir}/skewless-pod-server", "--service-time-us", "0"])
         self.proc = subprocess.Popen(
-            [f"{bin_dir}/skewless-pod-server", "--name", name, "--zone", "bench",
-             "--listen", "127.0.0.1:0", "--service-time-us", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            argv + ["--name", name, "--zone", "bench", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            preexec_fn=on_cpu(cpu))
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "READY":
             raise RuntimeError(f"pod server did not start: {line}")
@@ -593,6 +597,20 @@ def start_haproxy(tmp, pods, threads, cpu=None):
     return proxy
 
 
+def start_haproxy_tcp(tmp, pods, cpu):
+    """HAProxy in TCP mode, one thread on core `cpu`: the floor of a user-space hop."""
+    port = free_port()
+    cfg = render("haproxy-tcp.cfg.tmpl", os.path.join(tmp, f"haproxy-tcp-cpu{cpu}.cfg"),
+                 threads=1, dir=tmp, listen=f"127.0.0.1:{port}",
+                 servers="\n".join(f"    server {p.name} {p.address}" for p in pods))
+    version = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout
+    version = re.search(r"version (\S+)", version).group(1).split("-")[0]
+    proxy = Proxy("relay", "HAProxy TCP relay (L4)", f"HAProxy {version}",
+                  ["haproxy", "-f", cfg, "-db"], tmp, port=port, cpu=cpu)
+    proxy.workers = 1
+    return proxy
+
+
 def h2load_detail(address, clients, streams, seconds, body_path, cpu=None):
     """h2load's closed loop (the Work call framed as in h2load()), every count parsed;
     on core `cpu` only if given."""
@@ -773,7 +791,7 @@ def splicer_bench(bin_dir, quick):
     body = os.path.join(tmp, "work.grpc")
     with open(body, "wb") as f:
         f.write(b"\x00\x00\x00\x00\x00")  # an empty Work (or Stats) request, gRPC-framed
-    pods, targets, skipped = [], [], []
+    pods, targets, floor, skipped, pod_totals = [], [], [], [], {}
     own_affinity = os.sched_getaffinity(0)
     try:
         for i in range(SPLICER_PODS):
@@ -797,17 +815,25 @@ def splicer_bench(bin_dir, quick):
                 runs[t.name]["processes"] = len(t.pids())
         for t in targets:
             t.stop()
+        for pod in pods:
+            pod_totals[pod.name] = pod.stop()["work_served"]
+        pods = []
 
         # The pinned layout: pods, generators and this script on LOAD_CPU; each proxy, with
-        # one worker, alone on PROXY_CPU.
-        say(f"splicer bench: pinning the pods and the generators to CPU {LOAD_CPU}, each "
-            f"proxy (1 worker) to CPU {PROXY_CPU}")
+        # one worker, alone on PROXY_CPU. The pods are skewless-h2-pods here: four gRPC C++
+        # pods and the generator would fill LOAD_CPU long before the proxy's core, and that
+        # queueing would be charged to the proxy as latency.
+        say(f"splicer bench: {SPLICER_PODS} skewless-h2-pods on CPU {LOAD_CPU}, each proxy "
+            f"(1 worker) on CPU {PROXY_CPU}")
         os.sched_setaffinity(0, {LOAD_CPU})
+        for i in range(SPLICER_PODS):
+            pods.append(PodServer(bin_dir, f"h2-pod-{i}", light=True, cpu=LOAD_CPU))
         for pod in pods:
             pin_process(pod.proc.pid, LOAD_CPU)
         targets = start_proxies(bin_dir, tmp, pods, 1, PROXY_CPU, [])
+        floor = [start_haproxy_tcp(tmp, pods, PROXY_CPU)] if shutil.which("haproxy") else []
         pinned_ok = threads_on([p.proc.pid for p in pods], LOAD_CPU) and all(
-            threads_on(t.pids(), PROXY_CPU) for t in targets)
+            threads_on(t.pids(), PROXY_CPU) for t in targets + floor)
         for t in targets:
             say(f"splicer bench: warm-up through {t.label} (pinned)")
             h2load_detail(t.address, PEAK_CLIENTS, PEAK_STREAMS, warm_seconds, body, LOAD_CPU)
@@ -818,26 +844,25 @@ def splicer_bench(bin_dir, quick):
 
         splicer_peak = max(run["rps"] for run in runs["splicer"]["pinned_peak"])
         rates = [fraction * splicer_peak for fraction in FIXED_FRACTIONS]
-        for t in targets:
-            runs[t.name]["fixed_runs"] = [[] for _ in rates]
+        for t in targets + floor:
+            runs.setdefault(t.name, {"workers": 1})["fixed_runs"] = [[] for _ in rates]
         for r in range(rounds):
             for i, (fraction, rate) in enumerate(zip(FIXED_FRACTIONS, rates)):
-                for t in (targets if r % 2 == 0 else targets[::-1]):
+                for t in (targets + floor if r % 2 == 0 else (targets + floor)[::-1]):
                     say(f"splicer bench: {rate:.0f} RPC/s ({fraction:.0%} of the splicer's "
                         f"pinned peak) through {t.label} (round {r + 1}/{rounds})")
                     runs[t.name]["fixed_runs"][i].append(accounted(t, pods, lambda: pace_fixed(
                         bin_dir, t.address, rate, fixed_seconds, fixed_warmup_ms, pods, body)))
-        for t in targets:
+        for t in targets + floor:
             runs[t.name]["fixed"] = [best_fixed(tries) for tries in runs[t.name]["fixed_runs"]]
         pinned_ok = pinned_ok and threads_on([p.proc.pid for p in pods], LOAD_CPU) and all(
-            threads_on(t.pids(), PROXY_CPU) for t in targets)
+            threads_on(t.pids(), PROXY_CPU) for t in targets + floor)
         generators = generator_cost(bin_dir, pods[0].address, rates[0], fixed_seconds,
                                     fixed_warmup_ms)
     finally:
-        for t in targets:
+        for t in targets + floor:
             t.stop()
         os.sched_setaffinity(0, own_affinity)
-        pod_totals = {}
         for pod in pods:
             try:
                 pod_totals[pod.name] = pod.stop()["work_served"]
@@ -846,6 +871,8 @@ def splicer_bench(bin_dir, quick):
         shutil.rmtree(tmp, ignore_errors=True)
     return {"cores": cores, "targets": [{"name": t.name, "label": t.label,
                                          "version": t.version, **runs[t.name]} for t in targets],
+            "floor": [{"name": t.name, "label": t.label, "version": t.version,
+                       **runs[t.name]} for t in floor],
             "splicer_peak_rps": splicer_peak, "rates": rates, "pod_totals": pod_totals,
             "skipped": skipped, "peak_seconds": peak_seconds, "rounds": rounds,
             "fixed_seconds": fixed_seconds, "h2load": h2load_version(),
@@ -863,6 +890,10 @@ def splicer_section(command, r):
     order = [t["name"] for t in r["targets"]]
     cores = r["cores"]
     direct, splicer = targets["direct"], targets["splicer"]
+    # The L4 relay measured only in the pinned fixed loads: the floor of a user-space hop.
+    floor = r.get("floor", [])
+    fixed_targets = {**targets, **{t["name"]: t for t in floor}}
+    fixed_order = order + [t["name"] for t in floor]
 
     def best(runs):
         return max(runs, key=lambda run: run["rps"])
@@ -906,19 +937,22 @@ def splicer_section(command, r):
         "",
         f"`{command}` on {platform.node()} ({cores} cores), "
         f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
-        f"the section took {r['wall_s']:.0f} s. {SPLICER_PODS} `skewless-pod-server`s (gRPC C++, "
-        "zero service time) on loopback, started once, and in front of all of them each "
-        "proxy in turn; configs in [bench/configs/](../bench/configs/). `direct` is the "
-        "generator talking to one pod. The call is the lab's unary `Echo.Work` with an empty "
-        "message. Two layouts:",
+        f"the section took {r['wall_s']:.0f} s. {SPLICER_PODS} pods on loopback with zero "
+        "service time, and in front of all of them each proxy in turn; configs in "
+        "[bench/configs/](../bench/configs/). `direct` is the generator talking to one pod. "
+        "The call is the lab's unary `Echo.Work` with an empty message. Two layouts:",
         "",
         f"- **Shared cores** (throughput per core, syscalls, memory): {described(cores)}; the "
-        f"generator, the proxy and the pods share the {cores} cores.",
+        f"generator, the proxy and the pods share the {cores} cores. The pods are the lab's "
+        "`skewless-pod-server` (gRPC C++).",
         f"- **Pinned** (latency): the same proxies started again with one worker each, "
         f"{described(1)}, every thread of the proxy pinned to CPU {PROXY_CPU} alone; the "
         f"pods, the generators and the bench script pinned to CPU {LOAD_CPU}. As on a real "
         "node, where the proxy's load is a small part of many cores: the proxy's latency is "
-        "not time spent waiting for a core the generator or the pods hold.",
+        "not time spent waiting for a core the generator or the pods hold. The pods here are "
+        "`skewless-h2-pod` (bench/h2_pod_server.cc: the same Echo calls and replies on one "
+        "nghttp2 thread): four gRPC C++ pods and the generator filled CPU 0 at a quarter of "
+        "the splicer's peak, and that queueing showed up as the proxy's latency.",
         "",
         f"**Peak, shared cores**: h2load ({r['h2load']}) closed loop, {PEAK_CLIENTS} "
         f"connections x {PEAK_STREAMS} streams, {r['peak_seconds']} s per run, {r['rounds']} "
@@ -1005,7 +1039,13 @@ def splicer_section(command, r):
         "checked on every call, and the pods' own counts (their Stats call) say what each "
         "served. *Added* is the target's latency minus `direct`'s at the same load; in "
         "brackets, as a multiple of the splicer's added latency (below 1x: less than the "
-        "splicer adds). *CPU 0*, *CPU 1*: how busy each core was during the row.",
+        "splicer adds). *CPU 0*, *CPU 1*: how busy each core was during the row."
+        + (" *HAProxy TCP relay (L4)* is not a per-request balancer: HAProxy in TCP mode, "
+           "1 thread on CPU 1, copying each connection's bytes to a pod chosen per "
+           "connection ([config](../bench/configs/haproxy-tcp.cfg.tmpl)). It is the floor of "
+           "one user-space hop on this machine: the loopback crossings and cross-core "
+           "wake-ups that any proxy in the path adds, with no HTTP/2 work at all."
+           if floor else ""),
         "",
         "| load | target | achieved RPC/s | p50 | p99 | added p50 | added p99 | CPU 0 | CPU 1 "
         "| proxy CPU | pods' shares | new pod connections | errors | other load |",
@@ -1019,8 +1059,8 @@ def splicer_section(command, r):
         base = direct["fixed"][i]
         ref = splicer["fixed"][i]
         ref_added = (ref["p50_us"] - base["p50_us"], ref["p99_us"] - base["p99_us"])
-        for name in order:
-            t = targets[name]
+        for name in fixed_order:
+            t = fixed_targets[name]
             run = t["fixed"][i]
             served = run["served"]
             total = sum(served.values()) or 1
@@ -1117,7 +1157,12 @@ def splicer_section(command, r):
         f"µs direct to one pod, both at {r['rates'][half]:,.0f} RPC/s, half the splicer's "
         f"peak in the pinned layout; skewless-h2-pace and the pods on CPU {LOAD_CPU}, the "
         f"splicer with 1 worker alone on CPU {PROXY_CPU}; each the lower-p99 of "
-        f"{r['rounds']} round{'s' if r['rounds'] > 1 else ''})")
+        f"{r['rounds']} round{'s' if r['rounds'] > 1 else ''})"
+        + "".join(
+            f"; at the same load the L4 relay adds {t['fixed'][half]['p99_us'] - d_half['p99_us']:+,.0f}"
+            f" µs p99 with no HTTP/2 work (the hop's floor here), so the splicer's own work "
+            f"adds {s_half['p99_us'] - t['fixed'][half]['p99_us']:+,.0f} µs over that floor"
+            for t in floor))
     lines += ["", "Goals: " + "; ".join(goals) + "."]
 
     reading = []
@@ -1131,10 +1176,10 @@ def splicer_section(command, r):
         reading.append("socket writes per call: " + ", ".join(
             f"{label} {w:.1f}" for label, w in writes) + " (each is a loopback send whose "
             "receive-side TCP work the sender pays for)")
-    at_half = {t["name"]: t["fixed"][half] for t in [splicer] + rivals}
+    at_half = {t["name"]: t["fixed"][half] for t in [splicer] + rivals + floor}
     reading.append(
         f"pinned, at {r['rates'][half]:,.0f} RPC/s added p50 / p99: " + "; ".join(
-            f"{targets[n]['label']} {run['p50_us'] - d_half['p50_us']:+,.0f} / "
+            f"{fixed_targets[n]['label']} {run['p50_us'] - d_half['p50_us']:+,.0f} / "
             f"{run['p99_us'] - d_half['p99_us']:+,.0f} µs"
             + (" (fell behind)" if run["behind"] else "")
             for n, run in at_half.items()))
@@ -1146,9 +1191,9 @@ def splicer_section(command, r):
         n = targets["nginx"]["fixed"][0]
         reading.append(
             f"nginx opened {n['new_pod_connections']:,} connections to the pods for "
-            f"{n['rpcs']:,} calls at {n['offered_rps']:,.0f} RPC/s: it closes a pooled idle "
-            "connection as soon as the pod sends anything on it, and gRPC C++ servers send "
-            "a PING after responses (seen with strace: a 1-byte MSG_PEEK, then close)")
+            f"{n['rpcs']:,} calls at {n['offered_rps']:,.0f} RPC/s (pinned layout): it closes a "
+            "pooled idle connection as soon as the pod sends anything on it (seen with "
+            "strace: a 1-byte MSG_PEEK, then close), such as a PING or a WINDOW_UPDATE")
     lines += ["", "Reading: " + "; ".join(reading) + "."]
     every_run = [run for t in r["targets"]
                  for run in t["peak"] + t["pinned_peak"]
