@@ -42,8 +42,8 @@ const std::array<nghttp2_nv, 2> kReplyHeaders = {Field(":status", "200"),
 const std::array<nghttp2_nv, 1> kOkTrailers = {Field("grpc-status", "0")};
 // Trailers-only: an unknown method is UNIMPLEMENTED (12), as a gRPC server answers it.
 const std::array<nghttp2_nv, 4> kUnimplemented = {
-    Field(":status", "200"), Field("content-type", "application/grpc"),
-    Field("grpc-status", "12"), Field("grpc-message", "unknown method")};
+    Field(":status", "200"), Field("content-type", "application/grpc"), Field("grpc-status", "12"),
+    Field("grpc-message", "unknown method")};
 
 // A message in gRPC's length-prefixed framing (uncompressed).
 std::string Framed(const google::protobuf::MessageLite& message) {
@@ -57,7 +57,7 @@ std::string Framed(const google::protobuf::MessageLite& message) {
   return out + bytes;
 }
 
-std::string Errno(const std::string& what) { 
+std::string Errno(const std::string& what) {
   return absl::StrCat(what, ": ", std::strerror(errno));
 }
 
@@ -118,8 +118,8 @@ class PodServer::Connection {
         }
         if (unsent_.empty()) break;
       }
-      const ssize_t sent = send(fd_, unsent_.data() + offset_, unsent_.size() - offset_,
-                                MSG_NOSIGNAL);
+      const ssize_t sent =
+          send(fd_, unsent_.data() + offset_, unsent_.size() - offset_, MSG_NOSIGNAL);
       if (sent < 0) {
         if (errno == EINTR) continue;
         writing_ = errno == EAGAIN || errno == EWOULDBLOCK;
@@ -150,8 +150,8 @@ class PodServer::Connection {
   }
 
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
-                      std::size_t name_length, const std::uint8_t* value,
-                      std::size_t value_length, std::uint8_t, void* user) {
+                      std::size_t name_length, const std::uint8_t* value, std::size_t value_length,
+                      std::uint8_t, void* user) {
     if (std::string_view(reinterpret_cast<const char*>(name), name_length) != ":path") return 0;
     auto call = Of(user).calls_.find(frame->hd.stream_id);
     if (call == Of(user).calls_.end()) return 0;
@@ -163,9 +163,9 @@ class PodServer::Connection {
   }
 
   static int OnFrame(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
-    const bool request_ended = (frame->hd.type == NGHTTP2_HEADERS ||
-                                frame->hd.type == NGHTTP2_DATA) &&
-                               (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    const bool request_ended =
+        (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (!request_ended) return 0;
     Connection& self = Of(user);
     auto found = self.calls_.find(frame->hd.stream_id);
@@ -267,9 +267,9 @@ absl::StatusOr<std::unique_ptr<PodServer>> PodServer::Listen(const PodOptions& o
     return absl::UnavailableError(why);
   }
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  const int bound = ntohs(address.ss_family == AF_INET
-                              ? reinterpret_cast<sockaddr_in*>(&address)->sin_port
-                              : reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  const int bound =
+      ntohs(address.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&address)->sin_port
+                                         : reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
   const std::string shown = address.ss_family == AF_INET6 ? absl::StrCat("[", host, "]") : host;
   return std::unique_ptr<PodServer>(new PodServer(options, fd, absl::StrCat(shown, ":", bound)));
 }
@@ -331,8 +331,8 @@ void PodServer::Accept() {
 
 void PodServer::Serve(Connection& connection, std::uint32_t events) {
   const bool was_writing = connection.writing();
-  const bool alive = ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || connection.Read()) &&
-                     connection.Flush();
+  const bool alive =
+      ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || connection.Read()) && connection.Flush();
   if (!alive) {
     connections_.erase(connection.fd());  // closes the socket, which leaves the epoll set
     return;

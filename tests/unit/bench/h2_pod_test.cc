@@ -36,8 +36,8 @@ class H2PodTest : public ::testing::Test {
     ASSERT_EQ(ready->rfind("READY 127.0.0.1:", 0), 0u) << *ready;
     address_ = ready->substr(6);
     while (!address_.empty() && address_.back() == '\n') address_.pop_back();
-    stub_ = lab::v1::Echo::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ =
+        lab::v1::Echo::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
 
   // SIGTERM, then the JSON summary on stdout.
@@ -106,9 +106,9 @@ TEST_F(H2PodTest, AnUnknownMethodIsUnimplemented) {
 }
 
 TEST_F(H2PodTest, PacedCallsAllSucceedAndEveryOneIsCounted) {
-  testing::ToolRun run = testing::RunTool({kPace, "--target", address_, "--rate", "500",
-                                           "--duration", "1s", "--warmup", "200ms",
-                                           "--connections", "3", "--max-in-flight", "4"});
+  testing::ToolRun run =
+      testing::RunTool({kPace, "--target", address_, "--rate", "500", "--duration", "1s",
+                        "--warmup", "200ms", "--connections", "3", "--max-in-flight", "4"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const nlohmann::json r = nlohmann::json::parse(run.out, nullptr, false);
   ASSERT_TRUE(r.is_object()) << run.out;
