@@ -43,7 +43,7 @@ bool BackendConnection::HasCapacity() const {
 
 void BackendConnection::Submit(ProxiedStream& stream) {
   ++submitted_;
-  const std::vector<nghttp2_nv> nv = ToNv(stream.request_headers);
+  const std::vector<nghttp2_nv>& nv = stream.request_headers.Nv();
   nghttp2_data_provider body{};
   body.read_callback = &ReadRequest;
   const bool headers_only =
@@ -115,11 +115,10 @@ int BackendConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
     // Only this stream: the backend connection carries other clients' calls.
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
-  Header header{std::string(View(name, name_length)), std::string(View(value, value_length))};
   if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
-    stream->response_headers.push_back(std::move(header));
+    stream->response_headers.Add(View(name, name_length), View(value, value_length));
   } else {
-    stream->response_trailers.push_back(std::move(header));
+    stream->response_trailers.Add(View(name, name_length), View(value, value_length));
   }
   return 0;
 }
@@ -138,7 +137,10 @@ int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, voi
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
     stream->response_at = std::chrono::steady_clock::now();
     stream->response_seen = true;
-    std::string().swap(stream->request_sent);  // processed: never sent again
+    // Processed: never sent again. A small copy's storage stays for the stream's next use.
+    stream->request_sent.clear();
+    if (stream->request_sent.capacity() > kKeptBufferBytes)
+      std::string().swap(stream->request_sent);
     stream->client->OnResponseHeaders(*stream, end_stream);
   } else if (end_stream) {
     stream->client->OnResponseEnd(*stream);
@@ -208,7 +210,7 @@ ssize_t BackendConnection::ReadRequest(nghttp2_session* session, std::int32_t st
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!stream->request_trailers.empty()) {
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      const std::vector<nghttp2_nv> nv = ToNv(stream->request_trailers);
+      const std::vector<nghttp2_nv>& nv = stream->request_trailers.Nv();
       nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
     }
     return static_cast<ssize_t>(taken);

@@ -45,6 +45,7 @@ void ClientConnection::OnClosing() {
   for (auto& [id, stream] : streams_) {
     if (stream->backend != nullptr) stream->backend->Cancel(*stream);
     router_.Finished(*stream);
+    RecycleStream(std::move(stream));
   }
   streams_.clear();
 }
@@ -65,6 +66,7 @@ void ClientConnection::Release(std::int32_t stream_id) {
   ProxiedStream& stream = *it->second;
   if (stream.backend != nullptr) stream.backend->Cancel(stream);
   router_.Finished(stream);
+  RecycleStream(std::move(it->second));
   streams_.erase(it);
   RequestFlush();  // a draining connection may be done now
 }
@@ -72,7 +74,7 @@ void ClientConnection::Release(std::int32_t stream_id) {
 int ClientConnection::BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self) {
   auto& connection = *static_cast<ClientConnection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  auto stream = std::make_unique<ProxiedStream>();
+  std::unique_ptr<ProxiedStream> stream = TakeStream();
   stream->client = &connection;
   stream->client_stream_id = frame->hd.stream_id;
   stream->request_body.CountIn(&connection.buffered_);
@@ -93,14 +95,15 @@ int ClientConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
     nghttp2_session_terminate_session(connection.session(), NGHTTP2_ENHANCE_YOUR_CALM);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
-  Header header{std::string(View(name, name_length)), std::string(View(value, value_length))};
+  const std::string_view header_name = View(name, name_length);
+  const std::string_view header_value = View(value, value_length);
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    if (header.name == "content-type" && header.value.starts_with("application/grpc")) {
+    if (header_name == "content-type" && header_value.starts_with("application/grpc")) {
       stream->grpc = true;
     }
-    stream->request_headers.push_back(std::move(header));
+    stream->request_headers.Add(header_name, header_value);
   } else {
-    stream->request_trailers.push_back(std::move(header));
+    stream->request_trailers.Add(header_name, header_value);
   }
   return 0;
 }
@@ -139,7 +142,7 @@ int ClientConnection::OnStreamClose(nghttp2_session*, std::int32_t stream_id,
 }
 
 void ClientConnection::SubmitResponse(ProxiedStream& stream, bool with_body) {
-  const std::vector<nghttp2_nv> nv = ToNv(stream.response_headers);
+  const std::vector<nghttp2_nv>& nv = stream.response_headers.Nv();
   nghttp2_data_provider body{};
   body.read_callback = &ReadResponse;
   nghttp2_submit_response(session(), stream.client_stream_id, nv.data(), nv.size(),
@@ -171,13 +174,14 @@ void ClientConnection::OnBackendFailed(ProxiedStream& stream, const std::string&
   if (stream.grpc) {
     // UNAVAILABLE: what a gRPC client sees when its own connection to a server breaks,
     // so its retry policy applies unchanged.
-    Headers status{{"grpc-status", "14"}, {"grpc-message", message}};
     if (!stream.response_submitted) {
-      stream.response_headers = {{":status", "200"}, {"content-type", "application/grpc"}};
-      stream.response_headers.insert(stream.response_headers.end(), status.begin(), status.end());
+      stream.response_headers = {{":status", "200"},
+                                 {"content-type", "application/grpc"},
+                                 {"grpc-status", "14"},
+                                 {"grpc-message", message}};
       OnResponseHeaders(stream, /*end_stream=*/true);
     } else {
-      stream.response_trailers = std::move(status);
+      stream.response_trailers = {{"grpc-status", "14"}, {"grpc-message", message}};
       OnResponseEnd(stream);
     }
     return;
@@ -218,7 +222,7 @@ ssize_t ClientConnection::ReadResponse(nghttp2_session* session, std::int32_t st
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!stream->response_trailers.empty()) {
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      const std::vector<nghttp2_nv> nv = ToNv(stream->response_trailers);
+      const std::vector<nghttp2_nv>& nv = stream->response_trailers.Nv();
       nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
     }
     return static_cast<ssize_t>(taken);

@@ -239,7 +239,7 @@ balance::StreamOutcome OutcomeOf(const ProxiedStream& stream) {
   if (!stream.response_seen) return balance::StreamOutcome::kCancelled;  // the client left
   int http_status = 0;
   std::optional<int> grpc_status;
-  auto scan = [&](const Headers& headers) {
+  auto scan = [&](const HeaderBlock& headers) {
     for (const Header& header : headers) {
       int value = 0;
       if (header.name == ":status" && absl::SimpleAtoi(header.value, &value)) http_status = value;
