@@ -153,7 +153,9 @@ void H2Connection::Read() {
     }
     if (static_cast<std::size_t>(received) < chunk.size()) break;
   }
-  Flush();
+  // Not sent from here: the other connections read in this loop turn may queue more for
+  // this one (responses from backends), and one flush after them sends it all at once.
+  RequestFlush();
 }
 
 void H2Connection::Flush() {
