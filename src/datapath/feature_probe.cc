@@ -78,16 +78,6 @@ bool MapFlagAvailable(bpf_map_type type, std::uint32_t flags) {
   return true;
 }
 
-bool InnerMapFlagAvailable() {
-  bpf_map_create_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.map_flags = BPF_F_INNER_MAP;
-  const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "skw_probe", 4, 4, 1, &opts);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
-}
-
 // A real cgroup link, updated to another program and closed again: the
 // restart path (adopt pinned links, swap their program) in miniature.
 bool CgroupLinkUpdateAvailable(int cgroup_fd) {
@@ -143,7 +133,8 @@ std::vector<KernelFeature> ProbeKernelFeatures(int cgroup_fd) {
        HelperAvailable(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,
                        BPF_FUNC_get_socket_cookie)},
       {"BPF_F_INNER_MAP (inner maps of different sizes)",
-       "every backend set would need the full 4097 slots", "5.10", InnerMapFlagAvailable()},
+       "every backend set would need the full 4097 slots", "5.10",
+       MapFlagAvailable(BPF_MAP_TYPE_ARRAY, BPF_F_INNER_MAP)},
   };
   if (cgroup_fd >= 0) {
     features.push_back({"cgroup bpf_link create and in-place update",
