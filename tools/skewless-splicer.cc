@@ -51,12 +51,12 @@ int main(int argc, char** argv) {
                  "Event loops, each with its own SO_REUSEPORT listener (0: one per CPU)")
       ->capture_default_str();
   app.add_option("--zone", options.zone, "This node's zone (its backends are preferred)");
-  std::string http_listen = "0.0.0.0:9093";
+  std::string http_listen = skewless::splicer::kDefaultHttpListen;
   app.add_option("--http-listen", http_listen,
                  "host:port for /metrics (skewless_splicer_*), /healthz and /readyz (503 while "
                  "draining)")
       ->capture_default_str();
-  double drain_seconds = 10;
+  double drain_seconds = skewless::splicer::kDefaultDrainSeconds;
   app.add_option("--drain-seconds", drain_seconds,
                  "On SIGTERM/SIGINT: GOAWAY to every client, then wait this long at most for "
                  "calls in flight to finish")

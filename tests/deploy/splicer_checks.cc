@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "checks.h"
+#include "skewless/splicer/splicer.h"
 
 namespace skewless::deploy {
 namespace {
@@ -46,7 +47,7 @@ Problems CheckSplicerDaemonSet(const ManifestSet& set) {
 
   // The agent redirects to --splicer-address: the splicer must listen exactly there, and
   // a per-node $(HOST_IP) must mean the node's IP in both pods.
-  const std::string listen = FlagValue(args, "--listen").value_or("127.0.0.1:15001");
+  const std::string listen = FlagValue(args, "--listen").value_or(splicer::SplicerOptions{}.listen);
   require(listen == agent->splicer_address,
           absl::StrCat("--listen ", listen, " is not the agent's --splicer-address \"",
                        agent->splicer_address, "\""));
@@ -59,7 +60,8 @@ Problems CheckSplicerDaemonSet(const ManifestSet& set) {
   const std::string pin_dir = FlagValue(args, "--pin-dir").value_or("");
   require(pin_dir == agent->pin_dir,
           absl::StrCat("--pin-dir \"", pin_dir, "\" is not the agent's pin_dir ", agent->pin_dir));
-  const std::string mark = FlagValue(args, "--mark").value_or("92");
+  const std::string mark =
+      FlagValue(args, "--mark").value_or(std::to_string(splicer::kDefaultMark));
   require(std::stoul(mark, nullptr, 0) == agent->splicer_mark,
           absl::StrCat("--mark ", mark, " is not the agent's splicer_mark ", agent->splicer_mark,
                        " (the splicer's connections to pods would come back to it)"));
@@ -74,7 +76,8 @@ Problems CheckSplicerDaemonSet(const ManifestSet& set) {
           "neither CAP_BPF nor CAP_SYS_ADMIN: the agent's pinned maps cannot be opened");
   require(Adds(container, "NET_ADMIN"), "no CAP_NET_ADMIN: --mark (SO_MARK) would fail");
 
-  const std::string http_listen = FlagValue(args, "--http-listen").value_or("0.0.0.0:9093");
+  const std::string http_listen =
+      FlagValue(args, "--http-listen").value_or(splicer::kDefaultHttpListen);
   for (const auto& [probe, path] :
        {std::pair{"livenessProbe", "/healthz"}, std::pair{"readinessProbe", "/readyz"}}) {
     const YAML::Node http = At(container, {probe, "httpGet"});
@@ -82,7 +85,8 @@ Problems CheckSplicerDaemonSet(const ManifestSet& set) {
                 ResolvePort(At(http, {"port"}), NamedPorts(container)) == PortOf(http_listen),
             absl::StrCat(probe, " is not GET ", path, " on --http-listen ", http_listen));
   }
-  const double drain = std::stod(FlagValue(args, "--drain-seconds").value_or("10"));
+  const double drain = std::stod(
+      FlagValue(args, "--drain-seconds").value_or(std::to_string(splicer::kDefaultDrainSeconds)));
   require(Integer(At(pod, {"terminationGracePeriodSeconds"})).value_or(30) > drain,
           absl::StrCat("terminationGracePeriodSeconds is not above --drain-seconds ", drain,
                        ": calls in flight would be killed mid-drain"));

@@ -24,6 +24,10 @@ struct SplicerBackend {
 };
 
 inline constexpr std::uint32_t kDefaultMark = 0x5c;  // the agent's default --splicer-mark
+// skewless-splicer's defaults for its process flags (--http-listen, --drain-seconds), here so
+// the deploy checks read the same values the binary uses.
+inline constexpr char kDefaultHttpListen[] = "0.0.0.0:9093";
+inline constexpr double kDefaultDrainSeconds = 10;
 
 struct SplicerOptions {
   std::string listen = "127.0.0.1:15001";  // host:port; port 0 picks a free one
