@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "nghttp2_field.h"
 
 namespace skewless::h2pace {
 namespace {
@@ -23,13 +24,9 @@ namespace {
 constexpr std::size_t kGatherBytes = 64 << 10;
 constexpr std::size_t kReadBytes = 64 << 10;
 
-nghttp2_nv Field(std::string_view name, std::string_view value) {
-  // NO_COPY: the names are literals and the values live in the CallTemplate, which
-  // outlives every session.
-  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
-          value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
-}
+// The names are literals and the values live in the CallTemplate, which outlives every
+// session.
+using bench::UncopiedField;
 
 int ParseInt(std::string_view text) {
   int value = -1;
@@ -107,12 +104,12 @@ PaceConnection::PaceConnection(int fd, const CallTemplate* call, int max_in_flig
       slots_(static_cast<std::size_t>(max_in_flight)) {
   for (int i = 0; i < max_in_flight; ++i) slots_[i].next_free = i + 1 < max_in_flight ? i + 1 : -1;
   free_slot_ = max_in_flight > 0 ? 0 : -1;
-  headers_ = {Field(":method", "POST"),
-              Field(":scheme", "http"),
-              Field(":path", call_->path),
-              Field(":authority", call_->authority),
-              Field("content-type", "application/grpc"),
-              Field("te", "trailers")};
+  headers_ = {UncopiedField(":method", "POST"),
+              UncopiedField(":scheme", "http"),
+              UncopiedField(":path", call_->path),
+              UncopiedField(":authority", call_->authority),
+              UncopiedField("content-type", "application/grpc"),
+              UncopiedField("te", "trailers")};
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &OnHeader);

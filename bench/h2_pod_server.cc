@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "nghttp2_field.h"
 #include "skewless/common/http_server.h"
 #include "skewless/lab/v1/echo.pb.h"
 
@@ -30,20 +31,16 @@ constexpr std::string_view kStatsPath = "/skewless.lab.v1.Echo/Stats";
 constexpr std::size_t kGatherBytes = 64 << 10;
 constexpr std::size_t kReadBytes = 64 << 10;
 
-nghttp2_nv Field(std::string_view name, std::string_view value) {
-  // NO_COPY: names and values are literals, which outlive every session.
-  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
-          value.size(), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
-}
+// Every field below is made of literals, which outlive every session.
+using bench::UncopiedField;
 
-const std::array<nghttp2_nv, 2> kReplyHeaders = {Field(":status", "200"),
-                                                 Field("content-type", "application/grpc")};
-const std::array<nghttp2_nv, 1> kOkTrailers = {Field("grpc-status", "0")};
+const std::array<nghttp2_nv, 2> kReplyHeaders = {UncopiedField(":status", "200"),
+                                                 UncopiedField("content-type", "application/grpc")};
+const std::array<nghttp2_nv, 1> kOkTrailers = {UncopiedField("grpc-status", "0")};
 // Trailers-only: an unknown method is UNIMPLEMENTED (12), as a gRPC server answers it.
 const std::array<nghttp2_nv, 4> kUnimplemented = {
-    Field(":status", "200"), Field("content-type", "application/grpc"), Field("grpc-status", "12"),
-    Field("grpc-message", "unknown method")};
+    UncopiedField(":status", "200"), UncopiedField("content-type", "application/grpc"),
+    UncopiedField("grpc-status", "12"), UncopiedField("grpc-message", "unknown method")};
 
 // A message in gRPC's length-prefixed framing (uncompressed).
 std::string Framed(const google::protobuf::MessageLite& message) {
