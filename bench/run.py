@@ -1146,6 +1146,10 @@ def splicer_section(command, r):
                     f"{splicer_per_cpu / per_cpu_second(t):.2f}x of it" for t in rivals) + ")")
     half = FIXED_FRACTIONS.index(0.5)
     s_half, d_half = splicer["fixed"][half], direct["fixed"][half]
+
+    def over_floor(us):
+        return (f"so the splicer's own work adds {us:+,.0f} µs over that floor" if us > 0 else
+                f"and the splicer adds no more than that floor ({-us:,.0f} µs less)")
     added_p99 = s_half["p99_us"] - d_half["p99_us"]
     met = added_p99 < GOAL_ADDED_P99_US and not s_half["behind"] and not d_half["behind"]
     goals.append(
@@ -1160,8 +1164,8 @@ def splicer_section(command, r):
         f"{r['rounds']} round{'s' if r['rounds'] > 1 else ''})"
         + "".join(
             f"; at the same load the L4 relay adds {t['fixed'][half]['p99_us'] - d_half['p99_us']:+,.0f}"
-            f" µs p99 with no HTTP/2 work (the hop's floor here), so the splicer's own work "
-            f"adds {s_half['p99_us'] - t['fixed'][half]['p99_us']:+,.0f} µs over that floor"
+            f" µs p99 with no HTTP/2 work (the hop's floor here), "
+            + over_floor(s_half["p99_us"] - t["fixed"][half]["p99_us"])
             for t in floor))
     lines += ["", "Goals: " + "; ".join(goals) + "."]
 
@@ -1186,7 +1190,19 @@ def splicer_section(command, r):
     reading.append(
         f"there the splicer used {100 * s_half['proxy_cpu_s'] / s_half['wall_s']:.0f} % of "
         f"CPU {PROXY_CPU} (the core {busy(s_half, PROXY_CPU)} busy in all), and CPU {LOAD_CPU} "
-        f"(skewless-h2-pace and the pods) was {busy(s_half, LOAD_CPU)} busy")
+        f"(skewless-h2-pace and the pods) was {busy(s_half, LOAD_CPU)} busy "
+        f"({busy(d_half, LOAD_CPU)} at the same load direct to one pod)")
+    pinned_best = best(splicer["pinned_peak"])
+    reading.append(
+        f"paced, the splicer spent {1e6 * s_half['proxy_cpu_s'] / max(s_half['pace_calls'], 1):.1f}"
+        f" µs of CPU per call at {r['rates'][half]:,.0f} RPC/s and "
+        f"{1e6 * splicer['fixed'][0]['proxy_cpu_s'] / max(splicer['fixed'][0]['pace_calls'], 1):.1f}"
+        f" µs at {r['rates'][0]:,.0f}, against "
+        f"{1e6 * pinned_best['proxy_cpu_s'] / max(pinned_best['succeeded'], 1):.1f} µs at its "
+        f"pinned peak: evenly paced calls arrive one per loop turn (a read, a send and a "
+        f"wake-up on each side), where h2load's {PEAK_CLIENTS * PEAK_STREAMS} calls in flight "
+        "arrive in batches that share them, so half the peak rate is not half the peak's "
+        "load")
     if "nginx" in targets and targets["nginx"]["fixed"][0]["new_pod_connections"] > 0:
         n = targets["nginx"]["fixed"][0]
         reading.append(
