@@ -1,7 +1,9 @@
 // skewless-splicer: the node-local HTTP/2 proxy that balances every gRPC call (every
 // HTTP/2 stream) of a client connection on its own.
 #include <atomic>
+#include <chrono>
 #include <iostream>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
@@ -62,8 +64,76 @@ int main(int argc, char** argv) {
                  "calls in flight to finish")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  // Bounds and timeouts (SplicerLimits; docs/splicer.md, "Limits"). Durations in seconds,
+  // 0 turns one off.
+  skewless::splicer::SplicerLimits& limits = options.limits;
+  app.add_option("--stream-window-bytes", limits.stream_window_bytes,
+                 "HTTP/2 flow-control window per stream and direction, to clients and to pods: "
+                 "the most one stream buffers each way")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--connection-buffer-bytes", limits.connection_buffer_bytes,
+                 "Bytes one client connection's streams may hold (bodies, decoded headers); "
+                 "over it its largest stream is reset with ENHANCE_YOUR_CALM (gRPC: "
+                 "RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--worker-buffer-bytes", limits.worker_buffer_bytes,
+                 "Bytes all of one worker's connections may hold; over it the connection holding "
+                 "most is closed with GOAWAY ENHANCE_YOUR_CALM (the process holds at most this "
+                 "times --workers)")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--max-request-headers-bytes", limits.max_request_headers_bytes,
+                 "Largest request header list (RFC 9113 counting), advertised to clients; a "
+                 "larger request is answered RESOURCE_EXHAUSTED (gRPC) or 431 and never reaches a "
+                 "pod. Pods that advertise less are held to their own")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--max-streams-per-connection", limits.max_streams_per_connection,
+                 "SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--max-connections-per-worker", limits.max_connections_per_worker,
+                 "Client connections (relayed ones included) per worker; more are closed at "
+                 "accept")
+      ->capture_default_str()
+      ->group("Limits");
+  struct Timeout {
+    const char* flag;
+    std::chrono::milliseconds* target;
+    const char* help;
+    double seconds;
+  };
+  std::vector<Timeout> timeouts = {
+      {"--preface-timeout", &limits.preface_timeout,
+       "Seconds from accept to the HTTP/2 client preface; then the connection is closed"},
+      {"--idle-timeout", &limits.idle_timeout,
+       "Seconds a connection may have no stream (then GOAWAY and close), or a relayed "
+       "connection move no byte"},
+      {"--stream-idle-timeout", &limits.stream_idle_timeout,
+       "Seconds a stream may see no frame either way; then it is answered DEADLINE_EXCEEDED "
+       "(gRPC) or 408, or reset once its response has begun"},
+      {"--max-connection-age", &limits.max_connection_age,
+       "Seconds after which a client connection gets GOAWAY, so its next calls open a new one"},
+      {"--max-connection-age-grace", &limits.max_connection_age_grace,
+       "Seconds calls in flight get after the maximum age's GOAWAY before the connection is "
+       "closed"},
+      {"--half-close-timeout", &limits.half_close_timeout,
+       "Seconds a relayed (not HTTP/2) connection stays open once one side has finished sending"},
+  };
+  for (Timeout& timeout : timeouts) {
+    timeout.seconds = static_cast<double>(timeout.target->count()) / 1000;
+    app.add_option(timeout.flag, timeout.seconds, timeout.help)
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber)
+        ->group("Limits");
+  }
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
+  }
+  for (const Timeout& timeout : timeouts) {
+    *timeout.target = std::chrono::milliseconds(static_cast<long>(timeout.seconds * 1000));
   }
   if (backends.empty() && options.pin_dir.empty()) {
     std::cerr << "skewless-splicer: nothing to send clients to: give --pin-dir (the agent's "

@@ -27,4 +27,19 @@ StreamOutcome OutcomeOfResponse(int http_status, std::optional<int> grpc_status)
   return StreamOutcome::kSuccess;
 }
 
+StreamOutcome OutcomeOfReset(std::uint32_t http2_error_code) {
+  switch (http2_error_code) {
+    case 0x1:  // PROTOCOL_ERROR
+    case 0x3:  // FLOW_CONTROL_ERROR
+    case 0x6:  // FRAME_SIZE_ERROR
+    case 0x7:  // REFUSED_STREAM
+    case 0x8:  // CANCEL
+    case 0x9:  // COMPRESSION_ERROR
+    case 0xb:  // ENHANCE_YOUR_CALM
+      return StreamOutcome::kCancelled;
+    default:
+      return StreamOutcome::kStreamReset;
+  }
+}
+
 }  // namespace skewless::balance

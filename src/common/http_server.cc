@@ -5,19 +5,26 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <sys/socket.h>
 
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "skewless/common/event_threads.h"
+#include "skewless/common/log.h"
+#include "skewless/common/log_limiter.h"
 
 namespace skewless {
 namespace {
 
 // A slow or stalled client is dropped after this long; probes answer in microseconds.
 constexpr int kClientTimeoutSeconds = 10;
+// Out of descriptors, the listener stays readable: accepting pauses this long instead of
+// spinning on it (and logging each failure).
+constexpr timeval kAcceptPause{.tv_sec = 0, .tv_usec = 100000};
 
 void Serve(evhttp_request* request, void* arg) {
   const auto& route = *static_cast<const HttpRoute*>(arg);
@@ -32,6 +39,36 @@ void Serve(evhttp_request* request, void* arg) {
 
 void BreakLoop(evutil_socket_t, short, void* base) {
   event_base_loopbreak(static_cast<event_base*>(base));
+}
+
+}  // namespace
+
+namespace {
+
+void ResumeAccepting(evutil_socket_t, short, void* listener) {
+  evconnlistener_enable(static_cast<evconnlistener*>(listener));
+}
+
+// libevent retries EAGAIN by itself; any other accept error (EMFILE, ENFILE, ENOMEM) leaves
+// the listener readable, and without this the loop would spin on it, logging each time.
+void PauseAccepting(evconnlistener* listener, void*) {
+  const int error = EVUTIL_SOCKET_ERROR();
+  evconnlistener_disable(listener);
+  event_base_once(evconnlistener_get_base(listener), -1, EV_TIMEOUT, &ResumeAccepting, listener,
+                  &kAcceptPause);
+  static std::mutex mutex;
+  static log::Limiter limiter(std::chrono::seconds(10));
+  std::uint64_t suppressed = 0;
+  bool allowed = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    allowed = limiter.Allow(&suppressed);
+  }
+  if (allowed) {
+    log::Warn("http: cannot accept, pausing for 100 ms",
+              {{"error", evutil_socket_error_to_string(error)},
+               {"suppressed", absl::StrCat(suppressed)}});
+  }
 }
 
 }  // namespace
@@ -96,6 +133,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
     return absl::UnavailableError(absl::StrCat(field, ": cannot listen on ", listen,
                                                " (address in use or not on this host?)"));
   }
+  evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), &PauseAccepting);
   sockaddr_storage address{};
   socklen_t length = sizeof(address);
   if (getsockname(evhttp_bound_socket_get_fd(bound), reinterpret_cast<sockaddr*>(&address),

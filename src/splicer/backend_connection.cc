@@ -12,7 +12,7 @@ std::string_view View(const std::uint8_t* data, std::size_t length) {
 
 }  // namespace
 
-BackendConnection::BackendConnection(event_base* base, int fd,
+BackendConnection::BackendConnection(event_base* base, int fd, std::uint32_t stream_window,
                                      std::function<void(H2Connection*)> on_closed)
     : H2Connection(base, fd, std::move(on_closed)) {
   nghttp2_session_callbacks* callbacks = nullptr;
@@ -22,8 +22,7 @@ BackendConnection::BackendConnection(event_base* base, int fd,
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &OnData);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &OnStreamClose);
   Open(Role::kClient, callbacks,
-       {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindowBytes}});
+       {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}, {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, stream_window}});
   nghttp2_session_callbacks_del(callbacks);
 }
 
@@ -39,6 +38,10 @@ bool BackendConnection::HasCapacity() const {
   const std::uint32_t limit =
       nghttp2_session_get_remote_settings(session(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   return streams_.size() < limit;
+}
+
+std::uint32_t BackendConnection::header_list_limit() const {
+  return nghttp2_session_get_remote_settings(session(), NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE);
 }
 
 void BackendConnection::Submit(ProxiedStream& stream) {
@@ -69,19 +72,16 @@ void BackendConnection::OnRequestData(ProxiedStream& stream) {
 void BackendConnection::Cancel(ProxiedStream& stream) {
   if (streams_.erase(stream.backend_stream_id) == 0) return;
   if (!closing()) {
+    // The connection's window for what it sent was given back on arrival (OnData).
     nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, stream.backend_stream_id,
                               NGHTTP2_CANCEL);
-    // What it had sent and nobody will read still counts against the connection.
-    nghttp2_session_consume_connection(session(), stream.response_unconsumed);
     RequestFlush();
   }
-  stream.response_unconsumed = 0;
   stream.backend = nullptr;
 }
 
 void BackendConnection::ConsumeResponse(ProxiedStream& stream, std::size_t length) {
-  nghttp2_session_consume(session(), stream.backend_stream_id, length);
-  stream.response_unconsumed -= std::min(length, stream.response_unconsumed);
+  nghttp2_session_consume_stream(session(), stream.backend_stream_id, length);
   RequestFlush();
 }
 
@@ -92,9 +92,12 @@ void BackendConnection::OnClosing() {
   for (auto& [id, stream] : streams) {
     stream->backend = nullptr;
     stream->backend_stream_id = -1;
-    stream->response_unconsumed = 0;
     if (connected()) {
-      stream->client->OnBackendFailed(*stream, why, balance::StreamOutcome::kStreamReset);
+      // A pod that closed with an error code blaming what it was sent (PROTOCOL_ERROR,
+      // ENHANCE_YOUR_CALM, ...) reacted to a client's request: not held against it.
+      stream->client->OnBackendFailed(*stream, why,
+                                      goaway_error_ ? balance::OutcomeOfReset(*goaway_error_)
+                                                    : balance::StreamOutcome::kStreamReset);
     } else {
       // Nothing of the stream left the splicer (output waits for the connect), and its
       // request bytes are all still buffered: another backend can take it.
@@ -110,11 +113,13 @@ int BackendConnection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
   auto& connection = *static_cast<BackendConnection*>(self);
   ProxiedStream* stream = connection.Find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
-  stream->response_header_bytes += name_length + value_length + 32;
+  const std::size_t field = name_length + value_length + kHeaderFieldOverhead;
+  stream->response_header_bytes += field;
   if (stream->response_header_bytes > kMaxHeaderListBytes) {
     // Only this stream: the backend connection carries other clients' calls.
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
+  stream->CountHeaderBytes(field);
   if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
     stream->response_headers.Add(View(name, name_length), View(value, value_length));
   } else {
@@ -128,6 +133,9 @@ int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, voi
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     // No new streams here; those above last-stream-id are closed as REFUSED_STREAM.
     connection.goaway_ = true;
+    if (frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+      connection.goaway_error_ = frame->goaway.error_code;
+    }
     return 0;
   }
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
@@ -138,9 +146,7 @@ int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, voi
     stream->response_at = std::chrono::steady_clock::now();
     stream->response_seen = true;
     // Processed: never sent again. A small copy's storage stays for the stream's next use.
-    stream->request_sent.clear();
-    if (stream->request_sent.capacity() > kKeptBufferBytes)
-      std::string().swap(stream->request_sent);
+    stream->ForgetSent(/*free_storage=*/stream->request_sent.capacity() > kKeptBufferBytes);
     stream->client->OnResponseHeaders(*stream, end_stream);
   } else if (end_stream) {
     stream->client->OnResponseEnd(*stream);
@@ -148,40 +154,41 @@ int BackendConnection::OnFrame(nghttp2_session*, const nghttp2_frame* frame, voi
   return 0;
 }
 
-int BackendConnection::OnData(nghttp2_session*, std::uint8_t, std::int32_t stream_id,
+int BackendConnection::OnData(nghttp2_session* session, std::uint8_t, std::int32_t stream_id,
                               const std::uint8_t* data, std::size_t length, void* self) {
+  // The connection's window is given back as soon as the bytes are buffered, so a client
+  // that reads slowly (or not at all) holds only its own stream's window, never the window
+  // other clients' streams on this shared connection need (h2_connection.h).
+  nghttp2_session_consume_connection(session, length);
   ProxiedStream* stream = static_cast<BackendConnection*>(self)->Find(stream_id);
   if (stream == nullptr) return 0;
   stream->response_body.Append(data, length);
-  stream->response_unconsumed += length;
   stream->client->OnResponseData(*stream);
   return 0;
 }
 
-int BackendConnection::OnStreamClose(nghttp2_session* session, std::int32_t stream_id,
+int BackendConnection::OnStreamClose(nghttp2_session*, std::int32_t stream_id,
                                      std::uint32_t error_code, void* self) {
   auto& connection = *static_cast<BackendConnection*>(self);
   ProxiedStream* stream = connection.Find(stream_id);
   if (stream == nullptr) return 0;
   connection.streams_.erase(stream_id);
-  // The stream is over here: its unread response bytes stay with the client side, and
-  // stop holding this connection's window.
-  nghttp2_session_consume_connection(session, stream->response_unconsumed);
-  stream->response_unconsumed = 0;
+  // Its unread response bytes stay with the client side (the connection's window for them
+  // was given back on arrival).
   stream->backend = nullptr;
   if (error_code == NGHTTP2_REFUSED_STREAM && !stream->response_seen && stream->replayable) {
     // Never processed (above a GOAWAY's last-stream-id, or over the backend's limit):
     // send it whole to another backend; it says nothing about this one's health.
     stream->request_body.Prepend(stream->request_sent);
     stream->replay_unconsumed += stream->request_sent.size();
-    stream->request_sent.clear();
+    stream->ForgetSent(/*free_storage=*/false);
     stream->client->RetryElsewhere(*stream, "refused by the backend",
                                    balance::StreamOutcome::kCancelled);
   } else if (error_code != NGHTTP2_NO_ERROR || !stream->response_ended) {
     stream->client->OnBackendFailed(
         *stream, std::string("reset by the backend (") + nghttp2_http2_strerror(error_code) + ")",
-        error_code == NGHTTP2_REFUSED_STREAM ? balance::StreamOutcome::kCancelled
-                                             : balance::StreamOutcome::kStreamReset);
+        error_code == NGHTTP2_NO_ERROR ? balance::StreamOutcome::kStreamReset
+                                       : balance::OutcomeOfReset(error_code));
   }
   return 0;
 }
@@ -200,9 +207,9 @@ ssize_t BackendConnection::ReadRequest(nghttp2_session* session, std::int32_t st
     if (stream->replayable && !stream->response_seen) {
       if (stream->request_sent.size() + taken > kReplayLimitBytes) {
         stream->replayable = false;
-        std::string().swap(stream->request_sent);
+        stream->ForgetSent(/*free_storage=*/true);
       } else {
-        stream->request_sent.append(reinterpret_cast<const char*>(buffer), taken);
+        stream->KeepSent(buffer, taken);
       }
     }
   }

@@ -2,6 +2,7 @@
 // many clients' streams, up to the pod's SETTINGS_MAX_CONCURRENT_STREAMS.
 #pragma once
 
+#include <optional>
 #include <unordered_map>
 
 #include "h2_connection.h"
@@ -11,8 +12,10 @@ namespace skewless::splicer {
 
 class BackendConnection final : public H2Connection {
  public:
-  // `fd` is a socket whose nonblocking connect is in progress.
-  BackendConnection(event_base* base, int fd, std::function<void(H2Connection*)> on_closed);
+  // `fd` is a socket whose nonblocking connect is in progress; `stream_window` the window
+  // (and so the buffer) each response stream gets.
+  BackendConnection(event_base* base, int fd, std::uint32_t stream_window,
+                    std::function<void(H2Connection*)> on_closed);
   ~BackendConnection() override;
 
   // The TCP connect completed (streams submitted before wait for it).
@@ -22,6 +25,9 @@ class BackendConnection final : public H2Connection {
   // Room for one more stream: not closing, no GOAWAY, below the peer's limit.
   bool HasCapacity() const;
   std::size_t active_streams() const { return streams_.size(); }
+  // The largest request header list the pod accepts (its SETTINGS_MAX_HEADER_LIST_SIZE;
+  // unlimited until it says).
+  std::uint32_t header_list_limit() const;
 
   // Sends the request's headers (and its body as it comes).
   void Submit(ProxiedStream& stream);
@@ -49,6 +55,8 @@ class BackendConnection final : public H2Connection {
                              void* self);
 
   bool goaway_ = false;
+  // The error code of the pod's GOAWAY, when it had one: the pod closing on what it was sent.
+  std::optional<std::uint32_t> goaway_error_;
   std::uint64_t submitted_ = 0;
   std::unordered_map<std::int32_t, ProxiedStream*> streams_;
 };

@@ -40,6 +40,8 @@ void H2Connection::Open(Role role, const nghttp2_session_callbacks* callbacks,
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
   nghttp2_option_set_no_auto_window_update(option, 1);
+  // Closed streams are not kept for the RFC 7540 priority tree: memory follows open streams.
+  nghttp2_option_set_no_closed_streams(option, 1);
   if (role == Role::kServer) {
     nghttp2_session_server_new2(&session_, callbacks, this, option);
     preface_checked_ = false;
@@ -65,6 +67,13 @@ void H2Connection::RequestFlush() {
 }
 
 void H2Connection::Close(const std::string& why) { Finish(why); }
+
+void H2Connection::Terminate(std::uint32_t error_code, const std::string& why) {
+  if (closing_ || session_ == nullptr) return;
+  nghttp2_session_terminate_session(session_, error_code);
+  Flush();
+  Finish(why);
+}
 
 int H2Connection::TakeSocket() {
   event_del(read_event_);
@@ -142,10 +151,15 @@ void H2Connection::Read() {
         session_, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
     if (preface_checked_ && !first_bytes_.empty()) std::string().swap(first_bytes_);
     if (taken < 0) {
-      // A fatal error (a flood, a callback's refusal): say so with a GOAWAY, best effort.
-      // A peer that does not speak HTTP/2 at all gets no frame.
+      // A fatal error: say so with a GOAWAY, best effort. A flood (SETTINGS or PING acks
+      // piling up, too many CONTINUATIONs) is ENHANCE_YOUR_CALM, as RFC 9113 §10.5 asks; a
+      // GOAWAY a callback already queued keeps its own code. A peer that does not speak
+      // HTTP/2 at all gets no frame.
       if (taken != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
-        nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+        const bool flood =
+            taken == NGHTTP2_ERR_FLOODED || taken == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+        nghttp2_session_terminate_session(
+            session_, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
         Flush();
       }
       Finish(std::string("HTTP/2: ") + nghttp2_strerror(static_cast<int>(taken)));

@@ -17,10 +17,12 @@
 
 namespace skewless::splicer {
 
-// Bounds on what one connection can make the splicer buffer: the windows advertised to
-// the peer are opened only as the other side takes the bytes (no automatic
-// WINDOW_UPDATE), so a slow reader slows its sender and never grows a buffer.
-inline constexpr std::int32_t kStreamWindowBytes = 256 << 10;
+// Flow control (no automatic WINDOW_UPDATE): a stream's window reopens only as the other
+// side takes its bytes, so a slow reader slows its own sender and its buffer stays within
+// the stream window (SplicerLimits::stream_window_bytes). The connection's window is given
+// back as soon as bytes are buffered: one stalled stream never holds a connection that other
+// streams (other clients' calls, on a shared backend connection) need. What a connection
+// buffers in all is held by its budget (buffer_account.h), not by this window.
 inline constexpr std::int32_t kConnectionWindowBytes = 16 << 20;
 inline constexpr int kConnectTimeoutSeconds = 2;
 
@@ -40,6 +42,10 @@ class H2Connection {
   void RequestFlush();
   // Ends the connection now (streams get their close callbacks first, as a reset).
   void Close(const std::string& why);
+  // Sends GOAWAY with `error_code` (best effort), then ends the connection as Close does.
+  void Terminate(std::uint32_t error_code, const std::string& why);
+  // A server's peer has sent the whole HTTP/2 client preface.
+  bool preface_received() const { return preface_checked_; }
   const std::string& close_reason() const { return close_reason_; }
   // Gives up the socket (for Divert): the connection then ends without closing it.
   int TakeSocket();

@@ -20,7 +20,7 @@ thread_local std::vector<std::unique_ptr<ProxiedStream>> spare_streams;
 ByteQueue::ByteQueue(ByteQueue&& other) noexcept
     : bytes_(std::move(other.bytes_)),
       offset_(std::exchange(other.offset_, 0)),
-      gauge_(std::exchange(other.gauge_, nullptr)) {
+      account_(std::exchange(other.account_, nullptr)) {
   other.bytes_.clear();
 }
 
@@ -29,7 +29,7 @@ ByteQueue& ByteQueue::operator=(ByteQueue&& other) noexcept {
     Count(-static_cast<double>(size()));
     bytes_ = std::move(other.bytes_);
     offset_ = std::exchange(other.offset_, 0);
-    gauge_ = std::exchange(other.gauge_, nullptr);
+    account_ = std::exchange(other.account_, nullptr);
     other.bytes_.clear();
   }
   return *this;
@@ -40,7 +40,13 @@ void ByteQueue::Clear(std::size_t keep_bytes) {
   bytes_.clear();
   if (bytes_.capacity() > keep_bytes) std::string().swap(bytes_);
   offset_ = 0;
-  gauge_ = nullptr;
+  account_ = nullptr;
+}
+
+void ByteQueue::Drop() {
+  Count(-static_cast<double>(size()));
+  std::string().swap(bytes_);
+  offset_ = 0;
 }
 
 std::size_t ByteQueue::Take(std::uint8_t* out, std::size_t length) {

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "buffer_account.h"
 #include "skewless/balance/backends.h"
-#include "skewless/common/prometheus.h"
 
 namespace skewless::splicer {
 
@@ -26,9 +26,12 @@ struct UpstreamTarget;
 
 // A header list larger than this (RFC 9113 §6.5.2 counting: name + value + 32 per field)
 // ends the connection with GOAWAY ENHANCE_YOUR_CALM: HPACK lets a few bytes on the wire
-// reference a large table entry many times (an "HPACK bomb"), and nothing else bounds
-// what the decoded list costs. gRPC's own default limit is 8 KiB; Envoy's 60 KiB.
+// reference a large table entry many times (an "HPACK bomb"). Below it and above the
+// configured request limit (SplicerLimits::max_request_headers_bytes) only that stream is
+// refused, and its fields are no longer kept. Responses from backends are held to it too.
 inline constexpr std::uint32_t kMaxHeaderListBytes = 64 << 10;
+// RFC 9113 §6.5.2: what a header field costs beyond its name and value.
+inline constexpr std::size_t kHeaderFieldOverhead = 32;
 inline constexpr std::size_t kReplayLimitBytes = 64 << 10;
 // A recycled stream's buffer grown past this (a large message, big headers, a long
 // replay copy) is freed rather than kept for the next call: spares stay small.
@@ -65,8 +68,8 @@ class HeaderBlock {
   std::vector<nghttp2_nv> nv_;
 };
 
-// Bytes received on one side and not yet taken by the other, counted in a gauge (the
-// splicer's skewless_splicer_buffered_bytes) while they are held.
+// Bytes received on one side and not yet taken by the other, counted in their client
+// connection's buffer account (and so in skewless_splicer_buffered_bytes) while held.
 class ByteQueue {
  public:
   ByteQueue() = default;
@@ -78,7 +81,7 @@ class ByteQueue {
   ByteQueue& operator=(ByteQueue&& other) noexcept;
   ~ByteQueue() { Count(-static_cast<double>(size())); }
 
-  void CountIn(prometheus::Gauge* gauge) { gauge_ = gauge; }
+  void CountIn(BufferAccount* account) { account_ = account; }
   void Append(const std::uint8_t* data, std::size_t length) {
     bytes_.append(reinterpret_cast<const char*>(data), length);
     Count(static_cast<double>(length));
@@ -88,18 +91,20 @@ class ByteQueue {
   // Puts bytes back in front (a request sent again).
   void Prepend(std::string_view bytes);
   std::size_t size() const { return bytes_.size() - offset_; }
-  // Drops the bytes (and their count) and the gauge; keeps the storage unless it has
+  // Drops the bytes (and their count) and the account; keeps the storage unless it has
   // grown past `keep_bytes`.
   void Clear(std::size_t keep_bytes);
+  // Drops the bytes and frees their storage; later bytes are still counted.
+  void Drop();
 
  private:
   void Count(double delta) {
-    if (gauge_ != nullptr && delta != 0) gauge_->Add(delta);
+    if (account_ != nullptr) account_->Add(static_cast<std::int64_t>(delta));
   }
 
   std::string bytes_;
   std::size_t offset_ = 0;
-  prometheus::Gauge* gauge_ = nullptr;
+  BufferAccount* account_ = nullptr;
 };
 
 struct ProxiedStream {
@@ -108,10 +113,19 @@ struct ProxiedStream {
   std::int32_t client_stream_id = 0;
   HeaderBlock request_headers;
   HeaderBlock request_trailers;
-  std::size_t request_header_bytes = 0;
+  std::size_t request_header_bytes = 0;    // headers and trailers, RFC 9113 counting
+  bool request_headers_too_large = false;  // over the limit: refused, fields not kept
+  // Decoded header bytes (both directions) counted in the connection's account while the
+  // stream lives: HPACK makes them cost far more than their bytes on the wire.
+  std::size_t header_bytes_counted = 0;
   bool grpc = false;  // content-type application/grpc*: failures answer with grpc-status
   ByteQueue request_body;
   bool request_ended = false;
+  // Answered by the splicer itself (refused, reset): request bytes still arriving are
+  // dropped and their window given back.
+  bool answered_by_splicer = false;
+  // The last frame either way, for the stream idle timeout.
+  std::chrono::steady_clock::time_point last_active;
   // What the backend side already took, kept until the response starts (at most
   // kReplayLimitBytes) so a stream the backend refuses unprocessed (REFUSED_STREAM,
   // e.g. above a GOAWAY's last-stream-id) can go to another backend whole.
@@ -132,7 +146,6 @@ struct ProxiedStream {
   std::size_t response_header_bytes = 0;
   bool response_submitted = false;  // headers handed to the client session
   ByteQueue response_body;
-  std::size_t response_unconsumed = 0;  // received from the backend, window not yet reopened
   bool response_ended = false;
   std::chrono::steady_clock::time_point response_at;  // the backend's response headers
   bool response_seen = false;
@@ -143,6 +156,45 @@ struct ProxiedStream {
   // says how fast a connect was, not the backend, and is no latency sample.
   bool timed = true;
   std::optional<balance::StreamOutcome> failure;
+
+  // The client connection's buffer account: bodies count in it through their queues; the
+  // decoded headers and the replay copy through these.
+  BufferAccount* account = nullptr;
+  void CountHeaderBytes(std::size_t bytes) {
+    header_bytes_counted += bytes;
+    if (account != nullptr) account->Add(static_cast<std::int64_t>(bytes));
+  }
+  void KeepSent(const std::uint8_t* data, std::size_t length) {
+    request_sent.append(reinterpret_cast<const char*>(data), length);
+    if (account != nullptr) account->Add(static_cast<std::int64_t>(length));
+  }
+  // Drops the replay copy; `free_storage` also gives its memory back.
+  void ForgetSent(bool free_storage) {
+    if (account != nullptr) account->Add(-static_cast<std::int64_t>(request_sent.size()));
+    request_sent.clear();
+    if (free_storage) std::string().swap(request_sent);
+  }
+  // Frees the header lists counted so far (a stream the splicer answered itself keeps none).
+  void DropHeaders() {
+    if (account != nullptr) account->Add(-static_cast<std::int64_t>(header_bytes_counted));
+    header_bytes_counted = 0;
+    request_headers.Clear(0);
+    request_trailers.Clear(0);
+    response_headers.Clear(0);
+    response_trailers.Clear(0);
+  }
+  // Everything this stream holds, as its connection's budget sees it.
+  std::size_t buffered() const {
+    return request_body.size() + response_body.size() + request_sent.size() + header_bytes_counted;
+  }
+  // Takes the headers and replay copy out of the account (the bodies leave with their queues).
+  void Uncount() {
+    if (account != nullptr) {
+      account->Add(-static_cast<std::int64_t>(header_bytes_counted + request_sent.size()));
+    }
+    header_bytes_counted = 0;
+    account = nullptr;
+  }
 };
 
 // A stream in its initial state: one this thread recycled earlier (buffers kept), or new.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lease_keeper.h"
+#include "proxied_stream.h"
 #include "skewless/common/http_server.h"
 #include "splicer_metrics.h"
 #include "worker.h"
@@ -21,6 +22,43 @@ constexpr std::chrono::milliseconds kLeaseRenewal{500};
 constexpr std::chrono::milliseconds kLease{2000};
 constexpr std::chrono::milliseconds kLeaseReleaseGrace{50};
 
+// The limits must leave room for one stream's worth in every budget; errors name the flag.
+absl::Status CheckLimits(const SplicerLimits& limits) {
+  constexpr std::uint32_t kMinWindow = 1 << 10;
+  constexpr std::uint32_t kMaxWindow = (1u << 31) - 1;  // RFC 9113 §6.9.2
+  if (limits.stream_window_bytes < kMinWindow || limits.stream_window_bytes > kMaxWindow) {
+    return absl::InvalidArgumentError(absl::StrCat("--stream-window-bytes ",
+                                                   limits.stream_window_bytes, " must be from ",
+                                                   kMinWindow, " to ", kMaxWindow));
+  }
+  if (limits.max_request_headers_bytes < 1024 ||
+      limits.max_request_headers_bytes > kMaxHeaderListBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-request-headers-bytes ",
+                                                   limits.max_request_headers_bytes,
+                                                   " must be from 1024 to ", kMaxHeaderListBytes));
+  }
+  // One stream may hold its window each way, its headers and its replay copy.
+  const std::size_t one_stream = 2 * std::size_t{limits.stream_window_bytes} +
+                                 limits.max_request_headers_bytes + kMaxHeaderListBytes +
+                                 kReplayLimitBytes;
+  if (limits.connection_buffer_bytes < one_stream) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--connection-buffer-bytes ", limits.connection_buffer_bytes,
+                     " is below what one stream may hold (", one_stream,
+                     ": twice --stream-window-bytes, the header lists and a 64 KiB replay copy)"));
+  }
+  if (limits.worker_buffer_bytes < limits.connection_buffer_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--worker-buffer-bytes ", limits.worker_buffer_bytes,
+                     " is below --connection-buffer-bytes ", limits.connection_buffer_bytes));
+  }
+  if (limits.max_streams_per_connection == 0 || limits.max_connections_per_worker == 0) {
+    return absl::InvalidArgumentError(
+        "--max-streams-per-connection and --max-connections-per-worker must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& options) {
@@ -30,6 +68,7 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     return absl::InvalidArgumentError(
         absl::StrCat("listen address \"", options.listen, "\" is not host:port"));
   }
+  if (absl::Status limits = CheckLimits(options.limits); !limits.ok()) return limits;
   std::unique_ptr<Splicer> splicer(new Splicer());
   splicer->setup_ = std::make_unique<WorkerSetup>();
   WorkerSetup& setup = *splicer->setup_;
@@ -49,6 +88,7 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   setup.zone = options.zone;
   setup.mark = options.mark;
   setup.refresh = options.refresh;
+  setup.limits = options.limits;
   if (!options.pin_dir.empty()) {
     absl::StatusOr<std::unique_ptr<datapath::PinnedServices>> services =
         datapath::PinnedServices::Open(options.pin_dir);
@@ -74,6 +114,7 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
                           ? options.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   splicer->metrics_ = std::make_unique<SplicerMetrics>(splicer->registry_);
+  splicer->metrics_->SetLimits(options.limits, workers);
   for (int i = 0; i < workers; ++i) {
     auto worker = std::make_unique<Worker>(setup, *splicer->metrics_);
     // The first worker may pick the port (0); the others join it.

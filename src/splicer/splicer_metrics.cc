@@ -61,6 +61,55 @@ SplicerMetrics::SplicerMetrics(prometheus::Registry& registry) {
                                     "Streams in flight on each backend.", {"backend"});
   connections_ = &registry.AddGauge("skewless_splicer_backend_connections",
                                     "HTTP/2 connections open to each backend.", {"backend"});
+  ejected_ = &registry.AddGauge(
+      "skewless_splicer_backend_ejected",
+      "Workers whose balancer has ejected the backend now (errors it caused; 0 = in use).",
+      {"backend"});
+  ejections_ = &registry.AddCounter("skewless_splicer_backend_ejections_total",
+                                    "Times a worker's balancer ejected the backend.", {"backend"});
+  auto& rejected = registry.AddCounter(
+      "skewless_splicer_rejected_streams_total",
+      "Streams the splicer answered itself instead of a backend, by reason: headers_too_large "
+      "(over the limit it advertises, or over a pod's own: gRPC RESOURCE_EXHAUSTED or 431), "
+      "after_goaway (opened past its GOAWAY: REFUSED_STREAM).",
+      {"reason"});
+  rejected_streams_[static_cast<std::size_t>(RejectReason::kHeadersTooLarge)] =
+      &rejected.With({"headers_too_large"});
+  rejected_streams_[static_cast<std::size_t>(RejectReason::kAfterGoaway)] =
+      &rejected.With({"after_goaway"});
+  auto& budget = registry.AddCounter(
+      "skewless_splicer_budget_resets_total",
+      "Buffer budgets enforced: scope connection counts streams reset (RST_STREAM "
+      "ENHANCE_YOUR_CALM) because their connection held too much; scope worker counts "
+      "connections closed (GOAWAY ENHANCE_YOUR_CALM) because their worker did.",
+      {"scope"});
+  budget_resets_[static_cast<std::size_t>(BudgetScope::kConnection)] = &budget.With({"connection"});
+  budget_resets_[static_cast<std::size_t>(BudgetScope::kWorker)] = &budget.With({"worker"});
+  auto& timeouts = registry.AddCounter(
+      "skewless_splicer_timeouts_total",
+      "Connections and streams ended by a timeout: preface, idle, stream_idle, max_age, "
+      "half_close.",
+      {"kind"});
+  const char* kinds[kTimeoutKinds] = {"preface", "idle", "stream_idle", "max_age", "half_close"};
+  for (std::size_t i = 0; i < kTimeoutKinds; ++i) timeouts_[i] = &timeouts.With({kinds[i]});
+  rejected_connections_ =
+      &registry
+           .AddCounter("skewless_splicer_rejected_connections_total",
+                       "Client connections closed at accept: the worker already had "
+                       "--max-connections-per-worker.")
+           .With({});
+  limits_ = &registry.AddGauge(
+      "skewless_splicer_buffer_limit_bytes",
+      "Configured buffer bounds: scope stream (per stream and direction), connection, worker, "
+      "process (worker x workers).",
+      {"scope"});
+}
+
+void SplicerMetrics::SetLimits(const SplicerLimits& limits, int workers) {
+  limits_->With({"stream"}).Set(limits.stream_window_bytes);
+  limits_->With({"connection"}).Set(static_cast<double>(limits.connection_buffer_bytes));
+  limits_->With({"worker"}).Set(static_cast<double>(limits.worker_buffer_bytes));
+  limits_->With({"process"}).Set(static_cast<double>(limits.worker_buffer_bytes) * workers);
 }
 
 SplicerMetrics::Backend SplicerMetrics::ForBackend(const std::string& address) {
@@ -71,6 +120,8 @@ SplicerMetrics::Backend SplicerMetrics::ForBackend(const std::string& address) {
   }
   backend.outstanding = &outstanding_->With({address});
   backend.connections = &connections_->With({address});
+  backend.ejected = &ejected_->With({address});
+  backend.ejections = &ejections_->With({address});
   return backend;
 }
 

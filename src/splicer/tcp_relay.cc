@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
@@ -12,8 +13,13 @@
 namespace skewless::splicer {
 
 TcpRelay::TcpRelay(event_base* base, int client_fd, std::string first_bytes, int backend_fd,
+                   RelayTimeouts timeouts, std::function<void(TimeoutKind)> on_timeout,
                    std::function<void(TcpRelay*, bool)> on_done)
-    : base_(base), on_done_(std::move(on_done)) {
+    : base_(base),
+      timeouts_(timeouts),
+      on_timeout_(std::move(on_timeout)),
+      last_active_(std::chrono::steady_clock::now()),
+      on_done_(std::move(on_done)) {
   client_.fd = client_fd;
   backend_.fd = backend_fd;
   backend_.pending = std::move(first_bytes);
@@ -22,6 +28,18 @@ TcpRelay::TcpRelay(event_base* base, int client_fd, std::string first_bytes, int
     side->write_event = event_new(base_, side->fd, EV_WRITE, &Writable, this);
   }
   done_event_ = event_new(base_, -1, 0, &Done, this);
+  std::chrono::milliseconds shortest{0};
+  for (std::chrono::milliseconds limit : {timeouts_.idle, timeouts_.half_close}) {
+    if (limit.count() > 0 && (shortest.count() == 0 || limit < shortest)) shortest = limit;
+  }
+  if (shortest.count() > 0) {
+    const auto every =
+        std::clamp(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+    check_event_ = event_new(base_, -1, EV_PERSIST, &Check, this);
+    const timeval interval{.tv_sec = static_cast<time_t>(every.count() / 1000),
+                           .tv_usec = static_cast<suseconds_t>(every.count() % 1000 * 1000)};
+    event_add(check_event_, &interval);
+  }
   event_add(client_.read_event, nullptr);
   // The backend is readable and writable once its connect completes (or fails).
   const timeval timeout{.tv_sec = kConnectTimeoutSeconds, .tv_usec = 0};
@@ -35,6 +53,25 @@ TcpRelay::~TcpRelay() {
     if (side->fd >= 0) close(side->fd);
   }
   if (done_event_ != nullptr) event_free(done_event_);
+  if (check_event_ != nullptr) event_free(check_event_);
+}
+
+void TcpRelay::Check(evutil_socket_t, short, void* self) {
+  auto& relay = *static_cast<TcpRelay*>(self);
+  if (relay.done_) return;
+  const auto now = std::chrono::steady_clock::now();
+  auto expired = [now](std::chrono::steady_clock::time_point since,
+                       std::chrono::milliseconds limit) {
+    return limit.count() > 0 && now - since >= limit;
+  };
+  if (relay.half_closed_since_ != std::chrono::steady_clock::time_point{} &&
+      expired(relay.half_closed_since_, relay.timeouts_.half_close)) {
+    relay.on_timeout_(TimeoutKind::kHalfClose);
+    relay.Fail();
+  } else if (expired(relay.last_active_, relay.timeouts_.idle)) {
+    relay.on_timeout_(TimeoutKind::kIdle);
+    relay.Fail();
+  }
 }
 
 void TcpRelay::Readable(evutil_socket_t fd, short, void* self) {
@@ -76,9 +113,13 @@ void TcpRelay::Pump(Side& from) {
     }
     if (received == 0) {
       from.read_closed = true;
+      if (half_closed_since_ == std::chrono::steady_clock::time_point{}) {
+        half_closed_since_ = std::chrono::steady_clock::now();
+      }
       event_del(from.read_event);
       break;
     }
+    last_active_ = std::chrono::steady_clock::now();
     to.pending.append(chunk.data(), static_cast<std::size_t>(received));
   }
   // The other side is slow: stop reading this one until it catches up.

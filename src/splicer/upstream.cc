@@ -45,9 +45,14 @@ absl::Status ResolveAddress(UpstreamBackend& backend) {
   return absl::OkStatus();
 }
 
-Upstream::Upstream(event_base* base, balance::BalanceOptions options, SplicerMetrics& metrics,
-                   datapath::LoadCounters* loads, std::uint32_t mark)
-    : base_(base), metrics_(metrics), loads_(loads), mark_(mark), balancer_(std::move(options)) {}
+Upstream::Upstream(event_base* base, balance::BalanceOptions options, const SplicerLimits& limits,
+                   SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark)
+    : base_(base),
+      limits_(limits),
+      metrics_(metrics),
+      loads_(loads),
+      mark_(mark),
+      balancer_(std::move(options)) {}
 
 Upstream::~Upstream() {
   relays_.clear();
@@ -94,6 +99,7 @@ void Upstream::Prune() {
     if (!target.listed && target.outstanding == 0) {
       // Its connections carry no stream of ours any more; closing them is the removal.
       target.metrics.connections->Add(-static_cast<double>(target.pool.size()));
+      if (target.ejected) target.metrics.ejected->Add(-1);
       it = targets_.erase(it);
     } else {
       ++it;
@@ -109,6 +115,20 @@ void Upstream::PublishEjections(std::uint64_t now_ns, std::uint64_t hold_ns) {
     auto target = targets_.find(status.address);
     if (target == targets_.end()) continue;
     loads_->EjectUntil(target->second->spec.backend_id, now_ns + hold_ns);
+  }
+}
+
+void Upstream::UpdateEjectionMetrics() {
+  for (const balance::BackendStatus& status :
+       balancer_.Statuses(std::chrono::steady_clock::now())) {
+    auto target = targets_.find(status.address);
+    if (target == targets_.end()) continue;
+    UpstreamTarget& t = *target->second;
+    const bool ejected = status.health == balance::Health::kEjected;
+    if (ejected == t.ejected) continue;
+    t.ejected = ejected;
+    t.metrics.ejected->Add(ejected ? 1 : -1);
+    if (ejected) t.metrics.ejections->Increment();
   }
 }
 
@@ -169,8 +189,8 @@ BackendConnection* Upstream::ConnectionTo(UpstreamTarget& target) {
   const int fd = ConnectSocket(target.spec);
   if (fd < 0) return nullptr;
   target.metrics.connections->Add(1);
-  target.pool.push_back(
-      std::make_unique<BackendConnection>(base_, fd, [this](H2Connection* gone) { Forget(gone); }));
+  target.pool.push_back(std::make_unique<BackendConnection>(
+      base_, fd, limits_.stream_window_bytes, [this](H2Connection* gone) { Forget(gone); }));
   return target.pool.back().get();
 }
 
@@ -189,6 +209,8 @@ bool Upstream::PassThrough(H2Connection& client, std::string first_bytes) {
   CountStart(target);
   auto relay = std::make_unique<TcpRelay>(
       base_, client.TakeSocket(), std::move(first_bytes), fd,
+      RelayTimeouts{.idle = limits_.idle_timeout, .half_close = limits_.half_close_timeout},
+      [this](TimeoutKind kind) { metrics_.timeouts(kind).Increment(); },
       [this, pick, &target](TcpRelay* done, bool backend_reached) {
         // A relay's length says nothing of the backend's speed: no latency sample.
         balancer_.OnStreamEnd(pick, std::chrono::steady_clock::now(), {},
@@ -223,6 +245,13 @@ void Upstream::Route(ProxiedStream& stream) {
   if (connection == nullptr) {
     stream.client->RetryElsewhere(stream, absl::StrCat("cannot connect to ", target.spec.address),
                                   balance::StreamOutcome::kConnectFailure);
+    return;
+  }
+  if (stream.request_header_bytes > connection->header_list_limit()) {
+    // Sent, it would make the pod reset it or close the shared connection: the splicer
+    // answers it instead, and the pod is not blamed (RefuseHeaders counts it as cancelled).
+    metrics_.rejected_streams(RejectReason::kHeadersTooLarge).Increment();
+    stream.client->RefuseHeaders(stream, connection->header_list_limit());
     return;
   }
   // Neither a stream that waits for the connect nor the connection's first (the peer's
@@ -278,6 +307,7 @@ void Upstream::Finished(ProxiedStream& stream) {
   UpstreamTarget& target = *stream.target;
   CountEnd(target);
   target.metrics.streams[static_cast<std::size_t>(outcome)]->Increment();
+  if (balance::IsFailure(outcome)) UpdateEjectionMetrics();
 }
 
 }  // namespace skewless::splicer

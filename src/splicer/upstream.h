@@ -56,13 +56,14 @@ struct UpstreamTarget {
   SplicerMetrics::Backend metrics;
   std::uint64_t outstanding = 0;  // streams and relays on it now
   bool listed = true;
+  bool ejected = false;  // as this worker's balancer last said (for the metrics)
 };
 
 class Upstream final : public StreamRouter {
  public:
   // `loads` may be null (no data path: nothing to publish); `mark` 0 leaves sockets unmarked.
-  Upstream(event_base* base, balance::BalanceOptions options, SplicerMetrics& metrics,
-           datapath::LoadCounters* loads, std::uint32_t mark);
+  Upstream(event_base* base, balance::BalanceOptions options, const SplicerLimits& limits,
+           SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark);
   ~Upstream() override;
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
@@ -74,9 +75,13 @@ class Upstream final : public StreamRouter {
   // past `now_ns` (bpf_ktime_get_ns clock): refreshed while the ejection lasts, it lapses by
   // itself once it ends or the splicer is gone.
   void PublishEjections(std::uint64_t now_ns, std::uint64_t hold_ns);
+  // Brings skewless_splicer_backend_ejected and _ejections_total up to the balancer's view
+  // (after a failure, and on the worker's tick as ejections end).
+  void UpdateEjectionMetrics();
   // Backend connections and targets left idle by removed backends.
   void Prune();
   bool idle() const { return clients == 0 && relays_.empty() && outstanding_ == 0; }
+  std::size_t relays() const { return relays_.size(); }
 
   void Route(ProxiedStream& stream) override;
   void Finished(ProxiedStream& stream) override;
@@ -93,6 +98,7 @@ class Upstream final : public StreamRouter {
   void CountEnd(UpstreamTarget& target);
 
   event_base* const base_;
+  const SplicerLimits& limits_;
   SplicerMetrics& metrics_;
   datapath::LoadCounters* const loads_;
   const std::uint32_t mark_;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <linux/netfilter_ipv4.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -41,10 +42,43 @@ timeval ToTimeval(std::chrono::milliseconds interval) {
                  .tv_usec = static_cast<suseconds_t>(interval.count() % 1000 * 1000)};
 }
 
+// How often timeouts are checked: a quarter of the shortest one, so one fires within 25% of
+// its time, but no more than every 10 ms nor less than every second.
+std::chrono::milliseconds TickInterval(const SplicerLimits& limits) {
+  std::chrono::milliseconds shortest{1000};
+  for (std::chrono::milliseconds limit :
+       {limits.preface_timeout, limits.idle_timeout, limits.stream_idle_timeout,
+        limits.max_connection_age, limits.max_connection_age_grace, limits.half_close_timeout}) {
+    if (limit.count() > 0) shortest = std::min(shortest, limit / 4);
+  }
+  return std::max(shortest, std::chrono::milliseconds(10));
+}
+
+// After a burst the allocator keeps the pages it grew by; they go back to the system once what
+// is held has fallen to a quarter of a peak at least this large.
+constexpr std::int64_t kTrimAfterBufferedBytes = 4 << 20;
+constexpr std::size_t kTrimAfterClients = 256;
+
 }  // namespace
 
 Worker::Worker(const WorkerSetup& setup, SplicerMetrics& metrics)
-    : setup_(setup), metrics_(metrics), base_((UseLibeventThreads(), event_base_new())) {
+    : setup_(setup),
+      metrics_(metrics),
+      base_((UseLibeventThreads(), event_base_new())),
+      buffers_(nullptr, setup.limits.worker_buffer_bytes, &metrics.buffered_bytes(),
+               [this] { event_active(enforce_event_, 0, 0); }),
+      client_env_{.limits = setup.limits,
+                  .worker_buffers = buffers_,
+                  .metrics = metrics,
+                  .over_budget = [this](ClientConnection& connection) {
+                    over_budget_.push_back(&connection);
+                    event_active(enforce_event_, 0, 0);
+                  }} {
+  enforce_event_ = event_new(base_, -1, 0, &Enforce, this);
+  tick_event_ = event_new(base_, -1, EV_PERSIST, &OnTick, this);
+  tick_more_event_ = event_new(base_, -1, 0, &OnTick, this);
+  const timeval tick = ToTimeval(TickInterval(setup_.limits));
+  event_add(tick_event_, &tick);
   if (!setup_.static_backends.empty()) {
     static_upstream_ = std::make_unique<Upstream>(
         base_,
@@ -52,7 +86,7 @@ Worker::Worker(const WorkerSetup& setup, SplicerMetrics& metrics)
                                 .local_zone = setup_.zone,
                                 .latency = SplicerLatencyOptions(),
                                 .latency_tolerance = kSplicerLatencyTolerance},
-        metrics_, nullptr, setup_.mark);
+        setup_.limits, metrics_, nullptr, setup_.mark);
     // Splicer::Start checked the list with the same update.
     static_upstream_->Update(setup_.static_backends).IgnoreError();
   }
@@ -72,8 +106,8 @@ Worker::~Worker() {
   clients_.clear();
   pinned_.clear();
   static_upstream_.reset();
-  for (event* e :
-       {accept_event_, stop_event_, drain_event_, resume_accept_event_, refresh_event_}) {
+  for (event* e : {accept_event_, stop_event_, drain_event_, resume_accept_event_, refresh_event_,
+                   tick_event_, tick_more_event_, enforce_event_}) {
     if (e != nullptr) event_free(e);
   }
   if (listen_fd_ >= 0) close(listen_fd_);
@@ -206,8 +240,8 @@ Upstream* Worker::PinnedUpstreamFor(const skw_addr& vip, std::uint16_t port) {
   }
   if (it == pinned_.end()) {
     PinnedUpstream pinned{.vip = vip, .port = port};
-    pinned.upstream =
-        std::make_unique<Upstream>(base_, backends->options, metrics_, setup_.loads, setup_.mark);
+    pinned.upstream = std::make_unique<Upstream>(base_, backends->options, setup_.limits, metrics_,
+                                                 setup_.loads, setup_.mark);
     it = pinned_.emplace(key, std::move(pinned)).first;
   }
   if (absl::Status updated = it->second.upstream->Update(std::move(backends->backends));
@@ -249,9 +283,78 @@ void Worker::OnRefresh(evutil_socket_t, short, void* self) {
   }
 }
 
+void Worker::OnTick(evutil_socket_t, short, void* self) {
+  auto& worker = *static_cast<Worker*>(self);
+  const auto now = std::chrono::steady_clock::now();
+  // Thousands of connections timing out together (a flood of half-open ones) are closed a
+  // few dozen per loop turn, the rest in turns that follow at once: clients still being
+  // served wait for one batch, not for all.
+  constexpr int kTimeoutsPerTurn = 64;
+  int acted = 0;
+  for (auto& [key, client] : worker.clients_) {
+    if (client.connection->Tick(now) && ++acted == kTimeoutsPerTurn) {
+      const timeval at_once{};
+      event_add(worker.tick_more_event_, &at_once);
+      return;
+    }
+  }
+  if (worker.static_upstream_ != nullptr) worker.static_upstream_->UpdateEjectionMetrics();
+  for (auto& [key, pinned] : worker.pinned_) pinned.upstream->UpdateEjectionMetrics();
+  worker.clients_peak_ = std::max(worker.clients_peak_, worker.clients_.size());
+  const bool buffers_fell = worker.buffers_.peak() >= kTrimAfterBufferedBytes &&
+                            worker.buffers_.used() <= worker.buffers_.peak() / 4;
+  const bool clients_fell = worker.clients_peak_ >= kTrimAfterClients &&
+                            worker.clients_.size() <= worker.clients_peak_ / 4;
+  if (buffers_fell || clients_fell) {
+    // glibc keeps freed pages in its arenas: without this a burst's peak stays resident.
+    malloc_trim(0);
+    worker.buffers_.ResetPeak();
+    worker.clients_peak_ = worker.clients_.size();
+  }
+}
+
+void Worker::Enforce(evutil_socket_t, short, void* self) {
+  auto& worker = *static_cast<Worker*>(self);
+  std::vector<H2Connection*> over = std::move(worker.over_budget_);
+  worker.over_budget_.clear();
+  for (H2Connection* key : over) {
+    auto it = worker.clients_.find(key);  // it may have closed since
+    if (it != worker.clients_.end()) it->second.connection->ShedOverBudget();
+  }
+  while (worker.buffers_.over()) {
+    ClientConnection* costliest = nullptr;
+    for (auto& [key, client] : worker.clients_) {
+      ClientConnection& connection = *client.connection;
+      if (connection.closing()) continue;
+      if (costliest == nullptr || connection.buffered() > costliest->buffered()) {
+        costliest = &connection;
+      }
+    }
+    if (costliest == nullptr || costliest->buffered() == 0) break;
+    worker.metrics_.budget_resets(BudgetScope::kWorker).Increment();
+    if (std::uint64_t suppressed = 0; worker.budget_log_.Allow(&suppressed)) {
+      log::Warn("splicer: worker over its buffer budget, closing the connection holding most",
+                {{"buffered_bytes", absl::StrCat(costliest->buffered())},
+                 {"worker_budget_bytes", absl::StrCat(worker.buffers_.limit())},
+                 {"suppressed", absl::StrCat(suppressed)}});
+    }
+    // Its streams are released (and their bytes uncounted) before Terminate returns.
+    costliest->Terminate(NGHTTP2_ENHANCE_YOUR_CALM, "over the worker's buffer budget");
+  }
+}
+
+std::size_t Worker::Relays() const {
+  std::size_t relays = static_upstream_ != nullptr ? static_upstream_->relays() : 0;
+  for (const auto& [key, pinned] : pinned_) relays += pinned.upstream->relays();
+  return relays;
+}
+
 void Worker::Accept(evutil_socket_t fd, short, void* self) {
   auto& worker = *static_cast<Worker*>(self);
-  for (;;) {
+  // A burst of thousands of connects is taken a few dozen per loop turn, so the streams of
+  // clients already connected go on between them (the listener stays readable).
+  constexpr int kAcceptsPerTurn = 32;
+  for (int accepted = 0; accepted < kAcceptsPerTurn; ++accepted) {
     const int client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client < 0) {
       const int error = errno;
@@ -259,14 +362,28 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
         // Out of descriptors or memory: the listener stays readable, and a level-
         // triggered loop would spin on it. Pause accepting; pending clients wait in the
         // backlog.
-        log::Warn("splicer: cannot accept, pausing for 100 ms", {{"error", std::strerror(error)}});
+        if (std::uint64_t suppressed = 0; worker.accept_log_.Allow(&suppressed)) {
+          log::Warn("splicer: cannot accept, pausing for 100 ms",
+                    {{"error", std::strerror(error)}, {"suppressed", absl::StrCat(suppressed)}});
+        }
         event_del(worker.accept_event_);
         const timeval pause{.tv_sec = 0, .tv_usec = 100000};
         event_add(worker.resume_accept_event_, &pause);
       } else if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR) {
-        log::Warn("splicer: accept failed", {{"error", std::strerror(error)}});
+        if (std::uint64_t suppressed = 0; worker.accept_log_.Allow(&suppressed)) {
+          log::Warn("splicer: accept failed",
+                    {{"error", std::strerror(error)}, {"suppressed", absl::StrCat(suppressed)}});
+        }
       }
       return;
+    }
+    if (worker.clients_.size() + worker.Relays() >=
+        worker.setup_.limits.max_connections_per_worker) {
+      // Closed at once rather than left in the backlog: the client sees it and may retry;
+      // the preface and idle timeouts free the places held by clients that do nothing.
+      close(client);
+      worker.metrics_.rejected_connections().Increment();
+      continue;
     }
     Upstream* upstream = worker.UpstreamFor(client);
     if (upstream == nullptr) {
@@ -275,9 +392,9 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
     }
     const int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto connection = std::make_unique<ClientConnection>(
-        worker.base_, client, *upstream, worker.metrics_.buffered_bytes(),
-        [&worker](H2Connection* gone) { worker.Forget(gone); });
+    auto connection =
+        std::make_unique<ClientConnection>(worker.base_, client, *upstream, worker.client_env_,
+                                           [&worker](H2Connection* gone) { worker.Forget(gone); });
     H2Connection* key = connection.get();
     worker.clients_[key] = Client{.connection = std::move(connection), .upstream = upstream};
     ++upstream->clients;

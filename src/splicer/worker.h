@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "buffer_account.h"
 #include "client_connection.h"
+#include "skewless/common/log_limiter.h"
 #include "skewless/datapath/splice_maps.h"
 #include "splicer_metrics.h"
 #include "upstream.h"
@@ -30,6 +32,7 @@ struct WorkerSetup {
   datapath::LoadCounters* loads = nullptr;
   std::uint32_t mark = 0;                   // SO_MARK on backend sockets
   std::chrono::milliseconds refresh{1000};  // how often Services are read again
+  SplicerLimits limits;
 };
 
 class Worker {
@@ -71,6 +74,12 @@ class Worker {
   static void Drain(evutil_socket_t fd, short what, void* self);
   static void ResumeAccept(evutil_socket_t fd, short what, void* self);
   static void OnRefresh(evutil_socket_t fd, short what, void* self);
+  // Timeouts of every connection, ejection metrics, and the allocator trimmed after a burst.
+  static void OnTick(evutil_socket_t fd, short what, void* self);
+  // Sheds what is over a budget: the largest streams of connections over theirs, then the
+  // costliest connections while the worker is over its own.
+  static void Enforce(evutil_socket_t fd, short what, void* self);
+  std::size_t Relays() const;
 
   const WorkerSetup& setup_;
   SplicerMetrics& metrics_;
@@ -82,6 +91,15 @@ class Worker {
   event* drain_event_ = nullptr;
   event* resume_accept_event_ = nullptr;  // a timer after accept ran out of descriptors
   event* refresh_event_ = nullptr;
+  event* tick_event_ = nullptr;
+  event* tick_more_event_ = nullptr;  // the rest of a tick that hit its batch
+  event* enforce_event_ = nullptr;
+  BufferAccount buffers_;  // every client connection's account counts in it
+  ClientEnvironment client_env_;
+  std::vector<H2Connection*> over_budget_;  // connections to shed at the next Enforce
+  std::size_t clients_peak_ = 0;            // since the allocator was last trimmed
+  log::Limiter accept_log_{std::chrono::seconds(10)};
+  log::Limiter budget_log_{std::chrono::seconds(10)};
   bool draining_ = false;
   std::atomic<std::size_t> client_count_{0};
   std::thread thread_;

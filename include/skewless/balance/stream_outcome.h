@@ -27,4 +27,12 @@ bool IsFailure(StreamOutcome outcome);
 // saying "slow down", which outstanding-stream cost already does.
 StreamOutcome OutcomeOfResponse(int http_status, std::optional<int> grpc_status);
 
+// Classifies an HTTP/2 error code (RFC 9113 §7) with which a backend reset a stream, or
+// closed its connection with GOAWAY. A code that blames what the backend was sent
+// (PROTOCOL_ERROR, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR, COMPRESSION_ERROR, ENHANCE_YOUR_CALM)
+// is the backend refusing a client's request, and REFUSED_STREAM and CANCEL say the stream was
+// not processed or not wanted: none of these counts against the backend (kCancelled). The
+// backend's own trouble (INTERNAL_ERROR, and any other code) is kStreamReset.
+StreamOutcome OutcomeOfReset(std::uint32_t http2_error_code);
+
 }  // namespace skewless::balance

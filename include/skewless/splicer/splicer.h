@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +30,35 @@ inline constexpr std::uint32_t kDefaultMark = 0x5c;  // the agent's default --sp
 inline constexpr char kDefaultHttpListen[] = "0.0.0.0:9093";
 inline constexpr double kDefaultDrainSeconds = 10;
 
+// What one stream, client connection and worker may make the splicer hold, and how long a
+// connection or stream may sit idle. Defaults follow Envoy's where it has one; each is a flag
+// of skewless-splicer and a row of docs/splicer.md, and a test holds each bound.
+struct SplicerLimits {
+  // Flow-control window per stream and direction, so the most one stream buffers each way.
+  std::uint32_t stream_window_bytes = 256 << 10;
+  // Bodies and decoded headers held for one client connection's streams: over it, the
+  // connection's largest stream is reset (RST_STREAM ENHANCE_YOUR_CALM, gRPC RESOURCE_EXHAUSTED).
+  std::size_t connection_buffer_bytes = 16 << 20;
+  // The same over all of a worker's connections: over it, the connection holding the most is
+  // closed with GOAWAY ENHANCE_YOUR_CALM.
+  std::size_t worker_buffer_bytes = 64 << 20;
+  // Request header list (RFC 9113 counting), advertised to clients as
+  // SETTINGS_MAX_HEADER_LIST_SIZE: gRPC servers' own default, so no request a pod would reject
+  // reaches it. A pod that advertises less is held to its own.
+  std::uint32_t max_request_headers_bytes = 8 << 10;
+  std::uint32_t max_streams_per_connection = 1024;  // SETTINGS_MAX_CONCURRENT_STREAMS to clients
+  std::size_t max_connections_per_worker = 10000;   // more are accepted and closed at once
+  // Zero turns a timeout off.
+  std::chrono::milliseconds preface_timeout{10000};  // accept → the HTTP/2 client preface
+  std::chrono::milliseconds idle_timeout{3600000};   // a connection with no stream (Envoy: 1 h)
+  std::chrono::milliseconds stream_idle_timeout{300000};      // no frame either way (Envoy: 5 min)
+  std::chrono::milliseconds max_connection_age{0};            // then GOAWAY (Envoy: none)
+  std::chrono::milliseconds max_connection_age_grace{10000};  // after it, for calls in flight
+  // A relayed (not HTTP/2) connection: once one side has finished sending, the other has this
+  // long to finish too; with no byte either way for idle_timeout, it is closed.
+  std::chrono::milliseconds half_close_timeout{30000};
+};
+
 struct SplicerOptions {
   std::string listen = "127.0.0.1:15001";  // host:port; port 0 picks a free one
   int workers = 0;                         // 0: one per CPU
@@ -40,6 +70,7 @@ struct SplicerOptions {
   std::string pin_dir;
   std::uint32_t mark = kDefaultMark;        // SO_MARK on backend sockets (0 = none)
   std::chrono::milliseconds refresh{1000};  // how often a Service's backends are read again
+  SplicerLimits limits;
 };
 
 class Worker;

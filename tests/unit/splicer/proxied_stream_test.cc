@@ -57,13 +57,13 @@ TEST(HeaderBlockTest, StorageGrownPastTheBoundIsFreed) {
 TEST(StreamRecyclingTest, ARecycledStreamComesBackInItsInitialStateWithItsBuffers) {
   std::unique_ptr<ProxiedStream> stream = TakeStream();
   ProxiedStream* const address = stream.get();
-  prometheus::Gauge buffered;
+  BufferAccount buffered(nullptr, 1 << 20, nullptr, {});
   stream->client_stream_id = 7;
   stream->grpc = true;
   stream->request_ended = true;
   stream->attempts = 2;
   stream->backend_stream_id = 9;
-  stream->response_unconsumed = 5;
+  stream->answered_by_splicer = true;
   stream->failure = balance::StreamOutcome::kStreamReset;
   stream->request_headers.Add(":path", "/skewless.lab.v1.Echo/Work-with-a-long-name");
   stream->response_trailers.Add("grpc-status", "0");
@@ -71,11 +71,11 @@ TEST(StreamRecyclingTest, ARecycledStreamComesBackInItsInitialStateWithItsBuffer
   const std::string body = "a body that is long enough for the heap";
   stream->request_body.Append(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
   stream->request_sent = "sent";
-  EXPECT_EQ(buffered.value(), static_cast<double>(body.size()));
+  EXPECT_EQ(buffered.used(), static_cast<std::int64_t>(body.size()));
   const char* header_storage = stream->request_headers.begin()->value.data();
 
   RecycleStream(std::move(stream));
-  EXPECT_EQ(buffered.value(), 0);  // the dropped body is no longer counted as buffered
+  EXPECT_EQ(buffered.used(), 0);  // the dropped body is no longer counted as buffered
 
   std::unique_ptr<ProxiedStream> again = TakeStream();
   ASSERT_EQ(again.get(), address);  // the same object, from this thread's spares
@@ -84,7 +84,7 @@ TEST(StreamRecyclingTest, ARecycledStreamComesBackInItsInitialStateWithItsBuffer
   EXPECT_FALSE(again->request_ended);
   EXPECT_EQ(again->attempts, 0);
   EXPECT_EQ(again->backend_stream_id, -1);
-  EXPECT_EQ(again->response_unconsumed, 0u);
+  EXPECT_FALSE(again->answered_by_splicer);
   EXPECT_FALSE(again->failure.has_value());
   EXPECT_TRUE(again->request_headers.empty());
   EXPECT_TRUE(again->response_trailers.empty());
@@ -93,14 +93,14 @@ TEST(StreamRecyclingTest, ARecycledStreamComesBackInItsInitialStateWithItsBuffer
   // The storage came along: the next call's path is copied without allocating.
   again->request_headers.Add(":path", "/skewless.lab.v1.Echo/Work-with-a-long-name");
   EXPECT_EQ(again->request_headers.begin()->value.data(), header_storage);
-  // And its body is counted in the gauge it is given next, not in the old one.
-  prometheus::Gauge next;
+  // And its body is counted in the account it is given next, not in the old one.
+  BufferAccount next(nullptr, 1 << 20, nullptr, {});
   again->request_body.CountIn(&next);
   again->request_body.Append(reinterpret_cast<const std::uint8_t*>(body.data()), 4);
-  EXPECT_EQ(next.value(), 4);
-  EXPECT_EQ(buffered.value(), 0);
+  EXPECT_EQ(next.used(), 4);
+  EXPECT_EQ(buffered.used(), 0);
   RecycleStream(std::move(again));
-  EXPECT_EQ(next.value(), 0);
+  EXPECT_EQ(next.used(), 0);
 }
 
 TEST(StreamRecyclingTest, AStreamWithALargeBodyDoesNotKeepItsBuffer) {
