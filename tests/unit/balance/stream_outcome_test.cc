@@ -46,5 +46,20 @@ TEST(StreamOutcome, OnlyBackendHealthSignalsAreFailures) {
   EXPECT_TRUE(IsFailure(StreamOutcome::kServerError));
 }
 
+// RFC 9113 §7 codes a backend resets a stream (or sends GOAWAY) with: the ones that blame
+// what it was sent, or say nothing was processed, never count against it.
+TEST(OutcomeOfResetTest, OnlyTheBackendsOwnTroubleCountsAgainstIt) {
+  for (std::uint32_t blames_request : {0x1u, 0x3u, 0x6u, 0x9u, 0xbu}) {
+    EXPECT_EQ(OutcomeOfReset(blames_request), StreamOutcome::kCancelled) << blames_request;
+    EXPECT_FALSE(IsFailure(OutcomeOfReset(blames_request)));
+  }
+  EXPECT_EQ(OutcomeOfReset(0x7), StreamOutcome::kCancelled);  // REFUSED_STREAM: not processed
+  EXPECT_EQ(OutcomeOfReset(0x8), StreamOutcome::kCancelled);  // CANCEL
+  for (std::uint32_t backends_own : {0x2u, 0x4u, 0x5u, 0xau, 0xcu, 0xdu, 0xffu}) {
+    EXPECT_EQ(OutcomeOfReset(backends_own), StreamOutcome::kStreamReset) << backends_own;
+    EXPECT_TRUE(IsFailure(OutcomeOfReset(backends_own)));
+  }
+}
+
 }  // namespace
 }  // namespace skewless::balance

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -51,6 +52,33 @@ std::shared_ptr<grpc::Channel> ChannelTo(int port) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
                                    grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<Splicer> StartSplicerWith(const SplicerOptions& options) {
+  absl::StatusOr<std::unique_ptr<Splicer>> splicer = Splicer::Start(options);
+  EXPECT_TRUE(splicer.ok()) << splicer.status();
+  return splicer.ok() ? *std::move(splicer) : nullptr;
+}
+
+int ConnectTo(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{.sin_family = AF_INET,
+                      .sin_port = htons(static_cast<std::uint16_t>(port)),
+                      .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when the peer closed `fd` within `wait` (EOF or reset).
+bool ClosedByPeer(int fd, std::chrono::milliseconds wait) {
+  timeval timeout{.tv_sec = 0, .tv_usec = static_cast<suseconds_t>(wait.count() * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  char byte = 0;
+  const ssize_t n = recv(fd, &byte, 1, 0);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 class SplicerEchoTest : public ::testing::Test {
@@ -476,6 +504,74 @@ TEST(SplicerTest, AClientThatIsNotHttp2IsRelayedToABackendAsBytes) {
               HasSubstr("skewless_splicer_passthrough_connections_total 1\n"));
 }
 
+// A plain TCP server that answers one line and closes, as an HTTP/1.0 server does.
+class AnswerAndClose {
+ public:
+  AnswerAndClose() {
+    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    listen(listener_, 8);
+    socklen_t length = sizeof(address);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      const int fd = accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      char buffer[1024];
+      if (read(fd, buffer, sizeof(buffer)) > 0) (void)!write(fd, "bye\n", 4);
+      close(fd);
+    });
+  }
+  ~AnswerAndClose() {
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(SplicerTest, ARelayWhoseBackendClosedIsReapedWhileTheClientHoldsItsEnd) {
+  AnswerAndClose backend;
+  SplicerOptions options{.listen = "127.0.0.1:0", .workers = 1, .backends = {{backend.address()}}};
+  options.limits.half_close_timeout = std::chrono::milliseconds(300);
+  std::unique_ptr<Splicer> splicer = StartSplicerWith(options);
+  ASSERT_NE(splicer, nullptr);
+  const int fd = ConnectTo(splicer->port());
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET / HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string received;
+  char buffer[256];
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) received.append(buffer, n);
+  EXPECT_EQ(received, "bye\n");  // and the pod's close, passed on as EOF
+  // The client keeps its end open. The relay gives it the half-close timeout, then closes
+  // both sockets and stops counting the backend as busy.
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = splicer->registry().Render();
+    if (metrics.find("skewless_splicer_timeouts_total{kind=\"half_close\"} 1\n") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_THAT(metrics, HasSubstr("skewless_splicer_timeouts_total{kind=\"half_close\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("skewless_splicer_backend_outstanding_streams{backend=\"" +
+                                 backend.address() + "\"} 0\n"));
+  // Writing to the reaped relay fails: the splicer's socket is gone.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  (void)!write(fd, "x", 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(ClosedByPeer(fd, std::chrono::milliseconds(200)));
+  close(fd);
+}
+
 TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
   // Bound and closed: nobody listens there.
   int dead_port = 0;
@@ -495,6 +591,144 @@ TEST(SplicerTest, ABackendThatIsDownFailsTheCallWithUnavailable) {
   const grpc::Status status = stub->Work(&context, request, &reply);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("skewless-splicer"));
+}
+
+// An Echo pod that takes request header lists of at most `limit` bytes
+// (GRPC_ARG_MAX_METADATA_SIZE, which gRPC advertises as SETTINGS_MAX_HEADER_LIST_SIZE).
+class SmallHeaderPod final : public Echo::Service {
+ public:
+  explicit SmallHeaderPod(int limit) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, limit);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~SmallHeaderPod() override { server_->Shutdown(std::chrono::system_clock::now()); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::atomic<int> served{0};
+
+ private:
+  grpc::Status Work(grpc::ServerContext*, const WorkRequest*, WorkReply* reply) override {
+    ++served;
+    reply->set_pod("small-header-pod");
+    return grpc::Status::OK;
+  }
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+grpc::Status WorkWithHeader(Echo::Stub& stub, std::size_t header_bytes, WorkReply* reply,
+                            std::uint32_t extra_service_time_us = 0) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (header_bytes > 0) context.AddMetadata("x-big", std::string(header_bytes, 'h'));
+  WorkRequest request;
+  request.set_extra_service_time_us(extra_service_time_us);
+  return stub.Work(&context, request, reply);
+}
+
+TEST(SplicerLimitsTest, ARequestOverAPodsHeaderLimitIsAnsweredByTheSplicerAndTheConnectionStays) {
+  SmallHeaderPod pod(4096);
+  std::unique_ptr<Splicer> splicer =
+      StartSplicerWith({.listen = "127.0.0.1:0", .workers = 1, .backends = {{pod.address()}}});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  WorkReply reply;
+  // The first call opens the pod connection, whose SETTINGS say 4,096 bytes.
+  ASSERT_TRUE(WorkWithHeader(*stub, 0, &reply).ok());
+  // 6 KB: within the splicer's own 8 KiB (so the gRPC client sends it), over the pod's.
+  const grpc::Status refused = WorkWithHeader(*stub, 6000, &reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("skewless-splicer"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("4096"));
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(WorkWithHeader(*stub, 0, &reply).ok());
+  EXPECT_EQ(pod.served, 6);  // the refused call never reached it
+  const std::string metrics = splicer->registry().Render();
+  EXPECT_THAT(metrics, HasSubstr("skewless_splicer_backend_connections{backend=\"" + pod.address() +
+                                 "\"} 1\n"));  // never broken
+  EXPECT_THAT(metrics, HasSubstr("skewless_splicer_streams_total{backend=\"" + pod.address() +
+                                 "\",outcome=\"cancelled\"} 1\n"));  // not held against it
+  EXPECT_THAT(metrics,
+              HasSubstr("skewless_splicer_rejected_streams_total{reason=\"headers_too_large\"} 1"));
+}
+
+TEST(SplicerLimitsTest, ARequestOverTheAdvertisedHeaderLimitNeverLeavesTheClient) {
+  SmallHeaderPod pod(64 << 10);
+  std::unique_ptr<Splicer> splicer =
+      StartSplicerWith({.listen = "127.0.0.1:0", .workers = 1, .backends = {{pod.address()}}});
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  WorkReply reply;
+  ASSERT_TRUE(WorkWithHeader(*stub, 0, &reply).ok());
+  // 12 KB against the splicer's advertised 8 KiB: gRPC C++ refuses to send it at all, with
+  // RESOURCE_EXHAUSTED (a client that sends anyway gets the splicer's own answer: the
+  // abuse suite's OversizedHeaders test).
+  EXPECT_EQ(WorkWithHeader(*stub, 12000, &reply).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(WorkWithHeader(*stub, 0, &reply).ok());
+  EXPECT_EQ(pod.served, 2);
+}
+
+TEST_F(SplicerEchoTest, AStreamWithNoFrameForTheStreamIdleTimeoutIsEndedByTheSplicer) {
+  StartPods(1, /*service_time_us=*/0);
+  SplicerOptions options{.listen = "127.0.0.1:0", .workers = 1, .backends = {{addresses_[0]}}};
+  options.limits.stream_idle_timeout = std::chrono::milliseconds(300);
+  std::unique_ptr<Splicer> splicer = StartSplicerWith(options);
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  WorkReply reply;
+  const auto start = std::chrono::steady_clock::now();
+  const grpc::Status status = WorkWithHeader(*stub, 0, &reply, /*extra_service_time_us=*/3000000);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(status.error_message(), HasSubstr("skewless-splicer: no frame on the stream"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(WorkWithHeader(*stub, 0, &reply).ok());  // a quick call is unaffected
+  EXPECT_THAT(splicer->registry().Render(),
+              HasSubstr("skewless_splicer_timeouts_total{kind=\"stream_idle\"} 1\n"));
+}
+
+TEST_F(SplicerEchoTest, AtItsMaximumAgeAConnectionGetsGoawayAndItsClientCarriesOnOnANewOne) {
+  StartPods(2, /*service_time_us=*/0);
+  SplicerOptions options{.listen = "127.0.0.1:0", .workers = 1};
+  for (const std::string& address : addresses_) options.backends.push_back({.address = address});
+  options.limits.max_connection_age = std::chrono::milliseconds(400);
+  std::unique_ptr<Splicer> splicer = StartSplicerWith(options);
+  ASSERT_NE(splicer, nullptr);
+  auto stub = Echo::NewStub(ChannelTo(splicer->port()));
+  WorkReply reply;
+  for (int i = 0; i < 40; ++i) {
+    const grpc::Status status = WorkWithHeader(*stub, 0, &reply);
+    EXPECT_TRUE(status.ok()) << i << ": " << status.error_message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // 2 s of calls on one channel at a 0.4 s age: GOAWAY on each of its connections in turn.
+  EXPECT_GE(testing::SampleValue(splicer->registry().Render(),
+                                 "skewless_splicer_timeouts_total{kind=\"max_age\"}"),
+            3);
+}
+
+TEST_F(SplicerEchoTest, AWorkerTakesNoMoreThanItsMaximumConnections) {
+  StartPods(1, /*service_time_us=*/0);
+  SplicerOptions options{.listen = "127.0.0.1:0", .workers = 1, .backends = {{addresses_[0]}}};
+  options.limits.max_connections_per_worker = 3;
+  std::unique_ptr<Splicer> splicer = StartSplicerWith(options);
+  ASSERT_NE(splicer, nullptr);
+  std::vector<int> fds;
+  for (int i = 0; i < 6; ++i) {
+    fds.push_back(ConnectTo(splicer->port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // accepted in this order
+  }
+  int closed = 0;
+  for (int i = 0; i < 6; ++i) {
+    const bool was_closed = ClosedByPeer(fds[i], std::chrono::milliseconds(300));
+    EXPECT_EQ(was_closed, i >= 3) << "connection " << i;
+    closed += was_closed ? 1 : 0;
+    close(fds[i]);
+  }
+  EXPECT_EQ(closed, 3);
+  EXPECT_THAT(splicer->registry().Render(),
+              HasSubstr("skewless_splicer_rejected_connections_total 3\n"));
 }
 
 // Bidirectional streaming: answers each request at once, echoing version_info as the
