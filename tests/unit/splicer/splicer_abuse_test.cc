@@ -83,6 +83,11 @@ GoodRun RunGoodClient(int port, milliseconds duration) {
   const int calls = static_cast<int>(duration.count() * kGoodRate / 1000);
   for (int i = 0; i < calls; ++i) {
     const auto due = start + std::chrono::microseconds(i * 1000000LL / kGoodRate);
+    if (std::chrono::steady_clock::now() > start + duration + std::chrono::seconds(3)) {
+      // Stalled: the calls it could not even send count as failed, and the test ends.
+      run.failed["not sent: the client fell 3 s behind"] += calls - i;
+      break;
+    }
     std::this_thread::sleep_until(due);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -190,7 +195,7 @@ class SplicerAbuseTest : public ::testing::Test {
   // `during`; the splicer's peaks sampled throughout. Asserts the good client's success rate
   // and p99, and that no pod was ejected; returns the attacker's report.
   nlohmann::json AttackBesideGoodClient(const std::vector<std::string>& attack, milliseconds during,
-                                        Peaks* peaks) {
+                                        Peaks* peaks, milliseconds under_way = milliseconds(300)) {
     const GoodRun baseline = RunGoodClient(port_, milliseconds(2000));
     EXPECT_EQ(baseline.ok, baseline.total()) << ::testing::PrintToString(baseline.failed);
     rss_before_ = RssBytes(splicer_->pid());
@@ -204,7 +209,7 @@ class SplicerAbuseTest : public ::testing::Test {
       }
     });
     std::unique_ptr<lab::Child> attacker = StartAttack(attack);
-    std::this_thread::sleep_for(milliseconds(300));  // the attack under way
+    std::this_thread::sleep_for(under_way);
     const GoodRun under_attack = RunGoodClient(port_, during);
     nlohmann::json report = ResultOf(std::move(attacker));
     sampling = false;
@@ -269,6 +274,25 @@ TEST_F(SplicerAbuseTest, AZeroWindowReaderHoldsOnlyItsOwnStreamsAndItsBudget) {
   // Its connection's budget, plus what arrives before the loop turn that sheds it.
   EXPECT_LE(peaks.buffered_bytes, (4 << 20) + (1 << 20));
   ExpectRssGrowthBelow(64 << 20, peaks);
+}
+
+TEST_F(SplicerAbuseTest, AZeroWindowReaderDoesNotHoldTheSharedBackendConnections) {
+  // Budgets large enough that none is enforced: 200 calls whose 512 KiB replies are never
+  // read leave 50 MiB at the splicer, far over the 16 MiB connection window of each pod
+  // connection the good client shares. Were those windows reopened only as the client reads,
+  // both would fill and every other client's calls on them would stall.
+  StartSplicer({"--connection-buffer-bytes", std::to_string(96 << 20), "--worker-buffer-bytes",
+                std::to_string(128 << 20)});
+  ASSERT_FALSE(HasFailure());
+  Peaks peaks;
+  const nlohmann::json report =
+      AttackBesideGoodClient({"zero_window", "200", std::to_string(512 << 10), "7"},
+                             milliseconds(4000), &peaks, /*under_way=*/milliseconds(2500));
+  ASSERT_TRUE(report.is_object());
+  EXPECT_TRUE(report["resets"].empty()) << report.dump();  // no budget was reached
+  // Each stream holds its 256 KiB window, no more: 200 x 256 KiB.
+  EXPECT_GE(peaks.buffered_bytes, 40 << 20);
+  EXPECT_LE(peaks.buffered_bytes, 200 * (256 << 10) + (1 << 20));
 }
 
 TEST_F(SplicerAbuseTest, OversizedHeadersAreRefusedAndNeverReachAPod) {
