@@ -29,8 +29,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "skewless-pod-server: a lab pod. Serves skewless.lab.v1.Echo; each Work RPC sleeps\n"
       "(service-time-us + request's extra) x slow-factor and replies with this pod's name\n"
-      "and zone. Prints 'READY <addr>' on stdout once listening; on SIGTERM/SIGINT shuts\n"
-      "down (<= 1 s) and prints {\"pod\",\"zone\",\"work_served\",\"connections_seen\"} as JSON."};
+      "and zone (as does each reply of the streaming StreamWork and ChatWork). Prints\n"
+      "'READY <addr>' on stdout once listening; on SIGTERM/SIGINT shuts down (<= 1 s) and\n"
+      "prints {\"pod\",\"zone\",\"work_served\",\"connections_seen\",\"streams_served\"} as JSON."};
   app.add_option("--name", options.pod_name, "Pod name, returned in every reply")
       ->capture_default_str();
   app.add_option("--zone", options.zone, "Zone label, returned in every reply (e.g. zone-a)");
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
   const nlohmann::json summary = {{"pod", options.pod_name},
                                   {"zone", options.zone},
                                   {"work_served", stats.work_served},
-                                  {"connections_seen", stats.connections_seen}};
+                                  {"connections_seen", stats.connections_seen},
+                                  {"streams_served", stats.streams_served}};
   std::cout << summary.dump() << std::endl;
   return kExitOk;
 }

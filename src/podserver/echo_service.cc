@@ -1,15 +1,19 @@
-// The Echo service itself (callback API): sleeps on a timer, answers, counts.
+// The Echo service itself (callback API): sleeps on a timer, answers, counts; streams in
+// streaming_reactors.
 #include "echo_service.h"
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
 
+#include "streaming_reactors.h"
+
 namespace skewless::podserver {
 namespace {
 
 using skewless::lab::v1::StatsReply;
 using skewless::lab::v1::StatsRequest;
+using skewless::lab::v1::StreamWorkRequest;
 using skewless::lab::v1::WorkReply;
 using skewless::lab::v1::WorkRequest;
 
@@ -58,14 +62,13 @@ grpc::ServerUnaryReactor* EchoService::Work(grpc::CallbackServerContext* context
   reply->set_pod(pod_name_);
   reply->set_zone(zone_);
   reply->set_payload(request->payload());
-  const double sleep_us =
-      (static_cast<double>(service_time_us_) + request->extra_service_time_us()) * slow_factor_;
-  if (sleep_us < 1.0) {
+  const std::chrono::microseconds sleep = ServiceTime(request->extra_service_time_us());
+  if (sleep.count() == 0) {
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  return new SleepingReactor(sleep_timer_, std::chrono::microseconds(std::llround(sleep_us)));
+  return new SleepingReactor(sleep_timer_, sleep);
 }
 
 grpc::ServerUnaryReactor* EchoService::Stats(grpc::CallbackServerContext* context,
@@ -75,9 +78,36 @@ grpc::ServerUnaryReactor* EchoService::Stats(grpc::CallbackServerContext* contex
   reply->set_zone(zone_);
   reply->set_work_served(s.work_served);
   reply->set_connections_seen(s.connections_seen);
+  reply->set_streams_served(s.streams_served);
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+grpc::ServerWriteReactor<WorkReply>* EchoService::StreamWork(
+    grpc::CallbackServerContext* /*context*/, const StreamWorkRequest* request) {
+  streams_served_.fetch_add(1, std::memory_order_relaxed);
+  return NewStreamWorkReactor(sleep_timer_, ServiceTime(request->extra_service_time_us()),
+                              {pod_name_, zone_}, *request);
+}
+
+grpc::ServerReadReactor<WorkRequest>* EchoService::UploadWork(
+    grpc::CallbackServerContext* /*context*/, WorkReply* reply) {
+  streams_served_.fetch_add(1, std::memory_order_relaxed);
+  return NewUploadWorkReactor({pod_name_, zone_}, reply);
+}
+
+grpc::ServerBidiReactor<WorkRequest, WorkReply>* EchoService::ChatWork(
+    grpc::CallbackServerContext* /*context*/) {
+  streams_served_.fetch_add(1, std::memory_order_relaxed);
+  return NewChatWorkReactor(sleep_timer_, [this](uint32_t extra) { return ServiceTime(extra); },
+                            {pod_name_, zone_});
+}
+
+std::chrono::microseconds EchoService::ServiceTime(uint32_t extra_service_time_us) const {
+  const double sleep_us =
+      (static_cast<double>(service_time_us_) + extra_service_time_us) * slow_factor_;
+  return std::chrono::microseconds(sleep_us < 1.0 ? 0 : std::llround(sleep_us));
 }
 
 void EchoService::CountWork(const std::string& peer) {
@@ -91,6 +121,7 @@ void EchoService::CountWork(const std::string& peer) {
 EchoStats EchoService::stats() const {
   EchoStats s;
   s.work_served = work_served_.load(std::memory_order_relaxed);
+  s.streams_served = streams_served_.load(std::memory_order_relaxed);
   absl::MutexLock lock(&peers_mu_);
   s.connections_seen = peers_.size();
   return s;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -27,11 +28,20 @@ class EchoService final : public skewless::lab::v1::Echo::CallbackService {
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
                                   const skewless::lab::v1::StatsRequest* request,
                                   skewless::lab::v1::StatsReply* reply) override;
+  grpc::ServerWriteReactor<skewless::lab::v1::WorkReply>* StreamWork(
+      grpc::CallbackServerContext* context,
+      const skewless::lab::v1::StreamWorkRequest* request) override;
+  grpc::ServerReadReactor<skewless::lab::v1::WorkRequest>* UploadWork(
+      grpc::CallbackServerContext* context, skewless::lab::v1::WorkReply* reply) override;
+  grpc::ServerBidiReactor<skewless::lab::v1::WorkRequest, skewless::lab::v1::WorkReply>* ChatWork(
+      grpc::CallbackServerContext* context) override;
 
   EchoStats stats() const;
 
  private:
   void CountWork(const std::string& peer);
+  // The sleep before a reply: (own + the request's extra) x the slow factor.
+  std::chrono::microseconds ServiceTime(uint32_t extra_service_time_us) const;
 
   const std::string pod_name_;
   const std::string zone_;
@@ -39,6 +49,7 @@ class EchoService final : public skewless::lab::v1::Echo::CallbackService {
   const double slow_factor_;
   SleepTimer sleep_timer_;
   std::atomic<uint64_t> work_served_{0};
+  std::atomic<uint64_t> streams_served_{0};
   mutable absl::Mutex peers_mu_;
   absl::flat_hash_set<std::string> peers_ ABSL_GUARDED_BY(peers_mu_);
 };

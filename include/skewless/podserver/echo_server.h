@@ -30,6 +30,8 @@ struct EchoStats {
   uint64_t work_served = 0;
   // Distinct peers (grpc peer strings: one per TCP connection) that sent Work.
   uint64_t connections_seen = 0;
+  // StreamWork, UploadWork and ChatWork calls started.
+  uint64_t streams_served = 0;
 };
 
 class EchoService;
