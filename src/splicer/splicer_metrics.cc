@@ -35,8 +35,8 @@ SplicerMetrics::SplicerMetrics(prometheus::Registry& registry) {
                    .With({});
   buffered_bytes_ = &registry
                          .AddGauge("skewless_splicer_buffered_bytes",
-                                   "Request and response bytes held between a client and a "
-                                   "backend (bounded by the flow-control windows).")
+                                   "Request and response bytes, decoded headers and replay "
+                                   "copies held for clients (bounded by the buffer budgets).")
                          .With({});
   passthroughs_ = &registry
                        .AddCounter("skewless_splicer_passthrough_connections_total",
