@@ -216,6 +216,7 @@ void ClientConnection::OnResponseHeaders(ProxiedStream& stream, bool end_stream)
 }
 
 void ClientConnection::OnResponseData(ProxiedStream& stream) {
+  stream.last_active = Clock::now();
   nghttp2_session_resume_data(session(), stream.client_stream_id);
   RequestFlush();
 }
