@@ -41,10 +41,6 @@ void BreakLoop(evutil_socket_t, short, void* base) {
   event_base_loopbreak(static_cast<event_base*>(base));
 }
 
-}  // namespace
-
-namespace {
-
 void ResumeAccepting(evutil_socket_t, short, void* listener) {
   evconnlistener_enable(static_cast<evconnlistener*>(listener));
 }
