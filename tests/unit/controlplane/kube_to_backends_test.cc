@@ -6,8 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,9 +57,9 @@ datapath::SpliceService AsPinned(const datapath::BackendSet& set) {
   datapath::SpliceService service;
   for (std::size_t i = 0; i < set.members.size(); ++i) {
     const datapath::SetMember& member = set.members[i];
-    datapath::SpliceBackend backend{.backend_id = static_cast<std::uint32_t>(i + 1),
-                                    .preferred = i < set.n_preferred,
-                                    .terminating = i + 1 > set.n_ready};
+    datapath::SpliceBackend backend{
+        .backend_id = static_cast<std::uint32_t>(i + 1),
+        .preferred = i<set.n_preferred, .terminating = i + 1> set.n_ready};
     backend.backend.addr = member.backend.addr;
     backend.backend.port = htons(member.backend.port);
     backend.backend.state = member.state;
@@ -111,12 +113,10 @@ Outcome ThroughEveryStage(const json& service_object, const std::vector<json>& s
       tiers.push_back(datapath::FormatAddress(set->members[i].backend.addr) +
                       (i < set->n_ready ? ":ready" : ":serving"));
     }
-    absl::StatusOr<splicer::ServiceBackends> backends =
-        splicer::ServiceBackendsOf(AsPinned(*set));
+    absl::StatusOr<splicer::ServiceBackends> backends = splicer::ServiceBackendsOf(AsPinned(*set));
     EXPECT_TRUE(backends.ok()) << backends.status();
     for (const splicer::UpstreamBackend& backend : backends->backends) {
-      outcome.splicer[spec.vip].push_back(backend.address +
-                                          (backend.draining ? " draining" : ""));
+      outcome.splicer[spec.vip].push_back(backend.address + (backend.draining ? " draining" : ""));
     }
   }
   return outcome;
@@ -166,13 +166,11 @@ TEST(KubeToBackends, RolloutMovesNewTrafficToTheNewPodOnceItIsReady) {
 TEST(KubeToBackends, ScaleToZeroFallsBackToPodsThatStillServe) {
   // Every pod deleted at once (scale to 0, or a Service whose pods all terminate): kube-proxy
   // keeps sending to those still serving rather than refuse connections.
-  Outcome outcome =
-      ThroughEveryStage(Echo(), V4Slices({{.name = "echo-1", .ipv4 = "10.0.0.1", .deleting = true},
-                            {.name = "echo-2", .ipv4 = "10.0.0.2", .deleting = true},
-                            {.name = "echo-3",
-                             .ipv4 = "10.0.0.3",
-                             .pod_ready = false,
-                             .deleting = true}}));
+  Outcome outcome = ThroughEveryStage(
+      Echo(),
+      V4Slices({{.name = "echo-1", .ipv4 = "10.0.0.1", .deleting = true},
+                {.name = "echo-2", .ipv4 = "10.0.0.2", .deleting = true},
+                {.name = "echo-3", .ipv4 = "10.0.0.3", .pod_ready = false, .deleting = true}}));
   EXPECT_THAT(outcome.agent_eds,
               ElementsAre("10.0.0.1 DRAINING", "10.0.0.2 DRAINING", "10.0.0.3 UNHEALTHY"));
   EXPECT_THAT(outcome.grpc_eds, IsEmpty());
@@ -182,7 +180,8 @@ TEST(KubeToBackends, ScaleToZeroFallsBackToPodsThatStillServe) {
 }
 
 TEST(KubeToBackends, ScaleDownDrainsTheRemovedPodsBehindTheReadyOnes) {
-  Outcome outcome = ThroughEveryStage(Echo(), V4Slices({{.name = "echo-1", .ipv4 = "10.0.0.1"},
+  Outcome outcome =
+      ThroughEveryStage(Echo(), V4Slices({{.name = "echo-1", .ipv4 = "10.0.0.1"},
                                           {.name = "echo-2", .ipv4 = "10.0.0.2", .deleting = true},
                                           {.name = "echo-3", .ipv4 = "10.0.0.3"}}));
   EXPECT_THAT(outcome.agent_eds,
@@ -207,8 +206,8 @@ TEST(KubeToBackends, PublishNotReadyAddressesServesEveryPodAsReady) {
   EXPECT_THAT(outcome.agent_eds, ElementsAre("10.0.0.1 HEALTHY", "10.0.0.2 HEALTHY",
                                              "10.0.0.3 HEALTHY", "10.0.0.4 HEALTHY"));
   EXPECT_THAT(outcome.grpc_eds, ElementsAre("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"));
-  EXPECT_THAT(outcome.tiers["10.96.0.10"], ElementsAre("10.0.0.1:ready", "10.0.0.2:ready",
-                                                       "10.0.0.3:ready", "10.0.0.4:ready"));
+  EXPECT_THAT(outcome.tiers["10.96.0.10"],
+              ElementsAre("10.0.0.1:ready", "10.0.0.2:ready", "10.0.0.3:ready", "10.0.0.4:ready"));
   EXPECT_THAT(outcome.splicer["10.96.0.10"],
               ElementsAre("10.0.0.1:9090", "10.0.0.2:9090", "10.0.0.3:9090", "10.0.0.4:9090"));
 }
@@ -234,13 +233,12 @@ TEST(KubeToBackends, ADualStackPodIsOneEndpointAndEachFamilyItsOwnBackend) {
               ElementsAre("10.0.0.1+fd00::1 HEALTHY", "10.0.0.2+fd00::2 HEALTHY"));
   EXPECT_THAT(outcome.grpc_eds, ElementsAre("10.0.0.1+fd00::1", "10.0.0.2+fd00::2"));
   // The agent programs each VIP with the pods' addresses of its family: each pod once.
-  EXPECT_THAT(outcome.tiers, UnorderedElementsAre(
-                                 std::pair{std::string("10.96.0.10"),
-                                           std::vector<std::string>{"10.0.0.1:ready",
-                                                                    "10.0.0.2:ready"}},
-                                 std::pair{std::string("fd00::10"),
-                                           std::vector<std::string>{"fd00::1:ready",
-                                                                    "fd00::2:ready"}}));
+  EXPECT_THAT(
+      outcome.tiers,
+      UnorderedElementsAre(std::pair{std::string("10.96.0.10"),
+                                     std::vector<std::string>{"10.0.0.1:ready", "10.0.0.2:ready"}},
+                           std::pair{std::string("fd00::10"),
+                                     std::vector<std::string>{"fd00::1:ready", "fd00::2:ready"}}));
 }
 
 }  // namespace
