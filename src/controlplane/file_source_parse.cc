@@ -409,9 +409,7 @@ absl::Status DocumentParser::ParseEndpoint(const YAML::Node& node, const std::st
     SKW_RETURN_IF_ERROR(GetBool(conditions, "ready", conditions_path, &ready));
     SKW_RETURN_IF_ERROR(GetBool(conditions, "serving", conditions_path, &serving));
     SKW_RETURN_IF_ERROR(GetBool(conditions, "terminating", conditions_path, &terminating));
-    absl::StatusOr<EndpointConditions> made = MakeConditions(ready, serving, terminating);
-    if (!made.ok()) return Error(conditions, conditions_path, made.status().message());
-    endpoint->conditions = *made;
+    endpoint->conditions = MakeConditions(ready, serving, terminating);
   }
 
   // The weight may come as a field or, as the Kubernetes source will read it from a pod,

@@ -255,9 +255,21 @@ absl::StatusOr<Endpoint> ParseSliceEndpoint(const FieldReader& reader, const jso
     SKW_RETURN_IF_ERROR(reader.GetBool(*conditions, "ready", conditions_path, &ready));
     SKW_RETURN_IF_ERROR(reader.GetBool(*conditions, "serving", conditions_path, &serving));
     SKW_RETURN_IF_ERROR(reader.GetBool(*conditions, "terminating", conditions_path, &terminating));
-    absl::StatusOr<EndpointConditions> made = MakeConditions(ready, serving, terminating);
-    if (!made.ok()) return reader.Error(conditions_path, made.status().message());
-    endpoint.conditions = *made;
+    endpoint.conditions = MakeConditions(ready, serving, terminating);
+  }
+  // targetRef names the pod; it is how one pod's IPv4 and IPv6 slices are joined.
+  const json* target_ref = nullptr;
+  SKW_RETURN_IF_ERROR(reader.GetObject(entry, "targetRef", path, &target_ref));
+  if (target_ref != nullptr) {
+    const std::string target_path = Child(path, "targetRef");
+    std::string kind, namespace_name, name, uid;
+    SKW_RETURN_IF_ERROR(reader.GetString(*target_ref, "kind", target_path, &kind));
+    SKW_RETURN_IF_ERROR(reader.GetString(*target_ref, "namespace", target_path, &namespace_name));
+    SKW_RETURN_IF_ERROR(reader.GetString(*target_ref, "name", target_path, &name));
+    SKW_RETURN_IF_ERROR(reader.GetString(*target_ref, "uid", target_path, &uid));
+    if (!name.empty() || !uid.empty()) {
+      endpoint.target_ref = absl::StrCat(kind, "/", namespace_name, "/", name, "/", uid);
+    }
   }
   SKW_RETURN_IF_ERROR(reader.GetString(entry, "nodeName", path, &endpoint.node_name));
   SKW_RETURN_IF_ERROR(reader.GetString(entry, "zone", path, &endpoint.zone));

@@ -54,8 +54,12 @@ absl::StatusOr<Snapshot> BuildKubeSnapshot(std::vector<Service> services,
   }
 
   for (const auto& [key, service_slices] : slices_by_service) {
+    // A dual-stack pod's endpoint lists the Service's primary family first (gRFC A61:
+    // the first address is the one a client tries first). Only Services with a cluster IP
+    // got slices (FitSliceToService).
+    const bool primary_ipv6 = IsIpv6(snapshot.FindService(key)->cluster_ips.front());
     absl::StatusOr<std::vector<ServicePortEndpoints>> merged =
-        MergeEndpointSlices(key, service_slices);
+        MergeEndpointSlices(key, service_slices, primary_ipv6);
     if (!merged.ok()) return merged.status();
     for (ServicePortEndpoints& port : *merged) snapshot.endpoints.push_back(std::move(port));
   }

@@ -1,9 +1,12 @@
-// The snapshot model: name tables, condition rules, the EndpointSlice merge, ordering.
+// The snapshot model: name tables, condition rules, the EndpointSlice merge (dual-stack pods
+// joined), ordering.
 #include "skewless/controlplane/model.h"
 
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 #include <tuple>
 
 #include "absl/strings/numbers.h"
@@ -58,28 +61,20 @@ std::string ToString(const ServiceKey& key) {
   return absl::StrCat(key.namespace_name, "/", key.name);
 }
 
-absl::StatusOr<EndpointConditions> MakeConditions(std::optional<bool> ready,
-                                                  std::optional<bool> serving,
-                                                  std::optional<bool> terminating) {
-  EndpointConditions conditions;
-  conditions.terminating = terminating.value_or(false);
-  conditions.ready = ready.value_or(!conditions.terminating);
-  conditions.serving = serving.value_or(conditions.ready);
-  if (conditions.ready && conditions.terminating) {
-    return absl::InvalidArgumentError(
-        "ready and terminating: a terminating endpoint is never "
-        "ready (it may still be serving)");
-  }
-  if (conditions.ready && !conditions.serving) {
-    return absl::InvalidArgumentError("ready but not serving: ready implies serving");
-  }
-  return conditions;
+EndpointConditions MakeConditions(std::optional<bool> ready, std::optional<bool> serving,
+                                  std::optional<bool> terminating) {
+  // The API's defaults (discovery/v1 EndpointConditions), which are kube-proxy's too.
+  return EndpointConditions{.ready = ready.value_or(true),
+                            .serving = serving.value_or(true),
+                            .terminating = terminating.value_or(false)};
 }
 
-int ConditionRank(const EndpointConditions& conditions) {
-  if (conditions.ready) return 2;
-  if (conditions.serving) return 1;
-  return 0;
+Usability UsabilityOf(const EndpointConditions& conditions) {
+  // `ready` alone decides first: with publishNotReadyAddresses the controller sets it on
+  // terminating and on not-serving pods, and kube-proxy sends them new traffic.
+  if (conditions.ready) return Usability::kReady;
+  if (conditions.serving && conditions.terminating) return Usability::kServingTerminating;
+  return Usability::kUnusable;
 }
 
 absl::StatusOr<std::uint16_t> ParseWeight(std::string_view text) {
@@ -96,8 +91,8 @@ absl::StatusOr<std::uint16_t> ParseWeight(std::string_view text) {
 
 namespace {
 
-// Merge key: what the data path dials. Endpoints are identified by their first address,
-// as kube-proxy does.
+// Merge key within one family: what the data path dials. Endpoints are identified by their
+// first address, as kube-proxy does.
 using AddressPort = std::pair<std::string, std::uint16_t>;
 
 struct MergeEntry {
@@ -107,10 +102,51 @@ struct MergeEntry {
 
 auto PortKey(const ServicePortEndpoints& e) { return std::tie(e.service, e.port_name, e.protocol); }
 
+// Joins each pod's IPv4 and IPv6 endpoints (entries of `merged`, one per address:port)
+// into one, primary family first; endpoints without a target_ref stay as they are. The
+// result is in `merged`'s (address) order.
+std::vector<PortEndpoint> JoinFamilies(std::map<AddressPort, MergeEntry>& merged,
+                                       bool primary_ipv6) {
+  // Per (pod, port): the entry of the primary family [0] and of the other one [1]. When a
+  // pod has two addresses of one family (never from the EndpointSlice controller), the
+  // more usable joins and the other stays on its own.
+  std::map<std::pair<std::string_view, std::uint16_t>, std::array<PortEndpoint*, 2>> by_pod;
+  for (auto& [key, entry] : merged) {
+    Endpoint& endpoint = entry.endpoint.endpoint;
+    if (endpoint.target_ref.empty()) continue;
+    const int family = IsIpv6(key.first) == primary_ipv6 ? 0 : 1;
+    PortEndpoint*& slot = by_pod[{endpoint.target_ref, key.second}][family];
+    if (slot == nullptr ||
+        UsabilityOf(endpoint.conditions) > UsabilityOf(slot->endpoint.conditions)) {
+      slot = &entry.endpoint;
+    }
+  }
+  std::set<const PortEndpoint*> absorbed;
+  for (auto& [pod, pair] : by_pod) {
+    if (pair[0] == nullptr || pair[1] == nullptr) continue;
+    Endpoint& primary = pair[0]->endpoint;
+    const Endpoint& other = pair[1]->endpoint;
+    primary.addresses.insert(primary.addresses.end(), other.addresses.begin(),
+                             other.addresses.end());
+    if (UsabilityOf(other.conditions) > UsabilityOf(primary.conditions)) {
+      primary.conditions = other.conditions;
+    }
+    absorbed.insert(pair[1]);
+  }
+  std::vector<PortEndpoint> joined;
+  // Exact size: the snapshot keeps this list for its lifetime, and push_back's
+  // doubling would leave up to half of it unused (ten endpoints take sixteen slots).
+  joined.reserve(merged.size() - absorbed.size());
+  for (auto& [key, entry] : merged) {
+    if (!absorbed.contains(&entry.endpoint)) joined.push_back(std::move(entry.endpoint));
+  }
+  return joined;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
-    const ServiceKey& service, std::span<const EndpointSlice> slices) {
+    const ServiceKey& service, std::span<const EndpointSlice> slices, bool primary_ipv6) {
   std::map<std::pair<std::string, Protocol>, std::map<AddressPort, MergeEntry>> by_port;
   for (const EndpointSlice& slice : slices) {
     if (slice.service != service) {
@@ -129,9 +165,9 @@ absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
         auto [it, inserted] =
             merged.try_emplace(AddressPort{endpoint.addresses.front(), port.port}, candidate);
         if (inserted) continue;
-        const int old_rank = ConditionRank(it->second.endpoint.endpoint.conditions);
-        const int new_rank = ConditionRank(endpoint.conditions);
-        if (new_rank > old_rank || (new_rank == old_rank && slice.name < *it->second.slice_name)) {
+        const Usability old_use = UsabilityOf(it->second.endpoint.endpoint.conditions);
+        const Usability new_use = UsabilityOf(endpoint.conditions);
+        if (new_use > old_use || (new_use == old_use && slice.name < *it->second.slice_name)) {
           it->second = candidate;
         }
       }
@@ -143,11 +179,7 @@ absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
     out.service = service;
     out.port_name = port.first;
     out.protocol = port.second;
-    // Exact size: the snapshot keeps this list for its lifetime, and push_back's
-    // doubling would leave up to half of it unused (ten endpoints take sixteen slots).
-    out.endpoints.reserve(merged.size());
-    // std::map iteration is already in address:port order.
-    for (auto& [key, entry] : merged) out.endpoints.push_back(std::move(entry.endpoint));
+    out.endpoints = JoinFamilies(merged, primary_ipv6);
   }
   return result;
 }

@@ -12,12 +12,13 @@
 namespace skewless::datapath {
 namespace {
 
-// Kubernetes' own order of usefulness: ready endpoints take new traffic,
-// serving-terminating ones only when nothing is ready, the rest none.
+// Kubernetes' own order of usefulness (kube-proxy's pkg/proxy/topology.go): ready
+// endpoints take new traffic whatever else is set, serving-terminating ones only when
+// nothing is ready, the rest none.
 enum class Usability { kUnusable = 0, kServingTerminating = 1, kReady = 2 };
 
 Usability UsabilityOf(const Endpoint& endpoint) {
-  if (endpoint.ready && !endpoint.terminating) return Usability::kReady;
+  if (endpoint.ready) return Usability::kReady;
   if (endpoint.serving && endpoint.terminating) return Usability::kServingTerminating;
   return Usability::kUnusable;
 }

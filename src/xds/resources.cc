@@ -33,12 +33,13 @@ namespace hcm_v3 = envoy::extensions::filters::network::http_connection_manager:
 // Pods connect inside the cluster network: fail fast so the balancer moves on.
 constexpr int kConnectTimeoutSeconds = 1;
 
-// Kubernetes' order of usefulness (as in datapath/backend_set.cc): ready
-// endpoints take new traffic, serving-terminating ones drain, the rest none.
+// Kubernetes' order of usefulness (kube-proxy's, as in datapath/backend_set.cc):
+// ready endpoints take new traffic, even when terminating (publishNotReadyAddresses
+// makes them so); serving-terminating ones drain; the rest none.
 enum class Usability { kUnusable = 0, kServingTerminating = 1, kReady = 2 };
 
 Usability UsabilityOf(const Endpoint& endpoint) {
-  if (endpoint.ready && !endpoint.terminating) return Usability::kReady;
+  if (endpoint.ready) return Usability::kReady;
   if (endpoint.serving && endpoint.terminating) return Usability::kServingTerminating;
   return Usability::kUnusable;
 }

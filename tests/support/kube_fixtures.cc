@@ -1,13 +1,16 @@
 // Builds the fixture objects with the fields a real cluster fills in.
 #include "kube_fixtures.h"
 
+#include <cstdint>
+#include <cstdio>
+
 namespace skewless::testing {
 
 using nlohmann::json;
 
 json MakeServiceJson(const std::string& namespace_name, const std::string& name,
                      const std::vector<std::string>& cluster_ips,
-                     const std::vector<ServicePortSpec>& ports) {
+                     const std::vector<ServicePortSpec>& ports, bool publish_not_ready_addresses) {
   json port_list = json::array();
   for (const ServicePortSpec& spec : ports) {
     json port = {{"port", spec.port}, {"protocol", spec.protocol}};
@@ -20,7 +23,7 @@ json MakeServiceJson(const std::string& namespace_name, const std::string& name,
   for (const std::string& ip : cluster_ips) {
     families.push_back(ip.find(':') == std::string::npos ? "IPv4" : "IPv6");
   }
-  return {
+  json service = {
       {"apiVersion", "v1"},
       {"kind", "Service"},
       {"metadata",
@@ -42,6 +45,17 @@ json MakeServiceJson(const std::string& namespace_name, const std::string& name,
         {"ports", port_list}}},
       {"status", {{"loadBalancer", json::object()}}},
   };
+  if (publish_not_ready_addresses) service["spec"]["publishNotReadyAddresses"] = true;
+  return service;
+}
+
+std::string PodUid(const std::string& pod_name) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a: stable, and distinct per name
+  for (unsigned char c : pod_name) hash = (hash ^ c) * 0x100000001b3ULL;
+  char tail[13];
+  std::snprintf(tail, sizeof(tail), "%012llx",
+                static_cast<unsigned long long>(hash & 0xffffffffffffULL));
+  return std::string("0b7c8f0e-1d2a-4c55-9e3f-") + tail;
 }
 
 json MakeEndpointSliceJson(const std::string& namespace_name, const std::string& name,
@@ -66,7 +80,7 @@ json MakeEndpointSliceJson(const std::string& namespace_name, const std::string&
       endpoint["targetRef"] = {{"kind", "Pod"},
                                {"namespace", namespace_name},
                                {"name", spec.pod_name},
-                               {"uid", "0b7c8f0e-1d2a-4c55-9e3f-" + std::string(12, '0')}};
+                               {"uid", PodUid(spec.pod_name)}};
     }
     endpoint_list.push_back(std::move(endpoint));
   }
@@ -93,6 +107,64 @@ json MakeEndpointSliceJson(const std::string& namespace_name, const std::string&
       {"endpoints", endpoint_list},
       {"ports", port_list},
   };
+}
+
+SliceEndpointSpec ControllerEndpoint(const PodState& pod, bool ipv6,
+                                     bool publish_not_ready_addresses) {
+  const bool serving = pod.pod_ready;
+  const bool terminating = pod.deleting;
+  return SliceEndpointSpec{.address = ipv6 ? pod.ipv6 : pod.ipv4,
+                           .node_name = pod.node_name,
+                           .zone = pod.zone,
+                           .ready = publish_not_ready_addresses || (serving && !terminating),
+                           .serving = serving,
+                           .terminating = terminating,
+                           .pod_name = pod.name};
+}
+
+std::vector<json> ControllerSlices(const std::string& namespace_name,
+                                   const std::string& service_name, bool ipv4, bool ipv6,
+                                   const std::vector<SlicePortSpec>& ports,
+                                   const std::vector<PodState>& pods,
+                                   bool publish_not_ready_addresses) {
+  std::vector<json> slices;
+  for (bool v6 : {false, true}) {
+    if (!(v6 ? ipv6 : ipv4)) continue;
+    std::vector<SliceEndpointSpec> endpoints;
+    for (const PodState& pod : pods) {
+      if ((v6 ? pod.ipv6 : pod.ipv4).empty()) continue;
+      endpoints.push_back(ControllerEndpoint(pod, v6, publish_not_ready_addresses));
+    }
+    slices.push_back(MakeEndpointSliceJson(namespace_name, service_name + (v6 ? "-v6" : "-v4"),
+                                           service_name, v6 ? "IPv6" : "IPv4", ports, endpoints));
+  }
+  return slices;
+}
+
+json UpstreamShapedEndpointSliceJson(const std::string& namespace_name,
+                                     const std::string& service_name, const std::string& address,
+                                     int port) {
+  json slice = MakeEndpointSliceJson(namespace_name, service_name + "-upstream", service_name,
+                                     "IPv4", {{"http", port}}, {{.address = address}});
+  slice["metadata"]["uid"] = "7";
+  slice["metadata"]["generation"] = 7;
+  slice["metadata"]["finalizers"] = {"finalizersValue"};
+  json& endpoint = slice["endpoints"][0];
+  endpoint["conditions"] = {{"ready", true}, {"serving", true}, {"terminating", true}};
+  endpoint["hostname"] = "hostname-value";
+  endpoint["targetRef"] = {{"kind", "Pod"},
+                           {"namespace", namespace_name},
+                           {"name", "name-value"},
+                           {"uid", PodUid("name-value")},
+                           {"apiVersion", "v1"},
+                           {"resourceVersion", "26"},
+                           {"fieldPath", "spec.containers{app}"}};
+  endpoint["deprecatedTopology"] = {{"deprecatedTopologyKey", "deprecatedTopologyValue"}};
+  endpoint["nodeName"] = "node-value";
+  endpoint["zone"] = "zone-value";
+  endpoint["hints"] = {{"forZones", {{{"name", "zone-value"}}}}};
+  slice["ports"][0]["appProtocol"] = "http";
+  return slice;
 }
 
 json MakeNodeJson(const std::string& name, const std::string& zone) {

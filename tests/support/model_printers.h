@@ -21,7 +21,8 @@ inline void PrintTo(const EndpointConditions& c, std::ostream* os) {
 inline void PrintTo(const Endpoint& e, std::ostream* os) {
   *os << "{";
   for (const std::string& address : e.addresses) *os << address << " ";
-  *os << "zone=" << e.zone << " node=" << e.node_name << " hostname=" << e.hostname << " ";
+  *os << "zone=" << e.zone << " node=" << e.node_name << " hostname=" << e.hostname
+      << " target_ref=" << e.target_ref << " ";
   PrintTo(e.conditions, os);
   *os << " weight=" << e.weight << "}";
 }

@@ -49,7 +49,8 @@ absl::StatusOr<std::optional<Service>> ParseKubeService(const nlohmann::json& ob
 // a slice without the kServiceNameLabel label (it belongs to no Service). Ports with
 // no number (null: "all ports", only meaningful for headless Services) and SCTP ports are
 // dropped. The annotation skewless.io/weight on the slice sets the weight of all its
-// endpoints (pods' annotations do not reach EndpointSlices).
+// endpoints (pods' annotations do not reach EndpointSlices). Conditions are read with the
+// API's defaults and never refused (MakeConditions); targetRef becomes target_ref.
 absl::StatusOr<std::optional<EndpointSlice>> ParseKubeEndpointSlice(const nlohmann::json& object);
 
 // core/v1 Node: its name and zone label.
@@ -59,6 +60,8 @@ absl::StatusOr<Node> ParseKubeNode(const nlohmann::json& object);
 // - endpoints only for Services in `services`, only from slices of an address family the
 //   Service has a cluster IP of, and only for ports the Service declares (by name and
 //   protocol) — slices can be ahead of or behind their Service for a moment;
+// - a dual-stack pod (the same targetRef in the IPv4 and the IPv6 slice) is one endpoint,
+//   the Service's primary family first (MergeEndpointSlices);
 // - an endpoint without a zone takes its Node's zone label;
 // - a named targetPort takes the lowest port number the endpoints of that port listen on
 //   (0 while there is none).

@@ -71,9 +71,11 @@ struct Service {
   friend bool operator==(const Service&, const Service&) = default;
 };
 
-// EndpointSlice conditions, with Kubernetes' invariants: ready implies serving, and a
-// terminating endpoint is never ready (it may still be serving, and then takes traffic
-// only when nothing is ready).
+// EndpointSlice conditions exactly as the slice states them, with the API's defaults
+// filled in. Every combination is valid: the EndpointSlice controller writes
+// `ready = publishNotReadyAddresses || (serving && !terminating)`, so a Service that
+// publishes not-ready addresses has endpoints that are ready while terminating, and ready
+// while not serving. What a combination is worth for traffic is UsabilityOf's business.
 struct EndpointConditions {
   bool ready = true;
   bool serving = true;
@@ -82,24 +84,30 @@ struct EndpointConditions {
   friend bool operator==(const EndpointConditions&, const EndpointConditions&) = default;
 };
 
-// Fills the conditions an EndpointSlice left unset the way consumers read them:
-// terminating defaults to false, ready to !terminating (nil means "unknown, assume
-// ready"), serving to ready. Set values that break the invariants are an error.
-absl::StatusOr<EndpointConditions> MakeConditions(std::optional<bool> ready,
-                                                  std::optional<bool> serving,
-                                                  std::optional<bool> terminating);
+// Fills the conditions an EndpointSlice left unset as the API defines them (and as
+// kube-proxy reads them): ready and serving default to true, terminating to false. Never
+// refuses a combination the API server accepts.
+EndpointConditions MakeConditions(std::optional<bool> ready, std::optional<bool> serving,
+                                  std::optional<bool> terminating);
 
-// How much an endpoint is worth for new traffic: ready > serving-while-terminating >
-// neither. Used to pick one when the same endpoint appears twice.
-int ConditionRank(const EndpointConditions& conditions);
+// What an endpoint is good for, as kube-proxy decides it (pkg/proxy/topology.go): a ready
+// endpoint takes new traffic whatever else is set; one that is serving and terminating
+// takes it only while the Service has no ready endpoint; anything else takes none.
+enum class Usability { kUnusable = 0, kServingTerminating = 1, kReady = 2 };
+Usability UsabilityOf(const EndpointConditions& conditions);
 
 // One endpoint as an EndpointSlice lists it.
 struct Endpoint {
-  // Canonical IP literals of one family; consumers use the first (as kube-proxy does).
+  // Canonical IP literals. As a slice lists them: one family, and consumers use the first
+  // (as kube-proxy does). After MergeEndpointSlices a dual-stack pod's endpoint holds its
+  // addresses of the Service's primary family first, then those of the other family.
   std::vector<std::string> addresses;
   std::string zone;       // topology.kubernetes.io/zone of its node; empty = unknown
   std::string node_name;  // empty = unknown
   std::string hostname;
+  // The object behind the endpoint (targetRef), "<kind>/<namespace>/<name>/<uid>"; empty
+  // when the slice names none. The same pod in an IPv4 and an IPv6 slice has the same one.
+  std::string target_ref;
   EndpointConditions conditions;
   std::uint16_t weight = kDefaultWeight;  // relative capacity, >= 1
 
@@ -145,12 +153,18 @@ struct ServicePortEndpoints {
 };
 
 // Merges all EndpointSlices of one service into one endpoint list per slice port (name,
-// protocol). The same address:port in several slices (possible while the EndpointSlice
-// controller moves an endpoint between slices) is kept once: the copy with the best
-// ConditionRank wins; on a tie the slice whose name sorts first does, so the result does
-// not depend on the order slices arrived in. Slices of another service are an error.
+// protocol):
+// - the same address:port in several slices of one family (possible while the
+//   EndpointSlice controller moves an endpoint between slices) is kept once: the copy
+//   with the best UsabilityOf wins; on a tie the slice whose name sorts first does, so the
+//   result does not depend on the order slices arrived in;
+// - a pod listed in an IPv4 slice and in an IPv6 slice (same target_ref, same port) becomes
+//   one endpoint, `primary_ipv6`'s family first: a dual-stack pod counts once. The two
+//   copies describe one pod, so the endpoint takes the better of their conditions (they
+//   differ only while the controller has rewritten one slice and not yet the other).
+// Slices of another service are an error.
 absl::StatusOr<std::vector<ServicePortEndpoints>> MergeEndpointSlices(
-    const ServiceKey& service, std::span<const EndpointSlice> slices);
+    const ServiceKey& service, std::span<const EndpointSlice> slices, bool primary_ipv6 = false);
 
 struct Node {
   std::string name;

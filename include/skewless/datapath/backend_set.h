@@ -31,8 +31,8 @@ struct Endpoint {
   std::string zone;        // EndpointSlice `zone`; empty = unknown
   std::string node_name;   // EndpointSlice `nodeName`; empty = unknown
   std::uint16_t weight = SKW_DEFAULT_WEIGHT;
-  // EndpointSlice conditions. Kubernetes sets ready = serving && !terminating;
-  // an endpoint that claims ready while terminating is treated as terminating.
+  // EndpointSlice conditions. Kubernetes sets ready = publishNotReadyAddresses ||
+  // (serving && !terminating); as in kube-proxy, ready alone decides first.
   bool ready = true;
   bool serving = true;
   bool terminating = false;

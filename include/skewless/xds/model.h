@@ -18,8 +18,9 @@ struct Endpoint {
   std::string zone;        // EndpointSlice `zone`; empty = unknown
   std::string node_name;   // EndpointSlice `nodeName`; empty = unknown
   std::string hostname;    // EndpointSlice `hostname` or the pod name; may be empty
-  // EndpointSlice conditions: ready gets new traffic; serving && terminating is
-  // a draining pod that still answers (the fallback when nothing is ready).
+  // EndpointSlice conditions: ready gets new traffic (HEALTHY), whatever else is set;
+  // otherwise serving && terminating is a draining pod that still answers (DRAINING, the
+  // fallback when nothing is ready); anything else UNHEALTHY.
   bool ready = true;
   bool serving = true;
   bool terminating = false;

@@ -71,7 +71,7 @@ endpointSlices:
       - addresses: [10.0.0.2, 10.0.0.3]
         nodeName: node-1
         hostname: cart-0
-        conditions: {serving: true, terminating: true}
+        conditions: {ready: false, serving: true, terminating: true}
         weight: 7
       - address: "fd00::2"
         zone: z9
@@ -100,7 +100,8 @@ TEST(ParseSnapshotYaml, FullDocumentFillsEveryField) {
   ASSERT_EQ(grpc->endpoints.size(), 3u);
   const Endpoint& first = grpc->endpoints[0].endpoint;  // sorted by address
   EXPECT_EQ(first.addresses[0], "10.0.0.1");
-  EXPECT_EQ(first.conditions, (EndpointConditions{false, false, false}));
+  EXPECT_EQ(first.conditions, (EndpointConditions{false, true, false}))
+      << "serving defaults to true";
   const Endpoint& terminating = grpc->endpoints[1].endpoint;
   EXPECT_EQ(terminating.addresses, (std::vector<std::string>{"10.0.0.2", "10.0.0.3"}));
   EXPECT_EQ(terminating.zone, "z1");
@@ -140,7 +141,7 @@ TEST(ParseSnapshotYaml, SlicesOfOneServiceAreMerged) {
 services:
   - {name: a, clusterIPs: [10.96.0.1], ports: [{port: 80}]}
 endpointSlices:
-  - {service: a, name: a-old, endpoints: [{address: 10.0.0.1, conditions: {terminating: true, serving: true}}]}
+  - {service: a, name: a-old, endpoints: [{address: 10.0.0.1, conditions: {ready: false, terminating: true, serving: true}}]}
   - {service: a, name: a-new, endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}]}
 )yaml");
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
@@ -148,6 +149,28 @@ endpointSlices:
   ASSERT_NE(port, nullptr);
   ASSERT_EQ(port->endpoints.size(), 2u);
   EXPECT_TRUE(port->endpoints[0].endpoint.conditions.ready);
+}
+
+TEST(ParseSnapshotYaml, ConditionsAreTakenAsKubernetesWritesThem) {
+  // What the EndpointSlice controller writes for a Service with publishNotReadyAddresses:
+  // ready on a terminating pod, and on one that is not serving.
+  auto snapshot = Parse(R"yaml(
+services:
+  - {name: a, clusterIPs: [10.96.0.1], ports: [{port: 80}]}
+endpointSlices:
+  - service: a
+    endpoints:
+      - {address: 10.0.0.1, conditions: {ready: true, serving: true, terminating: true}}
+      - {address: 10.0.0.2, conditions: {ready: true, serving: false, terminating: true}}
+      - {address: 10.0.0.3, conditions: {ready: true, serving: false, terminating: false}}
+)yaml");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const ServicePortEndpoints* port = snapshot->FindEndpoints({"default", "a"}, "");
+  ASSERT_NE(port, nullptr);
+  ASSERT_EQ(port->endpoints.size(), 3u);
+  EXPECT_EQ(port->endpoints[0].endpoint.conditions, (EndpointConditions{true, true, true}));
+  EXPECT_EQ(port->endpoints[1].endpoint.conditions, (EndpointConditions{true, false, true}));
+  EXPECT_EQ(port->endpoints[2].endpoint.conditions, (EndpointConditions{true, false, false}));
 }
 
 TEST(ParseSnapshotYaml, EmptyMappingIsAnEmptySnapshot) {
@@ -302,15 +325,6 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ZoneDisagreesWithNode",
                 Doc("", "port: 80", "[{address: 10.0.0.1, nodeName: n1, zone: z2}]"),
                 "endpointSlices[0].endpoints[0].zone: \"z2\" but node n1 is in zone \"z1\""},
-        BadCase{"ReadyAndTerminating",
-                Doc("", "port: 80",
-                    "[{address: 10.0.0.1, conditions: {ready: true, terminating: true}}]"),
-                "endpointSlices[0].endpoints[0].conditions: ready and terminating"},
-        BadCase{"ReadyNotServing",
-                Doc("", "port: 80",
-                    "[{address: 10.0.0.1, conditions: {ready: true, serving: "
-                    "false}}]"),
-                "endpointSlices[0].endpoints[0].conditions: ready but not serving"},
         BadCase{"YesIsNotABool",
                 Doc("", "port: 80", "[{address: 10.0.0.1, conditions: {ready: yes}}]"),
                 "endpointSlices[0].endpoints[0].conditions.ready: must be true or false"},

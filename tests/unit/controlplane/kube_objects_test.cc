@@ -165,11 +165,56 @@ TEST(KubeEndpointSliceTest, ReadsEndpointsPortsConditionsAndWeight) {
   EXPECT_EQ(s.service, (ServiceKey{"default", "echo"}));
   EXPECT_THAT(s.ports, ElementsAre(EndpointSlicePort{"grpc", 9090, Protocol::kTcp}));
   ASSERT_EQ(s.endpoints.size(), 3u);
-  EXPECT_EQ(s.endpoints[0], (Endpoint{{"fd00::1"}, "zone-a", "node-a", "echo-0", {}, 250}));
-  // ready unset on a terminating endpoint reads as not ready; serving stays as given.
-  EXPECT_EQ(s.endpoints[1].conditions, (EndpointConditions{false, true, true}));
+  EXPECT_EQ(s.endpoints[0], (Endpoint{.addresses = {"fd00::1"},
+                                      .zone = "zone-a",
+                                      .node_name = "node-a",
+                                      .hostname = "echo-0",
+                                      .weight = 250}));
+  // ready unset reads as true (the API's default), on a terminating endpoint too.
+  EXPECT_EQ(s.endpoints[1].conditions, (EndpointConditions{true, true, true}));
   // No conditions at all: "unknown", taken as ready.
   EXPECT_EQ(s.endpoints[2].conditions, (EndpointConditions{true, true, false}));
+}
+
+TEST(KubeEndpointSliceTest, ReadsTheRoundTripFixtureShapeWithEveryConditionTrue) {
+  // The API server accepts this; so must we (kept as written, and then ready).
+  json object =
+      skewless::testing::UpstreamShapedEndpointSliceJson("default", "echo", "10.0.0.9", 8081);
+
+  absl::StatusOr<std::optional<EndpointSlice>> slice = ParseKubeEndpointSlice(object);
+
+  ASSERT_TRUE(slice.ok()) << slice.status();
+  ASSERT_TRUE(slice->has_value());
+  ASSERT_EQ((*slice)->endpoints.size(), 1u);
+  const Endpoint& endpoint = (*slice)->endpoints[0];
+  EXPECT_EQ(endpoint.conditions, (EndpointConditions{true, true, true}));
+  EXPECT_EQ(UsabilityOf(endpoint.conditions), Usability::kReady);
+  EXPECT_EQ(endpoint.target_ref,
+            "Pod/default/name-value/" + skewless::testing::PodUid("name-value"));
+  EXPECT_EQ(endpoint.hostname, "hostname-value");
+  EXPECT_EQ(endpoint.zone, "zone-value");
+}
+
+TEST(KubeEndpointSliceTest, ControllerEndpointsOfAPublishNotReadyServiceAreAllAccepted) {
+  // Every state a pod can be in, as the EndpointSlice controller writes it when the
+  // Service has publishNotReadyAddresses: ready is true throughout.
+  json object = skewless::testing::ControllerSlices(
+      "default", "echo", true, false, {{"http", 8081}},
+      {{.name = "echo-1", .ipv4 = "10.0.0.1"},
+       {.name = "echo-2", .ipv4 = "10.0.0.2", .pod_ready = false},
+       {.name = "echo-3", .ipv4 = "10.0.0.3", .deleting = true},
+       {.name = "echo-4", .ipv4 = "10.0.0.4", .pod_ready = false, .deleting = true}},
+      /*publish_not_ready_addresses=*/true)[0];
+
+  absl::StatusOr<std::optional<EndpointSlice>> slice = ParseKubeEndpointSlice(object);
+
+  ASSERT_TRUE(slice.ok()) << slice.status();
+  ASSERT_TRUE(slice->has_value());
+  ASSERT_EQ((*slice)->endpoints.size(), 4u);
+  EXPECT_EQ((*slice)->endpoints[0].conditions, (EndpointConditions{true, true, false}));
+  EXPECT_EQ((*slice)->endpoints[1].conditions, (EndpointConditions{true, false, false}));
+  EXPECT_EQ((*slice)->endpoints[2].conditions, (EndpointConditions{true, true, true}));
+  EXPECT_EQ((*slice)->endpoints[3].conditions, (EndpointConditions{true, false, true}));
 }
 
 TEST(KubeEndpointSliceTest, DropsPortsWithoutNumberAndSctpPorts) {
@@ -332,13 +377,10 @@ INSTANTIATE_TEST_SUITE_P(
                       [](json& o) { o["endpoints"][0]["conditions"]["ready"] = "true"; },
                       "EndpointSlice default/echo-abc12: endpoints[0].conditions.ready: \"true\" "
                       "is not true or false"},
-        MalformedCase{"ReadyAndTerminating", "EndpointSlice",
-                      [](json& o) {
-                        o["endpoints"][0]["conditions"] = {{"ready", true}, {"terminating", true}};
-                      },
-                      "EndpointSlice default/echo-abc12: endpoints[0].conditions: ready and "
-                      "terminating: a terminating endpoint is never ready (it may still be "
-                      "serving)"},
+        MalformedCase{"TargetRefNotAnObject", "EndpointSlice",
+                      [](json& o) { o["endpoints"][0]["targetRef"] = "echo-1"; },
+                      "EndpointSlice default/echo-abc12: endpoints[0].targetRef: \"echo-1\" is "
+                      "not an object"},
         MalformedCase{"NodeNameNotAString", "EndpointSlice",
                       [](json& o) { o["endpoints"][0]["nodeName"] = 5; },
                       "EndpointSlice default/echo-abc12: endpoints[0].nodeName: 5 is not a "
@@ -454,6 +496,50 @@ TEST(BuildKubeSnapshotTest, ServesBothFamiliesOfADualStackService) {
   ASSERT_EQ(port->endpoints.size(), 2u);
   EXPECT_EQ(port->endpoints[0].endpoint.addresses[0], "10.0.0.1");
   EXPECT_EQ(port->endpoints[1].endpoint.addresses[0], "fd00::1");
+}
+
+TEST(BuildKubeSnapshotTest, ADualStackPodIsOneEndpointWithBothFamilies) {
+  // The controller's IPv4 and IPv6 slices both list each pod, with the same targetRef.
+  json service = MakeServiceJson("default", "echo", {"fd00::10", "10.96.0.10"},
+                                 {{.name = "", .port = 80, .target_port = 8080}});
+  std::vector<json> slices = skewless::testing::ControllerSlices(
+      "default", "echo", true, true, {{"", 8080}},
+      {{.name = "echo-1", .ipv4 = "10.0.0.1", .ipv6 = "fd00::1"},
+       {.name = "echo-2", .ipv4 = "10.0.0.2", .ipv6 = "fd00::2"}},
+      false);
+
+  absl::StatusOr<Snapshot> snapshot = BuildKubeSnapshot(
+      {ParsedService(service)}, {ParsedSlice(slices[0]), ParsedSlice(slices[1])}, {});
+
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const ServicePortEndpoints* port = snapshot->FindEndpoints({"default", "echo"}, "");
+  ASSERT_NE(port, nullptr);
+  ASSERT_EQ(port->endpoints.size(), 2u) << "each pod counts once";
+  // The Service's primary family (its first cluster IP, here IPv6) comes first.
+  EXPECT_THAT(port->endpoints[0].endpoint.addresses, ElementsAre("fd00::1", "10.0.0.1"));
+  EXPECT_THAT(port->endpoints[1].endpoint.addresses, ElementsAre("fd00::2", "10.0.0.2"));
+}
+
+TEST(BuildKubeSnapshotTest, APublishNotReadyServiceKeepsEveryPodReady) {
+  json service = MakeServiceJson("default", "echo", {"10.96.0.10"},
+                                 {{.name = "http", .port = 80, .target_port = 8081}},
+                                 /*publish_not_ready_addresses=*/true);
+  json slice = skewless::testing::ControllerSlices(
+      "default", "echo", true, false, {{"http", 8081}},
+      {{.name = "echo-1", .ipv4 = "10.0.0.1", .pod_ready = false},
+       {.name = "echo-2", .ipv4 = "10.0.0.2", .deleting = true}},
+      true)[0];
+
+  absl::StatusOr<Snapshot> snapshot =
+      BuildKubeSnapshot({ParsedService(service)}, {ParsedSlice(slice)}, {});
+
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const ServicePortEndpoints* http = snapshot->FindEndpoints({"default", "echo"}, "http");
+  ASSERT_NE(http, nullptr);
+  ASSERT_EQ(http->endpoints.size(), 2u);
+  for (const PortEndpoint& endpoint : http->endpoints) {
+    EXPECT_EQ(UsabilityOf(endpoint.endpoint.conditions), Usability::kReady);
+  }
 }
 
 }  // namespace

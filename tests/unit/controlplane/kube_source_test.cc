@@ -25,12 +25,14 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using skewless::testing::ControllerSlices;
 using skewless::testing::FakeApiServer;
 using skewless::testing::FakeApiServerOptions;
 using skewless::testing::GoneStyle;
 using skewless::testing::MakeEndpointSliceJson;
 using skewless::testing::MakeNodeJson;
 using skewless::testing::MakeServiceJson;
+using skewless::testing::PodState;
 using skewless::testing::RecordedRequest;
 using skewless::testing::Resource;
 using ::testing::Contains;
@@ -242,7 +244,11 @@ TEST_F(KubeSourceTest, InitialSyncPublishesOneSnapshotOfTheWholeCluster) {
   ASSERT_EQ(grpc->endpoints.size(), 3u);
   // The slices carry no zone: it comes from each endpoint's Node.
   EXPECT_EQ(grpc->endpoints[0],
-            (PortEndpoint{9090, Endpoint{{"10.0.0.1"}, "zone-a", "node-a", "", {}, 100}}));
+            (PortEndpoint{9090, Endpoint{.addresses = {"10.0.0.1"},
+                                         .zone = "zone-a",
+                                         .node_name = "node-a",
+                                         .target_ref = grpc->endpoints[0].endpoint.target_ref,
+                                         .weight = 100}}));
   EXPECT_EQ(grpc->endpoints[2].endpoint.zone, "zone-b");
   EXPECT_THAT(snapshot->nodes,
               ElementsAre(Node{"node-a", "zone-a"}, Node{"node-b", "zone-b"}, Node{"node-c", ""}));
@@ -364,6 +370,61 @@ TEST_F(KubeSourceTest, AddedModifiedAndDeletedObjectsReachTheSnapshot) {
   }));
   EXPECT_EQ(source_->Stats().lists, 3u);
   EXPECT_TRUE(Errors().empty()) << DescribeErrors();
+}
+
+TEST_F(KubeSourceTest, APublishNotReadyServiceRollsOutThroughTheWatch) {
+  // The slices the EndpointSlice controller writes at each step of a rollout of a Service
+  // with publishNotReadyAddresses: every one has ready pods that are terminating or not
+  // serving, and every one must reach the snapshot.
+  AddCluster();
+  StartSynced();
+  const ServiceKey kDns{"shop", "dns"};
+  auto slice = [](std::vector<PodState> pods) {
+    return ControllerSlices("shop", "dns", true, false, {{"dns", 5353}}, pods, true)[0];
+  };
+  auto conditions = [&](const Snapshot& s) {
+    std::vector<std::pair<std::string, EndpointConditions>> out;
+    if (const ServicePortEndpoints* port = s.FindEndpoints(kDns, "dns"); port != nullptr) {
+      for (const PortEndpoint& e : port->endpoints) {
+        out.emplace_back(e.endpoint.addresses[0], e.endpoint.conditions);
+      }
+    }
+    return out;
+  };
+  using Conditions = std::vector<std::pair<std::string, EndpointConditions>>;
+  server_->Add(Resource::kServices,
+               MakeServiceJson("shop", "dns", {"10.96.0.53"}, {{.name = "dns", .port = 53}},
+                               /*publish_not_ready_addresses=*/true));
+  server_->Add(Resource::kEndpointSlices, slice({{.name = "dns-old", .ipv4 = "10.0.5.1"}}));
+  ASSERT_TRUE(WaitForSnapshot([&](const Snapshot& s) {
+    return conditions(s) == Conditions{{"10.0.5.1", {true, true, false}}};
+  })) << DescribeErrors();
+
+  // The new pod starts, not ready yet; the old one is deleted and still serves.
+  server_->Modify(Resource::kEndpointSlices,
+                  slice({{.name = "dns-old", .ipv4 = "10.0.5.1", .deleting = true},
+                         {.name = "dns-new", .ipv4 = "10.0.5.2", .pod_ready = false}}));
+  ASSERT_TRUE(WaitForSnapshot([&](const Snapshot& s) {
+    return conditions(s) ==
+           Conditions{{"10.0.5.1", {true, true, true}}, {"10.0.5.2", {true, false, false}}};
+  })) << DescribeErrors();
+
+  // The new pod is ready; the old one stopped serving.
+  server_->Modify(
+      Resource::kEndpointSlices,
+      slice({{.name = "dns-old", .ipv4 = "10.0.5.1", .pod_ready = false, .deleting = true},
+             {.name = "dns-new", .ipv4 = "10.0.5.2"}}));
+  ASSERT_TRUE(WaitForSnapshot([&](const Snapshot& s) {
+    return conditions(s) ==
+           Conditions{{"10.0.5.1", {true, false, true}}, {"10.0.5.2", {true, true, false}}};
+  })) << DescribeErrors();
+
+  // The old pod is gone.
+  server_->Modify(Resource::kEndpointSlices, slice({{.name = "dns-new", .ipv4 = "10.0.5.2"}}));
+  ASSERT_TRUE(WaitForSnapshot([&](const Snapshot& s) {
+    return conditions(s) == Conditions{{"10.0.5.2", {true, true, false}}};
+  })) << DescribeErrors();
+  EXPECT_EQ(source_->Stats().rejected_objects, 0u) << DescribeErrors();
 }
 
 TEST_F(KubeSourceTest, AChangeNoSnapshotFieldSeesIsNotRepublished) {

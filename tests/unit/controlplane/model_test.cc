@@ -9,46 +9,53 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(Conditions, UnsetConditionsReadAsReadyAndServing) {
-  auto conditions = MakeConditions(std::nullopt, std::nullopt, std::nullopt);
-  ASSERT_TRUE(conditions.ok());
-  EXPECT_EQ(*conditions,
+TEST(Conditions, UnsetConditionsTakeTheApiDefaults) {
+  // discovery/v1: nil ready and nil serving mean true, nil terminating means false.
+  EXPECT_EQ(MakeConditions(std::nullopt, std::nullopt, std::nullopt),
             (EndpointConditions{.ready = true, .serving = true, .terminating = false}));
+  EXPECT_EQ(MakeConditions(std::nullopt, std::nullopt, true),
+            (EndpointConditions{.ready = true, .serving = true, .terminating = true}));
+  EXPECT_EQ(MakeConditions(false, std::nullopt, std::nullopt),
+            (EndpointConditions{.ready = false, .serving = true, .terminating = false}));
 }
 
-TEST(Conditions, TerminatingAloneIsNotReadyAndNotServing) {
-  auto conditions = MakeConditions(std::nullopt, std::nullopt, true);
-  ASSERT_TRUE(conditions.ok());
-  EXPECT_EQ(*conditions,
-            (EndpointConditions{.ready = false, .serving = false, .terminating = true}));
+TEST(Conditions, EveryCombinationIsKeptAsWritten) {
+  // The API server validates none of them against the others, and the EndpointSlice
+  // controller writes ready with terminating and ready without serving for Services
+  // with publishNotReadyAddresses.
+  for (bool ready : {false, true}) {
+    for (bool serving : {false, true}) {
+      for (bool terminating : {false, true}) {
+        EXPECT_EQ(MakeConditions(ready, serving, terminating),
+                  (EndpointConditions{ready, serving, terminating}))
+            << ready << serving << terminating;
+      }
+    }
+  }
 }
 
-TEST(Conditions, TerminatingMayStillServe) {
-  auto conditions = MakeConditions(std::nullopt, true, true);
-  ASSERT_TRUE(conditions.ok());
-  EXPECT_EQ(*conditions,
-            (EndpointConditions{.ready = false, .serving = true, .terminating = true}));
-}
-
-TEST(Conditions, NotReadyDefaultsToNotServing) {
-  auto conditions = MakeConditions(false, std::nullopt, std::nullopt);
-  ASSERT_TRUE(conditions.ok());
-  EXPECT_FALSE(conditions->serving);
-}
-
-TEST(Conditions, ReadyAndTerminatingIsRefused) {
-  auto conditions = MakeConditions(true, true, true);
-  EXPECT_THAT(conditions.status().message(), HasSubstr("never ready"));
-}
-
-TEST(Conditions, ReadyButNotServingIsRefused) {
-  auto conditions = MakeConditions(true, false, false);
-  EXPECT_THAT(conditions.status().message(), HasSubstr("ready implies serving"));
-}
-
-TEST(Conditions, RankPrefersReadyThenServing) {
-  EXPECT_GT(ConditionRank({true, true, false}), ConditionRank({false, true, true}));
-  EXPECT_GT(ConditionRank({false, true, true}), ConditionRank({false, false, true}));
+TEST(Conditions, UsabilityIsKubeProxys) {
+  struct Case {
+    EndpointConditions conditions;
+    Usability usability;
+  };
+  const Case cases[] = {
+      // ready decides first, whatever serving and terminating say
+      {{true, true, false}, Usability::kReady},
+      {{true, true, true}, Usability::kReady},    // publishNotReadyAddresses, draining pod
+      {{true, false, true}, Usability::kReady},   // publishNotReadyAddresses, draining, unready
+      {{true, false, false}, Usability::kReady},  // publishNotReadyAddresses, unready pod
+      // then serving && terminating: the fallback while nothing is ready
+      {{false, true, true}, Usability::kServingTerminating},
+      // then nothing
+      {{false, false, true}, Usability::kUnusable},
+      {{false, true, false}, Usability::kUnusable},
+      {{false, false, false}, Usability::kUnusable},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(UsabilityOf(c.conditions), c.usability)
+        << c.conditions.ready << c.conditions.serving << c.conditions.terminating;
+  }
 }
 
 TEST(Weight, ParsesOnlyPlainIntegersInRange) {
@@ -162,6 +169,59 @@ TEST(Merge, EndpointsAreSortedAndGroupedPerPort) {
   EXPECT_EQ((*merged)[1].port_name, "metrics");
   EXPECT_EQ((*merged)[0].endpoints[0].endpoint.addresses[0], "10.0.0.1");
   EXPECT_EQ((*merged)[0].endpoints[1].endpoint.addresses[0], "10.0.0.2");
+}
+
+Endpoint PodEndpoint(std::string address, std::string pod, EndpointConditions conditions = kReady) {
+  Endpoint endpoint = MakeEndpoint(std::move(address), conditions);
+  endpoint.target_ref = "Pod/default/" + pod + "/uid-" + pod;
+  return endpoint;
+}
+
+TEST(Merge, APodInAnIpv4AndAnIpv6SliceIsOneEndpointPrimaryFamilyFirst) {
+  std::vector<EndpointSlice> slices = {
+      MakeSlice("echo-v4", {PodEndpoint("10.0.0.1", "echo-1"), PodEndpoint("10.0.0.2", "echo-2")}),
+      MakeSlice("echo-v6", {PodEndpoint("fd00::1", "echo-1"), PodEndpoint("fd00::2", "echo-2")}),
+  };
+  auto v4_first = MergeEndpointSlices(kEcho, slices, /*primary_ipv6=*/false);
+  auto v6_first = MergeEndpointSlices(kEcho, slices, /*primary_ipv6=*/true);
+  ASSERT_TRUE(v4_first.ok() && v6_first.ok());
+  ASSERT_EQ((*v4_first)[0].endpoints.size(), 2u);
+  EXPECT_EQ((*v4_first)[0].endpoints[0].endpoint.addresses,
+            (std::vector<std::string>{"10.0.0.1", "fd00::1"}));
+  EXPECT_EQ((*v4_first)[0].endpoints[1].endpoint.addresses,
+            (std::vector<std::string>{"10.0.0.2", "fd00::2"}));
+  ASSERT_EQ((*v6_first)[0].endpoints.size(), 2u);
+  EXPECT_EQ((*v6_first)[0].endpoints[0].endpoint.addresses,
+            (std::vector<std::string>{"fd00::1", "10.0.0.1"}));
+}
+
+TEST(Merge, AJoinedPodTakesTheBetterConditionsOfItsTwoSlices) {
+  // The controller has rewritten the IPv6 slice (the pod became ready) but not yet the
+  // IPv4 one: it is one pod, and it is ready.
+  std::vector<EndpointSlice> slices = {
+      MakeSlice("echo-v4", {PodEndpoint("10.0.0.1", "echo-1", {false, false, false})}),
+      MakeSlice("echo-v6", {PodEndpoint("fd00::1", "echo-1", kReady)}),
+  };
+  auto merged = MergeEndpointSlices(kEcho, slices);
+  ASSERT_TRUE(merged.ok());
+  ASSERT_EQ((*merged)[0].endpoints.size(), 1u);
+  EXPECT_EQ((*merged)[0].endpoints[0].endpoint.addresses[0], "10.0.0.1");
+  EXPECT_EQ((*merged)[0].endpoints[0].endpoint.conditions, kReady);
+}
+
+TEST(Merge, EndpointsWithoutATargetRefOrOnAnotherPortAreNotJoined) {
+  std::vector<EndpointSlice> slices = {
+      MakeSlice("echo-v4", {MakeEndpoint("10.0.0.1", kReady), PodEndpoint("10.0.0.2", "echo-2")},
+                8080),
+      MakeSlice("echo-v6", {MakeEndpoint("fd00::1", kReady), PodEndpoint("fd00::2", "echo-2")},
+                9090),
+  };
+  auto merged = MergeEndpointSlices(kEcho, slices);
+  ASSERT_TRUE(merged.ok());
+  ASSERT_EQ((*merged)[0].endpoints.size(), 4u);
+  for (const PortEndpoint& endpoint : (*merged)[0].endpoints) {
+    EXPECT_EQ(endpoint.endpoint.addresses.size(), 1u);
+  }
 }
 
 TEST(Merge, SliceOfAnotherServiceIsRefused) {

@@ -43,7 +43,7 @@ endpointSlices:
     endpoints:
       - {address: 10.0.0.2, nodeName: node-a}
       - {address: 10.0.1.2, nodeName: node-b, weight: 200}
-      - {address: 10.0.1.3, nodeName: node-b, conditions: {terminating: true, serving: true}}
+      - {address: 10.0.1.3, nodeName: node-b, conditions: {ready: false, terminating: true, serving: true}}
   - namespace: shop
     service: dns
     endpoints: []

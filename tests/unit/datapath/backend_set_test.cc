@@ -173,14 +173,17 @@ TEST(BuildBackendSetTest, OnlyTerminatingEndpointsFormTheFallbackTier) {
   EXPECT_EQ(set->n_serving, 2);
 }
 
-TEST(BuildBackendSetTest, ReadyButTerminatingCountsAsTerminating) {
-  Endpoint contradictory = Ready("10.0.0.1");
-  contradictory.terminating = true;
+TEST(BuildBackendSetTest, ReadyWhileTerminatingIsReadyAsInKubeProxy) {
+  // publishNotReadyAddresses: the EndpointSlice controller keeps terminating pods ready.
+  Endpoint published = Ready("10.0.0.1");
+  published.terminating = true;
+  published.serving = false;
   absl::StatusOr<BackendSet> set =
-      BuildBackendSet({contradictory}, TrafficDistribution::kNone, kNodeA);
+      BuildBackendSet({published, Terminating("10.0.0.2")}, TrafficDistribution::kNone, kNodeA);
   ASSERT_TRUE(set.ok()) << set.status();
-  EXPECT_EQ(set->n_ready, 0);
+  EXPECT_EQ(set->n_ready, 1);
   EXPECT_EQ(set->n_serving, 1);
+  EXPECT_EQ(set->members[0].state, SKW_BACKEND_READY);
 }
 
 TEST(BuildBackendSetTest, NotReadyNotServingEndpointsAreLeftOut) {

@@ -168,10 +168,18 @@ TEST(BuildLoadAssignment, ForAgentsMapsReadyToHealthyAndServingTerminatingToDrai
               ElementsAre("a 10.0.0.1 DRAINING", "a 10.0.0.3 UNHEALTHY", "b 10.0.0.2 HEALTHY"));
 }
 
-TEST(BuildLoadAssignment, ReadyButTerminatingCountsAsDraining) {
-  Endpoint endpoint = Ready("10.0.0.1", "a");
-  endpoint.terminating = true;
-  EXPECT_THAT(Summary(Cla(Service({endpoint}))), ElementsAre("a 10.0.0.1 DRAINING"));
+TEST(BuildLoadAssignment, ReadyDecidesWhateverServingAndTerminatingSay) {
+  // A Service with publishNotReadyAddresses: the EndpointSlice controller keeps its pods
+  // ready while they terminate or stop serving, and kube-proxy sends them new traffic.
+  Endpoint terminating = Ready("10.0.0.1", "a");
+  terminating.terminating = true;
+  Endpoint not_serving = Ready("10.0.0.2", "a");
+  not_serving.serving = false;
+  not_serving.terminating = true;
+  EXPECT_THAT(Summary(Cla(Service({terminating, not_serving}))),
+              ElementsAre("a 10.0.0.1 HEALTHY", "a 10.0.0.2 HEALTHY"));
+  EXPECT_THAT(Summary(Cla(Service({terminating, not_serving}), EndpointAudience::kGrpcClient)),
+              ElementsAre("a 10.0.0.1 HEALTHY", "a 10.0.0.2 HEALTHY"));
 }
 
 TEST(BuildLoadAssignment, OneLocalityPerZoneWeightedByTheSumOfItsEndpoints) {
