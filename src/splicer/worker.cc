@@ -289,7 +289,7 @@ void Worker::OnTick(evutil_socket_t, short, void* self) {
   // Thousands of connections timing out together (a flood of half-open ones) are closed a
   // few dozen per loop turn, the rest in turns that follow at once: clients still being
   // served wait for one batch, not for all.
-  constexpr int kTimeoutsPerTurn = 64;
+  constexpr int kTimeoutsPerTurn = 32;
   int acted = 0;
   for (auto& [key, client] : worker.clients_) {
     if (client.connection->Tick(now) && ++acted == kTimeoutsPerTurn) {
@@ -353,7 +353,7 @@ void Worker::Accept(evutil_socket_t fd, short, void* self) {
   auto& worker = *static_cast<Worker*>(self);
   // A burst of thousands of connects is taken a few dozen per loop turn, so the streams of
   // clients already connected go on between them (the listener stays readable).
-  constexpr int kAcceptsPerTurn = 32;
+  constexpr int kAcceptsPerTurn = 16;
   for (int accepted = 0; accepted < kAcceptsPerTurn; ++accepted) {
     const int client = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client < 0) {
