@@ -3,7 +3,9 @@
 // protocol work runs on the shared StreamWorkers. Each stream has one "dirty" flag and at
 // most one pending evaluation, so a change is latest-state-wins per stream; a stream
 // whose client stopped reading keeps its write in flight and is simply not evaluated
-// again until it drains, so it delays no other stream and holds no shared lock.
+// again until it drains, so it delays no other stream and holds no shared lock. A client
+// that sends faster than its requests are applied is not read until they are (HTTP/2
+// flow control holds the rest in its own buffers), so what a stream queues is bounded.
 #pragma once
 
 #include <chrono>
@@ -13,9 +15,12 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "skewless/xds/cache.h"
 #include "skewless/xds/server_metrics.h"
+#include "src/xds/stream_admission.h"
+#include "src/xds/stream_identity.h"
 #include "src/xds/stream_workers.h"
 
 namespace skewless::xds::internal {
@@ -32,6 +37,22 @@ class StreamHandler {
   virtual std::optional<ClientView> view() const = 0;
   // Appends the responses `snapshot` calls for, in make-before-break type order.
   virtual void Respond(const ResourceSnapshot& snapshot, std::vector<Response>* out) = 0;
+  // What the handler holds for its client: subscriptions and what was sent, estimated
+  // from the strings' sizes plus a per-entry overhead of the containers.
+  virtual std::size_t EstimatedBytes() const = 0;
+  virtual StreamIdentity& identity() = 0;
+};
+
+// Requests read but not yet applied, at most; past it (or past the request byte limit in
+// all) the stream stops reading until they are applied.
+inline constexpr std::size_t kMaxQueuedRequests = 16;
+
+// A stream refused before it starts (too many streams open): finished at once.
+template <typename Request, typename Response>
+class RejectedStream final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit RejectedStream(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
 };
 
 template <typename Request, typename Response>
@@ -42,10 +63,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
 
   // gRPC owns the returned pointer until OnDone; the reactor keeps itself alive until
   // then (and until any queued work on it has run).
-  static StreamReactor* Start(ResourceCache& cache, XdsMetrics& metrics, StreamWorkers& workers,
-                              std::unique_ptr<Handler> handler) {
+  // `admission` has admitted the stream (Open); the reactor reports its close.
+  static StreamReactor* Start(ResourceCache& cache, StreamAdmission& admission,
+                              StreamWorkers& workers, std::unique_ptr<Handler> handler) {
     auto reactor = std::shared_ptr<StreamReactor>(
-        new StreamReactor(cache, metrics, workers, std::move(handler)));
+        new StreamReactor(cache, admission, workers, std::move(handler)));
     reactor->self_ = reactor;
     std::weak_ptr<StreamReactor> weak = reactor;
     reactor->watcher_ = cache.AddWatcher([weak] {
@@ -62,9 +84,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       MaybeFinishLocked(grpc::Status::OK);
       return;
     }
+    queued_bytes_ += request_.ByteSizeLong();
     requests_.push_back(std::move(request_));
     request_.Clear();
-    this->StartRead(&request_);
+    if (requests_.size() < kMaxQueuedRequests &&
+        queued_bytes_ < admission_.limits().max_request_bytes) {
+      this->StartRead(&request_);
+    } else {
+      read_paused_ = true;  // resumed once the queue is applied
+    }
     ScheduleLocked();
   }
 
@@ -90,6 +118,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
     MaybeFinishLocked(final_status_);
   }
 
+  ~StreamReactor() override {
+    admission_.AddMemory(-static_cast<std::int64_t>(reported_bytes_));
+    admission_.Closed();
+  }
+
   void OnDone() override {
     cache_.RemoveWatcher(watcher_);
     std::lock_guard lock(mutex_);
@@ -98,9 +131,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   }
 
  private:
-  StreamReactor(ResourceCache& cache, XdsMetrics& metrics, StreamWorkers& workers,
+  StreamReactor(ResourceCache& cache, StreamAdmission& admission, StreamWorkers& workers,
                 std::unique_ptr<Handler> handler)
-      : cache_(cache), metrics_(metrics), workers_(workers), handler_(std::move(handler)) {}
+      : cache_(cache),
+        admission_(admission),
+        metrics_(admission.metrics()),
+        workers_(workers),
+        handler_(std::move(handler)) {}
 
   void MarkDirty() {
     std::lock_guard lock(mutex_);
@@ -121,10 +158,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
     {
       std::lock_guard lock(mutex_);
       batch.swap(requests_);
+      queued_bytes_ = 0;
       dirty_ = false;
       if (finishing_ || done_) {
         scheduled_ = false;
         return;
+      }
+      if (read_paused_ && !reader_done_) {
+        read_paused_ = false;
+        this->StartRead(&request_);
       }
     }
     grpc::Status status = grpc::Status::OK;
@@ -132,13 +174,30 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       status = handler_->OnRequest(request);
       if (!status.ok()) break;
     }
+    batch.clear();
     std::vector<Response> out;
     std::shared_ptr<const ResourceSnapshot> snapshot;
     if (status.ok() && handler_->view()) {
       snapshot = cache_.Snapshot(*handler_->view());
       handler_->Respond(*snapshot, &out);
     }
+    std::size_t out_bytes = 0;
+    for (const Response& response : out) out_bytes += response.ByteSizeLong();
     std::lock_guard lock(mutex_);
+    // The estimate: what the handler holds, plus the responses waiting to be written
+    // (a client that stopped reading keeps them here).
+    std::size_t estimate = handler_->EstimatedBytes() + out_bytes + queued_bytes_;
+    for (const Response& response : outgoing_) estimate += response.GetCachedSize();
+    admission_.AddMemory(static_cast<std::int64_t>(estimate) -
+                         static_cast<std::int64_t>(reported_bytes_));
+    reported_bytes_ = estimate;
+    if (status.ok() && estimate > admission_.limits().max_stream_memory_bytes) {
+      status = admission_.Reject(
+          "stream_memory", handler_->identity().peer(), handler_->identity().stream_id(),
+          absl::StrCat("the stream's estimated memory ", estimate, " bytes exceeds ",
+                       admission_.limits().max_stream_memory_bytes,
+                       " (--max-stream-memory-bytes)"));
+    }
     scheduled_ = false;
     if (!status.ok()) {
       reader_done_ = true;
@@ -174,6 +233,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   }
 
   ResourceCache& cache_;
+  StreamAdmission& admission_;
   XdsMetrics& metrics_;
   StreamWorkers& workers_;
   const std::unique_ptr<Handler> handler_;
@@ -183,7 +243,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   std::mutex mutex_;  // guards everything below
   Request request_;   // the read in flight
   std::deque<Request> requests_;
-  std::deque<Response> outgoing_;  // front() is being written when writing_
+  std::size_t queued_bytes_ = 0;  // of requests_
+  bool read_paused_ = false;
+  std::size_t reported_bytes_ = 0;  // the estimate last added to the gauge
+  std::deque<Response> outgoing_;   // front() is being written when writing_
   bool dirty_ = false;
   bool scheduled_ = false;
   bool writing_ = false;
