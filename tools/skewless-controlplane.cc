@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
       cluster_domain, log_level, log_format;
   std::optional<double> shutdown_grace_s;
   std::optional<std::size_t> max_streams, max_streams_per_peer, max_names_per_stream,
-      max_stream_memory_bytes, max_request_bytes;
+      max_stream_memory_bytes, max_request_bytes, max_requests_per_second;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-request-bytes", max_request_bytes,
                  "largest discovery request accepted, gRPC's max receive message size "
                  "(default 4194304 = 4 MiB, gRPC's own default)");
+  app.add_option("--max-requests-per-second", max_requests_per_second,
+                 "discovery requests one stream may send per second, in bursts of up to two "
+                 "seconds' worth; a faster client (a NACK loop) is not read until it is within "
+                 "the rate again, and is not closed (default 100)");
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
   }
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
   if (max_names_per_stream) config.limits.max_names_per_stream = *max_names_per_stream;
   if (max_stream_memory_bytes) config.limits.max_stream_memory_bytes = *max_stream_memory_bytes;
   if (max_request_bytes) config.limits.max_request_bytes = *max_request_bytes;
+  if (max_requests_per_second) config.limits.requests_per_second = *max_requests_per_second;
   if (absl::Status valid = skewless::controlplane::ValidateServerConfig(config); !valid.ok()) {
     std::cerr << "skewless-controlplane: " << valid.message() << "\n";
     return kExitBadConfig;

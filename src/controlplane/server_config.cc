@@ -68,6 +68,7 @@ std::size_t* LimitField(xds::StreamLimits& limits, std::string_view key) {
   if (key == "maxNamesPerStream") return &limits.max_names_per_stream;
   if (key == "maxStreamMemoryBytes") return &limits.max_stream_memory_bytes;
   if (key == "maxRequestBytes") return &limits.max_request_bytes;
+  if (key == "maxRequestsPerSecond") return &limits.requests_per_second;
   return nullptr;
 }
 
@@ -224,7 +225,8 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   }
   const xds::StreamLimits& limits = config.limits;
   if (limits.max_streams == 0 || limits.max_streams_per_peer == 0 ||
-      limits.max_names_per_stream == 0 || limits.max_stream_memory_bytes == 0) {
+      limits.max_names_per_stream == 0 || limits.max_stream_memory_bytes == 0 ||
+      limits.requests_per_second == 0) {
     return absl::InvalidArgumentError("limits: every limit must be at least 1");
   }
   // gRPC takes the receive limit as an int; below 1 KiB not even a first request fits.

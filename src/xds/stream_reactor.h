@@ -8,6 +8,7 @@
 // flow control holds the rest in its own buffers), so what a stream queues is bounded.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -46,6 +47,10 @@ class StreamHandler {
 // Requests read but not yet applied, at most; past it (or past the request byte limit in
 // all) the stream stops reading until they are applied.
 inline constexpr std::size_t kMaxQueuedRequests = 16;
+// A stream whose requests waiting or whose estimate pass these has heavy work (see
+// StreamWorkers): a few hundred names apply in well under a millisecond.
+inline constexpr std::size_t kHeavyQueuedBytes = 64u << 10;
+inline constexpr std::size_t kHeavyStreamBytes = 1u << 20;
 
 // A stream refused before it starts (too many streams open): finished at once.
 template <typename Request, typename Response>
@@ -87,13 +92,22 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
     queued_bytes_ += request_.ByteSizeLong();
     requests_.push_back(std::move(request_));
     request_.Clear();
-    if (requests_.size() < kMaxQueuedRequests &&
-        queued_bytes_ < admission_.limits().max_request_bytes) {
-      this->StartRead(&request_);
+    if (!TakeRequestTokenLocked()) {
+      // Over its request rate (a NACK loop): read on when the bucket has a token again.
+      const double rate = static_cast<double>(admission_.limits().requests_per_second);
+      workers_.PostAfter(
+          std::chrono::microseconds(static_cast<long>((1 - request_tokens_) / rate * 1e6) + 1),
+          [self = this->shared_from_this()] { self->ResumeAfterRate(); });
     } else {
-      read_paused_ = true;  // resumed once the queue is applied
+      ContinueReadingLocked();
     }
     ScheduleLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mutex_);
+    reader_done_ = true;
+    MaybeFinishLocked(grpc::Status::CANCELLED);
   }
 
   void OnWriteDone(bool ok) override {
@@ -137,7 +151,46 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
         admission_(admission),
         metrics_(admission.metrics()),
         workers_(workers),
-        handler_(std::move(handler)) {}
+        handler_(std::move(handler)),
+        request_tokens_(2.0 * static_cast<double>(admission.limits().requests_per_second)),
+        tokens_at_(std::chrono::steady_clock::now()) {}
+
+  // Reads the next request unless too many wait to be applied (then Evaluate resumes).
+  void ContinueReadingLocked() {
+    if (reader_done_ || finishing_ || done_) return;
+    if (requests_.size() < kMaxQueuedRequests &&
+        queued_bytes_ < admission_.limits().max_request_bytes) {
+      this->StartRead(&request_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  // A token bucket of requests_per_second, holding up to two seconds' worth: a client's
+  // burst at start goes through, a loop is slowed to the rate by HTTP/2 flow control
+  // (the stream is not read), costing the server nothing while it waits.
+  bool TakeRequestTokenLocked() {
+    const double rate = static_cast<double>(admission_.limits().requests_per_second);
+    const auto now = std::chrono::steady_clock::now();
+    request_tokens_ = std::min(
+        2 * rate, request_tokens_ + rate * std::chrono::duration<double>(now - tokens_at_).count());
+    tokens_at_ = now;
+    if (request_tokens_ < 1) return false;
+    request_tokens_ -= 1;
+    return true;
+  }
+
+  void ResumeAfterRate() {
+    std::lock_guard lock(mutex_);
+    if (!TakeRequestTokenLocked()) {
+      const double rate = static_cast<double>(admission_.limits().requests_per_second);
+      workers_.PostAfter(
+          std::chrono::microseconds(static_cast<long>((1 - request_tokens_) / rate * 1e6) + 1),
+          [self = this->shared_from_this()] { self->ResumeAfterRate(); });
+      return;
+    }
+    ContinueReadingLocked();
+  }
 
   void MarkDirty() {
     std::lock_guard lock(mutex_);
@@ -150,7 +203,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   void ScheduleLocked() {
     if (scheduled_ || writing_ || finishing_ || done_) return;
     scheduled_ = true;
-    workers_.Post([self = this->shared_from_this()] { self->Evaluate(); });
+    workers_.Post([self = this->shared_from_this()] { self->Evaluate(); },
+                  queued_bytes_ > kHeavyQueuedBytes || reported_bytes_ > kHeavyStreamBytes);
   }
 
   void Evaluate() {
@@ -244,7 +298,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   Request request_;   // the read in flight
   std::deque<Request> requests_;
   std::size_t queued_bytes_ = 0;  // of requests_
-  bool read_paused_ = false;
+  bool read_paused_ = false;      // for the queue; Evaluate resumes
+  double request_tokens_ = 0;
+  std::chrono::steady_clock::time_point tokens_at_;
   std::size_t reported_bytes_ = 0;  // the estimate last added to the gauge
   std::deque<Response> outgoing_;   // front() is being written when writing_
   bool dirty_ = false;
