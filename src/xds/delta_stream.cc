@@ -19,11 +19,6 @@ namespace {
 using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 
-// Per-entry overhead of a std::set/std::map node holding strings, and of a type's state
-// (see the SotW stream).
-constexpr std::size_t kEntryBytes = 112;
-constexpr std::size_t kTypeBytes = 512;
-
 struct TypeState {
   bool subscribed = false;
   std::size_t names_bytes = 0;  // of `names`
@@ -117,8 +112,9 @@ class DeltaHandler final
     std::size_t bytes = sizeof(*this) + identity_.EstimatedBytes();
     for (const auto& [type_url, state] : types_) {
       // `known` and `told_absent` hold subscribed names (or served ones, under wildcard).
-      bytes += kTypeBytes + type_url.size() + 3 * state.names_bytes +
-               (state.names.size() + state.known.size() + state.told_absent.size()) * kEntryBytes;
+      bytes += internal::kTypeBytes + type_url.size() + 3 * state.names_bytes +
+               (state.names.size() + state.known.size() + state.told_absent.size()) *
+                   internal::kEntryBytes;
     }
     return bytes;
   }

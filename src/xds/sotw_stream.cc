@@ -19,11 +19,6 @@ namespace {
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 
-// Per-entry overhead of a std::set/std::map node holding strings (tree node, string
-// headers, malloc's bookkeeping): the memory estimate's unit beside the strings' bytes.
-constexpr std::size_t kEntryBytes = 112;
-constexpr std::size_t kTypeBytes = 512;  // a TypeState and its map entry
-
 struct TypeState {
   bool subscribed = false;
   std::size_t names_bytes = 0;  // of `names`
@@ -109,9 +104,10 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
     for (const auto& [type_url, state] : types_) {
       // `sent` and `force` hold names of `names` (or of the served resources, under
       // wildcard), so the names' bytes count once per container.
-      bytes += kTypeBytes + 2 * type_url.size() + 3 * state.names_bytes +
-               (state.names.size() + state.force.size() + state.sent.size()) * kEntryBytes +
-               state.last_nonce.size() + state.acked_version.size();
+      bytes +=
+          internal::kTypeBytes + 2 * type_url.size() + 3 * state.names_bytes +
+          (state.names.size() + state.force.size() + state.sent.size()) * internal::kEntryBytes +
+          state.last_nonce.size() + state.acked_version.size();
     }
     return bytes;
   }

@@ -44,6 +44,12 @@ class StreamHandler {
   virtual StreamIdentity& identity() = 0;
 };
 
+// The units of the handlers' memory estimates beside the strings' bytes: a std::set or
+// std::map node holding strings (tree node, string headers, malloc's bookkeeping), and a
+// type's state with its map entry.
+inline constexpr std::size_t kEntryBytes = 112;
+inline constexpr std::size_t kTypeBytes = 512;
+
 // Requests read but not yet applied, at most; past it (or past the request byte limit in
 // all) the stream stops reading until they are applied.
 inline constexpr std::size_t kMaxQueuedRequests = 16;
