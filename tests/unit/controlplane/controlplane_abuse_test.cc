@@ -321,13 +321,18 @@ TEST_F(ControlPlaneAbuseTest, StreamsFromOnePeerBeyondItsLimitAreRefused) {
     calls.push_back(Open(*stub));
     calls.back().stream->Write(Request(kClusterType, {"shop/svc-0:grpc"}));
   }
-  int refused = 0;
+  // Every stream answered or ended before any is closed: a closed stream gives its place
+  // back to the next.
+  std::vector<bool> served;
   for (Call& call : calls) {
     DiscoveryResponse response;
-    if (call.stream->Read(&response)) {
-      call.context->TryCancel();
-    }
-    const grpc::Status status = call.stream->Finish();
+    served.push_back(call.stream->Read(&response));
+  }
+  EXPECT_EQ(std::count(served.begin(), served.end(), true), 32);
+  int refused = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (served[i]) calls[i].context->TryCancel();
+    const grpc::Status status = calls[i].stream->Finish();
     if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       ++refused;
       EXPECT_THAT(status.error_message(), ::testing::HasSubstr("--max-streams-per-peer"));
@@ -409,7 +414,9 @@ TEST_F(ControlPlaneAbuseTest, HugeNameListsCostBoundedMemoryThatIsGivenBack) {
   RecordProperty("rss_peak_growth_bytes", std::to_string(peak));
   RecordProperty("rss_settled_growth_bytes", std::to_string(settled.back()));
   EXPECT_LT(peak, 300e6) << "eight 40,000-name streams";
-  EXPECT_LT(settled.back(), 20e6) << "memory is given back after the streams close";
+  // Measured 7-19 MB (what glibc keeps in use between arenas varies run to run); without
+  // the trim, 147 MB.
+  EXPECT_LT(settled.back(), 40e6) << "memory is given back after the streams close";
   EXPECT_EQ(Metric("skewless_xds_stream_memory_bytes"), 0);
 
   // One stream past the name limit is closed, the rest of the control plane unaffected.
@@ -498,7 +505,7 @@ TEST_F(ControlPlaneAbuseTest, UnknownTypeUrlsAreAnsweredOnceAndCountAgainstTheLi
 // Slow readers: 50 streams take every cluster and endpoint (hundreds of KiB) and never
 // read, while the Services change every 100 ms. Each holds at most one round of
 // responses, not one per change, and costs no work per change; the good client keeps its
-// latency. Measured: RSS +35-55 MB (~1 MB a stream, its round in gRPC's buffers).
+// latency. Measured: RSS +28-70 MB (~1 MB a stream, its round in gRPC's buffers).
 TEST_F(ControlPlaneAbuseTest, SlowReadersHoldOneRoundOfResponsesAndDelayNobody) {
   std::atomic<bool> changing{true};
   std::thread changer([&] {
