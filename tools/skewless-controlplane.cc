@@ -27,10 +27,12 @@ int main(int argc, char** argv) {
   std::optional<std::string> xds_listen, http_listen, source, file, kubeconfig, kube_context,
       cluster_domain, log_level, log_format;
   std::optional<double> shutdown_grace_s;
+  std::optional<std::size_t> max_streams, max_streams_per_peer, max_names_per_stream,
+      max_stream_memory_bytes, max_request_bytes, max_requests_per_second;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
-                 "shutdownGraceSeconds; see docs/controlplane.md)");
+                 "shutdownGraceSeconds, limits.*; see docs/controlplane.md)");
   app.add_option("--xds-listen", xds_listen,
                  "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
   app.add_option("--http-listen", http_listen,
@@ -51,6 +53,27 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "logfmt (default) or json, one line per event");
   app.add_option("--shutdown-grace", shutdown_grace_s,
                  "Seconds SIGTERM waits for ADS streams before cancelling them (default 5)");
+  // What one ADS client may cost (docs/controlplane.md "Limits"). A stream over one is
+  // closed with RESOURCE_EXHAUSTED and a rate-limited warn line naming the limit.
+  app.add_option("--max-streams", max_streams,
+                 "ADS streams open at once, from all clients; one more is refused (default "
+                 "10000)");
+  app.add_option("--max-streams-per-peer", max_streams_per_peer,
+                 "ADS streams one peer may hold; the peer is the node.id of the stream's first "
+                 "request, or the client's IP without one (default 32)");
+  app.add_option("--max-names-per-stream", max_names_per_stream,
+                 "resource names one stream may subscribe, all types together, each type "
+                 "counting one more (default 100000)");
+  app.add_option("--max-stream-memory-bytes", max_stream_memory_bytes,
+                 "estimated memory one stream may hold: subscriptions, what it was sent, "
+                 "queued requests and unwritten responses (default 67108864 = 64 MiB)");
+  app.add_option("--max-request-bytes", max_request_bytes,
+                 "largest discovery request accepted, gRPC's max receive message size "
+                 "(default 4194304 = 4 MiB, gRPC's own default)");
+  app.add_option("--max-requests-per-second", max_requests_per_second,
+                 "discovery requests one stream may send per second, in bursts of up to two "
+                 "seconds' worth; a faster client (a NACK loop) is not read until it is within "
+                 "the rate again, and is not closed (default 100)");
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
   }
@@ -84,6 +107,12 @@ int main(int argc, char** argv) {
   if (shutdown_grace_s) {
     config.shutdown_grace = std::chrono::milliseconds(static_cast<long>(*shutdown_grace_s * 1000));
   }
+  if (max_streams) config.limits.max_streams = *max_streams;
+  if (max_streams_per_peer) config.limits.max_streams_per_peer = *max_streams_per_peer;
+  if (max_names_per_stream) config.limits.max_names_per_stream = *max_names_per_stream;
+  if (max_stream_memory_bytes) config.limits.max_stream_memory_bytes = *max_stream_memory_bytes;
+  if (max_request_bytes) config.limits.max_request_bytes = *max_request_bytes;
+  if (max_requests_per_second) config.limits.requests_per_second = *max_requests_per_second;
   if (absl::Status valid = skewless::controlplane::ValidateServerConfig(config); !valid.ok()) {
     std::cerr << "skewless-controlplane: " << valid.message() << "\n";
     return kExitBadConfig;

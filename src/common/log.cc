@@ -111,4 +111,11 @@ void Write(Level level, std::string_view message, Fields fields) {
   Sink().log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
 }
 
+std::string Clip(std::string_view client_text, std::size_t max_bytes) {
+  if (client_text.size() <= max_bytes) return std::string(client_text);
+  std::string clipped(client_text.substr(0, max_bytes));
+  absl::StrAppend(&clipped, "...(", client_text.size(), " bytes)");
+  return clipped;
+}
+
 }  // namespace skewless::log

@@ -29,7 +29,7 @@ class ServerImpl final : public ControlPlaneServer {
       : config_(config),
         input_builder_(config.cluster_domain),
         xds_metrics_(registry_),
-        ads_(cache_, xds_metrics_),
+        ads_(cache_, xds_metrics_, 0, config.limits),
         snapshots_(registry_.AddCounter("skewless_controlplane_snapshots_total",
                                         "Snapshots received from the source and applied.")),
         source_errors_(registry_.AddCounter(
@@ -57,6 +57,9 @@ class ServerImpl final : public ControlPlaneServer {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.xds_listen, grpc::InsecureServerCredentials(), &xds_port_);
     builder.RegisterService(&ads_);
+    // A larger request fails its stream with RESOURCE_EXHAUSTED inside gRPC, before any
+    // of it is handed to us.
+    builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_request_bytes));
     // Clients keep ADS streams for hours: notice dead peers, tolerate their pings.
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);

@@ -61,6 +61,17 @@ bool HasPort(const std::string& address) {
          absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
 }
 
+// The limits' YAML keys (docs/controlplane.md "Limits").
+std::size_t* LimitField(xds::StreamLimits& limits, std::string_view key) {
+  if (key == "maxStreams") return &limits.max_streams;
+  if (key == "maxStreamsPerPeer") return &limits.max_streams_per_peer;
+  if (key == "maxNamesPerStream") return &limits.max_names_per_stream;
+  if (key == "maxStreamMemoryBytes") return &limits.max_stream_memory_bytes;
+  if (key == "maxRequestBytes") return &limits.max_request_bytes;
+  if (key == "maxRequestsPerSecond") return &limits.requests_per_second;
+  return nullptr;
+}
+
 }  // namespace
 
 std::string_view SourceKindName(SourceKind kind) {
@@ -140,6 +151,26 @@ absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
           if (!inner.ok()) return inner;
           return true;
         }
+        if (key == "limits") {
+          absl::Status inner =
+              ForEachKey(name, value, path,
+                         [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+                           std::size_t* field = LimitField(config.limits, k);
+                           if (field == nullptr) return false;
+                           std::string text;
+                           absl::Status s = ReadString(name, value, k, p, &text);
+                           std::uint64_t number = 0;
+                           if (!s.ok() || !absl::SimpleAtoi(text, &number) || number == 0) {
+                             return absl::InvalidArgumentError(
+                                 absl::StrCat(Where(name, value[k], p),
+                                              ": expected a positive integer, got \"", text, "\""));
+                           }
+                           *field = number;
+                           return true;
+                         });
+          if (!inner.ok()) return inner;
+          return true;
+        }
         if (key == "clusterDomain") {
           absl::Status s = ReadString(name, root, key, path, &config.cluster_domain);
           if (!s.ok()) return s;
@@ -191,6 +222,17 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   }
   if (absl::StatusOr<log::Format> format = log::ParseFormat(config.log_format); !format.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("log.format: ", format.status().message()));
+  }
+  const xds::StreamLimits& limits = config.limits;
+  if (limits.max_streams == 0 || limits.max_streams_per_peer == 0 ||
+      limits.max_names_per_stream == 0 || limits.max_stream_memory_bytes == 0 ||
+      limits.requests_per_second == 0) {
+    return absl::InvalidArgumentError("limits: every limit must be at least 1");
+  }
+  // gRPC takes the receive limit as an int; below 1 KiB not even a first request fits.
+  if (limits.max_request_bytes < 1024 || limits.max_request_bytes > (1u << 30)) {
+    return absl::InvalidArgumentError(
+        "limits.maxRequestBytes: must be between 1024 and 1073741824");
   }
   if (config.source == SourceKind::kFile && !config.kubeconfig.empty()) {
     return absl::InvalidArgumentError(

@@ -1,5 +1,6 @@
 // One ADS (state of the world) stream: NodeInfo and CDS first, then EDS for every cluster,
-// each response ACKed as an agent would, then cancelled.
+// each response ACKed as an agent would, following CDS updates until the assignments
+// received match the latest cluster set, then cancelled.
 #include "skewless/ctl/xds_fetch.h"
 
 #include <algorithm>
@@ -84,30 +85,47 @@ absl::StatusOr<XdsSnapshot> FetchXds(const XdsFetchOptions& options) {
         if (node->name() == options.node_id) snapshot.node = *node;
       }
       writes_ok = stream->Write(Ack(options, response, node_names));
-    } else if (type == xds::kClusterTypeUrl && !clusters_received) {
+    } else if (type == xds::kClusterTypeUrl) {
+      // Every CDS response is the full set: a Service deleted (or added) while we wait
+      // changes which assignments we wait for, so follow it until the two agree.
       clusters_received = true;
       snapshot.cluster_version = response.version_info();
+      snapshot.clusters.clear();
+      std::vector<std::string> names;
       for (const auto& any : response.resources()) {
         absl::StatusOr<envoy::config::cluster::v3::Cluster> cluster =
             Unpack<envoy::config::cluster::v3::Cluster>(any);
         if (!cluster.ok()) return cluster.status();
-        eds_names.push_back(EdsNameOf(*cluster));
+        names.push_back(EdsNameOf(*cluster));
         snapshot.clusters.push_back(*std::move(cluster));
       }
       std::sort(snapshot.clusters.begin(), snapshot.clusters.end(),
                 [](const auto& a, const auto& b) { return a.name() < b.name(); });
-      std::sort(eds_names.begin(), eds_names.end());
-      eds_names.erase(std::unique(eds_names.begin(), eds_names.end()), eds_names.end());
-      eds_pending.insert(eds_names.begin(), eds_names.end());
+      std::sort(names.begin(), names.end());
+      names.erase(std::unique(names.begin(), names.end()), names.end());
+      const std::set<std::string> wanted(names.begin(), names.end());
+      std::erase_if(snapshot.assignments,
+                    [&](const auto& entry) { return !wanted.contains(entry.first); });
+      eds_pending.clear();
+      for (const std::string& name : names) {
+        if (!snapshot.assignments.contains(name)) eds_pending.insert(name);
+      }
       writes_ok = stream->Write(Ack(options, response, {}));
       if (eds_pending.empty()) break;
-      writes_ok = writes_ok &&
-                  stream->Write(Request(options, xds::kClusterLoadAssignmentTypeUrl, eds_names));
+      if (names != eds_names) {
+        eds_names = std::move(names);
+        writes_ok = writes_ok &&
+                    stream->Write(Request(options, xds::kClusterLoadAssignmentTypeUrl, eds_names));
+      }
     } else if (type == xds::kClusterLoadAssignmentTypeUrl) {
       for (const auto& any : response.resources()) {
         absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> assignment =
             Unpack<envoy::config::endpoint::v3::ClusterLoadAssignment>(any);
         if (!assignment.ok()) return assignment.status();
+        // An assignment for a cluster the latest CDS no longer has is not kept.
+        if (!std::binary_search(eds_names.begin(), eds_names.end(), assignment->cluster_name())) {
+          continue;
+        }
         eds_pending.erase(assignment->cluster_name());
         snapshot.assignments[assignment->cluster_name()] = *std::move(assignment);
       }

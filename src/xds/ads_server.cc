@@ -5,6 +5,7 @@
 #include <cctype>
 #include <thread>
 
+#include "src/xds/stream_admission.h"
 #include "src/xds/stream_workers.h"
 
 namespace skewless::xds {
@@ -50,9 +51,11 @@ std::string TypeVersion(const std::vector<const Resource*>& selected) {
   return ContentVersion(listing);
 }
 
-AdsService::AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads)
+AdsService::AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads,
+                       StreamLimits limits)
     : cache_(cache),
       metrics_(metrics),
+      admission_(std::make_unique<internal::StreamAdmission>(limits, metrics)),
       workers_(std::make_unique<internal::StreamWorkers>(
           worker_threads > 0 ? worker_threads
                              : std::max(1u, std::thread::hardware_concurrency()))) {}

@@ -1,6 +1,7 @@
 // Builds and shares xDS resources per generation and client view.
 #include "skewless/xds/cache.h"
 
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,7 @@ struct ResourceCache::PortResources {
   std::shared_ptr<const Resource> agent_endpoints;
   std::vector<std::shared_ptr<const Resource>> listeners;  // one per gRPC target
   std::shared_ptr<const Resource> route;
+  std::set<std::string> endpoint_zones;  // zones of this port's endpoints
 
   // gRPC endpoints per client zone, built on demand for the current client spread.
   std::mutex grpc_mutex;
@@ -94,6 +96,9 @@ struct ResourceCache::Generation {
   std::uint64_t number = 0;
   std::chrono::steady_clock::time_point updated_at;
   std::map<std::string, double> client_share;
+  // Zones of any endpoint or Node: a gRPC client naming another zone is served as one in
+  // no zone (its plan is the same), so a client cannot make us build a view per string.
+  std::set<std::string> known_zones;
   std::map<std::string, std::shared_ptr<PortResources>> ports;  // by cluster name
   std::shared_ptr<const TypeResources> clusters = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> agent_endpoints = std::make_shared<TypeResources>();
@@ -177,6 +182,10 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
   next->listeners = std::move(listeners);
   next->routes = std::move(routes);
   next->client_share = std::move(input.client_share);
+  for (const auto& [name, port] : next->ports) {
+    next->known_zones.insert(port->endpoint_zones.begin(), port->endpoint_zones.end());
+  }
+  for (const auto& [zone, share] : next->client_share) next->known_zones.insert(zone);
   // Nodes change far less often than endpoints: keep the built map while they don't.
   if (input.node_zones == previous->node_zones) {
     next->nodes = previous->nodes;
@@ -203,10 +212,12 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
   return errors;
 }
 
-std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView& view) {
+std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView& client_view) {
   std::shared_ptr<Generation> generation;
+  ClientView view = client_view;
   {
     std::lock_guard lock(mutex_);
+    if (!current_->known_zones.contains(view.zone)) view.zone.clear();
     auto it = views_.find(view);
     if (it != views_.end()) return it->second;
     generation = current_;
@@ -273,6 +284,7 @@ absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::Bui
       BuildLoadAssignment(port, {.audience = EndpointAudience::kAgent});
   if (!cla.ok()) return cla.status();
   resources->agent_endpoints = MakeResource(name, *cla);
+  for (const Endpoint& endpoint : port.endpoints) resources->endpoint_zones.insert(endpoint.zone);
   const std::vector<std::string> targets = GrpcTargets(port, cluster_domain);
   absl::StatusOr<std::vector<envoy::config::listener::v3::Listener>> listeners =
       BuildGrpcListeners(port, targets);

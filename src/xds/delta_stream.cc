@@ -21,6 +21,7 @@ using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 
 struct TypeState {
   bool subscribed = false;
+  std::size_t names_bytes = 0;  // of `names`
   bool wildcard = false;
   std::set<std::string> names;
   std::map<std::string, std::string> known;  // name → version the client holds
@@ -33,17 +34,27 @@ struct TypeState {
 class DeltaHandler final
     : public internal::StreamHandler<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
  public:
-  DeltaHandler(std::uint64_t stream_id, XdsMetrics& metrics)
-      : identity_(stream_id, "delta", metrics) {}
+  DeltaHandler(std::uint64_t stream_id, std::string peer_address,
+               internal::StreamAdmission& admission)
+      : identity_(stream_id, "delta", std::move(peer_address), admission) {}
 
   grpc::Status OnRequest(const DeltaDiscoveryRequest& request) override {
-    identity_.Learn(request.node());
+    if (grpc::Status learned = identity_.Learn(request.node()); !learned.ok()) return learned;
     const std::string& type_url = request.type_url();
     if (type_url.empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "DeltaDiscoveryRequest without type_url on an ADS stream");
     }
     identity_.CountRequest(type_url);
+    // Subscriptions add up; every type counts as one name more. Checked before anything
+    // is stored, counting every name as new (an upper bound).
+    auto existing = types_.find(type_url);
+    const std::size_t names_at_most =
+        subscribed_names_ + static_cast<std::size_t>(request.resource_names_subscribe_size()) +
+        static_cast<std::size_t>(request.initial_resource_versions_size()) +
+        (existing == types_.end() ? 1 : 0);
+    if (grpc::Status fits = identity_.CheckNames(names_at_most); !fits.ok()) return fits;
+    if (existing == types_.end()) ++subscribed_names_;
     TypeState& state = types_[type_url];
     if (request.has_error_detail()) {
       identity_.OnNack(type_url, "", request.response_nonce(), request.error_detail());
@@ -66,7 +77,10 @@ class DeltaHandler final
         state.wildcard = true;
         continue;
       }
-      state.names.insert(name);
+      if (state.names.insert(name).second) {
+        state.names_bytes += name.size();
+        ++subscribed_names_;
+      }
       state.told_absent.erase(name);
       // A re-subscribed name is sent again even if we think the client has it.
       if (!from_initial.contains(name)) state.known.erase(name);
@@ -76,7 +90,10 @@ class DeltaHandler final
         state.wildcard = false;
         continue;
       }
-      state.names.erase(name);
+      if (state.names.erase(name) > 0) {
+        state.names_bytes -= name.size();
+        --subscribed_names_;
+      }
       state.told_absent.erase(name);
       if (!state.wildcard) state.known.erase(name);
     }
@@ -89,6 +106,18 @@ class DeltaHandler final
   }
 
   std::optional<ClientView> view() const override { return identity_.view(); }
+  internal::StreamIdentity& identity() override { return identity_; }
+
+  std::size_t EstimatedBytes() const override {
+    std::size_t bytes = sizeof(*this) + identity_.EstimatedBytes();
+    for (const auto& [type_url, state] : types_) {
+      // `known` and `told_absent` hold subscribed names (or served ones, under wildcard).
+      bytes += internal::kTypeBytes + type_url.size() + 3 * state.names_bytes +
+               (state.names.size() + state.known.size() + state.told_absent.size()) *
+                   internal::kEntryBytes;
+    }
+    return bytes;
+  }
 
   void Respond(const ResourceSnapshot& snapshot,
                std::vector<DeltaDiscoveryResponse>* out) override {
@@ -96,6 +125,13 @@ class DeltaHandler final
       auto it = types_.find(type_url);
       if (it != types_.end() && it->second.subscribed) {
         RespondType(std::string(type_url), snapshot, it->second, out);
+      }
+    }
+    // A type we do not serve has no resources: its names are reported removed, and a
+    // wildcard subscription to it is answered once, empty, like any type with nothing.
+    for (auto& [type_url, state] : types_) {
+      if (!internal::IsKnownType(type_url) && state.subscribed) {
+        RespondType(type_url, snapshot, state, out);
       }
     }
   }
@@ -166,14 +202,21 @@ class DeltaHandler final
   internal::StreamIdentity identity_;
   std::uint64_t nonce_ = 0;
   std::map<std::string, TypeState, std::less<>> types_;
+  std::size_t subscribed_names_ = 0;  // Σ names of types_, plus one per type
 };
 
 }  // namespace
 
 grpc::ServerBidiReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>*
-AdsService::DeltaAggregatedResources(grpc::CallbackServerContext* /*context*/) {
+AdsService::DeltaAggregatedResources(grpc::CallbackServerContext* context) {
+  std::string peer = context->peer();
+  if (grpc::Status admitted = admission_->Open(peer); !admitted.ok()) {
+    metrics_.streams_opened.With({"delta"}).Increment();
+    return new internal::RejectedStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(admitted);
+  }
   return internal::StreamReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Start(
-      cache_, metrics_, *workers_, std::make_unique<DeltaHandler>(next_stream_id_++, metrics_));
+      cache_, *admission_, *workers_,
+      std::make_unique<DeltaHandler>(next_stream_id_++, std::move(peer), *admission_));
 }
 
 }  // namespace skewless::xds

@@ -22,7 +22,26 @@ XdsMetrics::XdsMetrics(prometheus::Registry& registry)
           prometheus::LatencyBucketsSeconds())),
       resources(registry.AddGauge("skewless_xds_resources",
                                   "Resources served, by type (gRPC listeners: one per target).",
-                                  {"type"})) {
+                                  {"type"})),
+      streams_opened(registry.AddCounter(
+          "skewless_xds_streams_opened_total",
+          "ADS streams opened, by protocol, including those closed at once over a limit.",
+          {"protocol"})),
+      rejections(registry.AddCounter(
+          "skewless_xds_stream_rejections_total",
+          "ADS streams closed with RESOURCE_EXHAUSTED, by the limit they exceeded: streams, "
+          "streams_per_peer, names_per_stream, stream_memory.",
+          {"reason"})),
+      stream_memory(registry.AddGauge(
+          "skewless_xds_stream_memory_bytes",
+          "Estimated memory held for open ADS streams (subscriptions, what each client was "
+          "sent, requests and responses queued): the sum of the per-stream estimates that "
+          "--max-stream-memory-bytes limits.")),
+      log_lines_suppressed(registry.AddCounter(
+          "skewless_xds_log_lines_suppressed_total",
+          "Log lines left out by the per-peer, per-kind rate limit (the events are still "
+          "counted by their own metrics).",
+          {"kind"})) {
   push_latency.With({});  // exported (empty) before the first push
 }
 

@@ -21,6 +21,7 @@ using envoy::service::discovery::v3::DiscoveryResponse;
 
 struct TypeState {
   bool subscribed = false;
+  std::size_t names_bytes = 0;  // of `names`
   bool wildcard = false;
   std::set<std::string> names;
   // A new or changed subscription is answered even when nothing changed, so a client
@@ -34,23 +35,32 @@ struct TypeState {
 
 class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, DiscoveryResponse> {
  public:
-  SotwHandler(std::uint64_t stream_id, XdsMetrics& metrics)
-      : identity_(stream_id, "sotw", metrics) {}
+  SotwHandler(std::uint64_t stream_id, std::string peer_address,
+              internal::StreamAdmission& admission)
+      : identity_(stream_id, "sotw", std::move(peer_address), admission) {}
 
   grpc::Status OnRequest(const DiscoveryRequest& request) override {
-    identity_.Learn(request.node());
+    if (grpc::Status learned = identity_.Learn(request.node()); !learned.ok()) return learned;
     const std::string& type_url = request.type_url();
     if (type_url.empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "DiscoveryRequest without type_url on an ADS stream");
     }
     identity_.CountRequest(type_url);
+    // A request replaces its type's names; every type counts as one name more.
+    auto existing = types_.find(type_url);
+    const std::size_t names_after = subscribed_names_ +
+                                    static_cast<std::size_t>(request.resource_names_size()) -
+                                    (existing == types_.end() ? 0 : existing->second.names.size()) +
+                                    (existing == types_.end() ? 1 : 0);
+    if (grpc::Status fits = identity_.CheckNames(names_after); !fits.ok()) return fits;
+    if (existing == types_.end()) ++subscribed_names_;
     TypeState& state = types_[type_url];
     if (!request.response_nonce().empty() && request.response_nonce() != state.last_nonce) {
       // A newer response is in flight; the client's answer to it will say what it wants.
       log::Debug("xds stale nonce ignored", {{"stream", identity_.stream_id()},
-                                             {"type", TypeLabel(type_url)},
-                                             {"nonce", request.response_nonce()}});
+                                             {"type", log::Clip(TypeLabel(type_url))},
+                                             {"nonce", log::Clip(request.response_nonce())}});
       return grpc::Status::OK;
     }
     if (request.has_error_detail()) {
@@ -78,12 +88,29 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
       state.must_answer = true;
     }
     state.subscribed = true;
+    subscribed_names_ = subscribed_names_ - state.names.size() + names.size();
+    state.names_bytes = 0;
+    for (const std::string& name : names) state.names_bytes += name.size();
     state.names = std::move(names);
     state.wildcard = wildcard;
     return grpc::Status::OK;
   }
 
   std::optional<ClientView> view() const override { return identity_.view(); }
+  internal::StreamIdentity& identity() override { return identity_; }
+
+  std::size_t EstimatedBytes() const override {
+    std::size_t bytes = sizeof(*this) + identity_.EstimatedBytes();
+    for (const auto& [type_url, state] : types_) {
+      // `sent` and `force` hold names of `names` (or of the served resources, under
+      // wildcard), so the names' bytes count once per container.
+      bytes +=
+          internal::kTypeBytes + 2 * type_url.size() + 3 * state.names_bytes +
+          (state.names.size() + state.force.size() + state.sent.size()) * internal::kEntryBytes +
+          state.last_nonce.size() + state.acked_version.size();
+    }
+    return bytes;
+  }
 
   void Respond(const ResourceSnapshot& snapshot, std::vector<DiscoveryResponse>* out) override {
     for (std::string_view type_url : internal::kTypeOrder) {
@@ -137,7 +164,8 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
       if (to_send.empty() && !state.must_answer) return;
       // A first EDS/RDS answer with nothing to say would make the client think it got an
       // update; wait for the resources to exist instead (gRFC A57 timers cover absence).
-      if (to_send.empty()) {
+      // A type we do not serve never will have any: it is answered, empty.
+      if (to_send.empty() && internal::IsKnownType(type_url)) {
         state.must_answer = false;
         return;
       }
@@ -178,14 +206,21 @@ class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, Disco
   internal::StreamIdentity identity_;
   std::uint64_t nonce_ = 0;
   std::map<std::string, TypeState, std::less<>> types_;
+  std::size_t subscribed_names_ = 0;  // Σ names of types_, plus one per type
 };
 
 }  // namespace
 
 grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
-    grpc::CallbackServerContext* /*context*/) {
+    grpc::CallbackServerContext* context) {
+  std::string peer = context->peer();
+  if (grpc::Status admitted = admission_->Open(peer); !admitted.ok()) {
+    metrics_.streams_opened.With({"sotw"}).Increment();
+    return new internal::RejectedStream<DiscoveryRequest, DiscoveryResponse>(admitted);
+  }
   return internal::StreamReactor<DiscoveryRequest, DiscoveryResponse>::Start(
-      cache_, metrics_, *workers_, std::make_unique<SotwHandler>(next_stream_id_++, metrics_));
+      cache_, *admission_, *workers_,
+      std::make_unique<SotwHandler>(next_stream_id_++, std::move(peer), *admission_));
 }
 
 }  // namespace skewless::xds

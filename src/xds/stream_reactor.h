@@ -3,9 +3,12 @@
 // protocol work runs on the shared StreamWorkers. Each stream has one "dirty" flag and at
 // most one pending evaluation, so a change is latest-state-wins per stream; a stream
 // whose client stopped reading keeps its write in flight and is simply not evaluated
-// again until it drains, so it delays no other stream and holds no shared lock.
+// again until it drains, so it delays no other stream and holds no shared lock. A client
+// that sends faster than its requests are applied is not read until they are (HTTP/2
+// flow control holds the rest in its own buffers), so what a stream queues is bounded.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -13,9 +16,12 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "skewless/xds/cache.h"
 #include "skewless/xds/server_metrics.h"
+#include "src/xds/stream_admission.h"
+#include "src/xds/stream_identity.h"
 #include "src/xds/stream_workers.h"
 
 namespace skewless::xds::internal {
@@ -32,6 +38,32 @@ class StreamHandler {
   virtual std::optional<ClientView> view() const = 0;
   // Appends the responses `snapshot` calls for, in make-before-break type order.
   virtual void Respond(const ResourceSnapshot& snapshot, std::vector<Response>* out) = 0;
+  // What the handler holds for its client: subscriptions and what was sent, estimated
+  // from the strings' sizes plus a per-entry overhead of the containers.
+  virtual std::size_t EstimatedBytes() const = 0;
+  virtual StreamIdentity& identity() = 0;
+};
+
+// The units of the handlers' memory estimates beside the strings' bytes: a std::set or
+// std::map node holding strings (tree node, string headers, malloc's bookkeeping), and a
+// type's state with its map entry.
+inline constexpr std::size_t kEntryBytes = 112;
+inline constexpr std::size_t kTypeBytes = 512;
+
+// Requests read but not yet applied, at most; past it (or past the request byte limit in
+// all) the stream stops reading until they are applied.
+inline constexpr std::size_t kMaxQueuedRequests = 16;
+// A stream whose requests waiting or whose estimate pass these has heavy work (see
+// StreamWorkers): a few hundred names apply in well under a millisecond.
+inline constexpr std::size_t kHeavyQueuedBytes = 64u << 10;
+inline constexpr std::size_t kHeavyStreamBytes = 1u << 20;
+
+// A stream refused before it starts (too many streams open): finished at once.
+template <typename Request, typename Response>
+class RejectedStream final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit RejectedStream(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
 };
 
 template <typename Request, typename Response>
@@ -42,10 +74,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
 
   // gRPC owns the returned pointer until OnDone; the reactor keeps itself alive until
   // then (and until any queued work on it has run).
-  static StreamReactor* Start(ResourceCache& cache, XdsMetrics& metrics, StreamWorkers& workers,
-                              std::unique_ptr<Handler> handler) {
+  // `admission` has admitted the stream (Open); the reactor reports its close.
+  static StreamReactor* Start(ResourceCache& cache, StreamAdmission& admission,
+                              StreamWorkers& workers, std::unique_ptr<Handler> handler) {
     auto reactor = std::shared_ptr<StreamReactor>(
-        new StreamReactor(cache, metrics, workers, std::move(handler)));
+        new StreamReactor(cache, admission, workers, std::move(handler)));
     reactor->self_ = reactor;
     std::weak_ptr<StreamReactor> weak = reactor;
     reactor->watcher_ = cache.AddWatcher([weak] {
@@ -62,10 +95,25 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       MaybeFinishLocked(grpc::Status::OK);
       return;
     }
+    queued_bytes_ += request_.ByteSizeLong();
     requests_.push_back(std::move(request_));
     request_.Clear();
-    this->StartRead(&request_);
+    if (!TakeRequestTokenLocked()) {
+      // Over its request rate (a NACK loop): read on when the bucket has a token again.
+      const double rate = static_cast<double>(admission_.limits().requests_per_second);
+      workers_.PostAfter(
+          std::chrono::microseconds(static_cast<long>((1 - request_tokens_) / rate * 1e6) + 1),
+          [self = this->shared_from_this()] { self->ResumeAfterRate(); });
+    } else {
+      ContinueReadingLocked();
+    }
     ScheduleLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mutex_);
+    reader_done_ = true;
+    MaybeFinishLocked(grpc::Status::CANCELLED);
   }
 
   void OnWriteDone(bool ok) override {
@@ -90,6 +138,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
     MaybeFinishLocked(final_status_);
   }
 
+  ~StreamReactor() override {
+    admission_.AddMemory(-static_cast<std::int64_t>(reported_bytes_));
+    admission_.Closed();
+  }
+
   void OnDone() override {
     cache_.RemoveWatcher(watcher_);
     std::lock_guard lock(mutex_);
@@ -98,9 +151,52 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   }
 
  private:
-  StreamReactor(ResourceCache& cache, XdsMetrics& metrics, StreamWorkers& workers,
+  StreamReactor(ResourceCache& cache, StreamAdmission& admission, StreamWorkers& workers,
                 std::unique_ptr<Handler> handler)
-      : cache_(cache), metrics_(metrics), workers_(workers), handler_(std::move(handler)) {}
+      : cache_(cache),
+        admission_(admission),
+        metrics_(admission.metrics()),
+        workers_(workers),
+        handler_(std::move(handler)),
+        request_tokens_(2.0 * static_cast<double>(admission.limits().requests_per_second)),
+        tokens_at_(std::chrono::steady_clock::now()) {}
+
+  // Reads the next request unless too many wait to be applied (then Evaluate resumes).
+  void ContinueReadingLocked() {
+    if (reader_done_ || finishing_ || done_) return;
+    if (requests_.size() < kMaxQueuedRequests &&
+        queued_bytes_ < admission_.limits().max_request_bytes) {
+      this->StartRead(&request_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  // A token bucket of requests_per_second, holding up to two seconds' worth: a client's
+  // burst at start goes through, a loop is slowed to the rate by HTTP/2 flow control
+  // (the stream is not read), costing the server nothing while it waits.
+  bool TakeRequestTokenLocked() {
+    const double rate = static_cast<double>(admission_.limits().requests_per_second);
+    const auto now = std::chrono::steady_clock::now();
+    request_tokens_ = std::min(
+        2 * rate, request_tokens_ + rate * std::chrono::duration<double>(now - tokens_at_).count());
+    tokens_at_ = now;
+    if (request_tokens_ < 1) return false;
+    request_tokens_ -= 1;
+    return true;
+  }
+
+  void ResumeAfterRate() {
+    std::lock_guard lock(mutex_);
+    if (!TakeRequestTokenLocked()) {
+      const double rate = static_cast<double>(admission_.limits().requests_per_second);
+      workers_.PostAfter(
+          std::chrono::microseconds(static_cast<long>((1 - request_tokens_) / rate * 1e6) + 1),
+          [self = this->shared_from_this()] { self->ResumeAfterRate(); });
+      return;
+    }
+    ContinueReadingLocked();
+  }
 
   void MarkDirty() {
     std::lock_guard lock(mutex_);
@@ -113,7 +209,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   void ScheduleLocked() {
     if (scheduled_ || writing_ || finishing_ || done_) return;
     scheduled_ = true;
-    workers_.Post([self = this->shared_from_this()] { self->Evaluate(); });
+    workers_.Post([self = this->shared_from_this()] { self->Evaluate(); },
+                  queued_bytes_ > kHeavyQueuedBytes || reported_bytes_ > kHeavyStreamBytes);
   }
 
   void Evaluate() {
@@ -121,10 +218,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
     {
       std::lock_guard lock(mutex_);
       batch.swap(requests_);
+      queued_bytes_ = 0;
       dirty_ = false;
       if (finishing_ || done_) {
         scheduled_ = false;
         return;
+      }
+      if (read_paused_ && !reader_done_) {
+        read_paused_ = false;
+        this->StartRead(&request_);
       }
     }
     grpc::Status status = grpc::Status::OK;
@@ -132,13 +234,30 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       status = handler_->OnRequest(request);
       if (!status.ok()) break;
     }
+    batch.clear();
     std::vector<Response> out;
     std::shared_ptr<const ResourceSnapshot> snapshot;
     if (status.ok() && handler_->view()) {
       snapshot = cache_.Snapshot(*handler_->view());
       handler_->Respond(*snapshot, &out);
     }
+    std::size_t out_bytes = 0;
+    for (const Response& response : out) out_bytes += response.ByteSizeLong();
     std::lock_guard lock(mutex_);
+    // The estimate: what the handler holds, plus the responses waiting to be written
+    // (a client that stopped reading keeps them here).
+    std::size_t estimate = handler_->EstimatedBytes() + out_bytes + queued_bytes_;
+    for (const Response& response : outgoing_) estimate += response.GetCachedSize();
+    admission_.AddMemory(static_cast<std::int64_t>(estimate) -
+                         static_cast<std::int64_t>(reported_bytes_));
+    reported_bytes_ = estimate;
+    if (status.ok() && estimate > admission_.limits().max_stream_memory_bytes) {
+      status = admission_.Reject(
+          "stream_memory", handler_->identity().peer(), handler_->identity().stream_id(),
+          absl::StrCat("the stream's estimated memory ", estimate, " bytes exceeds ",
+                       admission_.limits().max_stream_memory_bytes,
+                       " (--max-stream-memory-bytes)"));
+    }
     scheduled_ = false;
     if (!status.ok()) {
       reader_done_ = true;
@@ -174,6 +293,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   }
 
   ResourceCache& cache_;
+  StreamAdmission& admission_;
   XdsMetrics& metrics_;
   StreamWorkers& workers_;
   const std::unique_ptr<Handler> handler_;
@@ -183,7 +303,12 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   std::mutex mutex_;  // guards everything below
   Request request_;   // the read in flight
   std::deque<Request> requests_;
-  std::deque<Response> outgoing_;  // front() is being written when writing_
+  std::size_t queued_bytes_ = 0;  // of requests_
+  bool read_paused_ = false;      // for the queue; Evaluate resumes
+  double request_tokens_ = 0;
+  std::chrono::steady_clock::time_point tokens_at_;
+  std::size_t reported_bytes_ = 0;  // the estimate last added to the gauge
+  std::deque<Response> outgoing_;   // front() is being written when writing_
   bool dirty_ = false;
   bool scheduled_ = false;
   bool writing_ = false;

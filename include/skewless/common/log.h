@@ -2,6 +2,7 @@
 // a message and key=value fields that log pipelines can index.
 #pragma once
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -25,6 +26,12 @@ using Fields = std::initializer_list<std::pair<std::string_view, std::string>>;
 // Writes `ts=... level=... msg="..." key=value ...` (or the JSON object) to stderr.
 // Thread-safe: lines never interleave.
 void Write(Level level, std::string_view message, Fields fields = {});
+
+// A string a client sent (a node id, an error detail, a type URL, a resource name), cut to
+// `max_bytes` for a log line, with the original length: a client must not decide how
+// much we write. "abc…(1048576 bytes)".
+inline constexpr std::size_t kClientStringLogBytes = 256;
+std::string Clip(std::string_view client_text, std::size_t max_bytes = kClientStringLogBytes);
 
 inline void Debug(std::string_view message, Fields fields = {}) {
   Write(Level::kDebug, message, fields);

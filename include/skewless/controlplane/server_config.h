@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "skewless/xds/stream_limits.h"
 
 namespace skewless::controlplane {
 
@@ -25,6 +26,7 @@ struct ServerConfig {
   std::string log_format = "logfmt";
   // How long SIGTERM waits for streams to end before cancelling them.
   std::chrono::milliseconds shutdown_grace{5000};
+  xds::StreamLimits limits;  // what one ADS client may cost
 };
 
 // Parses the YAML document over the defaults. Unknown keys are errors (a typo must not

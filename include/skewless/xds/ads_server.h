@@ -10,6 +10,7 @@
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "skewless/xds/cache.h"
 #include "skewless/xds/server_metrics.h"
+#include "skewless/xds/stream_limits.h"
 
 namespace skewless::xds {
 
@@ -28,14 +29,16 @@ std::string TypeVersion(const std::vector<const Resource*>& selected);
 
 namespace internal {
 class StreamWorkers;
-}
+class StreamAdmission;
+}  // namespace internal
 
 // On gRPC's callback API: streams cost no thread each; their protocol work runs on
 // `worker_threads` shared threads (default: one per core).
 class AdsService final
     : public envoy::service::discovery::v3::AggregatedDiscoveryService::CallbackService {
  public:
-  AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads = 0);
+  AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads = 0,
+             StreamLimits limits = {});
   ~AdsService() override;  // after the gRPC server has shut down
 
   grpc::ServerBidiReactor<envoy::service::discovery::v3::DiscoveryRequest,
@@ -49,6 +52,7 @@ class AdsService final
  private:
   ResourceCache& cache_;
   XdsMetrics& metrics_;
+  std::unique_ptr<internal::StreamAdmission> admission_;
   std::unique_ptr<internal::StreamWorkers> workers_;
   std::atomic<std::uint64_t> next_stream_id_{1};
 };

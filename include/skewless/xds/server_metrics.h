@@ -11,12 +11,16 @@ namespace skewless::xds {
 struct XdsMetrics {
   explicit XdsMetrics(prometheus::Registry& registry);
 
-  prometheus::Family<prometheus::Gauge>& streams;           // {protocol, audience}
-  prometheus::Family<prometheus::Counter>& requests;        // {type}
-  prometheus::Family<prometheus::Counter>& pushes;          // {type}
-  prometheus::Family<prometheus::Counter>& nacks;           // {type}
-  prometheus::Family<prometheus::Histogram>& push_latency;  // {}
-  prometheus::Family<prometheus::Gauge>& resources;         // {type}
+  prometheus::Family<prometheus::Gauge>& streams;                 // {protocol, audience}
+  prometheus::Family<prometheus::Counter>& requests;              // {type}
+  prometheus::Family<prometheus::Counter>& pushes;                // {type}
+  prometheus::Family<prometheus::Counter>& nacks;                 // {type}
+  prometheus::Family<prometheus::Histogram>& push_latency;        // {}
+  prometheus::Family<prometheus::Gauge>& resources;               // {type}
+  prometheus::Family<prometheus::Counter>& streams_opened;        // {protocol}
+  prometheus::Family<prometheus::Counter>& rejections;            // {reason}: the limit
+  prometheus::Family<prometheus::Gauge>& stream_memory;           // {}
+  prometheus::Family<prometheus::Counter>& log_lines_suppressed;  // {kind}
 };
 
 // The label for a type URL: the message's short name ("Cluster", "Listener", ...).

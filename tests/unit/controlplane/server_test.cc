@@ -37,7 +37,9 @@ TEST(ServerConfig, ReadsEveryKey) {
       "xds: {listen: 127.0.0.1:1800}\nhttp: {listen: '[::1]:9091'}\n"
       "source: {kind: kubernetes, kubeconfig: /k, context: prod}\n"
       "clusterDomain: example.org\nlog: {level: debug, format: json}\n"
-      "shutdownGraceSeconds: 2.5\n",
+      "shutdownGraceSeconds: 2.5\n"
+      "limits: {maxStreams: 5, maxStreamsPerPeer: 2, maxNamesPerStream: 7,\n"
+      "         maxStreamMemoryBytes: 4096, maxRequestBytes: 2048, maxRequestsPerSecond: 3}\n",
       "cp.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->xds_listen, "127.0.0.1:1800");
@@ -49,6 +51,12 @@ TEST(ServerConfig, ReadsEveryKey) {
   EXPECT_EQ(config->log_level, "debug");
   EXPECT_EQ(config->log_format, "json");
   EXPECT_EQ(config->shutdown_grace, std::chrono::milliseconds(2500));
+  EXPECT_EQ(config->limits.max_streams, 5u);
+  EXPECT_EQ(config->limits.max_streams_per_peer, 2u);
+  EXPECT_EQ(config->limits.max_names_per_stream, 7u);
+  EXPECT_EQ(config->limits.max_stream_memory_bytes, 4096u);
+  EXPECT_EQ(config->limits.max_request_bytes, 2048u);
+  EXPECT_EQ(config->limits.requests_per_second, 3u);
 }
 
 TEST(ServerConfig, ErrorsNameTheFileLineAndKey) {
@@ -64,6 +72,10 @@ TEST(ServerConfig, ErrorsNameTheFileLineAndKey) {
            {"shutdownGraceSeconds: soon\n", "shutdownGraceSeconds: expected seconds"},
            {"source: {kubeconfig: /k}\n", "source.kubeconfig: set, but source.kind is file"},
            {"xds: [1, 2]\n", "cp.yaml:1:6: xds: expected a mapping"},
+           {"limits: {maxStreams: 0}\n", "limits.maxStreams: expected a positive integer"},
+           {"limits: {maxStreams: lots}\n", "limits.maxStreams: expected a positive integer"},
+           {"limits: {maxStream: 5}\n", "limits.maxStream: unknown key"},
+           {"limits: {maxRequestBytes: 10}\n", "limits.maxRequestBytes: must be between"},
        }) {
     absl::StatusOr<ServerConfig> config = ParseServerConfigYaml(c.document, "cp.yaml");
     ASSERT_FALSE(config.ok()) << c.document;

@@ -22,7 +22,8 @@ namespace skewless::xds::testing {
 
 class AdsServerFixture {
  public:
-  AdsServerFixture() : metrics_(registry_), service_(cache_, metrics_) {
+  explicit AdsServerFixture(StreamLimits limits = {})
+      : metrics_(registry_), service_(cache_, metrics_, 0, limits) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&service_);
@@ -80,6 +81,16 @@ class AdsClientStream {
       });
     }
   }
+  // How the server ended the stream (after the reader saw its end), or nothing yet.
+  std::optional<grpc::Status> Finished(std::chrono::milliseconds timeout) {
+    {
+      std::unique_lock lock(mutex_);
+      if (!arrived_.wait_for(lock, timeout, [&] { return closed_; })) return std::nullopt;
+    }
+    if (!finished_) finished_ = stream_->Finish();
+    return finished_;
+  }
+
   ~AdsClientStream() {
     context_->TryCancel();
     if (reader_.joinable()) reader_.join();
@@ -107,6 +118,7 @@ class AdsClientStream {
   std::condition_variable arrived_;
   std::deque<Response> responses_;
   bool closed_ = false;
+  std::optional<grpc::Status> finished_;
 };
 
 using SotwStream = AdsClientStream<envoy::service::discovery::v3::DiscoveryRequest,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ads_harness.h"
@@ -215,6 +216,29 @@ TEST(AdsSotw, ANackIsCountedAndNotAnsweredAndTheNextChangeStillArrives) {
   auto pushed = stream->Next();
   ASSERT_TRUE(pushed);
   EXPECT_NE(pushed->version_info(), first->version_info());
+}
+
+// A type we do not serve (here TLS secrets) is answered once, empty, so the client does
+// not wait on it; it is not answered again until its subscription changes.
+TEST(AdsSotw, AnUnknownTypeIsAnsweredOnceWithNothing) {
+  AdsServerFixture server;
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  auto stream = OpenSotw(server.channel());
+  const auto node = AgentNode();
+  constexpr std::string_view kSecret =
+      "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+  ASSERT_TRUE(stream->Send(Request(kSecret, {"server-cert"}, &node)));
+  auto answer = stream->Next();
+  ASSERT_TRUE(answer) << "a subscription to an unknown type must be answered";
+  EXPECT_EQ(answer->type_url(), kSecret);
+  EXPECT_EQ(answer->resources_size(), 0);
+  EXPECT_FALSE(answer->nonce().empty());
+  ASSERT_TRUE(stream->Send(Ack(*answer, {"server-cert"})));
+  EXPECT_FALSE(stream->Next(kQuiet)) << "answered once";
+  ASSERT_TRUE(stream->Send(Ack(*answer, {"server-cert", "client-cert"})));
+  auto again = stream->Next();
+  ASSERT_TRUE(again) << "a changed subscription is answered again";
+  EXPECT_EQ(again->resources_size(), 0);
 }
 
 TEST(AdsSotw, ARequestWithAStaleNonceIsIgnored) {
@@ -476,6 +500,22 @@ TEST(AdsDelta, ASubscribedNameThatDoesNotExistIsReportedRemovedOnce) {
   EXPECT_THAT(appeared->removed_resources(), IsEmpty());
 }
 
+TEST(AdsDelta, AnUnknownTypesNamesAreReportedRemovedOnce) {
+  AdsServerFixture server;
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  auto stream = OpenDelta(server.channel());
+  const auto node = AgentNode();
+  constexpr std::string_view kRuntime = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
+  ASSERT_TRUE(stream->Send(DeltaRequest(kRuntime, {"rtds-layer"}, &node)));
+  auto answer = stream->Next();
+  ASSERT_TRUE(answer) << "a subscription to an unknown type must be answered";
+  EXPECT_EQ(answer->type_url(), kRuntime);
+  EXPECT_THAT(Names(*answer), IsEmpty());
+  EXPECT_THAT(answer->removed_resources(), ElementsAre("rtds-layer"));
+  ASSERT_TRUE(stream->Send(DeltaAck(*answer)));
+  EXPECT_FALSE(stream->Next(kQuiet)) << "reported once";
+}
+
 TEST(AdsDelta, AReconnectWithInitialVersionsGetsOnlyWhatChanged) {
   AdsServerFixture server;
   Serve(server, {Port("echo", {Pod("10.0.0.1", "a")}), Port("web", {Pod("10.0.1.1", "a")})});
@@ -516,6 +556,126 @@ TEST(AdsDelta, ANackIsCounted) {
   ASSERT_TRUE(stream->Send(nack));
   EXPECT_FALSE(stream->Next(kQuiet));
   EXPECT_EQ(server.metrics().nacks.With({"Cluster"}).value(), 1u);
+}
+
+// Limits: a stream over one is closed with RESOURCE_EXHAUSTED, counted by reason; the
+// others go on.
+std::vector<std::string> ManyNames(int count) {
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) names.push_back("default/svc-" + std::to_string(i) + ":8080");
+  return names;
+}
+
+TEST(AdsLimits, AStreamSubscribingTooManyNamesIsClosedAndOthersGoOn) {
+  AdsServerFixture server({.max_names_per_stream = 10});
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  const auto node = AgentNode();
+  auto greedy = OpenSotw(server.NewChannel());
+  ASSERT_TRUE(greedy->Send(Request(kClusterLoadAssignmentTypeUrl, ManyNames(10), &node)));
+  std::optional<grpc::Status> ended = greedy->Finished(std::chrono::seconds(5));
+  ASSERT_TRUE(ended) << "10 names and 1 type are 11 > 10";
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ended->error_message(), ::testing::HasSubstr("--max-names-per-stream"));
+  EXPECT_EQ(server.metrics().rejections.With({"names_per_stream"}).value(), 1u);
+
+  auto modest = OpenSotw(server.NewChannel());
+  ASSERT_TRUE(modest->Send(Request(kClusterLoadAssignmentTypeUrl, {"default/echo:8080"}, &node)));
+  EXPECT_TRUE(modest->Next());
+}
+
+TEST(AdsLimits, DeltaSubscriptionsAddUpToTheNameLimit) {
+  AdsServerFixture server({.max_names_per_stream = 10});
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  const auto node = AgentNode();
+  auto stream = OpenDelta(server.channel());
+  ASSERT_TRUE(stream->Send(DeltaRequest(kClusterLoadAssignmentTypeUrl, ManyNames(5), &node)));
+  ASSERT_TRUE(stream->Next());
+  ASSERT_TRUE(stream->Send(DeltaRequest(kClusterLoadAssignmentTypeUrl, ManyNames(9), nullptr)));
+  std::optional<grpc::Status> ended = stream->Finished(std::chrono::seconds(5));
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST(AdsLimits, APeerBeyondItsStreamsIsRefusedAndAnotherPeerIsNot) {
+  AdsServerFixture server({.max_streams_per_peer = 2});
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  const auto node = AgentNode();
+  std::vector<std::unique_ptr<testing::SotwStream>> streams;
+  for (int i = 0; i < 3; ++i) {
+    streams.push_back(OpenSotw(server.NewChannel()));
+    ASSERT_TRUE(streams.back()->Send(Request(kClusterTypeUrl, {}, &node)));
+  }
+  int answered = 0, refused = 0;
+  for (auto& stream : streams) {
+    if (stream->Next(std::chrono::seconds(2))) {
+      ++answered;
+    } else {
+      std::optional<grpc::Status> ended = stream->Finished(std::chrono::seconds(2));
+      ASSERT_TRUE(ended);
+      EXPECT_EQ(ended->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      ++refused;
+    }
+  }
+  EXPECT_EQ(answered, 2);
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(server.metrics().rejections.With({"streams_per_peer"}).value(), 1u);
+
+  auto other_node = AgentNode();
+  other_node.set_id("node-b");
+  auto other = OpenSotw(server.NewChannel());
+  ASSERT_TRUE(other->Send(Request(kClusterTypeUrl, {}, &other_node)));
+  EXPECT_TRUE(other->Next()) << "the limit is per peer";
+  // A closed stream gives its place back.
+  streams.clear();
+  auto back = OpenSotw(server.NewChannel());
+  ASSERT_TRUE(back->Send(Request(kClusterTypeUrl, {}, &node)));
+  EXPECT_TRUE(back->Next(std::chrono::seconds(5)));
+}
+
+TEST(AdsLimits, StreamsBeyondTheTotalAreRefused) {
+  AdsServerFixture server({.max_streams = 1});
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  const auto node = AgentNode();
+  auto first = OpenSotw(server.NewChannel());
+  ASSERT_TRUE(first->Send(Request(kClusterTypeUrl, {}, &node)));
+  ASSERT_TRUE(first->Next());
+  auto second = OpenSotw(server.NewChannel());
+  std::optional<grpc::Status> ended = second->Finished(std::chrono::seconds(5));
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ended->error_message(), ::testing::HasSubstr("--max-streams"));
+  EXPECT_EQ(server.metrics().rejections.With({"streams"}).value(), 1u);
+}
+
+TEST(AdsLimits, TheMemoryEstimateFollowsSubscriptionsAndItsLimitClosesTheStream) {
+  AdsServerFixture server({.max_stream_memory_bytes = 1u << 20});
+  Serve(server, {Port("echo", {Pod("10.0.0.1", "a")})});
+  const auto node = AgentNode();
+  {
+    auto stream = OpenSotw(server.NewChannel());
+    ASSERT_TRUE(stream->Send(Request(kClusterLoadAssignmentTypeUrl, ManyNames(1000), &node)));
+    // No answer (none of the names exist): wait for the estimate instead.
+    double estimate = 0;
+    for (int i = 0; i < 100 && estimate == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      estimate = server.metrics().stream_memory.With({}).value();
+    }
+    // 1,000 names of ~20 bytes, in three containers: well above 100 KiB, below 1 MiB.
+    EXPECT_GT(estimate, 100e3);
+    EXPECT_LT(estimate, 1e6);
+  }
+  for (int i = 0; i < 100 && server.metrics().stream_memory.With({}).value() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(server.metrics().stream_memory.With({}).value(), 0) << "given back on close";
+
+  auto big = OpenSotw(server.NewChannel());
+  ASSERT_TRUE(big->Send(Request(kClusterLoadAssignmentTypeUrl, ManyNames(10000), &node)));
+  std::optional<grpc::Status> ended = big->Finished(std::chrono::seconds(5));
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ended->error_message(), ::testing::HasSubstr("--max-stream-memory-bytes"));
+  EXPECT_EQ(server.metrics().rejections.With({"stream_memory"}).value(), 1u);
 }
 
 TEST(ResourceCache, ABadPortIsReportedAndKeepsItsLastGoodVersion) {
