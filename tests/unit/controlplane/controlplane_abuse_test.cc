@@ -304,8 +304,10 @@ TEST_F(ControlPlaneAbuseTest, AThousandAbandonedStreams) {
   RecordProperty("rss_growth_settled_bytes", std::to_string(settled));
   std::cout << "RSS +" << open_growth / 1e6 << " MB with 1,000 streams open, +" << settled / 1e6
             << " MB after they closed\n";
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed memory resident
   EXPECT_LT(open_growth, 60e6) << "1,000 small streams must cost well under 60 KB each";
   EXPECT_LT(settled, 15e6) << "closed streams' memory goes back";
+#endif
   EXPECT_GE(Metric("skewless_xds_streams_opened_total{protocol=\"sotw\"}"), 1000);
   EXPECT_EQ(Metric("skewless_xds_stream_memory_bytes"), 0) << "no stream holds anything";
 }
@@ -413,10 +415,14 @@ TEST_F(ControlPlaneAbuseTest, HugeNameListsCostBoundedMemoryThatIsGivenBack) {
   std::cout << "after the rounds: RSS +" << settled.back() / 1e6 << " MB\n";
   RecordProperty("rss_peak_growth_bytes", std::to_string(peak));
   RecordProperty("rss_settled_growth_bytes", std::to_string(settled.back()));
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed memory resident
   EXPECT_LT(peak, 300e6) << "eight 40,000-name streams";
+#endif
   // Measured 7-19 MB (what glibc keeps in use between arenas varies run to run); without
   // the trim, 147 MB.
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(settled.back(), 40e6) << "memory is given back after the streams close";
+#endif
   EXPECT_EQ(Metric("skewless_xds_stream_memory_bytes"), 0);
 
   // One stream past the name limit is closed, the rest of the control plane unaffected.
@@ -537,7 +543,9 @@ TEST_F(ControlPlaneAbuseTest, SlowReadersHoldOneRoundOfResponsesAndDelayNobody) 
   RecordProperty("rss_peak_growth_bytes", std::to_string(peak));
   // 50 streams × (CDS + EDS of 500 Services, ~300 KiB) held in flight, plus HTTP/2
   // buffers: tens of MB; without the one-write-at-a-time rule it grew per change.
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed memory resident
   EXPECT_LT(peak, 150e6);
+#endif
 }
 
 }  // namespace
