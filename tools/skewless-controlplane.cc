@@ -3,6 +3,7 @@
 
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "skewless/common/cli.h"
@@ -27,12 +28,21 @@ int main(int argc, char** argv) {
   std::optional<std::string> xds_listen, http_listen, source, file, kubeconfig, kube_context,
       cluster_domain, log_level, log_format;
   std::optional<double> shutdown_grace_s;
+  std::optional<std::string> tls_cert_file, tls_key_file;
+  bool plaintext = false;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
                  "shutdownGraceSeconds; see docs/controlplane.md)");
   app.add_option("--xds-listen", xds_listen,
                  "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
+  app.add_option("--tls-cert-file", tls_cert_file,
+                 "PEM certificate chain that ADS serves TLS with (with --tls-key-file; read at "
+                 "start). Without both, ADS is plaintext h2c: the default until the agent "
+                 "speaks TLS");
+  app.add_option("--tls-key-file", tls_key_file, "PEM private key of --tls-cert-file");
+  app.add_flag("--plaintext", plaintext,
+               "Serve ADS without TLS, explicitly (today also the default without TLS files)");
   app.add_option("--http-listen", http_listen,
                  "host:port for /metrics, /healthz, /readyz (default 0.0.0.0:9090)");
   app.add_option("--source", source,
@@ -76,6 +86,9 @@ int main(int argc, char** argv) {
     config.source = *kind;
   }
   if (file) config.file = *file;
+  if (tls_cert_file) config.tls_cert_file = *tls_cert_file;
+  if (tls_key_file) config.tls_key_file = *tls_key_file;
+  if (plaintext) config.plaintext = true;
   if (kubeconfig) config.kubeconfig = *kubeconfig;
   if (kube_context) config.kube_context = *kube_context;
   if (cluster_domain) config.cluster_domain = *cluster_domain;
@@ -103,7 +116,8 @@ int main(int argc, char** argv) {
                          std::to_string((*server)->xds_port())},
              {"http", config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
                           std::to_string((*server)->http_port())},
-             {"source", std::string(skewless::controlplane::SourceKindName(config.source))}});
+             {"source", std::string(skewless::controlplane::SourceKindName(config.source))},
+             {"transport", skewless::controlplane::UsesTls(config) ? "tls" : "plaintext"}});
   skewless::AwaitStopSignal(stop_signals);
   (*server)->Shutdown();
   return kExitOk;

@@ -6,6 +6,10 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +26,22 @@
 
 namespace skewless::controlplane {
 namespace {
+
+// gRPC checks the PEM only when the listener starts, and then says only that it failed:
+// name the file and what is wrong with it here.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " ", path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(what, " ", path, ": no PEM block"));
+  }
+  return text.str();
+}
 
 class ServerImpl final : public ControlPlaneServer {
  public:
@@ -54,8 +74,10 @@ class ServerImpl final : public ControlPlaneServer {
     source_errors_.With({});
     rejected_ports_.With({});
 
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = XdsCredentials();
+    if (!credentials.ok()) return credentials.status();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(config_.xds_listen, grpc::InsecureServerCredentials(), &xds_port_);
+    builder.AddListeningPort(config_.xds_listen, *credentials, &xds_port_);
     builder.RegisterService(&ads_);
     // Clients keep ADS streams for hours: notice dead peers, tolerate their pings.
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
@@ -105,6 +127,17 @@ class ServerImpl final : public ControlPlaneServer {
   prometheus::Registry& registry() override { return registry_; }
 
  private:
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> XdsCredentials() {
+    if (!UsesTls(config_)) return grpc::InsecureServerCredentials();
+    absl::StatusOr<std::string> cert = ReadPemFile(config_.tls_cert_file, "tls certificate");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPemFile(config_.tls_key_file, "tls key");
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+    return grpc::SslServerCredentials(options);
+  }
+
   absl::Status StartFileSource(FileSource::SnapshotCallback on_snapshot,
                                FileSource::ErrorCallback on_error) {
     if (config_.file.empty()) {

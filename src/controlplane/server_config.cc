@@ -74,6 +74,8 @@ absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
       absl::StrCat("source \"", std::string(name), "\" is not one of file, kubernetes"));
 }
 
+bool UsesTls(const ServerConfig& config) { return !config.tls_cert_file.empty(); }
+
 absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
                                                    std::string_view source_name) {
   absl::StatusOr<YAML::Node> loaded = LoadYaml(document, source_name);
@@ -195,6 +197,13 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.source == SourceKind::kFile && !config.kubeconfig.empty()) {
     return absl::InvalidArgumentError(
         "source.kubeconfig: set, but source.kind is file (use kind: kubernetes)");
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls: a certificate file needs its key file and a key file its certificate");
+  }
+  if (config.plaintext && UsesTls(config)) {
+    return absl::InvalidArgumentError("tls: plaintext chosen, but TLS files given");
   }
   return absl::OkStatus();
 }

@@ -14,7 +14,7 @@ namespace skewless::controlplane {
 enum class SourceKind { kFile, kKubernetes };
 
 struct ServerConfig {
-  std::string xds_listen = "0.0.0.0:18000";  // ADS over gRPC (plaintext h2c)
+  std::string xds_listen = "0.0.0.0:18000";  // ADS over gRPC
   std::string http_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz
   SourceKind source = SourceKind::kFile;
   std::string file;          // the YAML snapshot; empty = the embedded lab default
@@ -25,6 +25,12 @@ struct ServerConfig {
   std::string log_format = "logfmt";
   // How long SIGTERM waits for streams to end before cancelling them.
   std::chrono::milliseconds shutdown_grace{5000};
+  // TLS for ADS: a PEM certificate chain and its key (cert-manager writes both). Neither
+  // = plaintext h2c, today's default while the agent has no TLS; `plaintext` says so
+  // explicitly and then forbids the files.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool plaintext = false;
 };
 
 // Parses the YAML document over the defaults. Unknown keys are errors (a typo must not
@@ -39,5 +45,6 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 
 std::string_view SourceKindName(SourceKind kind);  // "file", "kubernetes"
 absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name);
+bool UsesTls(const ServerConfig& config);
 
 }  // namespace skewless::controlplane
