@@ -23,6 +23,8 @@
 #include "skewless/xds/ads_server.h"
 #include "skewless/xds/cache.h"
 #include "skewless/xds/server_metrics.h"
+#include "token_auth.h"
+#include "token_review.h"
 
 namespace skewless::controlplane {
 namespace {
@@ -135,7 +137,38 @@ class ServerImpl final : public ControlPlaneServer {
     if (!key.ok()) return key.status();
     grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
     options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
-    return grpc::SslServerCredentials(options);
+    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(options);
+    if (config_.auth == AuthMode::kTokenReview) {
+      absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> processor = NewTokenAuthProcessor();
+      if (!processor.ok()) return processor.status();
+      credentials->SetAuthMetadataProcessor(*std::move(processor));
+    }
+    return credentials;
+  }
+
+  // Every ADS call is checked by the processor before it reaches the ADS service, which
+  // finds the caller's account in its AuthContext (peer_identity.h).
+  absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> NewTokenAuthProcessor() {
+    absl::StatusOr<KubeConfig> kube =
+        config_.kubeconfig.empty() ? InClusterConfig()
+                                   : LoadKubeconfig(config_.kubeconfig, config_.kube_context);
+    if (!kube.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("auth tokenreview: ", kube.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<kube::TokenReviewer>> reviewer =
+        kube::TokenReviewer::Create(*std::move(kube));
+    if (!reviewer.ok()) return reviewer.status();
+    TokenPolicy policy{
+        config_.token_audience,
+        {config_.writer_service_accounts.begin(), config_.writer_service_accounts.end()},
+        {config_.reader_namespaces.begin(), config_.reader_namespaces.end()}};
+    std::shared_ptr<kube::TokenReviewer> shared = *std::move(reviewer);
+    auto review = [shared, audience = config_.token_audience](const std::string& token) {
+      return shared->Review(token, audience);
+    };
+    return std::make_shared<TokenAuthProcessor>(std::move(policy), std::move(review), registry_,
+                                                config_.token_cache);
   }
 
   absl::Status StartFileSource(FileSource::SnapshotCallback on_snapshot,

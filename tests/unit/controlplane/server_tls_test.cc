@@ -136,5 +136,11 @@ TEST(TlsConfig, ACertificateNeedsItsKeyAndPlaintextExcludesBoth) {
               HasSubstr("plaintext chosen, but TLS files given"));
 }
 
+TEST(TlsConfig, TokenReviewNeedsTls) {
+  ServerConfig config;
+  config.auth = AuthMode::kTokenReview;
+  EXPECT_THAT(std::string(ValidateServerConfig(config).message()), HasSubstr("needs TLS"));
+}
+
 }  // namespace
 }  // namespace skewless::controlplane
