@@ -3,6 +3,8 @@
 
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "skewless/common/cli.h"
@@ -29,12 +31,36 @@ int main(int argc, char** argv) {
   std::optional<double> shutdown_grace_s;
   std::optional<std::size_t> max_streams, max_streams_per_peer, max_names_per_stream,
       max_stream_memory_bytes, max_request_bytes, max_requests_per_second;
+  std::optional<std::string> tls_cert_file, tls_key_file, auth, token_audience;
+  std::optional<std::vector<std::string>> writer_service_accounts, reader_namespaces;
+  bool plaintext = false;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
                  "shutdownGraceSeconds, limits.*; see docs/controlplane.md)");
   app.add_option("--xds-listen", xds_listen,
                  "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
+  app.add_option("--tls-cert-file", tls_cert_file,
+                 "PEM certificate chain that ADS serves TLS with (with --tls-key-file; read at "
+                 "start). Without both, ADS is plaintext h2c: the default until the agent "
+                 "speaks TLS");
+  app.add_option("--tls-key-file", tls_key_file, "PEM private key of --tls-cert-file");
+  app.add_flag("--plaintext", plaintext,
+               "Serve ADS without TLS, explicitly (today also the default without TLS files)");
+  app.add_option("--auth", auth,
+                 "How ADS clients authenticate: 'none' (default: anyone who reaches the port "
+                 "reads every Service) or 'tokenreview' (a bound ServiceAccount token in "
+                 "'authorization: Bearer', checked with the TokenReview API; needs TLS)");
+  app.add_option("--token-audience", token_audience,
+                 "Audience client tokens must be bound to (default skewless-controlplane)");
+  app.add_option("--writer-service-accounts", writer_service_accounts,
+                 "namespace/name,... of the ServiceAccounts that may write (the agent's and the "
+                 "splicer's); they may always read")
+      ->delimiter(',');
+  app.add_option("--reader-namespaces", reader_namespaces,
+                 "namespace,...: only ServiceAccounts of these namespaces (and the writers) may "
+                 "read (default: any authenticated ServiceAccount)")
+      ->delimiter(',');
   app.add_option("--http-listen", http_listen,
                  "host:port for /metrics, /healthz, /readyz (default 0.0.0.0:9090)");
   app.add_option("--source", source,
@@ -44,8 +70,8 @@ int main(int argc, char** argv) {
                  "YAML snapshot for --source file, re-read when it changes; without it the "
                  "embedded lab snapshot is served");
   app.add_option("--kubeconfig", kubeconfig,
-                 "kubeconfig for --source kubernetes; without it the in-cluster service "
-                 "account (KUBERNETES_SERVICE_HOST, token, CA) is used");
+                 "kubeconfig for --source kubernetes and --auth tokenreview; without it the "
+                 "in-cluster service account (KUBERNETES_SERVICE_HOST, token, CA) is used");
   app.add_option("--kube-context", kube_context, "kubeconfig context (default: current-context)");
   app.add_option("--cluster-domain", cluster_domain,
                  "DNS suffix of Service names in gRPC targets (default cluster.local)");
@@ -99,6 +125,21 @@ int main(int argc, char** argv) {
     config.source = *kind;
   }
   if (file) config.file = *file;
+  if (tls_cert_file) config.tls_cert_file = *tls_cert_file;
+  if (tls_key_file) config.tls_key_file = *tls_key_file;
+  if (plaintext) config.plaintext = true;
+  if (auth) {
+    absl::StatusOr<skewless::controlplane::AuthMode> mode =
+        skewless::controlplane::ParseAuthMode(*auth);
+    if (!mode.ok()) {
+      std::cerr << "skewless-controlplane: --auth: " << mode.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config.auth = *mode;
+  }
+  if (token_audience) config.token_audience = *token_audience;
+  if (writer_service_accounts) config.writer_service_accounts = *writer_service_accounts;
+  if (reader_namespaces) config.reader_namespaces = *reader_namespaces;
   if (kubeconfig) config.kubeconfig = *kubeconfig;
   if (kube_context) config.kube_context = *kube_context;
   if (cluster_domain) config.cluster_domain = *cluster_domain;
@@ -132,7 +173,9 @@ int main(int argc, char** argv) {
                          std::to_string((*server)->xds_port())},
              {"http", config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
                           std::to_string((*server)->http_port())},
-             {"source", std::string(skewless::controlplane::SourceKindName(config.source))}});
+             {"source", std::string(skewless::controlplane::SourceKindName(config.source))},
+             {"transport", skewless::controlplane::UsesTls(config) ? "tls" : "plaintext"},
+             {"auth", std::string(skewless::controlplane::AuthModeName(config.auth))}});
   skewless::AwaitStopSignal(stop_signals);
   (*server)->Shutdown();
   return kExitOk;

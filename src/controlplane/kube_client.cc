@@ -366,8 +366,8 @@ absl::StatusOr<std::string> KubeClient::Token() const {
   return std::string(absl::StripAsciiWhitespace(*token));
 }
 
-std::string KubeClient::Describe(const std::string& target) const {
-  return absl::StrCat("GET ", config_.server, target);
+std::string KubeClient::Describe(const std::string& target, std::string_view method) const {
+  return absl::StrCat(Sv(method), " ", config_.server, target);
 }
 
 absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> KubeClient::NewClient(
@@ -435,6 +435,24 @@ absl::StatusOr<HttpResponse> KubeClient::Get(const std::string& target,
   if (!*result) {
     return absl::UnavailableError(
         absl::StrCat(Describe(target), ": ", ErrorText(result->error(), **client)));
+  }
+  return HttpResponse{(*result)->status, std::move((*result)->body)};
+}
+
+absl::StatusOr<HttpResponse> KubeClient::Post(const std::string& target,
+                                              const std::string& json_body,
+                                              std::chrono::milliseconds timeout,
+                                              RequestCanceller& canceller) const {
+  absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> client = NewClient(timeout);
+  if (!client.ok()) return client.status();
+  absl::StatusOr<httplib::Result> result =
+      Send(**client, target, canceller, [&](httplib::ClientImpl& c, const std::string& path) {
+        return c.Post(path, json_body, "application/json");
+      });
+  if (!result.ok()) return result.status();
+  if (!*result) {
+    return absl::UnavailableError(
+        absl::StrCat(Describe(target, "POST"), ": ", ErrorText(result->error(), **client)));
   }
   return HttpResponse{(*result)->status, std::move((*result)->body)};
 }

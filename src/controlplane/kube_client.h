@@ -1,5 +1,5 @@
-// HTTP(S) GETs to the Kubernetes API server (bearer token, CA, client certificate), whole
-// or streamed line by line for watches, abortable from another thread.
+// HTTP(S) GETs (and a POST, for TokenReview) to the Kubernetes API server (bearer token, CA, client
+// certificate), whole or streamed line by line for watches, abortable from another thread.
 #pragma once
 
 #include <atomic>
@@ -91,6 +91,12 @@ class KubeClient {
   absl::StatusOr<HttpResponse> Get(const std::string& target, std::chrono::milliseconds timeout,
                                    RequestCanceller& canceller) const;
 
+  // POST `json_body` to `target` (a create, such as a TokenReview), the whole response
+  // body in memory; errors as for Get.
+  absl::StatusOr<HttpResponse> Post(const std::string& target, const std::string& json_body,
+                                    std::chrono::milliseconds timeout,
+                                    RequestCanceller& canceller) const;
+
   // GET `target` and pass a 200 response's body to `on_line` line by line as it arrives.
   // `on_line` returns false to stop reading (the response then counts as complete).
   // A silence longer than `idle_timeout` is a failed read.
@@ -111,7 +117,7 @@ class KubeClient {
       httplib::ClientImpl& client, const std::string& target, RequestCanceller& canceller,
       const std::function<httplib::Result(httplib::ClientImpl&, const std::string&)>& send) const;
   absl::StatusOr<std::string> Token() const;
-  std::string Describe(const std::string& target) const;
+  std::string Describe(const std::string& target, std::string_view method = "GET") const;
 
   KubeConfig config_;
   bool tls_ = false;

@@ -6,6 +6,10 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -19,9 +23,27 @@
 #include "skewless/xds/ads_server.h"
 #include "skewless/xds/cache.h"
 #include "skewless/xds/server_metrics.h"
+#include "token_auth.h"
+#include "token_review.h"
 
 namespace skewless::controlplane {
 namespace {
+
+// gRPC checks the PEM only when the listener starts, and then says only that it failed:
+// name the file and what is wrong with it here.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " ", path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(what, " ", path, ": no PEM block"));
+  }
+  return text.str();
+}
 
 class ServerImpl final : public ControlPlaneServer {
  public:
@@ -54,8 +76,10 @@ class ServerImpl final : public ControlPlaneServer {
     source_errors_.With({});
     rejected_ports_.With({});
 
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = XdsCredentials();
+    if (!credentials.ok()) return credentials.status();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(config_.xds_listen, grpc::InsecureServerCredentials(), &xds_port_);
+    builder.AddListeningPort(config_.xds_listen, *credentials, &xds_port_);
     builder.RegisterService(&ads_);
     // A larger request fails its stream with RESOURCE_EXHAUSTED inside gRPC, before any
     // of it is handed to us.
@@ -108,6 +132,48 @@ class ServerImpl final : public ControlPlaneServer {
   prometheus::Registry& registry() override { return registry_; }
 
  private:
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> XdsCredentials() {
+    if (!UsesTls(config_)) return grpc::InsecureServerCredentials();
+    absl::StatusOr<std::string> cert = ReadPemFile(config_.tls_cert_file, "tls certificate");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPemFile(config_.tls_key_file, "tls key");
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(options);
+    if (config_.auth == AuthMode::kTokenReview) {
+      absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> processor = NewTokenAuthProcessor();
+      if (!processor.ok()) return processor.status();
+      credentials->SetAuthMetadataProcessor(*std::move(processor));
+    }
+    return credentials;
+  }
+
+  // Every ADS call is checked by the processor before it reaches the ADS service, which
+  // finds the caller's account in its AuthContext (peer_identity.h).
+  absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> NewTokenAuthProcessor() {
+    absl::StatusOr<KubeConfig> kube =
+        config_.kubeconfig.empty() ? InClusterConfig()
+                                   : LoadKubeconfig(config_.kubeconfig, config_.kube_context);
+    if (!kube.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("auth tokenreview: ", kube.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<kube::TokenReviewer>> reviewer =
+        kube::TokenReviewer::Create(*std::move(kube));
+    if (!reviewer.ok()) return reviewer.status();
+    TokenPolicy policy{
+        config_.token_audience,
+        {config_.writer_service_accounts.begin(), config_.writer_service_accounts.end()},
+        {config_.reader_namespaces.begin(), config_.reader_namespaces.end()}};
+    std::shared_ptr<kube::TokenReviewer> shared = *std::move(reviewer);
+    auto review = [shared, audience = config_.token_audience](const std::string& token) {
+      return shared->Review(token, audience);
+    };
+    return std::make_shared<TokenAuthProcessor>(std::move(policy), std::move(review), registry_,
+                                                config_.token_cache);
+  }
+
   absl::Status StartFileSource(FileSource::SnapshotCallback on_snapshot,
                                FileSource::ErrorCallback on_error) {
     if (config_.file.empty()) {

@@ -85,6 +85,19 @@ absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
       absl::StrCat("source \"", std::string(name), "\" is not one of file, kubernetes"));
 }
 
+std::string_view AuthModeName(AuthMode mode) {
+  return mode == AuthMode::kTokenReview ? "tokenreview" : "none";
+}
+
+absl::StatusOr<AuthMode> ParseAuthMode(std::string_view name) {
+  if (name == "none") return AuthMode::kNone;
+  if (name == "tokenreview") return AuthMode::kTokenReview;
+  return absl::InvalidArgumentError(
+      absl::StrCat("auth \"", std::string(name), "\" is not one of none, tokenreview"));
+}
+
+bool UsesTls(const ServerConfig& config) { return !config.tls_cert_file.empty(); }
+
 absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
                                                    std::string_view source_name) {
   absl::StatusOr<YAML::Node> loaded = LoadYaml(document, source_name);
@@ -234,9 +247,39 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         "limits.maxRequestBytes: must be between 1024 and 1073741824");
   }
-  if (config.source == SourceKind::kFile && !config.kubeconfig.empty()) {
+  if (config.source == SourceKind::kFile && config.auth != AuthMode::kTokenReview &&
+      !config.kubeconfig.empty()) {
     return absl::InvalidArgumentError(
-        "source.kubeconfig: set, but source.kind is file (use kind: kubernetes)");
+        "source.kubeconfig: set, but source.kind is file and auth is not tokenreview");
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls: a certificate file needs its key file and a key file its certificate");
+  }
+  if (config.plaintext && UsesTls(config)) {
+    return absl::InvalidArgumentError("tls: plaintext chosen, but TLS files given");
+  }
+  if (config.auth == AuthMode::kTokenReview) {
+    // A bearer token sent in the clear can be copied and replayed by anyone on the path.
+    if (!UsesTls(config)) {
+      return absl::InvalidArgumentError("auth tokenreview: needs TLS (a certificate and key)");
+    }
+    if (config.token_audience.empty()) {
+      return absl::InvalidArgumentError("auth tokenreview: the token audience is empty");
+    }
+  }
+  for (const std::string& account : config.writer_service_accounts) {
+    const std::size_t slash = account.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == account.size() ||
+        account.find('/', slash + 1) != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("writer service account \"", account, "\" is not namespace/name"));
+    }
+  }
+  if (config.auth == AuthMode::kNone &&
+      (!config.writer_service_accounts.empty() || !config.reader_namespaces.empty())) {
+    return absl::InvalidArgumentError(
+        "writer service accounts and reader namespaces need auth tokenreview");
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,5 @@
-// RBAC: the control plane may read Services, EndpointSlices and Nodes, and nothing else.
+// RBAC: the control plane may read Services, EndpointSlices and Nodes and create
+// TokenReviews, and nothing else.
 #include <map>
 #include <set>
 
@@ -11,16 +12,16 @@ namespace {
 
 using GroupResource = std::pair<std::string, std::string>;  // ("" = core, resource)
 
-// Exactly what the Kubernetes source lists and watches (docs/controlplane-kubernetes.md).
-const std::set<GroupResource>& WatchedResources() {
-  static const std::set<GroupResource> watched = {
-      {"", "services"}, {"", "nodes"}, {"discovery.k8s.io", "endpointslices"}};
-  return watched;
-}
-
-const std::set<std::string>& ReadVerbs() {
-  static const std::set<std::string> verbs = {"get", "list", "watch"};
-  return verbs;
+// Exactly what the control plane needs: the kinds the Kubernetes source lists and
+// watches (docs/controlplane-kubernetes.md), and TokenReviews to check ADS clients'
+// tokens with --auth tokenreview (docs/deploy.md).
+const std::map<GroupResource, std::set<std::string>>& NeededGrants() {
+  static const std::map<GroupResource, std::set<std::string>> needed = {
+      {{"", "services"}, {"get", "list", "watch"}},
+      {{"", "nodes"}, {"get", "list", "watch"}},
+      {{"discovery.k8s.io", "endpointslices"}, {"get", "list", "watch"}},
+      {{"authentication.k8s.io", "tokenreviews"}, {"create"}}};
+  return needed;
 }
 
 std::string Name(const GroupResource& grant) {
@@ -41,26 +42,28 @@ Problems CheckRoles(const ManifestSet& set) {
         problems.push_back(absl::StrCat(where, ": grants nonResourceURLs"));
       }
       const std::vector<std::string> verbs = Strings(At(rule, {"verbs"}));
-      for (const std::string& verb : verbs) {
-        if (!ReadVerbs().contains(verb)) {
-          problems.push_back(absl::StrCat(where, ": grants \"", verb,
-                                          "\"; only get, list and "
-                                          "watch are needed"));
-        }
-      }
       for (const std::string& group : Strings(At(rule, {"apiGroups"}))) {
         for (const std::string& resource : Strings(At(rule, {"resources"}))) {
-          if (!WatchedResources().contains({group, resource})) {
+          const auto needed = NeededGrants().find({group, resource});
+          if (needed == NeededGrants().end()) {
             problems.push_back(absl::StrCat(where, ": grants access to ", Name({group, resource}),
-                                            ", which the control plane does not watch"));
+                                            ", which the control plane does not use"));
+            continue;
+          }
+          for (const std::string& verb : verbs) {
+            if (!needed->second.contains(verb)) {
+              problems.push_back(absl::StrCat(where, ": grants \"", verb, "\" on ",
+                                              Name({group, resource}), "; only ",
+                                              absl::StrJoin(needed->second, ", "), " needed"));
+            }
           }
           granted[{group, resource}].insert(verbs.begin(), verbs.end());
         }
       }
     }
     if (Text(At(role->node, {"metadata", "name"})) != kControlPlane) continue;
-    for (const GroupResource& needed : WatchedResources()) {
-      for (const std::string& verb : ReadVerbs()) {
+    for (const auto& [needed, needed_verbs] : NeededGrants()) {
+      for (const std::string& verb : needed_verbs) {
         if (!granted[needed].contains(verb)) {
           problems.push_back(absl::StrCat(where, ": does not grant ", verb, " on ", Name(needed)));
         }

@@ -1,4 +1,5 @@
-// The control plane reads Services, EndpointSlices and Nodes, and can do nothing else.
+// The control plane reads Services, EndpointSlices and Nodes, creates TokenReviews, and
+// can do nothing else.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -40,6 +41,16 @@ TEST(DeployRbac, AMissingWatchIsCaught) {
       YAML::Load("[get, list]");
   EXPECT_THAT(CheckRoles(broken),
               Contains(HasSubstr("does not grant watch on endpointslices.discovery.k8s.io")));
+}
+
+TEST(DeployRbac, TokenReviewsMayOnlyBeCreated) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "ClusterRole", kControlPlane)["rules"][2]["verbs"] = YAML::Load("[get]");
+  const Problems problems = CheckRoles(broken);
+  EXPECT_THAT(problems,
+              Contains(HasSubstr("grants \"get\" on tokenreviews.authentication.k8s.io")));
+  EXPECT_THAT(problems,
+              Contains(HasSubstr("does not grant create on tokenreviews.authentication.k8s.io")));
 }
 
 TEST(DeployRbac, ARoleRefToAMissingClusterRoleIsCaught) {

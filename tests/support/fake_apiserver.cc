@@ -148,6 +148,10 @@ absl::Status FakeApiServer::Listen() {
                    Handle(resource, request, response);
                  });
   }
+  server_->Post("/apis/authentication.k8s.io/v1/tokenreviews",
+                [this](const httplib::Request& request, httplib::Response& response) {
+                  HandleTokenReview(request, response);
+                });
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::InternalError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -288,6 +292,67 @@ void FakeApiServer::SetWatchesPaused(bool paused) {
   std::lock_guard<std::mutex> lock(mutex_);
   paused_ = paused;
   changed_.notify_all();
+}
+
+void FakeApiServer::AddToken(std::string token, FakeToken identity) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  tokens_[std::move(token)] = std::move(identity);
+}
+
+std::vector<RecordedTokenReview> FakeApiServer::TokenReviews() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return token_reviews_;
+}
+
+void FakeApiServer::HandleTokenReview(const httplib::Request& request,
+                                      httplib::Response& response) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const json body = json::parse(request.body, nullptr, false);
+  if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
+    return Reply(response, 400, "BadRequest", "a TokenReview needs a spec");
+  }
+  RecordedTokenReview record;
+  record.token = body["spec"].value("token", "");
+  record.requested_audiences = body["spec"].value("audiences", std::vector<std::string>{});
+  record.authorization = request.get_header_value("Authorization");
+  token_reviews_.push_back(record);
+  if (unavailable_) {
+    return Reply(response, 503, "ServiceUnavailable",
+                 "the server is currently unable to handle the request");
+  }
+  if (!required_token_.empty() && record.authorization != "Bearer " + required_token_) {
+    return Reply(response, 401, "Unauthorized", "Unauthorized");
+  }
+  json status = {{"authenticated", false}};
+  const auto known = tokens_.find(record.token);
+  if (known == tokens_.end()) {
+    status["error"] = "[invalid bearer token, square/go-jose: error in cryptographic primitive]";
+  } else {
+    std::vector<std::string> shared;
+    for (const std::string& audience : known->second.audiences) {
+      if (std::find(record.requested_audiences.begin(), record.requested_audiences.end(),
+                    audience) != record.requested_audiences.end()) {
+        shared.push_back(audience);
+      }
+    }
+    if (shared.empty()) {
+      status["error"] = absl::StrCat(
+          "[invalid bearer token, token audiences ", json(known->second.audiences).dump(),
+          " is invalid for the target audiences ", json(record.requested_audiences).dump(), "]");
+    } else {
+      status = {{"authenticated", true},
+                {"user", {{"username", known->second.username}, {"uid", "uid-1"}}},
+                {"audiences", shared}};
+    }
+  }
+  response.status = 201;
+  response.set_content(json{{"apiVersion", "authentication.k8s.io/v1"},
+                            {"kind", "TokenReview"},
+                            {"metadata", {{"creationTimestamp", nullptr}}},
+                            {"spec", body["spec"]},
+                            {"status", status}}
+                           .dump(),
+                       "application/json");
 }
 
 std::vector<RecordedRequest> FakeApiServer::Requests() const {

@@ -58,6 +58,19 @@ struct RecordedRequest {
   }
 };
 
+// A token the fake's TokenReview endpoint knows, as the real API server would judge it.
+struct FakeToken {
+  std::string username;                // "system:serviceaccount:<namespace>:<name>"
+  std::vector<std::string> audiences;  // what the token is bound to
+};
+
+// One TokenReview as the server saw it.
+struct RecordedTokenReview {
+  std::string token;                             // spec.token
+  std::vector<std::string> requested_audiences;  // spec.audiences
+  std::string authorization;                     // the reviewer's own credential
+};
+
 class FakeApiServer {
  public:
   static absl::StatusOr<std::unique_ptr<FakeApiServer>> Start(FakeApiServerOptions options = {});
@@ -101,6 +114,12 @@ class FakeApiServer {
   // Answers each list request of `resource` only after `delay` (a slow etcd range read).
   void SetListDelay(Resource resource, std::chrono::milliseconds delay);
 
+  // POST /apis/authentication.k8s.io/v1/tokenreviews answers from this table: an unknown
+  // token is not authenticated, one bound to none of the requested audiences neither
+  // (with the API server's own error text), any other authenticated with the intersection.
+  void AddToken(std::string token, FakeToken identity);
+  std::vector<RecordedTokenReview> TokenReviews() const;
+
   std::vector<RecordedRequest> Requests() const;
   std::vector<RecordedRequest> Requests(Resource resource) const;
   std::size_t OpenWatches() const;
@@ -122,6 +141,7 @@ class FakeApiServer {
   explicit FakeApiServer(FakeApiServerOptions options);
   absl::Status Listen();
   void Handle(Resource resource, const httplib::Request& request, httplib::Response& response);
+  void HandleTokenReview(const httplib::Request& request, httplib::Response& response);
   // Both with mutex_ held.
   void ServeList(Resource resource, const httplib::Request& request, httplib::Response& response);
   void ServeWatch(Resource resource, const httplib::Request& request, httplib::Response& response);
@@ -149,6 +169,8 @@ class FakeApiServer {
   std::set<std::shared_ptr<Watch>> watches_;
   std::vector<RecordedRequest> requests_;
   std::vector<Resource> request_resources_;  // parallel to requests_
+  std::map<std::string, FakeToken> tokens_;
+  std::vector<RecordedTokenReview> token_reviews_;
 };
 
 }  // namespace skewless::testing

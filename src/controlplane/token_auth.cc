@@ -1,0 +1,195 @@
+// Token authentication of ADS calls: the bearer token, the verdict cache, the policy.
+#include "token_auth.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "skewless/common/log.h"
+#include "skewless/controlplane/peer_identity.h"
+
+namespace skewless::controlplane {
+namespace {
+
+constexpr std::chrono::seconds kLogInterval{10};
+constexpr std::string_view kBearer = "Bearer ";
+constexpr std::string_view kServiceAccountUser = "system:serviceaccount:";
+constexpr Refusal kAllRefusals[] = {Refusal::kNoToken, Refusal::kInvalidToken,
+                                    Refusal::kWrongAudience, Refusal::kNotAllowed,
+                                    Refusal::kReviewError};
+
+TokenVerdict Refused(Refusal refusal, std::string detail, std::string service_account = "") {
+  return TokenVerdict{refusal, std::move(service_account), false, std::move(detail)};
+}
+
+// The cache is keyed by a digest, so a dump of the process holds no usable token.
+std::string Digest(std::string_view token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+grpc::StatusCode CodeOf(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kNotAllowed:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case Refusal::kReviewError:
+      return grpc::StatusCode::UNAVAILABLE;  // our failure: the client should retry
+    default:
+      return grpc::StatusCode::UNAUTHENTICATED;
+  }
+}
+
+}  // namespace
+
+std::string_view RefusalName(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kNoToken:
+      return "no_token";
+    case Refusal::kInvalidToken:
+      return "invalid_token";
+    case Refusal::kWrongAudience:
+      return "wrong_audience";
+    case Refusal::kNotAllowed:
+      return "not_allowed";
+    case Refusal::kReviewError:
+      return "review_error";
+  }
+  return "unknown";
+}
+
+TokenVerdict Judge(const kube::TokenReviewResult& review, const TokenPolicy& policy) {
+  if (!review.authenticated) {
+    // The API server refuses a token bound to other audiences with "token audiences
+    // [...] is invalid for the target audiences [...]".
+    const bool audience = absl::StrContains(review.error, "audience");
+    return Refused(audience ? Refusal::kWrongAudience : Refusal::kInvalidToken,
+                   review.error.empty() ? "token not authenticated" : review.error);
+  }
+  // An audience-unaware authenticator (a static or webhook token), or a token for the
+  // API server itself, comes back without our audience: an API credential is no ticket.
+  if (std::find(review.audiences.begin(), review.audiences.end(), policy.audience) ==
+      review.audiences.end()) {
+    return Refused(Refusal::kWrongAudience,
+                   absl::StrCat("token is not bound to the audience ", policy.audience,
+                                " (bound to: ", absl::StrJoin(review.audiences, ","), ")"));
+  }
+  std::vector<std::string> parts;
+  if (review.username.starts_with(kServiceAccountUser)) {
+    parts = absl::StrSplit(review.username.substr(kServiceAccountUser.size()), ':');
+  }
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+    return Refused(Refusal::kNotAllowed,
+                   absl::StrCat("user ", review.username, " is not a ServiceAccount"));
+  }
+  const std::string account = absl::StrCat(parts[0], "/", parts[1]);
+  const bool writer = policy.writers.contains(account);
+  if (!writer && !policy.reader_namespaces.empty() &&
+      !policy.reader_namespaces.contains(parts[0])) {
+    return Refused(Refusal::kNotAllowed,
+                   absl::StrCat("ServiceAccount ", account, " is not in a reader namespace"),
+                   account);
+  }
+  return TokenVerdict{std::nullopt, account, writer, ""};
+}
+
+TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review,
+                                       prometheus::Registry& registry, CacheOptions cache)
+    : policy_(std::move(policy)),
+      review_(std::move(review)),
+      cache_options_(cache),
+      refusals_(registry.AddCounter("skewless_controlplane_auth_refusals_total",
+                                    "ADS calls refused by authentication or authorization.",
+                                    {"reason"})),
+      reviews_(registry.AddCounter("skewless_controlplane_token_reviews_total",
+                                   "TokenReview requests sent to the API server (cache misses).")),
+      log_limiters_{log::Limiter(kLogInterval), log::Limiter(kLogInterval),
+                    log::Limiter(kLogInterval), log::Limiter(kLogInterval),
+                    log::Limiter(kLogInterval)} {
+  for (Refusal refusal : kAllRefusals) refusals_.With({std::string(RefusalName(refusal))});
+  reviews_.With({});
+}
+
+grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
+                                         grpc::AuthContext* context,
+                                         OutputMetadata* consumed_auth_metadata,
+                                         OutputMetadata* /*response_metadata*/) {
+  const auto header = auth_metadata.find("authorization");
+  std::string token;
+  if (header != auth_metadata.end()) {
+    const std::string_view value(header->second.data(), header->second.size());
+    if (value.starts_with(kBearer)) token = std::string(value.substr(kBearer.size()));
+    // Consumed: the token goes no further than this check, not to the service handler.
+    consumed_auth_metadata->insert({"authorization", std::string(value)});
+  }
+  const TokenVerdict verdict = token.empty()
+                                   ? Refused(Refusal::kNoToken, "no authorization: Bearer token")
+                                   : VerdictFor(token);
+  if (verdict.refusal) return Refuse(verdict);
+  context->AddProperty(kServiceAccountProperty, verdict.service_account);
+  context->AddProperty(kWriterProperty, verdict.writer ? "true" : "false");
+  context->SetPeerIdentityPropertyName(kServiceAccountProperty);
+  return grpc::Status::OK;
+}
+
+TokenVerdict TokenAuthProcessor::VerdictFor(const std::string& token) {
+  const std::string key = Digest(token);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      if (it->second.expiry > now) return it->second.verdict;
+      cache_.erase(it);
+    }
+  }
+  // Outside the lock: one slow review must not hold up every other call. Two calls with
+  // the same new token may both review it; the cache keeps the later verdict.
+  reviews_.With({}).Increment();
+  absl::StatusOr<kube::TokenReviewResult> review = review_(token);
+  if (!review.ok()) {
+    // Not cached: the next call asks again.
+    return Refused(Refusal::kReviewError, std::string(review.status().message()));
+  }
+  TokenVerdict verdict = Judge(*review, policy_);
+  const auto expiry = std::chrono::steady_clock::now() +
+                      (verdict.refusal ? cache_options_.refused_ttl : cache_options_.admitted_ttl);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cache_.size() >= cache_options_.max_entries) {
+    std::erase_if(cache_, [&](const auto& entry) { return entry.second.expiry <= now; });
+  }
+  if (cache_.size() >= cache_options_.max_entries) {
+    // Still full of live entries (a flood of distinct tokens): drop the one that expires
+    // first. Linear, but only on this rare path.
+    cache_.erase(std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
+      return a.second.expiry < b.second.expiry;
+    }));
+  }
+  cache_[key] = CacheEntry{verdict, expiry};
+  return verdict;
+}
+
+grpc::Status TokenAuthProcessor::Refuse(const TokenVerdict& verdict) {
+  const std::string reason(RefusalName(*verdict.refusal));
+  refusals_.With({reason}).Increment();
+  std::uint64_t suppressed = 0;
+  bool log_it;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    log_it = log_limiters_[static_cast<std::size_t>(*verdict.refusal)].Allow(&suppressed);
+  }
+  if (log_it) {
+    log::Warn("ADS call refused", {{"reason", reason},
+                                   {"service_account", verdict.service_account},
+                                   {"detail", verdict.detail},
+                                   {"suppressed_since_last", absl::StrCat(suppressed)}});
+  }
+  return grpc::Status(CodeOf(*verdict.refusal),
+                      absl::StrCat("skewless-controlplane: ", reason, ": ", verdict.detail));
+}
+
+}  // namespace skewless::controlplane

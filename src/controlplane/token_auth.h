@@ -1,0 +1,84 @@
+// ADS authentication by ServiceAccount token: every call's `authorization: Bearer` token
+// is reviewed (TokenReview, cached briefly), judged against the audience and the allowed
+// accounts, and either refused (counted, logged at a bounded rate) or admitted with the
+// account in the call's AuthContext (peer_identity.h).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/security/auth_metadata_processor.h"
+#include "skewless/common/log_limiter.h"
+#include "skewless/common/prometheus.h"
+#include "skewless/controlplane/server_config.h"
+#include "token_review.h"
+
+namespace skewless::controlplane {
+
+struct TokenPolicy {
+  std::string audience;                     // the token must be bound to it
+  std::set<std::string> writers;            // "namespace/name"
+  std::set<std::string> reader_namespaces;  // empty = every namespace may read
+};
+
+// Why a call was refused; each is a value of the refusals metric's `reason` label.
+enum class Refusal { kNoToken, kInvalidToken, kWrongAudience, kNotAllowed, kReviewError };
+std::string_view RefusalName(Refusal refusal);
+
+struct TokenVerdict {
+  std::optional<Refusal> refusal;  // empty = admitted
+  std::string service_account;     // "namespace/name" when the token is a ServiceAccount's
+  bool writer = false;
+  std::string detail;  // for the log line and the client's error message
+};
+
+// The policy applied to one review (pure, so every case is a table row in a unit test).
+TokenVerdict Judge(const kube::TokenReviewResult& review, const TokenPolicy& policy);
+
+class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
+ public:
+  using ReviewFunction =
+      std::function<absl::StatusOr<kube::TokenReviewResult>(const std::string& token)>;
+  // Admissions are kept longer than refusals: a refused client that fixes its token
+  // should not wait long, and refusals are what a flood of bad tokens would fill.
+  using CacheOptions = ServerConfig::TokenCache;
+
+  TokenAuthProcessor(TokenPolicy policy, ReviewFunction review, prometheus::Registry& registry,
+                     CacheOptions cache);
+
+  // Reviews block on the API server: gRPC runs them off its I/O threads.
+  bool IsBlocking() const override { return true; }
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
+                       OutputMetadata* consumed_auth_metadata,
+                       OutputMetadata* response_metadata) override;
+
+ private:
+  struct CacheEntry {
+    TokenVerdict verdict;
+    std::chrono::steady_clock::time_point expiry;
+  };
+  TokenVerdict VerdictFor(const std::string& token);
+  grpc::Status Refuse(const TokenVerdict& verdict);
+
+  const TokenPolicy policy_;
+  const ReviewFunction review_;
+  const CacheOptions cache_options_;
+  prometheus::Family<prometheus::Counter>& refusals_;
+  prometheus::Family<prometheus::Counter>& reviews_;
+
+  std::mutex mutex_;                                   // guards cache_ and log_limiters_
+  std::unordered_map<std::string, CacheEntry> cache_;  // by the token's SHA-256
+  // One per reason, so a flood of one kind (no token) cannot hide another (not allowed).
+  std::array<log::Limiter, 5> log_limiters_;
+};
+
+}  // namespace skewless::controlplane

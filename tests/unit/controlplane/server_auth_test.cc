@@ -1,0 +1,340 @@
+// ADS authentication by bound ServiceAccount tokens, against the fake API server's
+// TokenReview: who is refused (counted, logged) and who is admitted, the verdict cache,
+// and the policy itself case by case.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "fake_apiserver.h"
+#include "grpcpp/grpcpp.h"
+#include "skewless/controlplane/peer_identity.h"
+#include "skewless/controlplane/server.h"
+#include "skewless/controlplane/server_config.h"
+#include "test_pki.h"
+#include "token_auth.h"
+
+namespace skewless::controlplane {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kClusterType[] = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+constexpr char kAudience[] = "skewless-controlplane";
+// The control plane's own credential towards the API server.
+constexpr char kControlPlaneToken[] = "controlplane-sa-token";
+
+class TokenAuthServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("skewless-cp-auth-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    absl::StatusOr<testing::TestPki> pki = testing::MakeTestPki();
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *std::move(pki);
+    std::ofstream(dir_ / "tls.crt") << pki_.server_cert_pem;
+    std::ofstream(dir_ / "tls.key") << pki_.server_key_pem;
+
+    auto api = testing::FakeApiServer::Start();
+    ASSERT_TRUE(api.ok()) << api.status();
+    api_ = *std::move(api);
+    api_->SetRequiredToken(kControlPlaneToken);
+    api_->AddToken("agent-token",
+                   {"system:serviceaccount:skewless-system:skewless-agent", {kAudience}});
+    api_->AddToken("reader-token", {"system:serviceaccount:shop:frontend", {kAudience}});
+    api_->AddToken("other-ns-token", {"system:serviceaccount:billing:worker", {kAudience}});
+    api_->AddToken("api-audience-token", {"system:serviceaccount:shop:frontend",
+                                          {"https://kubernetes.default.svc.cluster.local"}});
+    api_->AddToken("user-token", {"alice@example.com", {kAudience}});
+    std::ofstream(dir_ / "kubeconfig")
+        << "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+        << "clusters: [{name: t, cluster: {server: '" << api_->url() << "'}}]\n"
+        << "users: [{name: t, user: {token: " << kControlPlaneToken << "}}]\n"
+        << "contexts: [{name: t, context: {cluster: t, user: t}}]\n";
+
+    config_.xds_listen = "127.0.0.1:0";
+    config_.http_listen = "127.0.0.1:0";
+    config_.shutdown_grace = std::chrono::milliseconds(200);
+    config_.tls_cert_file = (dir_ / "tls.crt").string();
+    config_.tls_key_file = (dir_ / "tls.key").string();
+    config_.auth = AuthMode::kTokenReview;
+    config_.kubeconfig = (dir_ / "kubeconfig").string();
+    config_.writer_service_accounts = {"skewless-system/skewless-agent"};
+    config_.reader_namespaces = {"shop"};
+  }
+  void TearDown() override {
+    server_.reset();
+    api_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartServer() {
+    auto server = ControlPlaneServer::Start(config_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  // One CDS request on a new stream carrying `token` (none when empty): OK with the
+  // response, or the status the stream ended with.
+  grpc::Status FetchClusters(const std::string& token,
+                             envoy::service::discovery::v3::DiscoveryResponse* response = nullptr) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = pki_.ca_cert_pem;
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
+                                             grpc::SslCredentials(options), args);
+    auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    auto stream = stub->StreamAggregatedResources(&context);
+    envoy::service::discovery::v3::DiscoveryRequest request;
+    request.set_type_url(kClusterType);
+    stream->Write(request);
+    envoy::service::discovery::v3::DiscoveryResponse local;
+    if (stream->Read(response != nullptr ? response : &local)) {
+      context.TryCancel();
+      stream->Finish().IgnoreError();
+      return grpc::Status::OK;
+    }
+    return stream->Finish();
+  }
+
+  std::string Metrics() {
+    httplib::Client client("127.0.0.1", server_->http_port());
+    auto result = client.Get("/metrics");
+    return result ? result->body : "";
+  }
+
+  std::filesystem::path dir_;
+  testing::TestPki pki_;
+  std::unique_ptr<testing::FakeApiServer> api_;
+  ServerConfig config_;
+  std::unique_ptr<ControlPlaneServer> server_;
+};
+
+TEST_F(TokenAuthServerTest, AReaderNamespacesTokenIsAdmittedAndReviewedForTheAudience) {
+  StartServer();
+  envoy::service::discovery::v3::DiscoveryResponse response;
+  grpc::Status status = FetchClusters("reader-token", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GT(response.resources_size(), 0);
+  const std::vector<testing::RecordedTokenReview> reviews = api_->TokenReviews();
+  ASSERT_EQ(reviews.size(), 1u);
+  EXPECT_EQ(reviews[0].token, "reader-token");
+  EXPECT_THAT(reviews[0].requested_audiences, ::testing::ElementsAre(kAudience));
+  EXPECT_EQ(reviews[0].authorization, std::string("Bearer ") + kControlPlaneToken);
+}
+
+TEST_F(TokenAuthServerTest, AWriterOutsideTheReaderNamespacesIsAdmitted) {
+  StartServer();
+  grpc::Status status = FetchClusters("agent-token");
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+struct RefusalCase {
+  std::string name;
+  std::string token;
+  grpc::StatusCode code;
+  std::string reason;
+};
+
+TEST_F(TokenAuthServerTest, EachRefusalIsRefusedWithItsCodeLoggedAndCounted) {
+  StartServer();
+  const std::vector<RefusalCase> cases = {
+      {"no token", "", grpc::StatusCode::UNAUTHENTICATED, "no_token"},
+      {"unknown token", "forged-token", grpc::StatusCode::UNAUTHENTICATED, "invalid_token"},
+      {"token for the API server", "api-audience-token", grpc::StatusCode::UNAUTHENTICATED,
+       "wrong_audience"},
+      {"another namespace's account", "other-ns-token", grpc::StatusCode::PERMISSION_DENIED,
+       "not_allowed"},
+  };
+  for (const RefusalCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    ::testing::internal::CaptureStderr();
+    grpc::Status status = FetchClusters(c.token);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(c.reason));
+    EXPECT_THAT(log, HasSubstr("ADS call refused"));
+    EXPECT_THAT(log, HasSubstr("reason=" + c.reason));
+    EXPECT_THAT(Metrics(), HasSubstr("skewless_controlplane_auth_refusals_total{reason=\"" +
+                                     c.reason + "\"} 1"));
+  }
+  // A refused token never reaches the API server's logs through ours.
+  EXPECT_THAT(Metrics(), Not(HasSubstr("forged-token")));
+}
+
+TEST_F(TokenAuthServerTest, AUserThatIsNotAServiceAccountIsNotAllowed) {
+  StartServer();
+  grpc::Status status = FetchClusters("user-token");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("is not a ServiceAccount"));
+}
+
+TEST_F(TokenAuthServerTest, VerdictsAreCachedForTheirTtl) {
+  config_.token_cache.admitted_ttl = std::chrono::milliseconds(800);
+  config_.token_cache.refused_ttl = std::chrono::milliseconds(800);
+  StartServer();
+  ASSERT_TRUE(FetchClusters("reader-token").ok());
+  ASSERT_TRUE(FetchClusters("reader-token").ok());
+  EXPECT_FALSE(FetchClusters("forged-token").ok());
+  EXPECT_FALSE(FetchClusters("forged-token").ok());
+  EXPECT_EQ(api_->TokenReviews().size(), 2u) << "one review per token within the TTL";
+  EXPECT_THAT(Metrics(), HasSubstr("skewless_controlplane_auth_refusals_total{reason=\""
+                                   "invalid_token\"} 2"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  ASSERT_TRUE(FetchClusters("reader-token").ok());
+  EXPECT_EQ(api_->TokenReviews().size(), 3u) << "reviewed again once the TTL passed";
+}
+
+TEST_F(TokenAuthServerTest, AnApiServerOutageRefusesWithUnavailableAndIsNotCached) {
+  StartServer();
+  api_->SetUnavailable(true);
+  grpc::Status status = FetchClusters("reader-token");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(Metrics(),
+              HasSubstr("skewless_controlplane_auth_refusals_total{reason=\"review_error\"} 1"));
+  api_->SetUnavailable(false);
+  EXPECT_TRUE(FetchClusters("reader-token").ok());
+}
+
+TEST(TokenAuthConfig, WriterAccountsMustBeNamespaceSlashName) {
+  ServerConfig config;
+  config.tls_cert_file = "/c";
+  config.tls_key_file = "/k";
+  config.auth = AuthMode::kTokenReview;
+  config.writer_service_accounts = {"skewless-agent"};
+  EXPECT_THAT(std::string(ValidateServerConfig(config).message()),
+              HasSubstr("\"skewless-agent\" is not namespace/name"));
+  config.writer_service_accounts = {"skewless-system/skewless-agent"};
+  EXPECT_TRUE(ValidateServerConfig(config).ok());
+  config.auth = AuthMode::kNone;
+  EXPECT_THAT(std::string(ValidateServerConfig(config).message()),
+              HasSubstr("need auth tokenreview"));
+}
+
+struct JudgeCase {
+  std::string name;
+  kube::TokenReviewResult review;
+  std::optional<Refusal> refusal;
+  std::string service_account;
+  bool writer;
+};
+
+TEST(Judge, AppliesTheAudienceTheAccountAndTheNamespaces) {
+  const TokenPolicy policy{kAudience, {"skewless-system/skewless-agent"}, {"shop"}};
+  const std::string sa = "system:serviceaccount:";
+  const std::vector<JudgeCase> cases = {
+      {"reader", {true, sa + "shop:web", {kAudience}, ""}, std::nullopt, "shop/web", false},
+      {"writer elsewhere",
+       {true, sa + "skewless-system:skewless-agent", {kAudience}, ""},
+       std::nullopt,
+       "skewless-system/skewless-agent",
+       true},
+      {"other namespace",
+       {true, sa + "billing:worker", {kAudience}, ""},
+       Refusal::kNotAllowed,
+       "billing/worker",
+       false},
+      {"audience-unaware authenticator",
+       {true, sa + "shop:web", {}, ""},
+       Refusal::kWrongAudience,
+       "",
+       false},
+      {"refused for its audience",
+       {false, "", {}, "token audiences [\"x\"] is invalid for the target audiences"},
+       Refusal::kWrongAudience,
+       "",
+       false},
+      {"refused", {false, "", {}, "invalid bearer token"}, Refusal::kInvalidToken, "", false},
+      {"not a service account", {true, "alice", {kAudience}, ""}, Refusal::kNotAllowed, "", false},
+      {"malformed account", {true, sa + "shop", {kAudience}, ""}, Refusal::kNotAllowed, "", false},
+  };
+  for (const JudgeCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const TokenVerdict verdict = Judge(c.review, policy);
+    EXPECT_EQ(verdict.refusal, c.refusal);
+    EXPECT_EQ(verdict.service_account, c.service_account);
+    EXPECT_EQ(verdict.writer, c.writer);
+  }
+}
+
+TEST(Judge, WithoutReaderNamespacesEveryServiceAccountReads) {
+  const TokenPolicy policy{kAudience, {}, {}};
+  const TokenVerdict verdict =
+      Judge({true, "system:serviceaccount:billing:worker", {kAudience}, ""}, policy);
+  EXPECT_FALSE(verdict.refusal);
+  EXPECT_FALSE(verdict.writer);
+}
+
+// An AuthContext as gRPC gives the processor for one call (its own is not public).
+class FakeAuthContext final : public grpc::AuthContext {
+ public:
+  struct NoProperties : grpc::AuthPropertyIterator {};
+
+  bool IsPeerAuthenticated() const override { return !identity_property_.empty(); }
+  std::vector<grpc::string_ref> GetPeerIdentity() const override {
+    return FindPropertyValues(identity_property_);
+  }
+  std::string GetPeerIdentityPropertyName() const override { return identity_property_; }
+  std::vector<grpc::string_ref> FindPropertyValues(const std::string& name) const override {
+    std::vector<grpc::string_ref> values;
+    for (auto [it, end] = properties_.equal_range(name); it != end; ++it) {
+      values.emplace_back(it->second);
+    }
+    return values;
+  }
+  grpc::AuthPropertyIterator begin() const override { return NoProperties(); }
+  grpc::AuthPropertyIterator end() const override { return NoProperties(); }
+  void AddProperty(const std::string& key, const grpc::string_ref& value) override {
+    properties_.emplace(key, std::string(value.data(), value.size()));
+  }
+  bool SetPeerIdentityPropertyName(const std::string& name) override {
+    identity_property_ = name;
+    return true;
+  }
+
+ private:
+  std::multimap<std::string, std::string> properties_;
+  std::string identity_property_;
+};
+
+TEST(TokenAuthProcessor, AnAdmittedCallCarriesItsAccountAndTheTokenGoesNoFurther) {
+  prometheus::Registry registry;
+  std::map<std::string, std::string> users = {
+      {"agent", "system:serviceaccount:skewless-system:skewless-agent"},
+      {"reader", "system:serviceaccount:shop:web"}};
+  TokenAuthProcessor processor(
+      TokenPolicy{kAudience, {"skewless-system/skewless-agent"}, {}},
+      [&](const std::string& token) -> absl::StatusOr<kube::TokenReviewResult> {
+        return kube::TokenReviewResult{true, users.at(token), {kAudience}, ""};
+      },
+      registry, {});
+  for (const auto& [token, writer] : {std::pair{"agent", true}, std::pair{"reader", false}}) {
+    SCOPED_TRACE(token);
+    const std::string header = std::string("Bearer ") + token;
+    grpc::AuthMetadataProcessor::InputMetadata metadata = {{"authorization", header}};
+    grpc::AuthMetadataProcessor::OutputMetadata consumed, response;
+    FakeAuthContext context;
+    ASSERT_TRUE(processor.Process(metadata, &context, &consumed, &response).ok());
+    const std::optional<PeerIdentity> identity = PeerIdentityOf(context);
+    ASSERT_TRUE(identity.has_value());
+    EXPECT_EQ(identity->writer, writer);
+    EXPECT_EQ(identity->service_account, writer ? "skewless-system/skewless-agent" : "shop/web");
+    EXPECT_TRUE(context.IsPeerAuthenticated());
+    EXPECT_EQ(consumed.count("authorization"), 1u) << "the handler must not see the token";
+  }
+}
+
+}  // namespace
+}  // namespace skewless::controlplane
