@@ -32,7 +32,9 @@ int main(int argc, char** argv) {
   std::optional<std::size_t> max_streams, max_streams_per_peer, max_names_per_stream,
       max_stream_memory_bytes, max_request_bytes, max_requests_per_second;
   std::optional<std::string> tls_cert_file, tls_key_file, auth, token_audience;
-  std::optional<std::vector<std::string>> writer_service_accounts, reader_namespaces;
+  // Plain vectors, given or not as CLI11 counts them (GCC 12 under ASan takes an
+  // optional<vector> bound by CLI11 for maybe-uninitialized).
+  std::vector<std::string> writer_service_accounts, reader_namespaces;
   bool plaintext = false;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
@@ -138,8 +140,10 @@ int main(int argc, char** argv) {
     config.auth = *mode;
   }
   if (token_audience) config.token_audience = *token_audience;
-  if (writer_service_accounts) config.writer_service_accounts = *writer_service_accounts;
-  if (reader_namespaces) config.reader_namespaces = *reader_namespaces;
+  if (app.count("--writer-service-accounts") > 0) {
+    config.writer_service_accounts = writer_service_accounts;
+  }
+  if (app.count("--reader-namespaces") > 0) config.reader_namespaces = reader_namespaces;
   if (kubeconfig) config.kubeconfig = *kubeconfig;
   if (kube_context) config.kube_context = *kube_context;
   if (cluster_domain) config.cluster_domain = *cluster_domain;
