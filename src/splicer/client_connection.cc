@@ -128,6 +128,13 @@ int ClientConnection::OnHeader(nghttp2_session* session, const nghttp2_frame* fr
     nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
+  const std::string_view header_name = View(name, name_length);
+  const std::string_view header_value = View(value, value_length);
+  // Seen even past the limit: a refused gRPC call is answered in gRPC's terms.
+  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && header_name == "content-type" &&
+      header_value.starts_with("application/grpc")) {
+    stream->grpc = true;
+  }
   if (stream->request_header_bytes > connection.env_.limits.max_request_headers_bytes) {
     // Refused once the block is complete (OnFrame); the rest is decoded (HPACK's table must
     // stay in step) but not kept.
@@ -135,12 +142,7 @@ int ClientConnection::OnHeader(nghttp2_session* session, const nghttp2_frame* fr
     return 0;
   }
   stream->CountHeaderBytes(field);
-  const std::string_view header_name = View(name, name_length);
-  const std::string_view header_value = View(value, value_length);
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    if (header_name == "content-type" && header_value.starts_with("application/grpc")) {
-      stream->grpc = true;
-    }
     stream->request_headers.Add(header_name, header_value);
   } else {
     stream->request_trailers.Add(header_name, header_value);
