@@ -73,7 +73,10 @@ class StreamWorkers {
           if (timed_.empty()) {
             wake_.wait(lock);
           } else {
-            wake_.wait_until(lock, timed_.begin()->first);
+            // A copy: another worker may run (and erase) that task while this one waits, and
+            // wait_until reads its deadline again on waking.
+            const std::chrono::steady_clock::time_point next = timed_.begin()->first;
+            wake_.wait_until(lock, next);
           }
         }
         if (!tasks_.empty()) {
