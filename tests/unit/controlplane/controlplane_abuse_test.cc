@@ -32,6 +32,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "loopback_process.h"
 #include "prometheus_sample.h"
 #include "skewless/lab/subprocess.h"
 
@@ -42,6 +43,7 @@ using envoy::service::discovery::v3::AggregatedDiscoveryService;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 using std::chrono::milliseconds;
+using testing::RssBytes;
 using Stream = grpc::ClientReaderWriter<DiscoveryRequest, DiscoveryResponse>;
 
 constexpr char kClusterType[] = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
@@ -52,14 +54,6 @@ constexpr int kServices = 500;
 // p95 of 100 probes, not p99 (one probe): on this shared 2-core VM a single probe can
 // land behind another job's time slice whatever the control plane does.
 constexpr double kP95SlackMs = 20;
-
-double RssBytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmRSS:")) return std::stod(line.substr(6)) * 1024;
-  }
-  return -1;
-}
 
 std::string ServicesYaml(int services) {
   std::string yaml = "nodes:\n  - {name: node-a, zone: zone-a}\nservices:\n";

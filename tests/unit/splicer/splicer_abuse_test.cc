@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "loopback_process.h"
 #include "nlohmann/json.hpp"
 #include "prometheus_sample.h"
 #include "skewless/lab/subprocess.h"
@@ -38,30 +39,14 @@ using skewless::lab::v1::Echo;
 using skewless::lab::v1::WorkReply;
 using skewless::lab::v1::WorkRequest;
 using std::chrono::milliseconds;
+using testing::CpuSeconds;
+using testing::FreePort;
 using ::testing::HasSubstr;
+using testing::RssBytes;
 
 constexpr int kGoodRate = 100;  // the well-behaved client's calls per second
 // A VM's scheduler adds this much to any p99 on its own; the 2x bound is on top of it.
 constexpr double kP99SlackUs = 2000;
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-// Resident memory of a process, from /proc/PID/status.
-double RssBytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmRSS:")) return std::stod(line.substr(6)) * 1024;
-  }
-  return -1;
-}
 
 struct GoodRun {
   int ok = 0;
@@ -290,16 +275,6 @@ class SplicerAbuseTest : public ::testing::Test {
   double rss_before_ = 0;
   std::string log_path_;
 };
-
-// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::vector<std::string> values{std::istream_iterator<std::string>(fields), {}};
-  return (std::stod(values.at(11)) + std::stod(values.at(12))) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 TEST_F(SplicerAbuseTest, AZeroWindowReaderHoldsOnlyItsOwnStreamsAndItsBudget) {
   // 4 MiB for the attacker's connection; 120 calls whose 512 KiB replies it never reads

@@ -20,6 +20,7 @@
 
 #include "absl/strings/ascii.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "loopback_process.h"
 #include "nlohmann/json.hpp"
 #include "prometheus_sample.h"
 #include "run_tool.h"
@@ -29,6 +30,9 @@
 
 namespace skewless::splicer {
 namespace {
+
+using testing::CpuSeconds;
+using testing::FreePort;
 
 using envoy::service::discovery::v3::AggregatedDiscoveryService;
 using envoy::service::discovery::v3::DiscoveryRequest;
@@ -206,16 +210,13 @@ TEST_F(SplicerEchoTest, MetricsCountStreamsPerBackendAndOutcome) {
 class FullListener {
  public:
   FullListener() {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    listen(listener_, 0);
-    socklen_t length = sizeof(address);
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listener_ = testing::LoopbackSocket(0, &port_);
+    const sockaddr_in address{.sin_family = AF_INET,
+                              .sin_port = htons(static_cast<std::uint16_t>(port_)),
+                              .sin_addr = {htonl(INADDR_LOOPBACK)}};
     for (int i = 0; i < 2; ++i) {  // backlog 0 queues one; the second waits in SYN-SENT
       const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+      connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
       fillers_.push_back(fd);
     }
   }
@@ -280,26 +281,6 @@ TEST_F(SplicerEchoTest, StreamsABackendRefusesByGoawayGoToAnotherBackendUnharmed
 }  // ~Child kills the refusing backend
 
 bool Connectable(int port);  // below
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::vector<std::string> values{std::istream_iterator<std::string>(fields), {}};
-  return (std::stod(values.at(11)) + std::stod(values.at(12))) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 TEST_F(SplicerEchoTest, OutOfDescriptorsTheToolPausesAcceptingInsteadOfSpinning) {
   StartPods(1);
@@ -442,13 +423,7 @@ INSTANTIATE_TEST_SUITE_P(Frames, SplicerBadInputTest,
 class TcpEcho {
  public:
   TcpEcho() {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    listen(listener_, 8);
-    socklen_t length = sizeof(address);
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listener_ = testing::LoopbackSocket(8, &port_);
     thread_ = std::thread([this] {
       const int fd = accept(listener_, nullptr, nullptr);
       if (fd < 0) return;
@@ -508,13 +483,7 @@ TEST(SplicerTest, AClientThatIsNotHttp2IsRelayedToABackendAsBytes) {
 class AnswerAndClose {
  public:
   AnswerAndClose() {
-    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
-    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    listen(listener_, 8);
-    socklen_t length = sizeof(address);
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listener_ = testing::LoopbackSocket(8, &port_);
     thread_ = std::thread([this] {
       const int fd = accept(listener_, nullptr, nullptr);
       if (fd < 0) return;
