@@ -65,6 +65,11 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
   app->add_option("--traffic-distribution", f.config.traffic_distribution,
                   "The Service's spec.trafficDistribution: PreferClose, PreferSameZone or "
                   "PreferSameNode (applied by the skewless dataplane); default none");
+  app->add_option("--lb-policy", f.config.lb_policy,
+                  "How the skewless dataplanes choose a pod inside a zone tier: least-request "
+                  "(the cheaper of two random pods) or random (uniform, load ignored, as "
+                  "kube-proxy), for A/B runs")
+      ->capture_default_str();
   app->add_option("--vip", f.config.service_vip, "The Service's ClusterIP")->capture_default_str();
   app->add_option("--port", f.config.service_port, "The Service (and pod) port")
       ->capture_default_str();

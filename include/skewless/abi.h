@@ -25,7 +25,7 @@
 
 // Bumped on any layout change of a struct below; pinned maps written by an
 // older agent carry the old layout, so a mismatch means "recreate the maps".
-#define SKW_ABI_VERSION 4
+#define SKW_ABI_VERSION 5
 
 // --- connect_observer (bpf/connect_observer.bpf.c) ---
 
@@ -86,11 +86,25 @@ enum skw_service_flags {
   SKW_SVC_F_SPLICE = 1u << 1,
 };
 
+// How a backend is chosen inside a tier (select.h dispatches on it; the splicer's
+// balance::Picker has one implementation per value). The control plane names it per
+// Service (the skewless.io/load-balancing annotation); 0 is the default.
+enum skw_lb_policy {
+  // Power of Two Choices: the cheaper of two random backends (Envoy's LEAST_REQUEST with
+  // choice_count 2), spilling out of the preferred tier by load.
+  SKW_LB_LEAST_REQUEST = 0,
+  // Uniformly random inside the tier, load ignored and no spill by load (kube-proxy's
+  // choice, for A/B runs and for workloads whose load the counts do not reflect).
+  SKW_LB_RANDOM = 1,
+  SKW_LB_POLICY_COUNT = 2,
+};
+
 struct skw_service {
   __u32 service_id;            // key of the service's backend set in skw_backend_sets
   __u32 flags;                 // enum skw_service_flags
   __u32 slow_start_window_ms;  // 0 = no slow start
-  __u32 pad;
+  __u8 lb_policy;              // enum skw_lb_policy; unknown values act as the default
+  __u8 pad[3];
 };
 SKW_ABI_SIZE_ASSERT(struct skw_service, 16);
 
@@ -251,7 +265,8 @@ enum skw_reason {
   SKW_REASON_TERMINATING = 6,         // nothing ready: serving-terminating ones
   SKW_REASON_NOT_A_SERVICE = 7,       // destination is no VIP: untouched
   SKW_REASON_SPLICED = 8,             // sent to the node's HTTP/2 splicer
-  SKW_REASON_COUNT = 9,
+  SKW_REASON_RANDOM = 9,              // SKW_LB_RANDOM: uniformly inside the tier used
+  SKW_REASON_COUNT = 10,
 };
 
 struct skw_choice {

@@ -30,6 +30,7 @@
 
 #include "skewless/abi.h"
 #include "skewless/backend_load.h"
+#include "skewless/spill_rule.h"
 
 /* Positive errno value returned negated when nothing can take the connection
  * (BPF has no <errno.h>; this is ENOENT's value on Linux). */
@@ -41,18 +42,13 @@
  * ejected with probability f^16 (1.5e-5 at half the tier ejected). */
 #define SKW_SELECT_MAX_PROBES 16
 
-#define SKW_PERMILLE 1000
 /* Slow start begins at Envoy's minimum weight factor, 0.1. */
 #define SKW_SLOW_START_MIN_PERMILLE 100
-/* docs/datapath.md: spill at 2x the cost and 8 more active connections. */
-#define SKW_DEFAULT_SPILL_RATIO_PERMILLE 2000
-#define SKW_DEFAULT_SPILL_MIN_DELTA 8
 
-/* Overflow guards. With active <= 2^24 the cost is < 1.7e13, so
- * cost x 1000 and cost x spill ratio (<= 1e6) both stay below 2^64.
- * 16M connections to one backend is far past any real load. */
+/* Overflow guard. With active <= 2^24 the cost is < 1.7e11 (the ramp is at least 100
+ * permille), under spill_rule.h's clamp. 16M connections to one backend is far past any
+ * real load. */
 #define SKW_SELECT_ACTIVE_CAP (1ull << 24)
-#define SKW_SPILL_RATIO_MAX_PERMILLE 1000000u
 
 /* The env contract, declared again so a mismatching definition fails to
  * compile instead of being called with the wrong types. */
@@ -166,19 +162,28 @@ static __always_inline int skw_p2c(void *env, const struct skw_service *service,
   return 2;
 }
 
-/* Leave the preferred tier only when it is clearly worse: its winner costs
- * more than ratio x the outside sample AND carries at least min_delta more
- * connections, so a lightly loaded local tier never spills on noise. */
+/* The service's policy inside one tier: the one place a new policy plugs in on this side
+ * (balance/pickers.cc is the other). Returns how many candidates were weighed (0 when the
+ * tier has no usable backend); SKW_LB_RANDOM weighs one. */
+static __always_inline int skw_choose_in_tier(void *env, const struct skw_service *service,
+                                              __u64 now_ns, __u32 first_slot, __u32 n_slots,
+                                              struct skw_candidate *first,
+                                              struct skw_candidate *second,
+                                              struct skw_candidate *winner) {
+  if (service->lb_policy == SKW_LB_RANDOM) {
+    if (!skw_pick(env, service, now_ns, first_slot, n_slots, n_slots, 0, first)) return 0;
+    *winner = *first;
+    return 1;
+  }
+  return skw_p2c(env, service, now_ns, first_slot, n_slots, first, second, winner);
+}
+
+/* spill_rule.h's rule on active connections, with the node's thresholds. */
 static __always_inline int skw_should_spill(const struct skw_node_config *node,
                                             const struct skw_candidate *preferred,
                                             const struct skw_candidate *other) {
-  __u64 ratio_permille = SKW_DEFAULT_SPILL_RATIO_PERMILLE;
-  __u64 min_delta = SKW_DEFAULT_SPILL_MIN_DELTA;
-  if (node && node->spill_ratio_permille) ratio_permille = node->spill_ratio_permille;
-  if (ratio_permille > SKW_SPILL_RATIO_MAX_PERMILLE) ratio_permille = SKW_SPILL_RATIO_MAX_PERMILLE;
-  if (node && node->spill_min_delta) min_delta = node->spill_min_delta;
-  return preferred->cost * SKW_PERMILLE > ratio_permille * other->cost &&
-         preferred->active_conns >= other->active_conns + min_delta;
+  return skw_spill_rule(preferred->cost, preferred->active_conns, other->cost, other->active_conns,
+                        node ? node->spill_ratio_permille : 0, node ? node->spill_min_delta : 0);
 }
 
 static __always_inline void skw_choice_set(struct skw_choice *out, __u32 reason,
@@ -215,6 +220,7 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
   __u32 n_preferred = header->n_preferred;
   if (n_preferred > n_ready) n_preferred = n_ready;
   int prefer_local = (service->flags & SKW_SVC_F_PREFER_LOCAL) != 0;
+  int random_policy = service->lb_policy == SKW_LB_RANDOM;
 
   __u64 now_ns = skw_env_now_ns(env);
   struct skw_candidate first = {0, 0, 0, 0};
@@ -224,7 +230,7 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
 
   /* 1. The preferred tier (same node or zone, chosen by the agent). */
   if (prefer_local && n_preferred > 0) {
-    n_found = skw_p2c(env, service, now_ns, 1, n_preferred, &first, &second, &winner);
+    n_found = skw_choose_in_tier(env, service, now_ns, 1, n_preferred, &first, &second, &winner);
     if (n_found) {
       __u32 n_other = n_ready - n_preferred;
       /* The spill rule needs winner.active >= other.active + min_delta, so a
@@ -232,14 +238,17 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
       __u32 min_delta =
           node && node->spill_min_delta ? node->spill_min_delta : SKW_DEFAULT_SPILL_MIN_DELTA;
       struct skw_candidate other = {0, 0, 0, 0};
-      if (n_other > 0 && winner.active_conns >= min_delta &&
+      if (skw_policy_uses_load(service->lb_policy) && n_other > 0 &&
+          winner.active_conns >= min_delta &&
           skw_pick(env, service, now_ns, 1 + n_preferred, n_other, n_other, 0, &other) &&
           skw_should_spill(node, &winner, &other)) {
         skw_choice_set(out, SKW_REASON_SPILL_OVERLOAD, &other, &winner, &other, 2);
         return 0;
       }
-      skw_choice_set(out, n_found == 2 ? SKW_REASON_P2C_PREFERRED : SKW_REASON_SINGLE, &winner,
-                     &first, &second, n_found);
+      __u32 reason = random_policy  ? SKW_REASON_RANDOM
+                     : n_found == 2 ? SKW_REASON_P2C_PREFERRED
+                                    : SKW_REASON_SINGLE;
+      skw_choice_set(out, reason, &winner, &first, &second, n_found);
       return 0;
     }
     /* Every preferred backend is ejected or gone: fall through. */
@@ -249,17 +258,20 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
    *    there is no preference, or the preferred tier is empty). */
   __u32 rest_first = prefer_local ? 1 + n_preferred : 1;
   __u32 rest_count = prefer_local ? n_ready - n_preferred : n_ready;
-  n_found = skw_p2c(env, service, now_ns, rest_first, rest_count, &first, &second, &winner);
+  n_found =
+      skw_choose_in_tier(env, service, now_ns, rest_first, rest_count, &first, &second, &winner);
   if (n_found) {
-    __u32 reason = prefer_local   ? SKW_REASON_SPILL_NO_PREFERRED
-                   : n_found == 2 ? SKW_REASON_P2C_READY
-                                  : SKW_REASON_SINGLE;
+    __u32 reason = prefer_local    ? SKW_REASON_SPILL_NO_PREFERRED
+                   : random_policy ? SKW_REASON_RANDOM
+                   : n_found == 2  ? SKW_REASON_P2C_READY
+                                   : SKW_REASON_SINGLE;
     skw_choice_set(out, reason, &winner, &first, &second, n_found);
     return 0;
   }
 
   /* 3. Nothing ready: serving-but-terminating backends (kube-proxy's rule). */
-  n_found = skw_p2c(env, service, now_ns, 1 + n_ready, n_serving, &first, &second, &winner);
+  n_found =
+      skw_choose_in_tier(env, service, now_ns, 1 + n_ready, n_serving, &first, &second, &winner);
   if (n_found) {
     skw_choice_set(out, SKW_REASON_TERMINATING, &winner, &first, &second, n_found);
     return 0;

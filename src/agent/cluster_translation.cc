@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/common/lb_policy.h"
 #include "skewless/xds/resources.h"
 
 namespace skewless::agent {
@@ -146,6 +147,11 @@ absl::StatusOr<ClusterTarget> TargetOfCluster(const envoy::config::cluster::v3::
   absl::StatusOr<datapath::TrafficDistribution> parsed = ParseDistribution(*distribution);
   if (!parsed.ok()) return fail(parsed.status().message());
   target.traffic_distribution = *parsed;
+  absl::StatusOr<std::string> policy = StringField(metadata, xds::kMetadataLoadBalancing);
+  if (!policy.ok()) return fail(policy.status().message());
+  // A policy this agent does not know (a newer control plane's) steers as the default
+  // rather than leaving the Service unsteered.
+  target.lb_policy = ParseLbPolicy(*policy).value_or(SKW_LB_LEAST_REQUEST);
 
   if (const Value* ips = Field(metadata, xds::kMetadataClusterIps); ips != nullptr) {
     if (ips->kind_case() != Value::kListValue) {
@@ -209,6 +215,7 @@ std::vector<datapath::ServiceSpec> SpecsOf(const ClusterTarget& target,
                                .protocol = target.protocol,
                                .traffic_distribution = target.traffic_distribution,
                                .slow_start_window_ms = slow_start_window_ms,
+                               .lb_policy = target.lb_policy,
                                .splice = target.protocol == datapath::Protocol::kTcp &&
                                          IsHttp2AppProtocol(target.app_protocol)};
     const bool v6 = IsIpv6(vip);

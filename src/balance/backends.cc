@@ -12,7 +12,13 @@
 
 namespace skewless::balance {
 
-Backends::Backends(BalanceOptions options) : options_(std::move(options)) {}
+Backends::Backends(BalanceOptions options)
+    : options_(std::move(options)), picker_(&PickerFor(options_.lb_policy)) {}
+
+void Backends::SetPolicy(std::uint8_t lb_policy) {
+  options_.lb_policy = lb_policy;
+  picker_ = &PickerFor(lb_policy);
+}
 
 bool Backends::TakesNewStreams(const Backend& backend) {
   return backend.in_use && !backend.removed && !backend.spec.draining && backend.spec.weight > 0;
@@ -146,7 +152,7 @@ double Backends::SlowStart(const Backend& backend, TimePoint now) const {
   return SlowStartFactor(*backend.ramp_start, now, options_.slow_start_window);
 }
 
-Backends::Candidate Backends::CandidateOf(std::uint32_t index, TimePoint now) const {
+Candidate Backends::CandidateOf(std::uint32_t index, TimePoint now) const {
   const Backend& backend = slots_[index];
   // A backend never measured is priced at what the measured ones cost now, not at a seed
   // frozen when the first of them was measured: a slow first sample (a warm-up) would
@@ -161,20 +167,10 @@ Backends::Candidate Backends::CandidateOf(std::uint32_t index, TimePoint now) co
                    .outstanding_streams = backend.outstanding_streams};
 }
 
-Backends::Candidate Backends::PowerOfTwo(const std::vector<std::uint32_t>& tier, TimePoint now,
-                                         absl::BitGenRef rng, int* n_candidates) const {
-  const std::size_t first = absl::Uniform<std::size_t>(rng, 0, tier.size());
-  const Candidate a = CandidateOf(tier[first], now);
-  if (tier.size() == 1) {
-    *n_candidates = 1;
-    return a;
-  }
-  // Draw from the others only, so the pair is always two distinct backends.
-  std::size_t second = absl::Uniform<std::size_t>(rng, 0, tier.size() - 1);
-  if (second >= first) ++second;
-  const Candidate b = CandidateOf(tier[second], now);
-  *n_candidates = 2;
-  return b.cost < a.cost ? b : a;  // ties go to the first draw, itself random (as select.h)
+Picked Backends::ChooseIn(const std::vector<std::uint32_t>& tier, TimePoint now,
+                          absl::BitGenRef rng) const {
+  return picker_->Choose(
+      tier, [&](std::uint32_t index) { return CandidateOf(index, now); }, rng);
 }
 
 std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
@@ -207,11 +203,12 @@ std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
   auto handle = [this](const Candidate& c) {
     return BackendHandle{c.index, slots_[c.index].generation};
   };
-  int n_found = 0;
+  const bool random = options_.lb_policy == SKW_LB_RANDOM;
   if (!preferred_scratch_.empty()) {
-    const Candidate winner = PowerOfTwo(preferred_scratch_, now, rng, &n_found);
+    const auto [winner, n_found] = ChooseIn(preferred_scratch_, now, rng);
     // Spilling needs winner >= other + min_delta streams: a winner below min_delta cannot.
-    if (!other_scratch_.empty() && winner.outstanding_streams >= options_.spill_min_delta) {
+    if (picker_->UsesLoad() && !other_scratch_.empty() &&
+        winner.outstanding_streams >= options_.spill_min_delta) {
       const Candidate other = CandidateOf(
           other_scratch_[absl::Uniform<std::size_t>(rng, 0, other_scratch_.size())], now);
       if (ShouldSpill({winner.cost, winner.outstanding_streams},
@@ -219,11 +216,15 @@ std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
                       options_.spill_min_delta))
         return Choice{handle(other), PickReason::kSpillOverload};
     }
-    return Choice{handle(winner), n_found == 2 ? PickReason::kP2cPreferred : PickReason::kSingle};
+    const PickReason reason = random         ? PickReason::kRandom
+                              : n_found == 2 ? PickReason::kP2cPreferred
+                                             : PickReason::kSingle;
+    return Choice{handle(winner), reason};
   }
   if (!other_scratch_.empty()) {
-    const Candidate winner = PowerOfTwo(other_scratch_, now, rng, &n_found);
+    const auto [winner, n_found] = ChooseIn(other_scratch_, now, rng);
     const PickReason reason = zone_tier_active_ ? PickReason::kSpillNoPreferred
+                              : random          ? PickReason::kRandom
                               : n_found == 2    ? PickReason::kP2cReady
                                                 : PickReason::kSingle;
     return Choice{handle(winner), reason};
@@ -234,7 +235,7 @@ std::optional<Choice> Backends::Pick(TimePoint now, absl::BitGenRef rng,
   for (std::uint32_t index = 0; index < slots_.size(); ++index) {
     if (TakesNewStreams(slots_[index])) other_scratch_.push_back(index);
   }
-  return Choice{handle(PowerOfTwo(other_scratch_, now, rng, &n_found)), PickReason::kPanic};
+  return Choice{handle(ChooseIn(other_scratch_, now, rng).winner), PickReason::kPanic};
 }
 
 bool Backends::OnStreamStart(BackendHandle handle, TimePoint now) {

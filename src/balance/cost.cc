@@ -1,6 +1,9 @@
 // Cost of one more stream, slow start and the spill rule (see cost.h).
 #include "skewless/balance/cost.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace skewless::balance {
 
 namespace {
@@ -24,8 +27,15 @@ double StreamCost(double latency_ns, std::uint64_t outstanding_streams, double e
 
 bool ShouldSpill(const SpillCandidate& preferred, const SpillCandidate& other,
                  std::uint32_t spill_ratio_permille, std::uint32_t spill_min_delta) {
-  return preferred.cost * 1000.0 > static_cast<double>(spill_ratio_permille) * other.cost &&
-         preferred.outstanding_streams >= other.outstanding_streams + spill_min_delta;
+  // The rule compares a ratio, so both costs are scaled alike until the larger fills 2^40:
+  // integers keep the doubles' precision there and stay under the rule's clamp.
+  const double larger = std::max(preferred.cost, other.cost);
+  const double scale = larger > 0 ? 0x1p40 / larger : 1.0;
+  auto scaled = [scale](double cost) {
+    return static_cast<std::uint64_t>(std::llround(std::max(cost, 0.0) * scale));
+  };
+  return skw_spill_rule(scaled(preferred.cost), preferred.outstanding_streams, scaled(other.cost),
+                        other.outstanding_streams, spill_ratio_permille, spill_min_delta) != 0;
 }
 
 }  // namespace skewless::balance

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "parse_util.h"
+#include "skewless/common/lb_policy.h"
 #include "skewless/common/yaml_load.h"
 #include "skewless/controlplane/file_source.h"
 
@@ -276,6 +277,14 @@ absl::Status DocumentParser::ParseService(const YAML::Node& node, const std::str
   }
   service->traffic_distribution = *parsed_distribution;
   SKW_RETURN_IF_ERROR(GetAnnotations(node, path, &service->annotations));
+  // This file is ours, so unlike the API's annotations a policy we do not know is a typo.
+  if (auto policy = service->annotations.find(std::string(kLoadBalancingAnnotation));
+      policy != service->annotations.end() && !ParseLbPolicy(policy->second)) {
+    return Error(node["annotations"][policy->first],
+                 absl::StrCat(Child(path, "annotations"), "[\"", policy->first, "\"]"),
+                 absl::StrCat("\"", policy->second, "\" is not one of ",
+                              absl::StrJoin(kLbPolicyNames, ", ")));
+  }
 
   YAML::Node ports;
   SKW_RETURN_IF_ERROR(GetSequence(node, "ports", path, &ports));

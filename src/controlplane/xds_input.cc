@@ -2,14 +2,38 @@
 #include "skewless/controlplane/xds_input.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "skewless/common/lb_policy.h"
+#include "skewless/common/log.h"
 
 namespace skewless::controlplane {
 namespace {
 
+// The annotation's policy name, "" for the default. Kubernetes does not validate
+// annotations, so a value we do not know serves the Service as the default and says so.
+std::string LoadBalancingOf(const Service& service) {
+  auto it = service.annotations.find(std::string(kLoadBalancingAnnotation));
+  if (it == service.annotations.end()) return "";
+  const std::optional<std::uint8_t> policy = ParseLbPolicy(it->second);
+  if (!policy) {
+    log::Warn("unknown load-balancing policy: the Service is served with the default",
+              {{"service", absl::StrCat(service.key.namespace_name, "/", service.key.name)},
+               {"annotation", std::string(kLoadBalancingAnnotation)},
+               {"value", log::Clip(it->second)},
+               {"known", absl::StrJoin(kLbPolicyNames, ", ")}});
+    return "";
+  }
+  return *policy == SKW_LB_LEAST_REQUEST ? "" : std::string(LbPolicyName(*policy));
+}
+
 std::vector<std::shared_ptr<const xds::ServicePort>> Translate(
     const Service& service, const std::vector<const ServicePortEndpoints*>& endpoints) {
   std::vector<std::shared_ptr<const xds::ServicePort>> ports;
+  const std::string load_balancing = LoadBalancingOf(service);
   for (const ServicePort& port : service.ports) {
     auto out = std::make_shared<xds::ServicePort>(xds::ServicePort{
         .namespace_name = service.key.namespace_name,
@@ -20,6 +44,7 @@ std::vector<std::shared_ptr<const xds::ServicePort>> Translate(
         .app_protocol = port.app_protocol,
         .cluster_ips = service.cluster_ips,
         .traffic_distribution = std::string(TrafficDistributionName(service.traffic_distribution)),
+        .load_balancing = load_balancing,
     });
     for (const ServicePortEndpoints* merged : endpoints) {
       if (merged->port_name != port.name || merged->protocol != port.protocol) continue;

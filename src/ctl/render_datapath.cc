@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "format.h"
+#include "skewless/common/lb_policy.h"
 #include "skewless/ctl/render.h"
 #include "skewless/ctl/table.h"
 #include "skewless/datapath/backend_set.h"
@@ -100,6 +101,7 @@ Json ServicesJson(const std::vector<ServiceView>& services) {
     entry["service_id"] = service.value.service_id;
     entry["prefer_local"] = service.prefer_local();
     entry["slow_start_window_ms"] = service.value.slow_start_window_ms;
+    entry["lb_policy"] = LbPolicyName(service.value.lb_policy);
     entry["has_set"] = service.has_set;
     entry["preferred"] = service.prefer_local() ? service.header.n_preferred : 0;
     entry["ready"] = service.header.n_ready;

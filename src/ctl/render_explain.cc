@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "format.h"
+#include "skewless/common/lb_policy.h"
 #include "skewless/ctl/render.h"
 #include "skewless/ctl/table.h"
 #include "skewless/datapath/backend_set.h"
@@ -311,7 +312,8 @@ std::string ServiceLine(const Explanation& explanation) {
   const ServiceView& service = explanation.service;
   std::string line =
       absl::StrCat("service ", ServiceLabel(service.key), " (id ", service.value.service_id, "), ",
-                   service.prefer_local() ? "prefers local backends" : "no zone preference");
+                   service.prefer_local() ? "prefers local backends" : "no zone preference", ", ",
+                   LbPolicyName(service.value.lb_policy));
   if (service.value.slow_start_window_ms != 0) {
     absl::StrAppend(&line, ", slow start ",
                     FormatDuration(std::uint64_t{service.value.slow_start_window_ms} * 1'000'000));
@@ -355,7 +357,8 @@ Json ExplainJson(const Explanation& explanation, const ZoneNames& zones) {
                        {"protocol", ProtocolName(service.key.proto)},
                        {"service_id", service.value.service_id},
                        {"prefer_local", service.prefer_local()},
-                       {"slow_start_window_ms", service.value.slow_start_window_ms}};
+                       {"slow_start_window_ms", service.value.slow_start_window_ms},
+                       {"lb_policy", LbPolicyName(service.value.lb_policy)}};
   Json node = {{"zone_id", explanation.node.zone_id},
                {"zone", OptionalJson(zones.Name(explanation.node.zone_id))},
                {"spill_ratio_permille", explanation.spill_ratio_permille},

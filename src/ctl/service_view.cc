@@ -214,6 +214,8 @@ std::string ReasonName(std::uint32_t reason) {
       return "not-a-service";
     case SKW_REASON_SPLICED:
       return "spliced";
+    case SKW_REASON_RANDOM:
+      return "random";
     default:
       return absl::StrCat("reason-", reason);
   }

@@ -264,6 +264,7 @@ absl::StatusOr<ServiceTable::PlannedService> ServiceTable::Plan(const ServiceSpe
   planned.stored = StoredSpec{.name = spec.name,
                               .traffic_distribution = spec.traffic_distribution,
                               .slow_start_window_ms = spec.slow_start_window_ms,
+                              .lb_policy = spec.lb_policy,
                               .splice = spec.splice};
   planned.stored.endpoints.reserve(spec.endpoints.size());
   NameNumbering node_names(planned.stored.node_names);
@@ -306,6 +307,7 @@ ServiceSpec ServiceTable::SpecOf(const skw_service_key& key, const StoredSpec& s
                    .protocol = static_cast<Protocol>(key.proto),
                    .traffic_distribution = stored.traffic_distribution,
                    .slow_start_window_ms = stored.slow_start_window_ms,
+                   .lb_policy = stored.lb_policy,
                    .splice = stored.splice};
   spec.endpoints.reserve(stored.endpoints.size());
   for (const StoredEndpoint& endpoint : stored.endpoints) {
@@ -473,6 +475,7 @@ absl::Status ServiceTable::Commit(const std::vector<PlannedService>& planned,
     }
     if (plan->spec->splice) value.flags |= SKW_SVC_F_SPLICE;
     value.slow_start_window_ms = plan->spec->slow_start_window_ms;
+    value.lb_policy = plan->spec->lb_policy;
     if (service.value_written && SameBytes(service.value, value)) continue;
     ++counts_.service_writes;
     service.value = value;

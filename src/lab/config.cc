@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "skewless/common/lb_policy.h"
 
 namespace skewless::lab {
 namespace {
@@ -186,6 +187,11 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("--traffic-distribution: unknown '", config.traffic_distribution,
                      "' (expected PreferClose, PreferSameZone or PreferSameNode)"));
+  }
+  if (!ParseLbPolicy(config.lb_policy)) {
+    return absl::InvalidArgumentError(absl::StrCat("--lb-policy: unknown '", config.lb_policy,
+                                                   "' (expected ",
+                                                   absl::StrJoin(kLbPolicyNames, " or "), ")"));
   }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");

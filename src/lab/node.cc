@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "skewless/common/cgroup.h"
+#include "skewless/common/lb_policy.h"
 
 namespace skewless::lab {
 namespace {
@@ -242,6 +243,7 @@ datapath::ServiceSpec Node::SkewlessService() const {
       : td == "PreferSameZone" ? datapath::TrafficDistribution::kPreferSameZone
       : td == "PreferSameNode" ? datapath::TrafficDistribution::kPreferSameNode
                                : datapath::TrafficDistribution::kNone;
+  spec.lb_policy = ParseLbPolicy(config_.lb_policy).value_or(SKW_LB_LEAST_REQUEST);
   for (const auto& pod : plan_.pods) {
     datapath::Endpoint endpoint;
     endpoint.address = pod.ip;

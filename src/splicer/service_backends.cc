@@ -21,6 +21,7 @@ absl::StatusOr<ServiceBackends> ServiceBackendsOf(const datapath::SpliceService&
   out.options.prefer_local_zone =
       (service.service.flags & SKW_SVC_F_PREFER_LOCAL) != 0 && any_preferred;
   out.options.local_zone = kPreferredTier;
+  out.options.lb_policy = service.service.lb_policy;
   out.options.slow_start_window = std::chrono::milliseconds(service.service.slow_start_window_ms);
   out.options.latency = SplicerLatencyOptions();
   out.options.latency_tolerance = kSplicerLatencyTolerance;

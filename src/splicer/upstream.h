@@ -71,6 +71,8 @@ class Upstream final : public StreamRouter {
   // Replaces the backend list; state is kept for addresses that stay. An invalid list (a
   // duplicate or empty address) is refused and the old one kept.
   absl::Status Update(std::vector<UpstreamBackend> backends);
+  // The Service's load-balancing policy (enum skw_lb_policy), followed from the next pick.
+  void SetPolicy(std::uint8_t lb_policy) { balancer_.SetPolicy(lb_policy); }
   // Renews the connect path's view of the backends the balancer has ejected now, for `hold`
   // past `now_ns` (bpf_ktime_get_ns clock): refreshed while the ejection lasts, it lapses by
   // itself once it ends or the splicer is gone.

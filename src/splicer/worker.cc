@@ -244,6 +244,7 @@ Upstream* Worker::PinnedUpstreamFor(const skw_addr& vip, std::uint16_t port) {
                                                  setup_.loads, setup_.mark);
     it = pinned_.emplace(key, std::move(pinned)).first;
   }
+  it->second.upstream->SetPolicy(backends->options.lb_policy);
   if (absl::Status updated = it->second.upstream->Update(std::move(backends->backends));
       !updated.ok()) {
     metrics_.unrouted(UnroutedReason::kMapError).Increment();
@@ -265,6 +266,7 @@ void Worker::Refresh(PinnedUpstream& pinned) {
   }
   absl::StatusOr<ServiceBackends> backends = ServiceBackendsOf(**service);
   if (!backends.ok()) return;
+  pinned.upstream->SetPolicy(backends->options.lb_policy);
   if (pinned.upstream->Update(std::move(backends->backends)).ok()) pinned.listed = true;
 }
 

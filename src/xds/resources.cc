@@ -200,6 +200,9 @@ absl::StatusOr<cluster_v3::Cluster> BuildCluster(const ServicePort& service_port
   fields[std::string(kMetadataAppProtocol)].set_string_value(service_port.app_protocol);
   fields[std::string(kMetadataTrafficDistribution)].set_string_value(
       service_port.traffic_distribution);
+  if (!service_port.load_balancing.empty()) {
+    fields[std::string(kMetadataLoadBalancing)].set_string_value(service_port.load_balancing);
+  }
   return cluster;
 }
 

@@ -23,6 +23,7 @@ struct ClusterTarget {
   datapath::Protocol protocol = datapath::Protocol::kTcp;
   std::string app_protocol;
   datapath::TrafficDistribution traffic_distribution = datapath::TrafficDistribution::kNone;
+  std::uint8_t lb_policy = SKW_LB_LEAST_REQUEST;  // enum skw_lb_policy
   // Why the data path leaves this cluster alone ("" = it steers it): headless, SCTP.
   std::string skip_reason;
 

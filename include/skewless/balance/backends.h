@@ -1,6 +1,7 @@
 // One service's backends as the splicer sees them, and the per-request choice among them:
-// P2C on peak-EWMA cost, zone tier with select.h's spill rule, slow start, error bias and
-// outlier ejection. Pure state: no I/O, no clock, no locks; one instance per event loop.
+// the Service's policy (P2C by default) on peak-EWMA cost, zone tier with the spill rule, slow
+// start, error bias and outlier ejection. Pure state: no I/O, no clock, no locks; one instance per
+// event loop.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include "skewless/balance/error_bias.h"
 #include "skewless/balance/outlier.h"
 #include "skewless/balance/peak_ewma.h"
+#include "skewless/balance/picker.h"
 #include "skewless/balance/stream_outcome.h"
 
 namespace skewless::balance {
@@ -27,6 +29,8 @@ struct BalanceOptions {
   // (kube-proxy's rule for hints).
   bool prefer_local_zone = false;
   std::string local_zone;
+  // How a backend is chosen inside a tier (enum skw_lb_policy; picker.h).
+  std::uint8_t lb_policy = SKW_LB_LEAST_REQUEST;
   std::uint32_t spill_ratio_permille = kDefaultSpillRatioPermille;
   std::uint32_t spill_min_delta = kDefaultSpillMinDelta;
   // The service's slow-start window (skw_service.slow_start_window_ms); 0 = no ramp.
@@ -71,6 +75,7 @@ enum class PickReason : std::uint8_t {
   kSpillOverload,     // local zone's winner was overloaded; a backend elsewhere took it
   kSpillNoPreferred,  // zone preference on, but no local backend can take streams
   kPanic,             // every backend taking streams is ejected: ejection is ignored
+  kRandom,            // SKW_LB_RANDOM: uniformly inside the tier used
 };
 
 struct Choice {
@@ -128,6 +133,10 @@ class Backends {
 
   std::vector<BackendStatus> Statuses(TimePoint now) const;
 
+  // The Service's policy changed (its annotation was edited): later picks follow it;
+  // every backend keeps its state.
+  void SetPolicy(std::uint8_t lb_policy);
+
  private:
   struct Backend {
     BackendSpec spec;
@@ -141,20 +150,14 @@ class Backends {
     ErrorBias errors;
     OutlierState outlier;
   };
-  struct Candidate {
-    std::uint32_t index = 0;
-    double cost = 0;
-    std::uint64_t outstanding_streams = 0;
-  };
 
   static bool TakesNewStreams(const Backend& backend);
   Backend* Live(BackendHandle handle);
   const Backend* Live(BackendHandle handle) const;
   double SlowStart(const Backend& backend, TimePoint now) const;
   Candidate CandidateOf(std::uint32_t index, TimePoint now) const;
-  // P2C over two distinct random members of `tier`; the second is 0 when only one exists.
-  Candidate PowerOfTwo(const std::vector<std::uint32_t>& tier, TimePoint now, absl::BitGenRef rng,
-                       int* n_candidates) const;
+  // The policy's choice inside `tier` (not empty).
+  Picked ChooseIn(const std::vector<std::uint32_t>& tier, TimePoint now, absl::BitGenRef rng) const;
   void ApplyOutlierVerdict(Backend& backend, std::uint32_t index, TimePoint now, bool failed);
   bool EjectionAllowed(std::uint32_t index) const;
   double MeanLatencyEstimate(TimePoint now) const;
@@ -165,6 +168,7 @@ class Backends {
   void RebuildZoneTier();
 
   BalanceOptions options_;
+  const Picker* picker_;
   std::vector<Backend> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::unordered_map<std::string, std::uint32_t> index_of_address_;

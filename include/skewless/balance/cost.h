@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "skewless/balance/clock.h"
+#include "skewless/spill_rule.h"
 
 namespace skewless::balance {
 
@@ -18,19 +19,18 @@ double SlowStartFactor(TimePoint ramp_start, TimePoint now, Nanoseconds window);
 double StreamCost(double latency_ns, std::uint64_t outstanding_streams, double error_multiplier,
                   std::uint16_t weight, double slow_start_factor);
 
-// select.h's defaults (SKW_DEFAULT_SPILL_RATIO_PERMILLE / _MIN_DELTA; a unit test pins them).
-inline constexpr std::uint32_t kDefaultSpillRatioPermille = 2000;
-inline constexpr std::uint32_t kDefaultSpillMinDelta = 8;
+// spill_rule.h's defaults, the connect hook's too.
+inline constexpr std::uint32_t kDefaultSpillRatioPermille = SKW_DEFAULT_SPILL_RATIO_PERMILLE;
+inline constexpr std::uint32_t kDefaultSpillMinDelta = SKW_DEFAULT_SPILL_MIN_DELTA;
 
 struct SpillCandidate {
   double cost = 0;
   std::uint64_t outstanding_streams = 0;
 };
 
-// skw_should_spill with outstanding streams in place of active connections: leave the
-// preferred tier only when its P2C winner costs more than ratio x a sampled backend outside
-// it AND carries at least min_delta more outstanding streams, so a lightly loaded local zone
-// never spills on noise.
+// spill_rule.h's skw_spill_rule with outstanding streams in place of active connections:
+// leave the preferred tier only when its winner costs more than ratio x a sampled backend
+// outside it AND carries at least min_delta more outstanding streams.
 bool ShouldSpill(const SpillCandidate& preferred, const SpillCandidate& other,
                  std::uint32_t spill_ratio_permille, std::uint32_t spill_min_delta);
 

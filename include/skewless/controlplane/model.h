@@ -21,6 +21,10 @@ namespace skewless::controlplane {
 inline constexpr std::string_view kAnnotationPrefix = "skewless.io/";
 // Per-endpoint weight, as a pod annotation would carry it (EndpointSlices have no weight).
 inline constexpr std::string_view kWeightAnnotation = "skewless.io/weight";
+// A Service's load-balancing policy (common/lb_policy.h names: least-request, random). The
+// API does not validate annotations, so an unknown value is served as the default, with a
+// warning, rather than rejecting the Service.
+inline constexpr std::string_view kLoadBalancingAnnotation = "skewless.io/load-balancing";
 // Same value as SKW_DEFAULT_WEIGHT in abi.h (checked in model.cc).
 inline constexpr std::uint16_t kDefaultWeight = 100;
 

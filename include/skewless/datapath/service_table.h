@@ -31,6 +31,7 @@ struct ServiceSpec {
   Protocol protocol = Protocol::kTcp;
   TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
   std::uint32_t slow_start_window_ms = 0;
+  std::uint8_t lb_policy = SKW_LB_LEAST_REQUEST;  // enum skw_lb_policy
   // HTTP/2 port (appProtocol kubernetes.io/h2c or grpc): connects go to the node's
   // splicer when NodeConfig names one (SKW_SVC_F_SPLICE).
   bool splice = false;
@@ -181,6 +182,7 @@ class ServiceTable {
     std::string name;
     TrafficDistribution traffic_distribution = TrafficDistribution::kNone;
     std::uint32_t slow_start_window_ms = 0;
+    std::uint8_t lb_policy = SKW_LB_LEAST_REQUEST;
     bool splice = false;
     std::vector<std::string> node_names;    // each once, in order of first sight
     std::vector<StoredEndpoint> endpoints;  // in the spec's order

@@ -61,6 +61,9 @@ struct LabConfig {
   // PreferSameZone or PreferSameNode. Only the skewless dataplane applies it
   // (the lab's kube-proxy rules serve every zone from one node namespace).
   std::string traffic_distribution;
+  // The Service's skewless.io/load-balancing policy (common/lb_policy.h): least-request or
+  // random, for A/B runs of the choice itself. Only the skewless dataplanes apply it.
+  std::string lb_policy = "least-request";
 
   uint32_t service_time_us = 1000;
   int concurrency = 4;  // outstanding RPCs per client connection

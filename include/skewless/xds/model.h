@@ -39,6 +39,7 @@ struct ServicePort {
   std::string app_protocol;              // spec.ports[].appProtocol; may be empty
   std::vector<std::string> cluster_ips;  // spec.clusterIPs (v4 and/or v6); empty if headless
   std::string traffic_distribution;      // spec.trafficDistribution, verbatim; may be empty
+  std::string load_balancing;            // a common/lb_policy.h name; empty = the default
   std::vector<Endpoint> endpoints;
 
   // Equal ports build equal resources: the cache reuses what it built last time.

@@ -46,6 +46,9 @@ inline constexpr std::string_view kMetadataPort = "port";               // numbe
 inline constexpr std::string_view kMetadataProtocol = "protocol";       // "TCP", "UDP", "SCTP"
 inline constexpr std::string_view kMetadataAppProtocol = "app_protocol";
 inline constexpr std::string_view kMetadataTrafficDistribution = "trafficDistribution";
+// The Service's skewless.io/load-balancing policy (common/lb_policy.h names); absent = the
+// default. Agents read a name they do not know as the default.
+inline constexpr std::string_view kMetadataLoadBalancing = "loadBalancing";
 // Endpoint metadata for agents: the endpoint's Kubernetes node (PreferSameNode).
 inline constexpr std::string_view kMetadataNodeName = "node_name";
 

@@ -1,0 +1,30 @@
+// The names of abi.h's skw_lb_policy values, as one Service's `skewless.io/load-balancing`
+// annotation, the control plane's Cluster metadata, skewlessctl and the lab spell them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "skewless/abi.h"
+
+namespace skewless {
+
+inline constexpr std::string_view kLbPolicyNames[SKW_LB_POLICY_COUNT] = {
+    "least-request",  // SKW_LB_LEAST_REQUEST
+    "random",         // SKW_LB_RANDOM
+};
+
+inline std::optional<std::uint8_t> ParseLbPolicy(std::string_view name) {
+  for (std::uint8_t policy = 0; policy < SKW_LB_POLICY_COUNT; ++policy) {
+    if (kLbPolicyNames[policy] == name) return policy;
+  }
+  return std::nullopt;
+}
+
+// Unknown values (a newer writer's) read as the default, as the data path treats them.
+inline std::string_view LbPolicyName(std::uint8_t policy) {
+  return kLbPolicyNames[policy < SKW_LB_POLICY_COUNT ? policy : SKW_LB_LEAST_REQUEST];
+}
+
+}  // namespace skewless
