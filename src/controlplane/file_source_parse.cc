@@ -282,8 +282,7 @@ absl::Status DocumentParser::ParseService(const YAML::Node& node, const std::str
       policy != service->annotations.end() && !ParseLbPolicy(policy->second)) {
     return Error(node["annotations"][policy->first],
                  absl::StrCat(Child(path, "annotations"), "[\"", policy->first, "\"]"),
-                 absl::StrCat("\"", policy->second, "\" is not one of ",
-                              absl::StrJoin(kLbPolicyNames, ", ")));
+                 absl::StrCat("\"", policy->second, "\" is not one of ", LbPolicyNameList()));
   }
 
   YAML::Node ports;

@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "skewless/common/lb_policy.h"
 #include "skewless/common/log.h"
 
@@ -24,7 +23,7 @@ std::string LoadBalancingOf(const Service& service) {
               {{"service", absl::StrCat(service.key.namespace_name, "/", service.key.name)},
                {"annotation", std::string(kLoadBalancingAnnotation)},
                {"value", log::Clip(it->second)},
-               {"known", absl::StrJoin(kLbPolicyNames, ", ")}});
+               {"known", LbPolicyNameList()}});
     return "";
   }
   return *policy == SKW_LB_LEAST_REQUEST ? "" : std::string(LbPolicyName(*policy));

@@ -11,6 +11,7 @@
 #include "skewless/ctl/render.h"
 #include "skewless/ctl/table.h"
 #include "skewless/datapath/backend_set.h"
+#include "skewless/spill_rule.h"
 
 namespace skewless::ctl {
 namespace {
@@ -78,7 +79,8 @@ std::string Count(std::uint32_t n, const std::string& noun) {
 }
 
 // Why connects go where they go: a headline, then one line per further fact.
-std::vector<std::string> WhyTier(const Scenario& scenario, const ZoneNames& zones) {
+std::vector<std::string> WhyTier(const Scenario& scenario, const ZoneNames& zones,
+                                 std::uint8_t lb_policy) {
   const std::string zone = ZoneText(scenario.node_zone_id, zones);
   const std::uint32_t n_other = scenario.n_ready - scenario.n_preferred;
   const std::string prefers = "the service's trafficDistribution prefers local backends";
@@ -122,8 +124,11 @@ std::vector<std::string> WhyTier(const Scenario& scenario, const ZoneNames& zone
                        : absl::StrCat(n_other == 1 ? "the other ready backend gets"
                                                    : absl::StrCat("the other ", n_other,
                                                                   " ready backends get"),
-                                      " a connect only when the preferred tier is "
-                                      "overloaded (the spill rule)")};
+                                      skw_policy_uses_load(lb_policy)
+                                          ? " a connect only when the preferred tier is "
+                                            "overloaded (the spill rule)"
+                                          : " a connect only when no preferred backend can "
+                                            "take it (random never spills by load)")};
     }
     case TierReason::kPreferredAllSkipped:
       return {prefers,
@@ -173,13 +178,15 @@ std::uint64_t Refused(const Simulation& simulation) { return simulation.reasons[
 
 std::string RenderScenario(const Scenario& scenario, const ServiceView& service,
                            const ZoneNames& zones) {
-  const std::vector<std::string> why = WhyTier(scenario, zones);
+  const std::vector<std::string> why = WhyTier(scenario, zones, service.value.lb_policy);
   std::string out = absl::StrCat("tier: ", absl::StrJoin(why, "\n  "), "\n");
   if (scenario.candidates.empty()) return out;
 
-  absl::StrAppend(&out,
-                  "\ncandidates (cost = (active + 1) x 1000000 / (weight x ramp permille); P2C "
-                  "draws two and the cheaper wins):\n");
+  absl::StrAppend(&out, "\ncandidates (cost = (active + 1) x 1000000 / (weight x ramp permille); ",
+                  service.value.lb_policy == SKW_LB_RANDOM
+                      ? "random: one uniform draw, the cost is not weighed"
+                      : "P2C draws two and the cheaper wins",
+                  "):\n");
   Table candidates({{"SLOT", Align::kRight},
                     {"TIER"},
                     {"ID", Align::kRight},
@@ -267,7 +274,7 @@ Json CandidateJson(const Candidate& candidate, const ZoneNames& zones) {
   return entry;
 }
 
-Json ScenarioJson(const Scenario& scenario, const ZoneNames& zones) {
+Json ScenarioJson(const Scenario& scenario, const ZoneNames& zones, std::uint8_t lb_policy) {
   Json candidates = Json::array();
   for (const Candidate& candidate : scenario.candidates) {
     candidates.push_back(CandidateJson(candidate, zones));
@@ -298,7 +305,7 @@ Json ScenarioJson(const Scenario& scenario, const ZoneNames& zones) {
               {"preferred", scenario.n_preferred},
               {"ready", scenario.n_ready},
               {"terminating", scenario.n_serving},
-              {"why", WhyTier(scenario, zones)},
+              {"why", WhyTier(scenario, zones, lb_policy)},
               {"candidates", std::move(candidates)},
               {"simulation",
                {{"draws", simulation.draws},
@@ -313,7 +320,7 @@ std::string ServiceLine(const Explanation& explanation) {
   std::string line =
       absl::StrCat("service ", ServiceLabel(service.key), " (id ", service.value.service_id, "), ",
                    service.prefer_local() ? "prefers local backends" : "no zone preference", ", ",
-                   LbPolicyName(service.value.lb_policy));
+                   std::string(LbPolicyName(service.value.lb_policy)));
   if (service.value.slow_start_window_ms != 0) {
     absl::StrAppend(&line, ", slow start ",
                     FormatDuration(std::uint64_t{service.value.slow_start_window_ms} * 1'000'000));
@@ -325,11 +332,17 @@ std::string ServiceLine(const Explanation& explanation) {
 
 std::string RenderExplainText(const Explanation& explanation, const ZoneNames& zones) {
   std::string out = ServiceLine(explanation);
-  absl::StrAppend(&out, "node: ", ZoneText(explanation.node.zone_id, zones),
-                  "\nspill: out of the preferred tier when its P2C winner costs more than ",
-                  FormatRatio(explanation.spill_ratio_permille),
-                  " a sampled other backend and has at least ", explanation.spill_min_delta,
-                  " more active connections\n\n");
+  absl::StrAppend(&out, "node: ", ZoneText(explanation.node.zone_id, zones), "\n");
+  if (explanation.service.value.lb_policy == SKW_LB_RANDOM) {
+    absl::StrAppend(&out,
+                    "spill: never by load (random); only when no preferred backend can "
+                    "take the connect\n\n");
+  } else {
+    absl::StrAppend(&out, "spill: out of the preferred tier when its P2C winner costs more than ",
+                    FormatRatio(explanation.spill_ratio_permille),
+                    " a sampled other backend and has at least ", explanation.spill_min_delta,
+                    " more active connections\n\n");
+  }
   absl::StrAppend(&out, RenderScenario(explanation.current, explanation.service, zones));
   if (explanation.with_zone) {
     const Scenario& with_zone = *explanation.with_zone;
@@ -365,8 +378,9 @@ Json ExplainJson(const Explanation& explanation, const ZoneNames& zones) {
                {"spill_min_delta", explanation.spill_min_delta}};
   return Json{{"service", std::move(service_json)},
               {"node", std::move(node)},
-              {"current", ScenarioJson(explanation.current, zones)},
-              {"with_zone", explanation.with_zone ? ScenarioJson(*explanation.with_zone, zones)
+              {"current", ScenarioJson(explanation.current, zones, service.value.lb_policy)},
+              {"with_zone", explanation.with_zone ? ScenarioJson(*explanation.with_zone, zones,
+                                                                 service.value.lb_policy)
                                                   : Json(nullptr)}};
 }
 

@@ -190,8 +190,7 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
   }
   if (!ParseLbPolicy(config.lb_policy)) {
     return absl::InvalidArgumentError(absl::StrCat("--lb-policy: unknown '", config.lb_policy,
-                                                   "' (expected ",
-                                                   absl::StrJoin(kLbPolicyNames, " or "), ")"));
+                                                   "' (expected ", LbPolicyNameList(" or "), ")"));
   }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");

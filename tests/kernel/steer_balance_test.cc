@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -116,6 +117,31 @@ TEST_F(SteerBalanceTest, WeightsSetTheShareOfHeldConnections) {
   // Cost is (active+1)/weight: the heavier backend should hold 3/4, ± 5%.
   EXPECT_THAT(counts[1], AllOf(Ge(280), Le(320)));
   EXPECT_EQ(counts[0] + counts[1], 400);
+  child->SendSignal();
+  EXPECT_EQ(child->Wait(), 0);
+}
+
+TEST_F(SteerBalanceTest, ARandomServiceSpreadsUniformlyWhateverTheWeightsAndLoad) {
+  // The program dispatches on skw_service.lb_policy: the weights that give the heavier
+  // backend 3/4 above are not weighed, nor are the connections it already holds.
+  std::vector<Backend> backends = Backends(2);
+  datapath::ServiceSpec spec =
+      Service("198.19.1.9", 80, {EndpointOf(backends[0], 100), EndpointOf(backends[1], 300)});
+  spec.lb_policy = SKW_LB_RANDOM;
+  SKW_ASSERT_OK(table_->Apply({spec}));
+  const SockAddr vip = MakeSockAddr("198.19.1.9", 80);
+  std::unique_ptr<Child> child =
+      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 400); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(60000));
+  std::vector<Fd> accepted;
+  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  // Binomial(400, 1/2): standard deviation 10; least-request would give ~300.
+  EXPECT_THAT(counts[1], AllOf(Ge(160), Le(240)));
+  EXPECT_EQ(counts[0] + counts[1], 400);
+  absl::StatusOr<std::array<std::uint64_t, SKW_REASON_COUNT>> reasons = steering_->ReasonCounts();
+  ASSERT_TRUE(reasons.ok()) << reasons.status();
+  EXPECT_EQ((*reasons)[SKW_REASON_RANDOM], 400u);
   child->SendSignal();
   EXPECT_EQ(child->Wait(), 0);
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "skewless/abi.h"
@@ -24,7 +25,17 @@ inline std::optional<std::uint8_t> ParseLbPolicy(std::string_view name) {
 
 // Unknown values (a newer writer's) read as the default, as the data path treats them.
 inline std::string_view LbPolicyName(std::uint8_t policy) {
-  return kLbPolicyNames[policy < SKW_LB_POLICY_COUNT ? policy : SKW_LB_LEAST_REQUEST];
+  return kLbPolicyNames[policy < SKW_LB_POLICY_COUNT ? policy : std::uint8_t{SKW_LB_LEAST_REQUEST}];
+}
+
+// "least-request, random": the known names, for error messages and --help.
+inline std::string LbPolicyNameList(std::string_view separator = ", ") {
+  std::string list;
+  for (std::string_view name : kLbPolicyNames) {
+    if (!list.empty()) list.append(separator);
+    list.append(name);
+  }
+  return list;
 }
 
 }  // namespace skewless

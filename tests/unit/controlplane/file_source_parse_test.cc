@@ -281,6 +281,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ForeignAnnotation", Doc(", annotations: {example.com/x: y}"),
                 "services[1].annotations[\"example.com/x\"]: only annotations under "
                 "skewless.io/"},
+        BadCase{"UnknownLoadBalancing", Doc(", annotations: {skewless.io/load-balancing: rr}"),
+                "services[1].annotations[\"skewless.io/load-balancing\"]: \"rr\" is not one of "
+                "least-request, random"},
         BadCase{"NodeWithoutName", "nodes: [{zone: z}]", "nodes[0].name: is required"},
         BadCase{"DuplicateNode", "nodes: [{name: n}, {name: n}]",
                 "nodes[1].name: node n is already defined at nodes[0]"},

@@ -41,6 +41,9 @@ struct Outcome {
   std::map<std::string, std::vector<std::string>> tiers;
   // Per cluster IP: the splicer's backends, "address" or "address draining".
   std::map<std::string, std::vector<std::string>> splicer;
+  // Per cluster IP: the policy the agent writes (skw_service.lb_policy) and the splicer's.
+  std::map<std::string, std::uint8_t> lb_policy;
+  std::map<std::string, std::uint8_t> splicer_lb_policy;
 };
 
 std::string Describe(const envoy::config::endpoint::v3::LbEndpoint& lb) {
@@ -113,8 +116,12 @@ Outcome ThroughEveryStage(const json& service_object, const std::vector<json>& s
       tiers.push_back(datapath::FormatAddress(set->members[i].backend.addr) +
                       (i < set->n_ready ? ":ready" : ":serving"));
     }
-    absl::StatusOr<splicer::ServiceBackends> backends = splicer::ServiceBackendsOf(AsPinned(*set));
+    datapath::SpliceService pinned = AsPinned(*set);
+    pinned.service.lb_policy = spec.lb_policy;  // as the service table writes it
+    outcome.lb_policy[spec.vip] = spec.lb_policy;
+    absl::StatusOr<splicer::ServiceBackends> backends = splicer::ServiceBackendsOf(pinned);
     EXPECT_TRUE(backends.ok()) << backends.status();
+    if (backends.ok()) outcome.splicer_lb_policy[spec.vip] = backends->options.lb_policy;
     for (const splicer::UpstreamBackend& backend : backends->backends) {
       outcome.splicer[spec.vip].push_back(backend.address + (backend.draining ? " draining" : ""));
     }
@@ -239,6 +246,26 @@ TEST(KubeToBackends, ADualStackPodIsOneEndpointAndEachFamilyItsOwnBackend) {
                                      std::vector<std::string>{"10.0.0.1:ready", "10.0.0.2:ready"}},
                            std::pair{std::string("fd00::10"),
                                      std::vector<std::string>{"fd00::1:ready", "fd00::2:ready"}}));
+}
+
+TEST(KubeToBackends, TheLoadBalancingAnnotationReachesTheAgentAndTheSplicer) {
+  const std::vector<PodState> pods = {{.name = "echo-a", .ipv4 = "10.0.0.1"},
+                                      {.name = "echo-b", .ipv4 = "10.0.0.2"}};
+  json service = Echo();
+  Outcome plain = ThroughEveryStage(service, V4Slices(pods));
+  EXPECT_EQ(plain.lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+
+  service["metadata"]["annotations"]["skewless.io/load-balancing"] = "random";
+  Outcome random = ThroughEveryStage(service, V4Slices(pods));
+  EXPECT_EQ(random.lb_policy["10.96.0.10"], SKW_LB_RANDOM);
+  EXPECT_EQ(random.splicer_lb_policy["10.96.0.10"], SKW_LB_RANDOM);
+  EXPECT_EQ(random.agent_eds, plain.agent_eds) << "the policy changes no endpoint";
+
+  // The API accepts any annotation value: the Service is still served, with the default.
+  service["metadata"]["annotations"]["skewless.io/load-balancing"] = "round-robin-please";
+  Outcome unknown = ThroughEveryStage(service, V4Slices(pods));
+  EXPECT_EQ(unknown.lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+  EXPECT_EQ(unknown.agent_eds, plain.agent_eds);
 }
 
 }  // namespace

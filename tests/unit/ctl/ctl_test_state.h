@@ -35,13 +35,15 @@ class TestNode {
   void Add(const std::string& vip, std::uint16_t port, std::vector<datapath::Endpoint> endpoints,
            datapath::TrafficDistribution distribution = datapath::TrafficDistribution::kNone,
            std::uint32_t slow_start_window_ms = 0,
-           datapath::Protocol protocol = datapath::Protocol::kTcp) {
+           datapath::Protocol protocol = datapath::Protocol::kTcp,
+           std::uint8_t lb_policy = SKW_LB_LEAST_REQUEST) {
     absl::Status status = table_.Upsert({.name = "test/" + vip,
                                          .vip = vip,
                                          .port = port,
                                          .protocol = protocol,
                                          .traffic_distribution = distribution,
                                          .slow_start_window_ms = slow_start_window_ms,
+                                         .lb_policy = lb_policy,
                                          .endpoints = std::move(endpoints)});
     EXPECT_TRUE(status.ok()) << status;
   }

@@ -115,8 +115,8 @@ TEST_F(CtlRender, LoadSharesAndReasons) {
 TEST_F(CtlRender, ExplainText) {
   const std::string text = RenderExplainText(ExplainOk(2), node_.Zones());
   EXPECT_THAT(text,
-              AllOf(HasSubstr("service 10.96.0.10:80/tcp (id 1), prefers local backends, slow "
-                              "start 30.0s\nnode: zone-a (id 1)\n"),
+              AllOf(HasSubstr("service 10.96.0.10:80/tcp (id 1), prefers local backends, "
+                              "least-request, slow start 30.0s\nnode: zone-a (id 1)\n"),
                     HasSubstr("costs more than 2.00x a sampled other backend and has at least 8 "
                               "more active connections"),
                     HasSubstr("tier: the service's trafficDistribution prefers local backends\n"
@@ -127,6 +127,27 @@ TEST_F(CtlRender, ExplainText) {
                     HasSubstr("a connect now most likely goes to 10.0.0.2:8080"),
                     HasSubstr("as if this node were in zone-b (id 2) (--zone):\ntier:")));
   EXPECT_THAT(text, Not(HasSubstr("zones are ids")));
+}
+
+TEST(CtlRenderPolicy, ExplainOfARandomServiceShowsItsPolicyAndItsUniformOutcome) {
+  TestNode node("zone-a");
+  node.Add("10.96.0.12", 80,
+           {Ready("10.0.0.1", "zone-a"), Ready("10.0.0.2", "zone-a"), Ready("10.0.1.1", "zone-b")},
+           TrafficDistribution::kPreferClose, 0, datapath::Protocol::kTcp, SKW_LB_RANDOM);
+  node.SetActive("10.0.0.1", 40);  // least-request would leave it alone, and spill
+  const DatapathState state = node.State();
+  absl::StatusOr<Explanation> explanation =
+      Explain(state, *ParseServiceKey("10.96.0.12:80", "tcp"), {});
+  ASSERT_TRUE(explanation.ok()) << explanation.status();
+  const std::string text = RenderExplainText(*explanation, node.Zones());
+  EXPECT_THAT(text, AllOf(HasSubstr("prefers local backends, random\n"),
+                          HasSubstr("spill: never by load (random)"),
+                          HasSubstr("random: one uniform draw"), HasSubstr("by reason: random ")));
+  // Both zone-a backends share the connects; zone-b, outside the tier, gets none.
+  EXPECT_THAT(text, HasSubstr("10.0.1.1:8080  zone-b  ready          0   0.0%"));
+  EXPECT_THAT(text, Not(HasSubstr("10.0.0.1:8080  zone-a  preferred      0")));
+  EXPECT_THAT(text, HasSubstr("only when no preferred backend can take it"));
+  EXPECT_EQ(ExplainJson(*explanation, node.Zones())["service"]["lb_policy"], "random");
 }
 
 TEST_F(CtlRender, ExplainJson) {
