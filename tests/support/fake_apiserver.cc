@@ -152,6 +152,7 @@ absl::Status FakeApiServer::Listen() {
                 [this](const httplib::Request& request, httplib::Response& response) {
                   HandleTokenReview(request, response);
                 });
+  ServeObjectRoutes();
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::InternalError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -114,6 +114,7 @@ class ControlPlaneServerTest : public ::testing::Test {
     config.http_listen = "127.0.0.1:0";
     config.file = (dir_ / "services.yaml").string();
     config.shutdown_grace = std::chrono::milliseconds(200);
+    config.plaintext = true;
     auto server = ControlPlaneServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -204,6 +205,7 @@ TEST(ControlPlaneServerStart, APortInUseIsNamed) {
   ServerConfig config;
   config.xds_listen = "127.0.0.1:0";
   config.http_listen = "127.0.0.1:0";
+  config.plaintext = true;
   auto first = ControlPlaneServer::Start(config);
   ASSERT_TRUE(first.ok()) << first.status();
   config.http_listen = "127.0.0.1:" + std::to_string((*first)->http_port());

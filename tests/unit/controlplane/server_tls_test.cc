@@ -133,12 +133,12 @@ TEST(TlsConfig, ACertificateNeedsItsKeyAndPlaintextExcludesBoth) {
   EXPECT_TRUE(ValidateServerConfig(config).ok());
   config.plaintext = true;
   EXPECT_THAT(std::string(ValidateServerConfig(config).message()),
-              HasSubstr("plaintext chosen, but TLS files given"));
+              HasSubstr("plaintext chosen, but TLS files or caSecret given"));
 }
 
 TEST(TlsConfig, TokenReviewNeedsTls) {
   ServerConfig config;
-  config.auth = AuthMode::kTokenReview;
+  config.auth.token_review = true;
   EXPECT_THAT(std::string(ValidateServerConfig(config).message()), HasSubstr("needs TLS"));
 }
 
