@@ -58,7 +58,8 @@ absl::StatusOr<std::optional<json>> GetObject(const kube::KubeClient& client,
   absl::StatusOr<kube::HttpResponse> response = client.Get(path, kRequestTimeout, canceller);
   if (!response.ok()) return response.status();
   if (response->status == 404) return std::nullopt;
-  const std::string what = absl::StrCat("get ", Describe(kind, object));
+  const std::string what =
+      absl::StrCat("get ", Describe(kind == "secrets" ? "Secret" : "ConfigMap", object));
   if (response->status != 200) return kube::StatusFromResponse(what, *response);
   absl::StatusOr<json> body = ParseBody(*response, what);
   if (!body.ok()) return body.status();

@@ -169,6 +169,13 @@ FakeApiServer::~FakeApiServer() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::string FakeApiServer::Kubeconfig(const std::string& token) const {
+  return absl::StrCat("apiVersion: v1\nkind: Config\ncurrent-context: t\n",
+                      "clusters: [{name: t, cluster: {server: '", url(), "'}}]\n",
+                      "users: [{name: t, user: {token: ", token, "}}]\n",
+                      "contexts: [{name: t, context: {cluster: t, user: t}}]\n");
+}
+
 std::string FakeApiServer::url() const {
   return absl::StrCat(options_.tls_cert_pem.empty() ? "http" : "https", "://127.0.0.1:", port_);
 }

@@ -81,6 +81,8 @@ class FakeApiServer {
   FakeApiServer& operator=(const FakeApiServer&) = delete;
 
   std::string url() const;  // "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT"
+  // A kubeconfig document for this server with `token` as the user's credential.
+  std::string Kubeconfig(const std::string& token) const;
   static std::string PathOf(Resource resource);
 
   // Objects, as kubectl would create them: the server sets metadata.uid,

@@ -54,11 +54,7 @@ class TokenAuthServerTest : public ::testing::Test {
     api_->AddToken("api-audience-token", {"system:serviceaccount:shop:frontend",
                                           {"https://kubernetes.default.svc.cluster.local"}});
     api_->AddToken("user-token", {"alice@example.com", {kAudience}});
-    std::ofstream(dir_ / "kubeconfig")
-        << "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-        << "clusters: [{name: t, cluster: {server: '" << api_->url() << "'}}]\n"
-        << "users: [{name: t, user: {token: " << kControlPlaneToken << "}}]\n"
-        << "contexts: [{name: t, context: {cluster: t, user: t}}]\n";
+    std::ofstream(dir_ / "kubeconfig") << api_->Kubeconfig(kControlPlaneToken);
 
     config_.xds_listen = "127.0.0.1:0";
     config_.http_listen = "127.0.0.1:0";
