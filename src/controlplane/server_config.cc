@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -123,29 +124,28 @@ absl::Status ReadSeconds(std::string_view source_name, const YAML::Node& parent,
 // The `tls:` mapping (docs/controlplane.md "TLS and authentication").
 absl::Status ParseTlsSection(std::string_view name, const YAML::Node& value, std::string_view path,
                              ServerConfig& config) {
+  const std::map<std::string, std::string*> strings = {
+      {"certFile", &config.tls_cert_file},
+      {"keyFile", &config.tls_key_file},
+      {"caSecret", &config.ca_secret},
+      {"caBundleConfigMap", &config.ca_bundle_configmap},
+      {"clientCaFile", &config.client_ca_file}};
   return ForEachKey(name, value, path,
                     [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
                       absl::Status s;
-                      if (k == "certFile")
-                        s = ReadString(name, value, k, p, &config.tls_cert_file);
-                      else if (k == "keyFile")
-                        s = ReadString(name, value, k, p, &config.tls_key_file);
-                      else if (k == "plaintext")
+                      if (const auto field = strings.find(k); field != strings.end()) {
+                        s = ReadString(name, value, k, p, field->second);
+                      } else if (k == "plaintext") {
                         s = ReadBool(name, value, k, p, &config.plaintext);
-                      else if (k == "refreshIntervalSeconds") {
-                        s = ReadSeconds(name, value, k, p, 1, &config.tls_refresh_interval);
-                      } else if (k == "caSecret")
-                        s = ReadString(name, value, k, p, &config.ca_secret);
-                      else if (k == "caBundleConfigMap") {
-                        s = ReadString(name, value, k, p, &config.ca_bundle_configmap);
-                      } else if (k == "dnsNames")
+                      } else if (k == "dnsNames") {
                         s = ReadStringList(name, value, k, p, &config.tls_dns_names);
-                      else if (k == "issuedCertLifetimeHours") {
+                      } else if (k == "refreshIntervalSeconds") {
+                        s = ReadSeconds(name, value, k, p, 1, &config.tls_refresh_interval);
+                      } else if (k == "issuedCertLifetimeHours") {
                         s = ReadSeconds(name, value, k, p, 3600, &config.issued_cert_lifetime);
-                      } else if (k == "clientCaFile")
-                        s = ReadString(name, value, k, p, &config.client_ca_file);
-                      else
+                      } else {
                         return false;
+                      }
                       if (!s.ok()) return s;
                       return true;
                     });
