@@ -40,7 +40,8 @@ TEST(DeployControlPlane, AConfigKeyTheParserRejectsIsCaught) {
 
 TEST(DeployControlPlane, AListenPortNoContainerPortDeclaresIsCaught) {
   ManifestSet broken = Installed().Clone();
-  SetConfig(broken, "xds:\n  listen: 0.0.0.0:18001\n");
+  SetConfig(broken,
+            "xds:\n  listen: 0.0.0.0:18001\ntls:\n  caSecret: skewless-system/skewless-ca\n");
   EXPECT_THAT(CheckControlPlaneDeployment(broken),
               Contains(HasSubstr("\"xds\" is not the configured 0.0.0.0:18001")));
 }
