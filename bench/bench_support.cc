@@ -177,7 +177,7 @@ ControlPlane::ControlPlane(const std::string& binary, const std::string& api_url
   daemon_ = std::make_unique<Daemon>(
       std::vector<std::string>{binary, "--source", "kubernetes", "--kubeconfig", kubeconfig,
                                "--xds-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                               "--log-level", "info", "--shutdown-grace", "1"},
+                               "--log-level", "info", "--shutdown-grace", "1", "--plaintext"},
       work_dir + "/controlplane.log");
 }
 

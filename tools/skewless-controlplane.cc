@@ -31,28 +31,62 @@ int main(int argc, char** argv) {
   std::optional<double> shutdown_grace_s;
   std::optional<std::size_t> max_streams, max_streams_per_peer, max_names_per_stream,
       max_stream_memory_bytes, max_request_bytes, max_requests_per_second;
-  std::optional<std::string> tls_cert_file, tls_key_file, auth, token_audience;
+  // Transport and authentication.
+  std::optional<std::string> tls_cert_file, tls_key_file, auth, token_audience, ca_secret,
+      ca_bundle_configmap, client_ca_file;
+  std::optional<unsigned> tls_refresh_interval_s;
+  std::optional<double> issued_cert_lifetime_h;
   // Plain vectors, given or not as CLI11 counts them (GCC 12 under ASan takes an
   // optional<vector> bound by CLI11 for maybe-uninitialized).
-  std::vector<std::string> writer_service_accounts, reader_namespaces;
+  std::vector<std::string> writer_service_accounts, reader_namespaces, tls_dns_names;
   bool plaintext = false;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
-                 "shutdownGraceSeconds, limits.*; see docs/controlplane.md)");
+                 "shutdownGraceSeconds, limits.*, tls.*, auth.*; see docs/controlplane.md)");
   app.add_option("--xds-listen", xds_listen,
                  "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
+  // ADS is TLS unless --plaintext says otherwise (docs/controlplane.md "TLS and
+  // authentication"): the serving certificate from files or issued from --ca-secret.
   app.add_option("--tls-cert-file", tls_cert_file,
-                 "PEM certificate chain that ADS serves TLS with (with --tls-key-file; read at "
-                 "start). Without both, ADS is plaintext h2c: the default until the agent "
-                 "speaks TLS");
+                 "PEM certificate chain that ADS serves TLS with (with --tls-key-file); re-read "
+                 "every --tls-refresh-interval, so a renewed certificate (cert-manager) is served "
+                 "to new connections without a restart");
   app.add_option("--tls-key-file", tls_key_file, "PEM private key of --tls-cert-file");
   app.add_flag("--plaintext", plaintext,
-               "Serve ADS without TLS, explicitly (today also the default without TLS files)");
+               "Serve ADS without TLS, explicitly. Without it the control plane refuses to start "
+               "unless --tls-cert-file/--tls-key-file or --ca-secret is given");
+  app.add_option("--tls-refresh-interval", tls_refresh_interval_s,
+                 "Seconds between checks of the certificate files (and --client-ca-file) for "
+                 "changes (default 60)");
+  app.add_option("--ca-secret", ca_secret,
+                 "namespace/name of a Secret holding the control plane's CA (keys ca.crt, "
+                 "ca.key), created with a new CA (EC P-256, 10 years) when absent. ADS then serves "
+                 "a certificate issued from it, renewed at half its lifetime. Default: off");
+  app.add_option("--ca-bundle-configmap", ca_bundle_configmap,
+                 "namespace/name of the ConfigMap where --ca-secret's CA certificate is "
+                 "published (key ca.crt) for clients to trust (default "
+                 "skewless-system/skewless-ca-bundle)");
+  app.add_option("--tls-dns-names", tls_dns_names,
+                 "name,...: DNS names of the certificate issued from --ca-secret (default: "
+                 "skewless-controlplane and skewless-controlplane-pods, each also as "
+                 "<name>.<ns>, <name>.<ns>.svc and <name>.<ns>.svc.<cluster-domain>, <ns> being "
+                 "the Secret's namespace)")
+      ->delimiter(',');
+  app.add_option("--issued-cert-lifetime", issued_cert_lifetime_h,
+                 "Hours a certificate issued from --ca-secret is valid (default 24); a new one "
+                 "is issued at half that");
+  app.add_option("--client-ca-file", client_ca_file,
+                 "PEM CA bundle that client certificates are verified against (needs --auth "
+                 "with mtls). Certificates are requested, not required: a client without one "
+                 "may still use a token; one signed by another CA fails the handshake");
   app.add_option("--auth", auth,
                  "How ADS clients authenticate: 'none' (default: anyone who reaches the port "
-                 "reads every Service) or 'tokenreview' (a bound ServiceAccount token in "
-                 "'authorization: Bearer', checked with the TokenReview API; needs TLS)");
+                 "reads every Service), 'tokenreview' (a bound ServiceAccount token in "
+                 "'authorization: Bearer', checked with the TokenReview API), 'mtls' (a client "
+                 "certificate whose URI SAN is spiffe://<trust-domain>/ns/<ns>/sa/<name>), or "
+                 "'tokenreview,mtls' (either; a certificate's SPIFFE ID decides when present). "
+                 "Needs TLS");
   app.add_option("--token-audience", token_audience,
                  "Audience client tokens must be bound to (default skewless-controlplane)");
   app.add_option("--writer-service-accounts", writer_service_accounts,
@@ -127,17 +161,28 @@ int main(int argc, char** argv) {
     config.source = *kind;
   }
   if (file) config.file = *file;
+  // Transport and authentication.
   if (tls_cert_file) config.tls_cert_file = *tls_cert_file;
   if (tls_key_file) config.tls_key_file = *tls_key_file;
   if (plaintext) config.plaintext = true;
+  if (tls_refresh_interval_s)
+    config.tls_refresh_interval = std::chrono::seconds(*tls_refresh_interval_s);
+  if (ca_secret) config.ca_secret = *ca_secret;
+  if (ca_bundle_configmap) config.ca_bundle_configmap = *ca_bundle_configmap;
+  if (app.count("--tls-dns-names") > 0) config.tls_dns_names = tls_dns_names;
+  if (issued_cert_lifetime_h) {
+    config.issued_cert_lifetime =
+        std::chrono::seconds(static_cast<long>(*issued_cert_lifetime_h * 3600));
+  }
+  if (client_ca_file) config.client_ca_file = *client_ca_file;
   if (auth) {
-    absl::StatusOr<skewless::controlplane::AuthMode> mode =
-        skewless::controlplane::ParseAuthMode(*auth);
-    if (!mode.ok()) {
-      std::cerr << "skewless-controlplane: --auth: " << mode.status().message() << "\n";
+    absl::StatusOr<skewless::controlplane::AuthMethods> methods =
+        skewless::controlplane::ParseAuthMethods(*auth);
+    if (!methods.ok()) {
+      std::cerr << "skewless-controlplane: --auth: " << methods.status().message() << "\n";
       return kExitBadConfig;
     }
-    config.auth = *mode;
+    config.auth = *methods;
   }
   if (token_audience) config.token_audience = *token_audience;
   if (app.count("--writer-service-accounts") > 0) {
@@ -158,9 +203,12 @@ int main(int argc, char** argv) {
   if (max_stream_memory_bytes) config.limits.max_stream_memory_bytes = *max_stream_memory_bytes;
   if (max_request_bytes) config.limits.max_request_bytes = *max_request_bytes;
   if (max_requests_per_second) config.limits.requests_per_second = *max_requests_per_second;
-  if (absl::Status valid = skewless::controlplane::ValidateServerConfig(config); !valid.ok()) {
-    std::cerr << "skewless-controlplane: " << valid.message() << "\n";
-    return kExitBadConfig;
+  for (absl::Status valid : {skewless::controlplane::ValidateServerConfig(config),
+                             skewless::controlplane::ValidateTransportChosen(config)}) {
+    if (!valid.ok()) {
+      std::cerr << "skewless-controlplane: " << valid.message() << "\n";
+      return kExitBadConfig;
+    }
   }
   log::Configure(*log::ParseLevel(config.log_level), *log::ParseFormat(config.log_format));
 
@@ -179,7 +227,7 @@ int main(int argc, char** argv) {
                           std::to_string((*server)->http_port())},
              {"source", std::string(skewless::controlplane::SourceKindName(config.source))},
              {"transport", skewless::controlplane::UsesTls(config) ? "tls" : "plaintext"},
-             {"auth", std::string(skewless::controlplane::AuthModeName(config.auth))}});
+             {"auth", skewless::controlplane::AuthMethodsName(config.auth)}});
   skewless::AwaitStopSignal(stop_signals);
   (*server)->Shutdown();
   return kExitOk;

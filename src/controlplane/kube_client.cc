@@ -443,16 +443,33 @@ absl::StatusOr<HttpResponse> KubeClient::Post(const std::string& target,
                                               const std::string& json_body,
                                               std::chrono::milliseconds timeout,
                                               RequestCanceller& canceller) const {
+  return SendJson("POST", target, json_body, timeout, canceller);
+}
+
+absl::StatusOr<HttpResponse> KubeClient::Put(const std::string& target,
+                                             const std::string& json_body,
+                                             std::chrono::milliseconds timeout,
+                                             RequestCanceller& canceller) const {
+  return SendJson("PUT", target, json_body, timeout, canceller);
+}
+
+absl::StatusOr<HttpResponse> KubeClient::SendJson(std::string_view method,
+                                                  const std::string& target,
+                                                  const std::string& json_body,
+                                                  std::chrono::milliseconds timeout,
+                                                  RequestCanceller& canceller) const {
   absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> client = NewClient(timeout);
   if (!client.ok()) return client.status();
+  const bool put = method == "PUT";
   absl::StatusOr<httplib::Result> result =
       Send(**client, target, canceller, [&](httplib::ClientImpl& c, const std::string& path) {
-        return c.Post(path, json_body, "application/json");
+        return put ? c.Put(path, json_body, "application/json")
+                   : c.Post(path, json_body, "application/json");
       });
   if (!result.ok()) return result.status();
   if (!*result) {
     return absl::UnavailableError(
-        absl::StrCat(Describe(target, "POST"), ": ", ErrorText(result->error(), **client)));
+        absl::StrCat(Describe(target, method), ": ", ErrorText(result->error(), **client)));
   }
   return HttpResponse{(*result)->status, std::move((*result)->body)};
 }

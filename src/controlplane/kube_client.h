@@ -1,5 +1,6 @@
-// HTTP(S) GETs (and a POST, for TokenReview) to the Kubernetes API server (bearer token, CA, client
-// certificate), whole or streamed line by line for watches, abortable from another thread.
+// HTTP(S) GETs (and POSTs and PUTs: TokenReview, the CA Secret and bundle) to the Kubernetes API
+// server (bearer token, CA, client certificate), whole or streamed line by line for watches,
+// abortable from another thread.
 #pragma once
 
 #include <atomic>
@@ -96,6 +97,10 @@ class KubeClient {
   absl::StatusOr<HttpResponse> Post(const std::string& target, const std::string& json_body,
                                     std::chrono::milliseconds timeout,
                                     RequestCanceller& canceller) const;
+  // PUT `json_body` to `target` (a replace); errors as for Get.
+  absl::StatusOr<HttpResponse> Put(const std::string& target, const std::string& json_body,
+                                   std::chrono::milliseconds timeout,
+                                   RequestCanceller& canceller) const;
 
   // GET `target` and pass a 200 response's body to `on_line` line by line as it arrives.
   // `on_line` returns false to stop reading (the response then counts as complete).
@@ -116,6 +121,11 @@ class KubeClient {
   absl::StatusOr<httplib::Result> Send(
       httplib::ClientImpl& client, const std::string& target, RequestCanceller& canceller,
       const std::function<httplib::Result(httplib::ClientImpl&, const std::string&)>& send) const;
+  // POST or PUT of a JSON body.
+  absl::StatusOr<HttpResponse> SendJson(std::string_view method, const std::string& target,
+                                        const std::string& json_body,
+                                        std::chrono::milliseconds timeout,
+                                        RequestCanceller& canceller) const;
   absl::StatusOr<std::string> Token() const;
   std::string Describe(const std::string& target, std::string_view method = "GET") const;
 

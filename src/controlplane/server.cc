@@ -13,7 +13,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "ca_secret.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
+#include "kube_client.h"
+#include "serving_cert_files.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/common/probe_routes.h"
@@ -132,44 +137,116 @@ class ServerImpl final : public ControlPlaneServer {
   prometheus::Registry& registry() override { return registry_; }
 
  private:
+  // TLS from files that gRPC re-reads every tls_refresh_interval (cert-manager's, or the
+  // ones issued here from the CA Secret), so a renewed certificate is served to new
+  // connections without a restart.
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> XdsCredentials() {
-    if (!UsesTls(config_)) return grpc::InsecureServerCredentials();
-    absl::StatusOr<std::string> cert = ReadPemFile(config_.tls_cert_file, "tls certificate");
-    if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadPemFile(config_.tls_key_file, "tls key");
-    if (!key.ok()) return key.status();
-    grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
-    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(options);
-    if (config_.auth == AuthMode::kTokenReview) {
-      absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> processor = NewTokenAuthProcessor();
+    if (config_.plaintext) return grpc::InsecureServerCredentials();
+    std::string cert_file = config_.tls_cert_file;
+    std::string key_file = config_.tls_key_file;
+    if (!config_.ca_secret.empty()) {
+      absl::Status issued = StartIssuingFromCaSecret();
+      if (!issued.ok()) return issued;
+      cert_file = serving_cert_files_->cert_file();
+      key_file = serving_cert_files_->key_file();
+    }
+    // The watcher reports unreadable files only in gRPC's log, and then serves nothing:
+    // name the file and what is wrong with it at start instead.
+    for (const auto& [path, what] : {std::pair{cert_file, "tls certificate"},
+                                     {key_file, "tls key"},
+                                     {config_.client_ca_file, "client CA"}}) {
+      if (path.empty()) continue;
+      if (absl::StatusOr<std::string> pem = ReadPemFile(path, what); !pem.ok()) {
+        return pem.status();
+      }
+    }
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        key_file, cert_file, config_.client_ca_file,
+        static_cast<unsigned int>(config_.tls_refresh_interval.count()));
+    grpc::experimental::TlsServerCredentialsOptions options(provider);
+    options.watch_identity_key_cert_pairs();
+    if (!config_.client_ca_file.empty()) {
+      options.watch_root_certs();
+      // Requested, not required: token clients have no certificate. One that is sent
+      // must verify against the client CA, or the handshake fails.
+      options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    } else {
+      options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    }
+    std::shared_ptr<grpc::ServerCredentials> credentials =
+        grpc::experimental::TlsServerCredentials(options);
+    if (config_.auth.any()) {
+      absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> processor = NewAuthProcessor();
       if (!processor.ok()) return processor.status();
       credentials->SetAuthMetadataProcessor(*std::move(processor));
     }
     return credentials;
   }
 
-  // Every ADS call is checked by the processor before it reaches the ADS service, which
-  // finds the caller's account in its AuthContext (peer_identity.h).
-  absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> NewTokenAuthProcessor() {
+  absl::StatusOr<KubeConfig> KubeApiConfig(const std::string& what) const {
     absl::StatusOr<KubeConfig> kube =
         config_.kubeconfig.empty() ? InClusterConfig()
                                    : LoadKubeconfig(config_.kubeconfig, config_.kube_context);
     if (!kube.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("auth tokenreview: ", kube.status().message()));
+      return absl::FailedPreconditionError(absl::StrCat(what, ": ", kube.status().message()));
     }
-    absl::StatusOr<std::unique_ptr<kube::TokenReviewer>> reviewer =
-        kube::TokenReviewer::Create(*std::move(kube));
-    if (!reviewer.ok()) return reviewer.status();
+    return kube;
+  }
+
+  // The CA from its Secret (made on first start), its bundle published, and a serving
+  // certificate issued and kept renewed in files.
+  absl::Status StartIssuingFromCaSecret() {
+    absl::StatusOr<KubeConfig> kube = KubeApiConfig("tls caSecret");
+    if (!kube.ok()) return kube.status();
+    absl::StatusOr<std::unique_ptr<kube::KubeClient>> client =
+        kube::KubeClient::Create(*std::move(kube), std::chrono::milliseconds(5000));
+    if (!client.ok()) return client.status();
+    absl::StatusOr<ObjectName> secret = ParseObjectName(config_.ca_secret, "tls.caSecret");
+    if (!secret.ok()) return secret.status();
+    absl::StatusOr<ObjectName> bundle =
+        ParseObjectName(config_.ca_bundle_configmap, "tls.caBundleConfigMap");
+    if (!bundle.ok()) return bundle.status();
+    absl::StatusOr<CertificateAuthority> ca = LoadOrCreateCaSecret(**client, *secret);
+    if (!ca.ok()) return ca.status();
+    if (absl::Status published = PublishCaBundle(**client, *bundle, ca->cert_pem);
+        !published.ok()) {
+      return published;
+    }
+    std::vector<std::string> names = config_.tls_dns_names;
+    if (names.empty()) names = DefaultTlsDnsNames(secret->namespace_name, config_.cluster_domain);
+    absl::StatusOr<std::unique_ptr<ServingCertFiles>> files =
+        ServingCertFiles::Start(*std::move(ca), std::move(names), config_.issued_cert_lifetime);
+    if (!files.ok()) return files.status();
+    serving_cert_files_ = *std::move(files);
+    log::Info("serving a certificate issued from the CA Secret",
+              {{"secret", config_.ca_secret}, {"bundle", config_.ca_bundle_configmap}});
+    return absl::OkStatus();
+  }
+
+  // Every ADS call is checked by the processor before it reaches the ADS service, which
+  // finds the caller's account in its AuthContext (peer_identity.h).
+  absl::StatusOr<std::shared_ptr<TokenAuthProcessor>> NewAuthProcessor() {
     TokenPolicy policy{
         config_.token_audience,
         {config_.writer_service_accounts.begin(), config_.writer_service_accounts.end()},
-        {config_.reader_namespaces.begin(), config_.reader_namespaces.end()}};
-    std::shared_ptr<kube::TokenReviewer> shared = *std::move(reviewer);
-    auto review = [shared, audience = config_.token_audience](const std::string& token) {
-      return shared->Review(token, audience);
+        {config_.reader_namespaces.begin(), config_.reader_namespaces.end()},
+        config_.auth.token_review,
+        config_.auth.mtls};
+    TokenAuthProcessor::ReviewFunction review =
+        [](const std::string&) -> absl::StatusOr<kube::TokenReviewResult> {
+      return absl::FailedPreconditionError("tokens are not accepted (auth is mtls)");
     };
+    if (config_.auth.token_review) {
+      absl::StatusOr<KubeConfig> kube = KubeApiConfig("auth tokenreview");
+      if (!kube.ok()) return kube.status();
+      absl::StatusOr<std::unique_ptr<kube::TokenReviewer>> reviewer =
+          kube::TokenReviewer::Create(*std::move(kube));
+      if (!reviewer.ok()) return reviewer.status();
+      std::shared_ptr<kube::TokenReviewer> shared = *std::move(reviewer);
+      review = [shared, audience = config_.token_audience](const std::string& token) {
+        return shared->Review(token, audience);
+      };
+    }
     return std::make_shared<TokenAuthProcessor>(std::move(policy), std::move(review), registry_,
                                                 config_.token_cache);
   }
@@ -252,6 +329,8 @@ class ServerImpl final : public ControlPlaneServer {
   prometheus::Family<prometheus::Gauge>& ready_;
   prometheus::Family<prometheus::Gauge>& info_;
 
+  // Before grpc_: the server stops serving before the files it reads go away.
+  std::unique_ptr<ServingCertFiles> serving_cert_files_;
   std::unique_ptr<grpc::Server> grpc_;
   int xds_port_ = 0;
   std::unique_ptr<HttpServer> http_;
@@ -265,6 +344,7 @@ class ServerImpl final : public ControlPlaneServer {
 absl::StatusOr<std::unique_ptr<ControlPlaneServer>> ControlPlaneServer::Start(
     const ServerConfig& config) {
   if (absl::Status valid = ValidateServerConfig(config); !valid.ok()) return valid;
+  if (absl::Status chosen = ValidateTransportChosen(config); !chosen.ok()) return chosen;
   auto server = std::make_unique<ServerImpl>(config);
   if (absl::Status started = server->Start(); !started.ok()) {
     server->Shutdown();

@@ -4,10 +4,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "ca_secret.h"
 #include "skewless/common/log.h"
 #include "skewless/common/yaml_load.h"
 
@@ -72,6 +75,112 @@ std::size_t* LimitField(xds::StreamLimits& limits, std::string_view key) {
   return nullptr;
 }
 
+absl::Status ReadStringList(std::string_view source_name, const YAML::Node& parent,
+                            const std::string& key, std::string_view path,
+                            std::vector<std::string>* out) {
+  const YAML::Node node = parent[key];
+  if (!node.IsSequence()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source_name, node, path), ": expected a list of strings"));
+  }
+  out->clear();
+  for (const YAML::Node& item : node) {
+    if (!item.IsScalar()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(source_name, item, path), ": expected a list of strings"));
+    }
+    out->push_back(item.Scalar());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadBool(std::string_view source_name, const YAML::Node& parent,
+                      const std::string& key, std::string_view path, bool* out) {
+  std::string text;
+  absl::Status s = ReadString(source_name, parent, key, path, &text);
+  if (!s.ok() || (text != "true" && text != "false")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source_name, parent[key], path), ": expected true or false"));
+  }
+  *out = text == "true";
+  return absl::OkStatus();
+}
+
+// A positive number of `unit`s (seconds, hours) as whole seconds.
+absl::Status ReadSeconds(std::string_view source_name, const YAML::Node& parent,
+                         const std::string& key, std::string_view path, double unit_seconds,
+                         std::chrono::seconds* out) {
+  std::string text;
+  absl::Status s = ReadString(source_name, parent, key, path, &text);
+  double value = 0;
+  if (!s.ok() || !absl::SimpleAtod(text, &value) || value * unit_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Where(source_name, parent[key], path), ": expected a positive number, got \"", text, "\""));
+  }
+  *out = std::chrono::seconds(static_cast<long>(value * unit_seconds));
+  return absl::OkStatus();
+}
+
+// The `tls:` mapping (docs/controlplane.md "TLS and authentication").
+absl::Status ParseTlsSection(std::string_view name, const YAML::Node& value, std::string_view path,
+                             ServerConfig& config) {
+  const std::map<std::string, std::string*> strings = {
+      {"certFile", &config.tls_cert_file},
+      {"keyFile", &config.tls_key_file},
+      {"caSecret", &config.ca_secret},
+      {"caBundleConfigMap", &config.ca_bundle_configmap},
+      {"clientCaFile", &config.client_ca_file}};
+  return ForEachKey(name, value, path,
+                    [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+                      absl::Status s;
+                      if (const auto field = strings.find(k); field != strings.end()) {
+                        s = ReadString(name, value, k, p, field->second);
+                      } else if (k == "plaintext") {
+                        s = ReadBool(name, value, k, p, &config.plaintext);
+                      } else if (k == "dnsNames") {
+                        s = ReadStringList(name, value, k, p, &config.tls_dns_names);
+                      } else if (k == "refreshIntervalSeconds") {
+                        s = ReadSeconds(name, value, k, p, 1, &config.tls_refresh_interval);
+                      } else if (k == "issuedCertLifetimeHours") {
+                        s = ReadSeconds(name, value, k, p, 3600, &config.issued_cert_lifetime);
+                      } else {
+                        return false;
+                      }
+                      if (!s.ok()) return s;
+                      return true;
+                    });
+}
+
+// The `auth:` mapping.
+absl::Status ParseAuthSection(std::string_view name, const YAML::Node& value, std::string_view path,
+                              ServerConfig& config) {
+  return ForEachKey(
+      name, value, path, [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+        absl::Status s;
+        if (k == "mode") {
+          std::string text;
+          s = ReadString(name, value, k, p, &text);
+          if (!s.ok()) return s;
+          absl::StatusOr<AuthMethods> methods = ParseAuthMethods(text);
+          if (!methods.ok()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(Where(name, value[k], p), ": ", methods.status().message()));
+          }
+          config.auth = *methods;
+        } else if (k == "tokenAudience") {
+          s = ReadString(name, value, k, p, &config.token_audience);
+        } else if (k == "writerServiceAccounts") {
+          s = ReadStringList(name, value, k, p, &config.writer_service_accounts);
+        } else if (k == "readerNamespaces") {
+          s = ReadStringList(name, value, k, p, &config.reader_namespaces);
+        } else {
+          return false;
+        }
+        if (!s.ok()) return s;
+        return true;
+      });
+}
+
 }  // namespace
 
 std::string_view SourceKindName(SourceKind kind) {
@@ -85,18 +194,54 @@ absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name) {
       absl::StrCat("source \"", std::string(name), "\" is not one of file, kubernetes"));
 }
 
-std::string_view AuthModeName(AuthMode mode) {
-  return mode == AuthMode::kTokenReview ? "tokenreview" : "none";
+std::string AuthMethodsName(AuthMethods methods) {
+  if (!methods.any()) return "none";
+  if (methods.token_review && methods.mtls) return "tokenreview,mtls";
+  return methods.token_review ? "tokenreview" : "mtls";
 }
 
-absl::StatusOr<AuthMode> ParseAuthMode(std::string_view name) {
-  if (name == "none") return AuthMode::kNone;
-  if (name == "tokenreview") return AuthMode::kTokenReview;
-  return absl::InvalidArgumentError(
-      absl::StrCat("auth \"", std::string(name), "\" is not one of none, tokenreview"));
+absl::StatusOr<AuthMethods> ParseAuthMethods(std::string_view text) {
+  if (text == "none") return AuthMethods{};
+  AuthMethods methods;
+  const std::vector<std::string> methods_named = absl::StrSplit(std::string(text), ',');
+  for (const std::string& method : methods_named) {
+    if (method == "tokenreview") {
+      methods.token_review = true;
+    } else if (method == "mtls") {
+      methods.mtls = true;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("auth \"", std::string(text),
+                       "\" is not none or a list of tokenreview, mtls (e.g. tokenreview,mtls)"));
+    }
+  }
+  return methods;
 }
 
-bool UsesTls(const ServerConfig& config) { return !config.tls_cert_file.empty(); }
+bool UsesTls(const ServerConfig& config) {
+  return !config.tls_cert_file.empty() || !config.ca_secret.empty();
+}
+
+absl::Status ValidateTransportChosen(const ServerConfig& config) {
+  if (config.plaintext || UsesTls(config)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "no TLS for ADS: give --tls-cert-file and --tls-key-file (tls.certFile, tls.keyFile), "
+      "or --ca-secret (tls.caSecret), or serve plaintext explicitly with --plaintext "
+      "(tls.plaintext: true)");
+}
+
+std::vector<std::string> DefaultTlsDnsNames(const std::string& namespace_name,
+                                            const std::string& cluster_domain) {
+  std::vector<std::string> names;
+  // deploy/controlplane-service.yaml and deploy/controlplane-headless-service.yaml.
+  for (const char* service : {"skewless-controlplane", "skewless-controlplane-pods"}) {
+    names.push_back(service);
+    names.push_back(absl::StrCat(service, ".", namespace_name));
+    names.push_back(absl::StrCat(service, ".", namespace_name, ".svc"));
+    names.push_back(absl::StrCat(service, ".", namespace_name, ".svc.", cluster_domain));
+  }
+  return names;
+}
 
 absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
                                                    std::string_view source_name) {
@@ -184,6 +329,12 @@ absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
           if (!inner.ok()) return inner;
           return true;
         }
+        if (key == "tls" || key == "auth") {
+          absl::Status inner = key == "tls" ? ParseTlsSection(name, value, path, config)
+                                            : ParseAuthSection(name, value, path, config);
+          if (!inner.ok()) return inner;
+          return true;
+        }
         if (key == "clusterDomain") {
           absl::Status s = ReadString(name, root, key, path, &config.cluster_domain);
           if (!s.ok()) return s;
@@ -247,39 +398,70 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         "limits.maxRequestBytes: must be between 1024 and 1073741824");
   }
-  if (config.source == SourceKind::kFile && config.auth != AuthMode::kTokenReview &&
+  // --- Transport and authentication ---
+  if (config.source == SourceKind::kFile && !config.auth.token_review && config.ca_secret.empty() &&
       !config.kubeconfig.empty()) {
     return absl::InvalidArgumentError(
-        "source.kubeconfig: set, but source.kind is file and auth is not tokenreview");
+        "source.kubeconfig: set, but source.kind is file, auth is not tokenreview and there "
+        "is no tls.caSecret");
   }
   if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
     return absl::InvalidArgumentError(
         "tls: a certificate file needs its key file and a key file its certificate");
   }
-  if (config.plaintext && UsesTls(config)) {
-    return absl::InvalidArgumentError("tls: plaintext chosen, but TLS files given");
+  if (!config.tls_cert_file.empty() && !config.ca_secret.empty()) {
+    return absl::InvalidArgumentError(
+        "tls: certificate files and caSecret both given; the serving certificate comes from "
+        "one of them");
   }
-  if (config.auth == AuthMode::kTokenReview) {
-    // A bearer token sent in the clear can be copied and replayed by anyone on the path.
+  if (config.plaintext && UsesTls(config)) {
+    return absl::InvalidArgumentError("tls: plaintext chosen, but TLS files or caSecret given");
+  }
+  if (config.tls_refresh_interval < std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError("tls.refreshIntervalSeconds: must be at least 1");
+  }
+  if (!config.ca_secret.empty()) {
+    for (const auto& [value, key] : {std::pair{&config.ca_secret, "tls.caSecret"},
+                                     {&config.ca_bundle_configmap, "tls.caBundleConfigMap"}}) {
+      if (absl::StatusOr<ObjectName> parsed = ParseObjectName(*value, key); !parsed.ok()) {
+        return parsed.status();
+      }
+    }
+    // Renewed at half the lifetime, and the watcher must see a renewal before the next.
+    if (config.issued_cert_lifetime < 4 * config.tls_refresh_interval) {
+      return absl::InvalidArgumentError(
+          "tls.issuedCertLifetimeHours: must be at least four refresh intervals");
+    }
+  } else if (!config.tls_dns_names.empty()) {
+    return absl::InvalidArgumentError("tls.dnsNames: set, but there is no caSecret to issue from");
+  }
+  if (!config.client_ca_file.empty() && !config.auth.mtls) {
+    return absl::InvalidArgumentError("tls.clientCaFile: set, but auth does not include mtls");
+  }
+  if (config.auth.mtls && config.client_ca_file.empty()) {
+    return absl::InvalidArgumentError("auth mtls: needs tls.clientCaFile (--client-ca-file)");
+  }
+  if (config.auth.any()) {
+    // A bearer token sent in the clear can be copied and replayed by anyone on the path,
+    // and without TLS there is no client certificate.
     if (!UsesTls(config)) {
-      return absl::InvalidArgumentError("auth tokenreview: needs TLS (a certificate and key)");
+      return absl::InvalidArgumentError(absl::StrCat(
+          "auth ", AuthMethodsName(config.auth), ": needs TLS (certificate files or caSecret)"));
     }
-    if (config.token_audience.empty()) {
-      return absl::InvalidArgumentError("auth tokenreview: the token audience is empty");
-    }
+  }
+  if (config.auth.token_review && config.token_audience.empty()) {
+    return absl::InvalidArgumentError("auth tokenreview: the token audience is empty");
   }
   for (const std::string& account : config.writer_service_accounts) {
-    const std::size_t slash = account.find('/');
-    if (slash == std::string::npos || slash == 0 || slash + 1 == account.size() ||
-        account.find('/', slash + 1) != std::string::npos) {
+    if (!ParseObjectName(account, "writer service account").ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("writer service account \"", account, "\" is not namespace/name"));
     }
   }
-  if (config.auth == AuthMode::kNone &&
+  if (!config.auth.any() &&
       (!config.writer_service_accounts.empty() || !config.reader_namespaces.empty())) {
     return absl::InvalidArgumentError(
-        "writer service accounts and reader namespaces need auth tokenreview");
+        "writer service accounts and reader namespaces need auth tokenreview or mtls");
   }
   return absl::OkStatus();
 }

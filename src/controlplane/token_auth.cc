@@ -1,9 +1,11 @@
 // Token authentication of ADS calls: the bearer token, the verdict cache, the policy.
 #include "token_auth.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -12,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "skewless/common/log.h"
 #include "skewless/controlplane/peer_identity.h"
+#include "spiffe_id.h"
 
 namespace skewless::controlplane {
 namespace {
@@ -19,9 +22,14 @@ namespace {
 constexpr std::chrono::seconds kLogInterval{10};
 constexpr std::string_view kBearer = "Bearer ";
 constexpr std::string_view kServiceAccountUser = "system:serviceaccount:";
-constexpr Refusal kAllRefusals[] = {Refusal::kNoToken, Refusal::kInvalidToken,
-                                    Refusal::kWrongAudience, Refusal::kNotAllowed,
-                                    Refusal::kReviewError};
+constexpr Refusal kAllRefusals[] = {Refusal::kNoToken,
+                                    Refusal::kInvalidToken,
+                                    Refusal::kWrongAudience,
+                                    Refusal::kNotAllowed,
+                                    Refusal::kReviewError,
+                                    Refusal::kNoSpiffeId,
+                                    Refusal::kNoClientCertificate};
+static_assert(std::size(kAllRefusals) == kRefusalCount);
 
 TokenVerdict Refused(Refusal refusal, std::string detail, std::string service_account = "") {
   return TokenVerdict{refusal, std::move(service_account), false, std::move(detail)};
@@ -37,12 +45,27 @@ std::string Digest(std::string_view token) {
 grpc::StatusCode CodeOf(Refusal refusal) {
   switch (refusal) {
     case Refusal::kNotAllowed:
+    case Refusal::kNoSpiffeId:  // authenticated by its certificate, but as nobody we know
       return grpc::StatusCode::PERMISSION_DENIED;
     case Refusal::kReviewError:
       return grpc::StatusCode::UNAVAILABLE;  // our failure: the client should retry
     default:
       return grpc::StatusCode::UNAUTHENTICATED;
   }
+}
+
+// The writer and reader rules, the same whichever credential named the account.
+TokenVerdict JudgeAccount(const std::string& namespace_name, const std::string& name,
+                          const TokenPolicy& policy) {
+  const std::string account = absl::StrCat(namespace_name, "/", name);
+  const bool writer = policy.writers.contains(account);
+  if (!writer && !policy.reader_namespaces.empty() &&
+      !policy.reader_namespaces.contains(namespace_name)) {
+    return Refused(Refusal::kNotAllowed,
+                   absl::StrCat("ServiceAccount ", account, " is not in a reader namespace"),
+                   account);
+  }
+  return TokenVerdict{std::nullopt, account, writer, ""};
 }
 
 }  // namespace
@@ -59,6 +82,10 @@ std::string_view RefusalName(Refusal refusal) {
       return "not_allowed";
     case Refusal::kReviewError:
       return "review_error";
+    case Refusal::kNoSpiffeId:
+      return "no_spiffe_id";
+    case Refusal::kNoClientCertificate:
+      return "no_client_certificate";
   }
   return "unknown";
 }
@@ -87,15 +114,25 @@ TokenVerdict Judge(const kube::TokenReviewResult& review, const TokenPolicy& pol
     return Refused(Refusal::kNotAllowed,
                    absl::StrCat("user ", review.username, " is not a ServiceAccount"));
   }
-  const std::string account = absl::StrCat(parts[0], "/", parts[1]);
-  const bool writer = policy.writers.contains(account);
-  if (!writer && !policy.reader_namespaces.empty() &&
-      !policy.reader_namespaces.contains(parts[0])) {
-    return Refused(Refusal::kNotAllowed,
-                   absl::StrCat("ServiceAccount ", account, " is not in a reader namespace"),
-                   account);
+  return JudgeAccount(parts[0], parts[1], policy);
+}
+
+TokenVerdict JudgeCertificate(const std::vector<std::string>& uri_sans, const TokenPolicy& policy) {
+  std::vector<std::string> spiffe_ids;
+  std::copy_if(uri_sans.begin(), uri_sans.end(), std::back_inserter(spiffe_ids), IsSpiffeUri);
+  // SPIFFE allows exactly one ID per certificate: two would make the identity ambiguous.
+  if (spiffe_ids.size() != 1) {
+    return Refused(Refusal::kNoSpiffeId,
+                   spiffe_ids.empty()
+                       ? "the client certificate has no URI SAN "
+                         "spiffe://<trust-domain>/ns/<namespace>/sa/<name>"
+                       : absl::StrCat("the client certificate has ", spiffe_ids.size(),
+                                      " SPIFFE IDs: ", absl::StrJoin(spiffe_ids, ",")));
   }
-  return TokenVerdict{std::nullopt, account, writer, ""};
+  absl::StatusOr<std::string> account = ServiceAccountOfSpiffeId(spiffe_ids.front());
+  if (!account.ok()) return Refused(Refusal::kNoSpiffeId, std::string(account.status().message()));
+  const std::size_t slash = account->find('/');
+  return JudgeAccount(account->substr(0, slash), account->substr(slash + 1), policy);
 }
 
 TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review,
@@ -109,6 +146,7 @@ TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review
       reviews_(registry.AddCounter("skewless_controlplane_token_reviews_total",
                                    "TokenReview requests sent to the API server (cache misses).")),
       log_limiters_{log::Limiter(kLogInterval), log::Limiter(kLogInterval),
+                    log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval)} {
   for (Refusal refusal : kAllRefusals) refusals_.With({std::string(RefusalName(refusal))});
@@ -127,9 +165,27 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
     // Consumed: the token goes no further than this check, not to the service handler.
     consumed_auth_metadata->insert({"authorization", std::string(value)});
   }
-  const TokenVerdict verdict = token.empty()
-                                   ? Refused(Refusal::kNoToken, "no authorization: Bearer token")
-                                   : VerdictFor(token);
+  // The transport has already verified a presented certificate against the client CA
+  // (a certificate from another CA never gets this far).
+  const auto certificate = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  const bool has_certificate = policy_.accept_certificates && !certificate.empty();
+  std::vector<std::string> uri_sans;
+  if (has_certificate) {
+    uri_sans = UriSubjectAltNames({certificate.front().data(), certificate.front().size()});
+  }
+  const bool has_spiffe_id = std::any_of(uri_sans.begin(), uri_sans.end(), IsSpiffeUri);
+  TokenVerdict verdict;
+  if (has_spiffe_id) {
+    verdict = JudgeCertificate(uri_sans, policy_);
+  } else if (policy_.accept_tokens && !token.empty()) {
+    verdict = VerdictFor(token);
+  } else if (has_certificate) {
+    verdict = JudgeCertificate(uri_sans, policy_);  // refused: no SPIFFE ID
+  } else if (policy_.accept_tokens) {
+    verdict = Refused(Refusal::kNoToken, "no authorization: Bearer token");
+  } else {
+    verdict = Refused(Refusal::kNoClientCertificate, "no client certificate");
+  }
   if (verdict.refusal) return Refuse(verdict);
   context->AddProperty(kServiceAccountProperty, verdict.service_account);
   context->AddProperty(kWriterProperty, verdict.writer ? "true" : "false");

@@ -1,6 +1,7 @@
-// ADS authentication by ServiceAccount token: every call's `authorization: Bearer` token
-// is reviewed (TokenReview, cached briefly), judged against the audience and the allowed
-// accounts, and either refused (counted, logged at a bounded rate) or admitted with the
+// ADS authentication by ServiceAccount: every call's identity, from a client
+// certificate's SPIFFE ID (mTLS) or an `authorization: Bearer` token (reviewed with
+// TokenReview, cached briefly), is judged against the audience and the allowed accounts,
+// and the call either refused (counted, logged at a bounded rate) or admitted with the
 // account in the call's AuthContext (peer_identity.h).
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/security/auth_metadata_processor.h"
@@ -28,10 +30,23 @@ struct TokenPolicy {
   std::string audience;                     // the token must be bound to it
   std::set<std::string> writers;            // "namespace/name"
   std::set<std::string> reader_namespaces;  // empty = every namespace may read
+  // Which credentials identify a caller. With both, a client certificate with a SPIFFE ID
+  // decides and a call without one is judged by its token.
+  bool accept_tokens = true;
+  bool accept_certificates = false;
 };
 
 // Why a call was refused; each is a value of the refusals metric's `reason` label.
-enum class Refusal { kNoToken, kInvalidToken, kWrongAudience, kNotAllowed, kReviewError };
+enum class Refusal {
+  kNoToken,
+  kInvalidToken,
+  kWrongAudience,
+  kNotAllowed,
+  kReviewError,
+  kNoSpiffeId,           // a verified client certificate without a usable SPIFFE ID
+  kNoClientCertificate,  // mTLS only, and the client sent no certificate
+};
+inline constexpr std::size_t kRefusalCount = 7;
 std::string_view RefusalName(Refusal refusal);
 
 struct TokenVerdict {
@@ -43,6 +58,8 @@ struct TokenVerdict {
 
 // The policy applied to one review (pure, so every case is a table row in a unit test).
 TokenVerdict Judge(const kube::TokenReviewResult& review, const TokenPolicy& policy);
+// The policy applied to a verified client certificate's URI SANs (pure, as Judge).
+TokenVerdict JudgeCertificate(const std::vector<std::string>& uri_sans, const TokenPolicy& policy);
 
 class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
  public:
@@ -78,7 +95,7 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
   std::mutex mutex_;                                   // guards cache_ and log_limiters_
   std::unordered_map<std::string, CacheEntry> cache_;  // by the token's SHA-256
   // One per reason, so a flood of one kind (no token) cannot hide another (not allowed).
-  std::array<log::Limiter, 5> log_limiters_;
+  std::array<log::Limiter, kRefusalCount> log_limiters_;
 };
 
 }  // namespace skewless::controlplane

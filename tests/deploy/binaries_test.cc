@@ -1,6 +1,7 @@
 // The manifests against the real binaries (their --help) and the container recipe.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "absl/strings/str_replace.h"
 #include "checks.h"
@@ -56,6 +57,23 @@ TEST(DeployBinaries, AFlagTheBinaryDoesNotHaveIsCaught) {
   // A prefix of a real flag is not that flag.
   const Invocation prefix{.where = "test", .program = "skewless-controlplane", .args = {"--kube"}};
   EXPECT_THAT(CheckFlagsInHelp(prefix, *help), Not(IsEmpty()));
+}
+
+// Whatever a manifest forgets, the control plane never serves plaintext by accident.
+TEST(DeployBinaries, TheControlPlaneGivenNeitherTlsNorPlaintextRefusesToStart) {
+  const std::string command = std::string("'") + SKEWLESS_CONTROLPLANE_BIN +
+                              "' --xds-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[1024];
+  while (std::size_t read = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, read);
+  const int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+  EXPECT_THAT(output, HasSubstr("--tls-cert-file"));
+  EXPECT_THAT(output, HasSubstr("--ca-secret"));
+  EXPECT_THAT(output, HasSubstr("--plaintext"));
 }
 
 TEST(DeployImages, EveryContainerRunsOneImageTheKustomizationCanRetarget) {

@@ -1,5 +1,7 @@
 // The control plane's Deployment, and the config it would start with, read by its own
 // parser (a key the binary rejects would crash-loop both replicas).
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "checks.h"
 
@@ -46,6 +48,38 @@ void CheckProbe(const YAML::Node& container, const char* probe, const char* path
   }
 }
 
+// Who may talk to the control plane (docs/deploy.md): TLS from the CA Secret, tokens
+// reviewed, and the agent and the splicer the only writers.
+void CheckTransport(const ManifestSet& set, const ServerConfig& config, const YAML::Node& container,
+                    const std::string& where, Problems& problems) {
+  if (config.plaintext || config.ca_secret.empty()) {
+    problems.push_back(absl::StrCat(where, ": ADS does not serve TLS from tls.caSecret"));
+  }
+  if (!config.auth.token_review) {
+    problems.push_back(absl::StrCat(where, ": auth does not include tokenreview"));
+  }
+  for (const char* writer : {"skewless-agent", "skewless-splicer"}) {
+    const std::string account = absl::StrCat("skewless-system/", writer);
+    if (std::find(config.writer_service_accounts.begin(), config.writer_service_accounts.end(),
+                  account) == config.writer_service_accounts.end()) {
+      problems.push_back(absl::StrCat(where, ": ", account, " is not a writer service account"));
+    } else if (set.Find("ServiceAccount", "skewless-system", writer) == nullptr) {
+      problems.push_back(absl::StrCat(where, ": writer ", account, " does not exist"));
+    }
+  }
+  // The issued certificate is written under /tmp; the root filesystem is read-only.
+  if (!config.ca_secret.empty()) {
+    bool writable_tmp = false;
+    for (const YAML::Node& mount : Items(At(container, {"volumeMounts"}))) {
+      writable_tmp |= Text(At(mount, {"mountPath"})) == "/tmp" && !IsTrue(At(mount, {"readOnly"}));
+    }
+    if (!writable_tmp) {
+      problems.push_back(absl::StrCat(
+          where, ": no writable volume at /tmp for the certificate issued from tls.caSecret"));
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<ServerConfig> ControlPlaneConfig(const ManifestSet& set) {
@@ -78,7 +112,14 @@ absl::StatusOr<ServerConfig> ControlPlaneConfig(const ManifestSet& set) {
   if (std::optional<std::string> domain = FlagValue(args, "--cluster-domain")) {
     config->cluster_domain = *domain;
   }
+  if (std::optional<std::string> secret = FlagValue(args, "--ca-secret")) {
+    config->ca_secret = *secret;
+  }
+  if (std::find(args.begin(), args.end(), "--plaintext") != args.end()) config->plaintext = true;
   if (absl::Status valid = controlplane::ValidateServerConfig(*config); !valid.ok()) return valid;
+  if (absl::Status chosen = controlplane::ValidateTransportChosen(*config); !chosen.ok()) {
+    return chosen;
+  }
   return config;
 }
 
@@ -124,6 +165,7 @@ Problems CheckControlPlaneDeployment(const ManifestSet& set) {
   const long http_port = PortOf(config->http_listen).value_or(0);
   CheckProbe(*container, "livenessProbe", "/healthz", http_port, where, problems);
   CheckProbe(*container, "readinessProbe", "/readyz", http_port, where, problems);
+  CheckTransport(set, *config, *container, where, problems);
   // The kubelet's default grace is 30 s.
   const long grace_seconds =
       Integer(At(deployment->pod, {"terminationGracePeriodSeconds"})).value_or(30);

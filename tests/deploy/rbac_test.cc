@@ -1,5 +1,6 @@
-// The control plane reads Services, EndpointSlices and Nodes, creates TokenReviews, and
-// can do nothing else.
+// The control plane reads Services, EndpointSlices and Nodes, creates TokenReviews, reads
+// and creates its CA Secret and bundle ConfigMap by name in skewless-system, and can do
+// nothing else.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -66,6 +67,47 @@ TEST(DeployRbac, ASubjectInTheWrongNamespaceIsCaught) {
   DocumentNode(broken, "ClusterRoleBinding", kControlPlane)["subjects"][0]["namespace"] = "default";
   EXPECT_THAT(CheckBindings(broken), Contains(HasSubstr("default/skewless-controlplane\" does not "
                                                         "exist")));
+}
+
+TEST(DeployRbac, SecretsAreGrantedInTheCaNamespaceAloneAndByName) {
+  const Document* role = Installed().Find("Role", "skewless-system", kControlPlane);
+  ASSERT_NE(role, nullptr);
+  EXPECT_EQ(Strings(role->node["rules"][0]["resources"]), std::vector<std::string>{"secrets"});
+  EXPECT_EQ(Strings(role->node["rules"][0]["resourceNames"]),
+            std::vector<std::string>{"skewless-ca"});
+}
+
+TEST(DeployRbac, ACaRuleWithoutResourceNamesIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "Role", kControlPlane)["rules"][0].remove("resourceNames");
+  EXPECT_THAT(CheckRoles(broken),
+              Contains(HasSubstr("grants \"get\" on every secrets of the namespace")));
+}
+
+TEST(DeployRbac, ARoleForAnotherSecretIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "Role", kControlPlane)["rules"][0]["resourceNames"] =
+      YAML::Load("[other-ca]");
+  EXPECT_THAT(CheckRoles(broken), Contains(HasSubstr("does not grant get on secrets skewless-ca")));
+}
+
+TEST(DeployRbac, TheBundleMayBeUpdatedButTheSecretNot) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "Role", kControlPlane)["rules"][0]["verbs"] = YAML::Load("[get, update]");
+  EXPECT_THAT(CheckRoles(broken), Contains(HasSubstr("grants \"update\" on secrets")));
+  ManifestSet no_update = Installed().Clone();
+  DocumentNode(no_update, "Role", kControlPlane)["rules"][1]["verbs"] = YAML::Load("[get]");
+  EXPECT_THAT(CheckRoles(no_update),
+              Contains(HasSubstr("does not grant update on configmaps skewless-ca-bundle")));
+}
+
+TEST(DeployRbac, AnUnboundCaRoleIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "RoleBinding", kControlPlane)["subjects"][0]["name"] = "skewless-agent";
+  const Problems problems = CheckBindings(broken);
+  EXPECT_THAT(problems, Contains(HasSubstr("is bound to no Role skewless-controlplane in "
+                                           "skewless-system")));
+  EXPECT_THAT(problems, Contains(HasSubstr("(the agent's) is bound to a role")));
 }
 
 }  // namespace

@@ -103,10 +103,11 @@ class AgentEndToEnd : public ::testing::Test {
   }
 
   void StartControlPlane() {
-    control_plane_ = Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source",
-                            "file", "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress,
-                            "--http-listen", "127.0.0.1:19100", "--shutdown-grace", "1"},
-                           absl::StrCat("controlplane-", ++control_plane_starts_));
+    control_plane_ =
+        Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source", "file",
+               "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress, "--http-listen",
+               "127.0.0.1:19100", "--shutdown-grace", "1", "--plaintext"},
+              absl::StrCat("controlplane-", ++control_plane_starts_));
     ASSERT_TRUE(control_plane_);
     AwaitLog(*control_plane_, "control plane serving", milliseconds(10000));
   }

@@ -59,10 +59,11 @@ class SplicerEndToEnd : public ::testing::Test {
 
     WriteEndpoints(service_pods_);
 
-    control_plane_ = Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source",
-                            "file", "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress,
-                            "--http-listen", "127.0.0.1:19100", "--shutdown-grace", "1"},
-                           "controlplane");
+    control_plane_ =
+        Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source", "file",
+               "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress, "--http-listen",
+               "127.0.0.1:19100", "--shutdown-grace", "1", "--plaintext"},
+              "controlplane");
     ASSERT_TRUE(control_plane_);
     AwaitLog(*control_plane_, "control plane serving", milliseconds(10000));
     agent_ =

@@ -106,12 +106,12 @@ class XdsInterop : public ::testing::TestWithParam<std::string> {
   }
 
   void StartControlPlane() {
-    auto child =
-        node_->SpawnClient("zone-a",
-                           {std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source",
-                            "file", "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress,
-                            "--http-listen", "127.0.0.1:19000", "--shutdown-grace", "1"},
-                           "controlplane");
+    auto child = node_->SpawnClient(
+        "zone-a",
+        {std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source", "file", "--file",
+         dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress, "--http-listen", "127.0.0.1:19000",
+         "--shutdown-grace", "1", "--plaintext"},
+        "controlplane");
     ASSERT_TRUE(child.ok()) << child.status();
     control_plane_ = std::make_unique<Child>(*std::move(child));
     // Clients started before the port is bound back off for seconds; wait for it.

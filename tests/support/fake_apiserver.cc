@@ -152,6 +152,7 @@ absl::Status FakeApiServer::Listen() {
                 [this](const httplib::Request& request, httplib::Response& response) {
                   HandleTokenReview(request, response);
                 });
+  ServeObjectRoutes();
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::InternalError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -166,6 +167,13 @@ FakeApiServer::~FakeApiServer() {
   changed_.notify_all();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+std::string FakeApiServer::Kubeconfig(const std::string& token) const {
+  return absl::StrCat("apiVersion: v1\nkind: Config\ncurrent-context: t\n",
+                      "clusters: [{name: t, cluster: {server: '", url(), "'}}]\n",
+                      "users: [{name: t, user: {token: ", token, "}}]\n",
+                      "contexts: [{name: t, context: {cluster: t, user: t}}]\n");
 }
 
 std::string FakeApiServer::url() const {

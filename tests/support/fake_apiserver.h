@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -44,6 +45,7 @@ enum class GoneStyle { kHttpStatus, kErrorEvent };
 
 // One request as the server saw it.
 struct RecordedRequest {
+  std::string method;  // set for ObjectRequests()
   std::string path;
   std::map<std::string, std::string> params;  // query parameters (first value of each)
   std::string authorization;                  // the Authorization header
@@ -79,6 +81,8 @@ class FakeApiServer {
   FakeApiServer& operator=(const FakeApiServer&) = delete;
 
   std::string url() const;  // "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT"
+  // A kubeconfig document for this server with `token` as the user's credential.
+  std::string Kubeconfig(const std::string& token) const;
   static std::string PathOf(Resource resource);
 
   // Objects, as kubectl would create them: the server sets metadata.uid,
@@ -120,6 +124,20 @@ class FakeApiServer {
   void AddToken(std::string token, FakeToken identity);
   std::vector<RecordedTokenReview> TokenReviews() const;
 
+  // Namespaced objects of `kind` ("secrets", "configmaps") at
+  // /api/v1/namespaces/<namespace>/<kind>[/<name>]: GET one (404 when absent), POST a
+  // create (409 AlreadyExists when present), PUT a replace (404 when absent, 409 Conflict
+  // when metadata.resourceVersion is not the stored one). The server sets uid and
+  // resourceVersion as for the other objects.
+  std::optional<nlohmann::json> Object(const std::string& kind, const std::string& namespace_name,
+                                       const std::string& name) const;
+  void AddObject(const std::string& kind, nlohmann::json object);
+  // The next `count` GETs of such objects answer 404 whatever exists: a replica that read
+  // before another replica's create, and must then survive the 409 of its own create.
+  void HideObjectsFromNextGets(int count);
+  // Every request to such objects, with its method, in order.
+  std::vector<RecordedRequest> ObjectRequests() const;
+
   std::vector<RecordedRequest> Requests() const;
   std::vector<RecordedRequest> Requests(Resource resource) const;
   std::size_t OpenWatches() const;
@@ -142,6 +160,10 @@ class FakeApiServer {
   absl::Status Listen();
   void Handle(Resource resource, const httplib::Request& request, httplib::Response& response);
   void HandleTokenReview(const httplib::Request& request, httplib::Response& response);
+  // fake_apiserver_objects.cc
+  void ServeObjectRoutes();
+  void HandleObject(const std::string& method, const httplib::Request& request,
+                    httplib::Response& response);
   // Both with mutex_ held.
   void ServeList(Resource resource, const httplib::Request& request, httplib::Response& response);
   void ServeWatch(Resource resource, const httplib::Request& request, httplib::Response& response);
@@ -171,6 +193,9 @@ class FakeApiServer {
   std::vector<Resource> request_resources_;  // parallel to requests_
   std::map<std::string, FakeToken> tokens_;
   std::vector<RecordedTokenReview> token_reviews_;
+  std::map<std::string, nlohmann::json> namespaced_objects_;  // by "kind/namespace/name"
+  int hidden_gets_ = 0;
+  std::vector<RecordedRequest> object_requests_;
 };
 
 }  // namespace skewless::testing

@@ -16,10 +16,14 @@ namespace skewless::controlplane {
 
 enum class SourceKind { kFile, kKubernetes };
 
-// How ADS clients prove who they are (docs/deploy.md, "Who may talk to the control plane").
-enum class AuthMode {
-  kNone,         // anyone who reaches the port reads everything
-  kTokenReview,  // a bound ServiceAccount token, checked with the TokenReview API
+// How ADS clients prove who they are (docs/deploy.md, "Who may talk to the control
+// plane"): none, or one or both of the methods. With both, a client certificate carrying
+// a SPIFFE ID decides, and a call without one is judged by its token.
+struct AuthMethods {
+  bool token_review = false;  // a bound ServiceAccount token, checked with TokenReview
+  bool mtls = false;          // a client certificate (client_ca_file) with a SPIFFE ID
+  bool any() const { return token_review || mtls; }
+  bool operator==(const AuthMethods&) const = default;
 };
 
 struct ServerConfig {
@@ -36,14 +40,26 @@ struct ServerConfig {
   // How long SIGTERM waits for streams to end before cancelling them.
   std::chrono::milliseconds shutdown_grace{5000};
   xds::StreamLimits limits;  // what one ADS client may cost
-  // TLS for ADS: a PEM certificate chain and its key (cert-manager writes both). Neither
-  // = plaintext h2c, today's default while the agent has no TLS; `plaintext` says so
-  // explicitly and then forbids the files.
+  // --- Transport and authentication (docs/controlplane.md "TLS and authentication") ---
+  // ADS serves TLS; plaintext only when `plaintext` says so. The serving certificate comes
+  // from files (cert-manager writes them; re-read every tls_refresh_interval) or is issued
+  // from the CA in Secret `ca_secret`: one of the two, or `plaintext`.
   std::string tls_cert_file;
   std::string tls_key_file;
   bool plaintext = false;
-  AuthMode auth = AuthMode::kNone;
-  // kTokenReview: the audience client tokens must be bound to (a projected token's
+  std::chrono::seconds tls_refresh_interval{60};
+  // "namespace/name" of the CA Secret (keys ca.crt, ca.key), created when absent; empty =
+  // off. The issued certificate names tls_dns_names (empty = the Services' names in the
+  // Secret's namespace, DefaultTlsDnsNames) and lives issued_cert_lifetime, renewed at half.
+  std::string ca_secret;
+  std::string ca_bundle_configmap = "skewless-system/skewless-ca-bundle";  // key ca.crt
+  std::vector<std::string> tls_dns_names;
+  std::chrono::seconds issued_cert_lifetime{std::chrono::hours(24)};
+  // PEM CA bundle that client certificates are verified against (requested, not
+  // required); needs auth mtls. Re-read with the serving certificate.
+  std::string client_ca_file;
+  AuthMethods auth;
+  // token_review: the audience client tokens must be bound to (a projected token's
   // `audience`), so an API credential or another service's token is refused.
   std::string token_audience = "skewless-controlplane";
   // "namespace/name" of the ServiceAccounts that may write (the agent's, the splicer's);
@@ -51,6 +67,7 @@ struct ServerConfig {
   std::vector<std::string> writer_service_accounts;
   // When not empty, only ServiceAccounts of these namespaces (and the writers) may read.
   std::vector<std::string> reader_namespaces;
+  // --- end of transport and authentication ---
   // How long TokenReview verdicts are kept, and how many (tests shorten them).
   struct TokenCache {
     std::chrono::milliseconds admitted_ttl{30000};
@@ -71,8 +88,15 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 
 std::string_view SourceKindName(SourceKind kind);  // "file", "kubernetes"
 absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name);
-std::string_view AuthModeName(AuthMode mode);  // "none", "tokenreview"
-absl::StatusOr<AuthMode> ParseAuthMode(std::string_view name);
-bool UsesTls(const ServerConfig& config);
+std::string AuthMethodsName(AuthMethods methods);  // "none", "tokenreview,mtls", ...
+// "none", or a comma-separated list of tokenreview and mtls.
+absl::StatusOr<AuthMethods> ParseAuthMethods(std::string_view text);
+bool UsesTls(const ServerConfig& config);  // certificate files or the CA Secret
+// TLS material or an explicit plaintext: a daemon given neither must not start (it would
+// otherwise serve every Service's endpoints in the clear by accident).
+absl::Status ValidateTransportChosen(const ServerConfig& config);
+// The names the Services in deploy/ give the control plane in `namespace_name`.
+std::vector<std::string> DefaultTlsDnsNames(const std::string& namespace_name,
+                                            const std::string& cluster_domain);
 
 }  // namespace skewless::controlplane

@@ -148,7 +148,8 @@ class ControlPlaneAbuseTest : public ::testing::Test {
                                      "--xds-listen",
                                      "127.0.0.1:0",
                                      "--http-listen",
-                                     "127.0.0.1:0"};
+                                     "127.0.0.1:0",
+                                     "--plaintext"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     absl::StatusOr<lab::Child> child = lab::Child::Spawn({.argv = argv, .log_path = log_path_});
     ASSERT_TRUE(child.ok()) << child.status();

@@ -54,18 +54,14 @@ class TokenAuthServerTest : public ::testing::Test {
     api_->AddToken("api-audience-token", {"system:serviceaccount:shop:frontend",
                                           {"https://kubernetes.default.svc.cluster.local"}});
     api_->AddToken("user-token", {"alice@example.com", {kAudience}});
-    std::ofstream(dir_ / "kubeconfig")
-        << "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-        << "clusters: [{name: t, cluster: {server: '" << api_->url() << "'}}]\n"
-        << "users: [{name: t, user: {token: " << kControlPlaneToken << "}}]\n"
-        << "contexts: [{name: t, context: {cluster: t, user: t}}]\n";
+    std::ofstream(dir_ / "kubeconfig") << api_->Kubeconfig(kControlPlaneToken);
 
     config_.xds_listen = "127.0.0.1:0";
     config_.http_listen = "127.0.0.1:0";
     config_.shutdown_grace = std::chrono::milliseconds(200);
     config_.tls_cert_file = (dir_ / "tls.crt").string();
     config_.tls_key_file = (dir_ / "tls.key").string();
-    config_.auth = AuthMode::kTokenReview;
+    config_.auth.token_review = true;
     config_.kubeconfig = (dir_ / "kubeconfig").string();
     config_.writer_service_accounts = {"skewless-system/skewless-agent"};
     config_.reader_namespaces = {"shop"};
@@ -212,15 +208,15 @@ TEST(TokenAuthConfig, WriterAccountsMustBeNamespaceSlashName) {
   ServerConfig config;
   config.tls_cert_file = "/c";
   config.tls_key_file = "/k";
-  config.auth = AuthMode::kTokenReview;
+  config.auth.token_review = true;
   config.writer_service_accounts = {"skewless-agent"};
   EXPECT_THAT(std::string(ValidateServerConfig(config).message()),
               HasSubstr("\"skewless-agent\" is not namespace/name"));
   config.writer_service_accounts = {"skewless-system/skewless-agent"};
   EXPECT_TRUE(ValidateServerConfig(config).ok());
-  config.auth = AuthMode::kNone;
+  config.auth = AuthMethods{};
   EXPECT_THAT(std::string(ValidateServerConfig(config).message()),
-              HasSubstr("need auth tokenreview"));
+              HasSubstr("need auth tokenreview or mtls"));
 }
 
 struct JudgeCase {

@@ -59,6 +59,43 @@ TEST(ServerConfig, ReadsEveryKey) {
   EXPECT_EQ(config->limits.requests_per_second, 3u);
 }
 
+TEST(ServerConfig, ReadsEveryTransportAndAuthKey) {
+  absl::StatusOr<ServerConfig> config = ParseServerConfigYaml(
+      "tls:\n"
+      "  caSecret: skewless-system/skewless-ca\n"
+      "  caBundleConfigMap: skewless-system/bundle\n"
+      "  dnsNames: [cp.example, cp]\n"
+      "  issuedCertLifetimeHours: 12\n"
+      "  refreshIntervalSeconds: 30\n"
+      "  clientCaFile: /etc/ca/clients.crt\n"
+      "auth:\n"
+      "  mode: tokenreview,mtls\n"
+      "  tokenAudience: aud\n"
+      "  writerServiceAccounts: [skewless-system/skewless-agent]\n"
+      "  readerNamespaces: [shop, web]\n",
+      "cp.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->ca_secret, "skewless-system/skewless-ca");
+  EXPECT_EQ(config->ca_bundle_configmap, "skewless-system/bundle");
+  EXPECT_EQ(config->tls_dns_names, (std::vector<std::string>{"cp.example", "cp"}));
+  EXPECT_EQ(config->issued_cert_lifetime, std::chrono::hours(12));
+  EXPECT_EQ(config->tls_refresh_interval, std::chrono::seconds(30));
+  EXPECT_EQ(config->client_ca_file, "/etc/ca/clients.crt");
+  EXPECT_EQ(config->auth, (AuthMethods{true, true}));
+  EXPECT_EQ(config->token_audience, "aud");
+  EXPECT_EQ(config->writer_service_accounts,
+            (std::vector<std::string>{"skewless-system/skewless-agent"}));
+  EXPECT_EQ(config->reader_namespaces, (std::vector<std::string>{"shop", "web"}));
+
+  config = ParseServerConfigYaml("tls: {certFile: /c, keyFile: /k}\n", "cp.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->tls_cert_file, "/c");
+  EXPECT_EQ(config->tls_key_file, "/k");
+  config = ParseServerConfigYaml("tls: {plaintext: true}\n", "cp.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->plaintext);
+}
+
 TEST(ServerConfig, ErrorsNameTheFileLineAndKey) {
   struct Case {
     std::string document;
@@ -76,6 +113,17 @@ TEST(ServerConfig, ErrorsNameTheFileLineAndKey) {
            {"limits: {maxStreams: lots}\n", "limits.maxStreams: expected a positive integer"},
            {"limits: {maxStream: 5}\n", "limits.maxStream: unknown key"},
            {"limits: {maxRequestBytes: 10}\n", "limits.maxRequestBytes: must be between"},
+           {"tls: {plaintext: maybe}\n", "cp.yaml:1:18: tls.plaintext: expected true or false"},
+           {"tls: {certFile: /c}\n", "a certificate file needs its key file"},
+           {"tls: {dnsNames: cp}\n", "tls.dnsNames: expected a list of strings"},
+           {"tls: {caSecret: x/y, refreshIntervalSeconds: 0}\n",
+            "tls.refreshIntervalSeconds: expected a positive number"},
+           {"tls: {caSecret: x/y, issuedCertLifetimeHours: 0.001}\n",
+            "tls.issuedCertLifetimeHours: must be at least four refresh intervals"},
+           {"tls: {keyfile: /k}\n", "tls.keyfile: unknown key"},
+           {"auth: {mode: oauth}\n", "cp.yaml:1:14: auth.mode: auth \"oauth\" is not none"},
+           {"auth: {mode: tokenreview}\n", "auth tokenreview: needs TLS"},
+           {"auth: {readerNamespaces: shop}\n", "auth.readerNamespaces: expected a list"},
        }) {
     absl::StatusOr<ServerConfig> config = ParseServerConfigYaml(c.document, "cp.yaml");
     ASSERT_FALSE(config.ok()) << c.document;
@@ -114,6 +162,7 @@ class ControlPlaneServerTest : public ::testing::Test {
     config.http_listen = "127.0.0.1:0";
     config.file = (dir_ / "services.yaml").string();
     config.shutdown_grace = std::chrono::milliseconds(200);
+    config.plaintext = true;
     auto server = ControlPlaneServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -204,6 +253,7 @@ TEST(ControlPlaneServerStart, APortInUseIsNamed) {
   ServerConfig config;
   config.xds_listen = "127.0.0.1:0";
   config.http_listen = "127.0.0.1:0";
+  config.plaintext = true;
   auto first = ControlPlaneServer::Start(config);
   ASSERT_TRUE(first.ok()) << first.status();
   config.http_listen = "127.0.0.1:" + std::to_string((*first)->http_port());

@@ -58,7 +58,7 @@ class CtlXdsCommand : public ::testing::Test {
     absl::StatusOr<lab::Child> control_plane =
         lab::Child::Spawn({.argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane",
                                     "--file", (dir_ / "services.yaml").string(), "--xds-listen",
-                                    "127.0.0.1:0", "--http-listen", "127.0.0.1:0"},
+                                    "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--plaintext"},
                            .log_path = (dir_ / "controlplane.log").string()});
     ASSERT_TRUE(control_plane.ok()) << control_plane.status();
     control_plane_.emplace(*std::move(control_plane));
