@@ -67,7 +67,7 @@ class SplicerEndToEnd : public ::testing::Test {
     AwaitLog(*control_plane_, "control plane serving", milliseconds(10000));
     agent_ =
         Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-agent", "--node-name", "node-a",
-               "--xds-server", kXdsAddress, "--cgroup", node_->ZoneCgroup("zone-a"), "--pin-dir",
+               "--xds-server", kXdsAddress, "--plaintext", "--cgroup", node_->ZoneCgroup("zone-a"), "--pin-dir",
                pin_dir_, "--http-listen", kAgentHttp, "--splicer-address", kSplicer},
               "agent");
     ASSERT_TRUE(agent_);
