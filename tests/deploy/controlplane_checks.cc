@@ -78,6 +78,9 @@ absl::StatusOr<ServerConfig> ControlPlaneConfig(const ManifestSet& set) {
   if (std::optional<std::string> domain = FlagValue(args, "--cluster-domain")) {
     config->cluster_domain = *domain;
   }
+  if (std::optional<std::string> audience = FlagValue(args, "--token-audience")) {
+    config->token_audience = *audience;
+  }
   if (absl::Status valid = controlplane::ValidateServerConfig(*config); !valid.ok()) return valid;
   return config;
 }
