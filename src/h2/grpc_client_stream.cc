@@ -327,7 +327,13 @@ class GrpcClientStream::Connection {
         Header("te", "trailers"),
         Header("user-agent", user_agent),
     };
-    if (!authorization_.empty()) headers.push_back(Header("authorization", authorization_));
+    if (!authorization_.empty()) {
+      // Never into the HPACK tables, where a compression side channel could probe it
+      // (RFC 7541 section 7.1.3).
+      nghttp2_nv authorization = Header("authorization", authorization_);
+      authorization.flags = NGHTTP2_NV_FLAG_NO_INDEX;
+      headers.push_back(authorization);
+    }
     nghttp2_data_provider body{};
     body.read_callback = &ReadBody;
     stream_id_ =
