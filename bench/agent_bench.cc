@@ -1,9 +1,11 @@
 // skewless-agent-bench: the node agent's cost as a real process: memory and CPU at a
 // given cluster size, the time to its first complete state, and the apply latency from
 // an EndpointSlice event (simulated Kubernetes API → skewless-controlplane → delta ADS)
-// to the agent's BPF map write. Needs root: it attaches the data path to a cgroup of its
-// own (skewless-bench-<pid>, empty: nothing is steered) with pins on a bpffs of its own,
-// and removes both on exit, on error and on Ctrl-C. Prints one JSON object.
+// to the agent's BPF map write; and the resident memory of the same agent idle over TLS
+// (OpenSSL) instead of plaintext, against a control plane serving TLS. Needs root: it attaches the
+// data path to a cgroup of its own (skewless-bench-<pid>-<run>, empty: nothing is steered) with
+// pins on a bpffs of its own, and removes both on exit, on error and on Ctrl-C. Prints one JSON
+// object.
 #include <httplib.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -11,6 +13,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -19,6 +22,7 @@
 #include "bench_support.h"
 #include "nlohmann/json.hpp"
 #include "skewless/common/cgroup.h"
+#include "test_pki.h"
 
 namespace {
 
@@ -49,8 +53,8 @@ double Metric(const std::string& page, const std::string& series) {
 // What the bench creates, removed in reverse on destruction whatever happened.
 class Sandbox {
  public:
-  explicit Sandbox(const std::string& work_dir) {
-    bpffs_ = work_dir + "/bpffs";
+  Sandbox(const std::string& work_dir, const std::string& run) {
+    bpffs_ = work_dir + "/bpffs-" + run;
     std::filesystem::create_directories(bpffs_);
     if (mount("skewless-bench", bpffs_.c_str(), "bpf", 0, nullptr) != 0) {
       throw std::runtime_error("mount -t bpf " + bpffs_ + ": " + std::strerror(errno));
@@ -58,8 +62,8 @@ class Sandbox {
     mounted_ = true;
     auto root = skewless::FindCgroup2Mount();
     if (!root.ok()) throw std::runtime_error(std::string(root.status().message()));
-    auto cgroup =
-        skewless::OwnedCgroup::Create(*root + "/skewless-bench-" + std::to_string(getpid()));
+    auto cgroup = skewless::OwnedCgroup::Create(*root + "/skewless-bench-" +
+                                                std::to_string(getpid()) + "-" + run);
     if (!cgroup.ok()) throw std::runtime_error(std::string(cgroup.status().message()));
     cgroup_ = std::make_unique<skewless::OwnedCgroup>(*std::move(cgroup));
   }
@@ -92,6 +96,78 @@ struct Options {
   double idle_seconds = 10;
 };
 
+// Starts the agent on `sandbox` against the control plane at `xds_port`, speaking as
+// `security` says, and waits for its readiness (a first complete state in its maps).
+std::unique_ptr<Daemon> StartAgent(const Options& options, const Sandbox& sandbox, int xds_port,
+                                   const std::vector<std::string>& security, const std::string& log,
+                                   int* http_port) {
+  std::vector<std::string> argv{options.agent,
+                                "--node-name",
+                                "node-0",
+                                "--xds-server",
+                                "127.0.0.1:" + std::to_string(xds_port),
+                                "--cgroup",
+                                sandbox.cgroup(),
+                                "--pin-dir",
+                                sandbox.pin_dir(),
+                                "--http-listen",
+                                "127.0.0.1:0"};
+  argv.insert(argv.end(), security.begin(), security.end());
+  auto agent = std::make_unique<Daemon>(std::move(argv), log);
+  const auto start = Clock::now();
+  *http_port = 0;
+  while (*http_port == 0 && Clock::now() - start < std::chrono::seconds(30)) {
+    CheckInterrupted();
+    *http_port = agent->PortAfter("http=127.0.0.1:");
+    if (*http_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (*http_port == 0 || !agent->AwaitHttpOk(*http_port, "/readyz", std::chrono::seconds(120))) {
+    throw std::runtime_error("agent not ready: " + agent->Log());
+  }
+  return agent;
+}
+
+void Idle(double seconds) {
+  const auto idle_start = Clock::now();
+  while (Clock::now() - idle_start < std::chrono::duration<double>(seconds)) {
+    CheckInterrupted();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// The same agent idle over TLS: a second control plane serving a certificate of a
+// throwaway CA, the agent verifying it (its IP SAN) against that CA's bundle.
+void MeasureTls(const Options& options, const std::string& api_url, const std::string& work_dir,
+                nlohmann::json& out) {
+  const std::string dir = work_dir + "/tls";
+  std::filesystem::create_directories(dir);
+  absl::StatusOr<skewless::testing::TestPki> pki = skewless::testing::MakeTestPki();
+  if (!pki.ok()) throw std::runtime_error(std::string(pki.status().message()));
+  std::ofstream(dir + "/tls.crt") << pki->server_cert_pem;
+  std::ofstream(dir + "/tls.key") << pki->server_key_pem;
+  std::ofstream(dir + "/ca.crt") << pki->ca_cert_pem;
+  Sandbox sandbox(work_dir, "tls");
+  skewless::bench::ControlPlane cp(
+      options.controlplane, api_url, dir,
+      {"--tls-cert-file", dir + "/tls.crt", "--tls-key-file", dir + "/tls.key"});
+  if (!cp.AwaitReady(std::chrono::seconds(120))) {
+    throw std::runtime_error("TLS control plane not ready: " + cp.daemon().Log());
+  }
+  sandbox.WillUninstallWith(options.agent);
+  Say("the same agent over TLS; idle for " + std::to_string(options.idle_seconds) + " s");
+  int http_port = 0;
+  std::unique_ptr<Daemon> agent =
+      StartAgent(options, sandbox, cp.xds_port(), {"--controlplane-ca-file", dir + "/ca.crt"},
+                 dir + "/agent.log", &http_port);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  Idle(options.idle_seconds);
+  out["rss_idle_tls_kib"] = agent->MemoryKiB().first;
+  const auto [anon, file] = agent->ResidentSplitKiB();
+  out["rss_idle_tls_anon_kib"] = anon;
+  out["rss_idle_tls_file_kib"] = file;
+  agent->Stop();
+}
+
 nlohmann::json Run(const Options& options) {
   const std::string work_dir = "/tmp/skewless-agent-bench-" + std::to_string(getpid());
   std::filesystem::create_directories(work_dir);
@@ -105,7 +181,7 @@ nlohmann::json Run(const Options& options) {
   nlohmann::json out = {{"services", options.services},
                         {"endpoints", options.services * options.endpoints}};
   {
-    Sandbox sandbox(work_dir);
+    Sandbox sandbox(work_dir, "plaintext");
     auto api = skewless::testing::FakeApiServer::Start();
     if (!api.ok()) throw std::runtime_error(std::string(api.status().message()));
     Say("simulated API: " + std::to_string(options.services) + " services x " +
@@ -117,29 +193,17 @@ nlohmann::json Run(const Options& options) {
 
     sandbox.WillUninstallWith(options.agent);
     const auto start = Clock::now();
-    Daemon agent({options.agent, "--node-name", "node-0", "--xds-server",
-                  "127.0.0.1:" + std::to_string(cp.xds_port()), "--cgroup", sandbox.cgroup(),
-                  "--pin-dir", sandbox.pin_dir(), "--http-listen", "127.0.0.1:0"},
-                 work_dir + "/agent.log");
     int http_port = 0;
-    while (http_port == 0 && Clock::now() - start < std::chrono::seconds(30)) {
-      CheckInterrupted();
-      http_port = agent.PortAfter("http=127.0.0.1:");
-      if (http_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (http_port == 0 || !agent.AwaitHttpOk(http_port, "/readyz", std::chrono::seconds(120))) {
-      throw std::runtime_error("agent not ready: " + agent.Log());
-    }
+    std::unique_ptr<Daemon> started = StartAgent(options, sandbox, cp.xds_port(), {"--plaintext"},
+                                                 work_dir + "/agent.log", &http_port);
+    Daemon& agent = *started;
     out["sync_ms"] = Ms(Clock::now() - start);
     Say("agent ready; idle for " + std::to_string(options.idle_seconds) + " s");
 
     std::this_thread::sleep_for(std::chrono::seconds(1));
     const double idle_cpu_before = agent.CpuSeconds();
     const auto idle_start = Clock::now();
-    while (Clock::now() - idle_start < std::chrono::duration<double>(options.idle_seconds)) {
-      CheckInterrupted();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    Idle(options.idle_seconds);
     out["cpu_idle_percent"] = 100 * (agent.CpuSeconds() - idle_cpu_before) /
                               std::chrono::duration<double>(Clock::now() - idle_start).count();
     out["rss_idle_kib"] = agent.MemoryKiB().first;
@@ -201,6 +265,7 @@ nlohmann::json Run(const Options& options) {
     out["hwm_kib"] = hwm;
     out["controlplane_rss_kib"] = cp.daemon().MemoryKiB().first;
     agent.Stop();
+    MeasureTls(options, (*api)->url(), work_dir, out);
   }
   return out;
 }

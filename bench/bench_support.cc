@@ -167,18 +167,28 @@ double Daemon::CpuSeconds() const {
 }
 
 ControlPlane::ControlPlane(const std::string& binary, const std::string& api_url,
-                           const std::string& work_dir) {
+                           const std::string& work_dir, std::vector<std::string> security) {
   const std::string kubeconfig = work_dir + "/kubeconfig";
   std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\ncurrent-context: bench\n"
                                "clusters:\n- name: bench\n  cluster:\n    server: "
                             << api_url
                             << "\ncontexts:\n- name: bench\n  context:\n    cluster: bench\n"
                                "    user: bench\nusers:\n- name: bench\n  user: {}\n";
-  daemon_ = std::make_unique<Daemon>(
-      std::vector<std::string>{binary, "--source", "kubernetes", "--kubeconfig", kubeconfig,
-                               "--xds-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                               "--log-level", "info", "--shutdown-grace", "1", "--plaintext"},
-      work_dir + "/controlplane.log");
+  std::vector<std::string> argv{binary,
+                                "--source",
+                                "kubernetes",
+                                "--kubeconfig",
+                                kubeconfig,
+                                "--xds-listen",
+                                "127.0.0.1:0",
+                                "--http-listen",
+                                "127.0.0.1:0",
+                                "--log-level",
+                                "info",
+                                "--shutdown-grace",
+                                "1"};
+  argv.insert(argv.end(), security.begin(), security.end());
+  daemon_ = std::make_unique<Daemon>(std::move(argv), work_dir + "/controlplane.log");
 }
 
 bool ControlPlane::AwaitReady(std::chrono::seconds limit) {

@@ -66,7 +66,9 @@ class Daemon {
 // into `work_dir`); waits until it is ready.
 class ControlPlane {
  public:
-  ControlPlane(const std::string& binary, const std::string& api_url, const std::string& work_dir);
+  // `security`: the flags saying how ADS is served (plaintext, or TLS certificate files).
+  ControlPlane(const std::string& binary, const std::string& api_url, const std::string& work_dir,
+               std::vector<std::string> security = {"--plaintext"});
   bool AwaitReady(std::chrono::seconds limit);
   int xds_port() const { return xds_port_; }
   Daemon& daemon() { return *daemon_; }

@@ -14,9 +14,10 @@ packages=(
   libnghttp2-dev
   # CLI, JSON, YAML, logging, tests
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  # HTTP: the Kubernetes API client (HTTPS), /metrics and /healthz, the API simulator
+  # HTTP: the Kubernetes API client (HTTPS), /metrics and /healthz, the API simulator;
+  # OpenSSL is also the agent's TLS to the control plane
   libcpp-httplib-dev libssl-dev
-  # HTTP server for /metrics and probes (libevent's evhttp: no OpenSSL in the agent)
+  # HTTP server for /metrics and probes (libevent's evhttp, plain HTTP)
   libevent-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # the lab: namespaces, veths, kube-proxy's two dataplanes, load peers

@@ -38,14 +38,38 @@ int main(int argc, char** argv) {
   std::optional<std::string> splicer_address;
   std::optional<std::uint32_t> splicer_mark;
   bool uninstall_on_stop = false;
+  std::optional<std::string> ca_file, server_name, token_file, client_cert_file, client_key_file;
+  bool plaintext = false;
   app.add_option("--config", config_path,
                  "YAML config file; keys are the long flags with underscores (xds_server, "
                  "xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level, "
                  "log_format, slow_start_window_seconds, splicer_address, splicer_mark, "
-                 "uninstall_on_stop; see docs/agent.md)");
+                 "uninstall_on_stop, controlplane_ca_file, controlplane_server_name, "
+                 "token_file, tls_client_cert_file, tls_client_key_file, plaintext; see "
+                 "docs/agent.md)");
   app.add_option("--xds-server", xds_servers,
                  "Control plane host:port; repeat for several, tried in order on failure "
                  "(default skewless-controlplane.skewless-system.svc:18000)");
+  app.add_option("--controlplane-ca-file", ca_file,
+                 "PEM CA bundle the control plane's serving certificate must chain to. TLS is "
+                 "the default: without this file the agent needs --plaintext (in the "
+                 "DaemonSet: /etc/skewless/ca/ca.crt from ConfigMap skewless-ca-bundle)");
+  app.add_option("--controlplane-server-name", server_name,
+                 "Name the control plane's certificate is verified against and sent as SNI "
+                 "(default: the host of each --xds-server; an IP is matched against IP SANs)");
+  app.add_option("--token-file", token_file,
+                 "File whose contents are sent as `authorization: Bearer <token>` on every ADS "
+                 "stream, read again at each connect (a projected ServiceAccount token with "
+                 "audience skewless-controlplane; kubelet rotates it). Needs TLS (default: none)");
+  app.add_option("--tls-client-cert-file", client_cert_file,
+                 "PEM client certificate chain for mTLS (URI SAN "
+                 "spiffe://<trust-domain>/ns/<namespace>/sa/<serviceaccount>); needs "
+                 "--tls-client-key-file");
+  app.add_option("--tls-client-key-file", client_key_file,
+                 "PEM private key of --tls-client-cert-file");
+  app.add_flag("--plaintext", plaintext,
+               "Talk to the control plane without TLS (h2c): only for a control plane run with "
+               "--plaintext, e.g. on loopback; excludes every TLS flag and --token-file");
   app.add_option("--xds-protocol", xds_protocol,
                  "ADS flavour: delta (default, incremental) or sotw (state of the world)");
   app.add_option("--node-name", node_name,
@@ -150,6 +174,12 @@ int main(int argc, char** argv) {
   if (uninstall_on_stop) config.uninstall_on_stop = true;
   if (splicer_address) config.splicer_address = *splicer_address;
   if (splicer_mark) config.splicer_mark = *splicer_mark;
+  if (ca_file) config.controlplane_ca_file = *ca_file;
+  if (server_name) config.controlplane_server_name = *server_name;
+  if (token_file) config.token_file = *token_file;
+  if (client_cert_file) config.tls_client_cert_file = *client_cert_file;
+  if (client_key_file) config.tls_client_key_file = *client_key_file;
+  if (plaintext) config.plaintext = true;
   if (slow_start_s) {
     if (*slow_start_s < 0 || *slow_start_s > 3600) {
       std::cerr << "skewless-agent: --slow-start-window: expected 0-3600 seconds\n";

@@ -106,6 +106,19 @@ int main(int argc, char** argv) {
   xds_cmd->add_option("--node-id", xds.node_id,
                       "the node id to ask as (also the Node whose zone is shown; default: this "
                       "host's name)");
+  xds_cmd->add_option("--ca-file", xds.ca_file,
+                      "PEM CA bundle the control plane's certificate must chain to (TLS is the "
+                      "default: without it, --plaintext is required)");
+  xds_cmd->add_option("--server-name", xds.server_name,
+                      "name the control plane's certificate is verified against (default: the "
+                      "host of --server)");
+  xds_cmd->add_option("--token-file", xds.token_file,
+                      "file whose contents are sent as `authorization: Bearer <token>` (a "
+                      "ServiceAccount token for audience skewless-controlplane, for a control "
+                      "plane run with --auth tokenreview); needs TLS");
+  xds_cmd->add_flag("--plaintext", xds.plaintext,
+                    "talk h2c to a control plane run with --plaintext; excludes --ca-file, "
+                    "--server-name and --token-file");
   xds_cmd->add_option("--timeout", xds_timeout_s, "seconds to wait for the answers")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

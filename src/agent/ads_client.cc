@@ -40,7 +40,8 @@ constexpr char kSotwMethod[] =
 
 // The call has no message size cap: the initial state of a large cluster is one
 // response (100,000 endpoints are ~9 MB). Our own backoff decides when to redial.
-h2::GrpcCallOptions CallTo(const std::string& server, const char* method) {
+h2::GrpcCallOptions CallTo(const AdsClientOptions& options, const std::string& server,
+                           const char* method) {
   return h2::GrpcCallOptions{
       .target = server,
       .method = method,
@@ -50,6 +51,8 @@ h2::GrpcCallOptions CallTo(const std::string& server, const char* method) {
       // hours. (The control plane permits a PING every 5 s.)
       .keepalive_interval = std::chrono::seconds(30),
       .keepalive_timeout = std::chrono::seconds(10),
+      .tls = options.tls,
+      .bearer_token_file = options.bearer_token_file,
   };
 }
 
@@ -227,7 +230,7 @@ absl::Status AdsClient::Dispatch(const std::string& type_url, const AnyList& res
 }
 
 bool AdsClient::RunDelta(const std::string& server) {
-  h2::GrpcClientStream stream(CallTo(server, kDeltaMethod));
+  h2::GrpcClientStream stream(CallTo(options_, server, kDeltaMethod));
   if (!Open(stream, server)) return false;
   bool first = true;
   std::set<std::string> endpoint_names;
@@ -285,7 +288,7 @@ bool AdsClient::RunDelta(const std::string& server) {
 }
 
 bool AdsClient::RunSotw(const std::string& server) {
-  h2::GrpcClientStream stream(CallTo(server, kSotwMethod));
+  h2::GrpcClientStream stream(CallTo(options_, server, kSotwMethod));
   if (!Open(stream, server)) return false;
   bool first = true;
   bool node_answered = false;

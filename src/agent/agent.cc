@@ -59,7 +59,9 @@ class AgentImpl final : public Agent, public AdsHandler {
         ads_(AdsClientOptions{.servers = config.xds_servers,
                               .protocol = config.xds_protocol,
                               .node_name = config.node_name,
-                              .zone = config.zone.value_or("")},
+                              .zone = config.zone.value_or(""),
+                              .tls = ControlPlaneTls(config),
+                              .bearer_token_file = config.token_file},
              *this, registry_) {}
 
   ~AgentImpl() override { Shutdown(); }

@@ -85,6 +85,22 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
       } catch (const YAML::Exception&) {
         return fail("expected true or false");
       }
+    } else if (key == "plaintext") {
+      try {
+        config.plaintext = value.as<bool>();
+      } catch (const YAML::Exception&) {
+        return fail("expected true or false");
+      }
+    } else if (key == "controlplane_ca_file") {
+      config.controlplane_ca_file = text;
+    } else if (key == "controlplane_server_name") {
+      config.controlplane_server_name = text;
+    } else if (key == "tls_client_cert_file") {
+      config.tls_client_cert_file = text;
+    } else if (key == "tls_client_key_file") {
+      config.tls_client_key_file = text;
+    } else if (key == "token_file") {
+      config.token_file = text;
     } else if (key == "splicer_address") {
       config.splicer_address = text;
     } else if (key == "splicer_mark") {
@@ -117,6 +133,54 @@ absl::StatusOr<AgentConfig> LoadAgentConfigFile(const std::string& path) {
   return ParseAgentConfigYaml(text.str(), path);
 }
 
+std::optional<h2::TlsClientOptions> ControlPlaneTls(const AgentConfig& config) {
+  if (config.plaintext) return std::nullopt;
+  return h2::TlsClientOptions{.ca_file = config.controlplane_ca_file,
+                              .server_name = config.controlplane_server_name,
+                              .client_cert_file = config.tls_client_cert_file,
+                              .client_key_file = config.tls_client_key_file};
+}
+
+namespace {
+
+// TLS unless plaintext is explicit; nothing that would go unused (or, for a token, go
+// out in clear text) is accepted beside plaintext.
+absl::Status ValidateControlPlaneSecurity(const AgentConfig& config) {
+  if (config.plaintext) {
+    for (const auto& [value, name] :
+         {std::pair{&config.controlplane_ca_file, "controlplane_ca_file"},
+          std::pair{&config.controlplane_server_name, "controlplane_server_name"},
+          std::pair{&config.tls_client_cert_file, "tls_client_cert_file"},
+          std::pair{&config.tls_client_key_file, "tls_client_key_file"}}) {
+      if (!value->empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("plaintext and ", name,
+                         " exclude each other: drop --plaintext to use TLS, or the "
+                         "TLS settings to talk plaintext"));
+      }
+    }
+    if (!config.token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "token_file: a bearer token is not sent over plaintext; give controlplane_ca_file "
+          "(--controlplane-ca-file) instead of plaintext (--plaintext)");
+    }
+    return absl::OkStatus();
+  }
+  if (config.controlplane_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "controlplane_ca_file: the control plane is reached over TLS unless told otherwise; "
+        "give its CA bundle (--controlplane-ca-file) or, for a plaintext control plane, "
+        "--plaintext (plaintext: true)");
+  }
+  if (config.tls_client_cert_file.empty() != config.tls_client_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_cert_file and tls_client_key_file: give both (mTLS) or neither");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.node_name.empty()) {
     return absl::InvalidArgumentError(
@@ -133,6 +197,7 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
           absl::StrCat("xds_server: \"", server, "\" is not host:port"));
     }
   }
+  if (absl::Status secured = ValidateControlPlaneSecurity(config); !secured.ok()) return secured;
   std::string host;
   int port = 0;
   if (!SplitHostPort(config.http_listen, &host, &port)) {

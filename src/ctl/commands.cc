@@ -153,6 +153,9 @@ int RunStatus(const CommonOptions& options, std::ostream& out, std::ostream& err
 
 int RunXds(const XdsFetchOptions& options, OutputFormat output, std::ostream& out,
            std::ostream& err) {
+  if (absl::Status secure = ValidateXdsFetchSecurity(options); !secure.ok()) {
+    return Fail(err, secure, kExitUsage);
+  }
   absl::StatusOr<XdsSnapshot> snapshot = FetchXds(options);
   if (!snapshot.ok()) return Fail(err, snapshot.status());
   const XdsView view = BuildXdsView(*snapshot);

@@ -4,8 +4,10 @@
 #include "skewless/ctl/xds_fetch.h"
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -47,7 +49,49 @@ absl::StatusOr<Message> Unpack(const google::protobuf::Any& any) {
   return message;
 }
 
+// A whole file, or an error naming `what` and the path.
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot read"));
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// TLS with the CA bundle and the name to verify, or plaintext when asked for.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const XdsFetchOptions& options) {
+  if (options.plaintext) {
+    return grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  }
+  absl::StatusOr<std::string> ca = ReadFile(options.ca_file, "--ca-file");
+  if (!ca.ok()) return ca.status();
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = *std::move(ca);
+  grpc::ChannelArguments arguments;
+  if (!options.server_name.empty()) arguments.SetSslTargetNameOverride(options.server_name);
+  return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(tls), arguments);
+}
+
 }  // namespace
+
+absl::Status ValidateXdsFetchSecurity(const XdsFetchOptions& options) {
+  if (options.plaintext) {
+    if (!options.ca_file.empty() || !options.server_name.empty()) {
+      return absl::InvalidArgumentError(
+          "--plaintext excludes --ca-file and --server-name: give TLS settings or --plaintext");
+    }
+    if (!options.token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-file: a bearer token is not sent over plaintext; give --ca-file instead "
+          "of --plaintext");
+    }
+    return absl::OkStatus();
+  }
+  if (options.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "the control plane is reached over TLS unless told otherwise: give its CA bundle "
+        "(--ca-file) or, for a plaintext control plane, --plaintext");
+  }
+  return absl::OkStatus();
+}
 
 std::string EdsNameOf(const envoy::config::cluster::v3::Cluster& cluster) {
   const std::string& service_name = cluster.eds_cluster_config().service_name();
@@ -56,9 +100,22 @@ std::string EdsNameOf(const envoy::config::cluster::v3::Cluster& cluster) {
 
 absl::StatusOr<XdsSnapshot> FetchXds(const XdsFetchOptions& options) {
   XdsSnapshot snapshot{.server = options.server, .node_id = options.node_id};
-  auto channel = grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
-  auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
+  if (absl::Status secure = ValidateXdsFetchSecurity(options); !secure.ok()) return secure;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Channel(options);
+  if (!channel.ok()) return channel.status();
+  auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(*channel);
   grpc::ClientContext context;
+  if (!options.token_file.empty()) {
+    // Read now, not kept: a projected token is rewritten in place as it rotates.
+    absl::StatusOr<std::string> token = ReadFile(options.token_file, "--token-file");
+    if (!token.ok()) return token.status();
+    const std::string trimmed(absl::StripAsciiWhitespace(*token));
+    if (trimmed.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token-file ", options.token_file, " is empty"));
+    }
+    context.AddMetadata("authorization", "Bearer " + trimmed);
+  }
   // One deadline for the whole exchange: a CLI must not hang on a silent server.
   context.set_deadline(std::chrono::system_clock::now() + options.timeout);
   auto stream = stub->StreamAggregatedResources(&context);

@@ -1,5 +1,6 @@
-// A bidirectional gRPC call: nghttp2 frames it, a nonblocking socket and poll(2) move
-// the bytes on the caller's thread, an eventfd lets another thread cancel.
+// A bidirectional gRPC call: nghttp2 frames it, a nonblocking socket (under TLS when
+// asked) and poll(2) move the bytes on the caller's thread, an eventfd lets another
+// thread cancel.
 #include "skewless/h2/grpc_client_stream.h"
 
 #include <fcntl.h>
@@ -17,14 +18,17 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "skewless/common/http_server.h"
 #include "skewless/h2/grpc_framing.h"
+#include "skewless/h2/tls_transport.h"
 
 namespace skewless::h2 {
 namespace {
@@ -67,6 +71,28 @@ std::string PercentDecode(std::string_view text) {
   return out;
 }
 
+// The token as it is now: kubelet rewrites a projected token file in place before the
+// token expires, so each connect reads it again.
+absl::StatusOr<std::string> ReadBearerToken(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("bearer token file ", path, ": cannot read: ", Errno(errno)));
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string token(absl::StripAsciiWhitespace(text));
+  if (token.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("bearer token file ", path, " is empty"));
+  }
+  // A header value cannot carry control characters (RFC 9113 section 8.2.1).
+  if (std::any_of(token.begin(), token.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("bearer token file ", path, " holds control characters; it is not one token"));
+  }
+  return token;
+}
+
 nghttp2_nv Header(std::string_view name, std::string_view value) {
   return nghttp2_nv{
       .name = reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
@@ -87,13 +113,26 @@ class GrpcClientStream::Connection {
 
   ~Connection() {
     if (session_ != nullptr) nghttp2_session_del(session_);
+    tls_.reset();  // before the socket it runs on
     if (fd_ >= 0) close(fd_);
     if (wake_fd_ >= 0) close(wake_fd_);
   }
 
   absl::Status Start() {
     if (wake_fd_ < 0) return Fail(absl::InternalError(absl::StrCat("eventfd: ", Errno(errno))));
+    if (!options_.bearer_token_file.empty()) {
+      absl::StatusOr<std::string> token = ReadBearerToken(options_.bearer_token_file);
+      if (!token.ok()) {
+        return Fail(absl::Status(
+            token.status().code(),
+            absl::StrCat("calling ", options_.target, ": ", token.status().message())));
+      }
+      authorization_ = absl::StrCat("Bearer ", *token);
+    }
     if (absl::Status dialed = Dial(); !dialed.ok()) return Fail(dialed);
+    if (options_.tls.has_value()) {
+      if (absl::Status secured = StartTls(); !secured.ok()) return Fail(secured);
+    }
     if (absl::Status session = StartSession(); !session.ok()) return Fail(session);
     return Flush();
   }
@@ -165,7 +204,7 @@ class GrpcClientStream::Connection {
   // connect_timeout in all. (getaddrinfo itself cannot be cancelled; it has its own
   // resolver timeouts.)
   absl::Status Dial() {
-    std::string host;
+    std::string& host = host_;
     int port = 0;
     if (!SplitHostPort(options_.target, &host, &port) || host.empty()) {
       return absl::InvalidArgumentError(
@@ -217,6 +256,31 @@ class GrpcClientStream::Connection {
     return absl::OkStatus();
   }
 
+  // The handshake on the connected socket, within connect_timeout of its own.
+  absl::Status StartTls() {
+    absl::StatusOr<std::unique_ptr<TlsTransport>> tls =
+        TlsTransport::Create(*options_.tls, fd_, host_, options_.target);
+    if (!tls.ok()) {
+      return absl::Status(tls.status().code(),
+                          absl::StrCat("TLS to ", options_.target, ": ", tls.status().message()));
+    }
+    tls_ = *std::move(tls);
+    const Clock::time_point deadline = Clock::now() + options_.connect_timeout;
+    for (;;) {
+      absl::StatusOr<TlsWait> step = tls_->Handshake();
+      if (!step.ok()) return step.status();
+      if (*step == TlsWait::kNone) return absl::OkStatus();
+      const absl::Status ready =
+          WaitFor(fd_, *step == TlsWait::kReadable ? POLLIN : POLLOUT, deadline);
+      if (absl::IsCancelled(ready))
+        return absl::CancelledError("cancelled during the TLS handshake");
+      if (!ready.ok()) {
+        return absl::Status(ready.code(), absl::StrCat("TLS handshake with ", options_.target, ": ",
+                                                       ready.message()));
+      }
+    }
+  }
+
   // Waits until `fd` has `events` (true) or the deadline or a Cancel comes.
   absl::Status WaitFor(int fd, short events, Clock::time_point deadline) {
     for (;;) {
@@ -254,15 +318,22 @@ class GrpcClientStream::Connection {
     nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
 
     const std::string user_agent = absl::StrCat(options_.user_agent, " nghttp2/", NGHTTP2_VERSION);
-    const std::array<nghttp2_nv, 7> headers{
+    std::vector<nghttp2_nv> headers{
         Header(":method", "POST"),
-        Header(":scheme", "http"),
+        Header(":scheme", tls_ != nullptr ? "https" : "http"),
         Header(":path", options_.method),
         Header(":authority", options_.target),
         Header("content-type", "application/grpc"),
         Header("te", "trailers"),
         Header("user-agent", user_agent),
     };
+    if (!authorization_.empty()) {
+      // Never into the HPACK tables, where a compression side channel could probe it
+      // (RFC 7541 section 7.1.3).
+      nghttp2_nv authorization = Header("authorization", authorization_);
+      authorization.flags = NGHTTP2_NV_FLAG_NO_INDEX;
+      headers.push_back(authorization);
+    }
     nghttp2_data_provider body{};
     body.read_callback = &ReadBody;
     stream_id_ =
@@ -291,15 +362,34 @@ class GrpcClientStream::Connection {
         if (produced == 0) return absl::OkStatus();
         unsent_.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(produced));
       }
-      const ssize_t sent =
-          send(fd_, unsent_.data() + unsent_offset_, unsent_.size() - unsent_offset_, MSG_NOSIGNAL);
-      if (sent < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
-        if (errno == EINTR) continue;
-        return Fail(absl::UnavailableError(
-            absl::StrCat("sending to ", options_.target, ": ", Errno(errno))));
+      absl::StatusOr<std::size_t> sent =
+          SendSome(unsent_.data() + unsent_offset_, unsent_.size() - unsent_offset_);
+      if (!sent.ok()) return Fail(sent.status());
+      if (*sent == 0) return absl::OkStatus();  // the rest when poll says writable
+      unsent_offset_ += *sent;
+    }
+  }
+
+  // Bytes to the socket, through TLS when it is on: how many were taken, 0 when the
+  // socket is full.
+  absl::StatusOr<std::size_t> SendSome(const char* data, std::size_t length) {
+    if (tls_ != nullptr) {
+      absl::StatusOr<TlsIo> io = tls_->Write(data, length);
+      if (!io.ok()) return io.status();
+      if (io->closed) {
+        return absl::UnavailableError(
+            absl::StrCat(options_.target, " closed the connection", goaway_));
       }
-      unsent_offset_ += static_cast<std::size_t>(sent);
+      return io->bytes;
+    }
+    for (;;) {
+      const ssize_t sent = send(fd_, data, length, MSG_NOSIGNAL);
+      if (sent >= 0) return static_cast<std::size_t>(sent);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      if (errno != EINTR) {
+        return absl::UnavailableError(
+            absl::StrCat("sending to ", options_.target, ": ", Errno(errno)));
+      }
     }
   }
 
@@ -322,8 +412,8 @@ class GrpcClientStream::Connection {
                                         : last_received_ + options_.keepalive_interval;
     const auto wait = std::max<long>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(timer - now).count() + 1);
-    const short events =
-        static_cast<short>(POLLIN | (unsent_offset_ < unsent_.size() ? POLLOUT : 0));
+    const bool want_writable = unsent_offset_ < unsent_.size() || tls_read_wants_write_;
+    const short events = static_cast<short>(POLLIN | (want_writable ? POLLOUT : 0));
     std::array<pollfd, 2> fds{pollfd{fd_, events, 0}, pollfd{wake_fd_, POLLIN, 0}};
     const int ready = poll(fds.data(), fds.size(), static_cast<int>(wait));
     if (ready < 0) {
@@ -331,7 +421,8 @@ class GrpcClientStream::Connection {
                             : absl::InternalError(absl::StrCat("poll: ", Errno(errno)));
     }
     if (cancelled_) return absl::CancelledError("cancelled");
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 ||
+        (tls_read_wants_write_ && (fds[0].revents & POLLOUT) != 0)) {
       if (absl::Status received = Receive(); !received.ok()) return received;
     }
     if (absl::Status flushed = Flush(); !flushed.ok()) return flushed;
@@ -343,21 +434,48 @@ class GrpcClientStream::Connection {
     return absl::OkStatus();
   }
 
+  // Plaintext: one read of what the socket has. TLS: reads until OpenSSL waits for the
+  // socket, since a record it already took in would not wake poll again.
   absl::Status Receive() {
-    std::array<std::uint8_t, kReadChunkBytes> chunk;
-    const ssize_t received = recv(fd_, chunk.data(), chunk.size(), 0);
-    if (received < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return absl::OkStatus();
-      return absl::UnavailableError(
-          absl::StrCat("receiving from ", options_.target, ": ", Errno(errno)));
+    do {
+      std::array<std::uint8_t, kReadChunkBytes> chunk;
+      absl::StatusOr<std::size_t> received = ReceiveSome(chunk.data(), chunk.size());
+      if (!received.ok()) return received.status();
+      if (*received == 0) return absl::OkStatus();
+      if (absl::Status framed = Frames(chunk.data(), *received); !framed.ok()) return framed;
+    } while (tls_ != nullptr);
+    return absl::OkStatus();
+  }
+
+  // Bytes from the socket, through TLS when it is on: how many, 0 when nothing is ready;
+  // the peer's close is an error naming it.
+  absl::StatusOr<std::size_t> ReceiveSome(std::uint8_t* data, std::size_t length) {
+    std::size_t received = 0;
+    if (tls_ != nullptr) {
+      absl::StatusOr<TlsIo> io = tls_->Read(data, length);
+      if (!io.ok()) return io.status();
+      tls_read_wants_write_ = io->wait == TlsWait::kWritable;
+      if (!io->closed && io->bytes == 0) return 0;
+      received = io->bytes;
+    } else {
+      const ssize_t got = recv(fd_, data, length, 0);
+      if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+        return absl::UnavailableError(
+            absl::StrCat("receiving from ", options_.target, ": ", Errno(errno)));
+      }
+      received = static_cast<std::size_t>(got);
     }
     if (received == 0) {
       return absl::UnavailableError(
           absl::StrCat(options_.target, " closed the connection", goaway_));
     }
+    return received;
+  }
+
+  absl::Status Frames(const std::uint8_t* data, std::size_t received) {
     last_received_ = Clock::now();
-    const ssize_t taken =
-        nghttp2_session_mem_recv(session_, chunk.data(), static_cast<std::size_t>(received));
+    const ssize_t taken = nghttp2_session_mem_recv(session_, data, received);
     if (taken < 0) {
       return absl::UnavailableError(absl::StrCat("HTTP/2 from ", options_.target, ": ",
                                                  nghttp2_strerror(static_cast<int>(taken))));
@@ -460,7 +578,11 @@ class GrpcClientStream::Connection {
   }
 
   const GrpcCallOptions options_;
+  std::string host_;           // the target's host, verified under TLS by default
+  std::string authorization_;  // "Bearer <token>" when a token file is given
   int fd_ = -1;
+  std::unique_ptr<TlsTransport> tls_;  // set once the socket is connected, under TLS
+  bool tls_read_wants_write_ = false;
   int wake_fd_ = -1;
   std::atomic<bool> cancelled_{false};
   nghttp2_session* session_ = nullptr;

@@ -46,6 +46,7 @@ absl::StatusOr<AgentView> ViewAgent(const ManifestSet& set) {
     config.xds_protocol = *parsed;
   }
   if (std::optional<std::string> zone = FlagValue(args, "--zone")) config.zone = *zone;
+  if (std::find(args.begin(), args.end(), "--plaintext") != args.end()) config.plaintext = true;
   if (std::optional<std::string> mark = FlagValue(args, "--splicer-mark")) {
     config.splicer_mark = static_cast<std::uint32_t>(std::stoul(*mark, nullptr, 0));
   }
@@ -53,13 +54,31 @@ absl::StatusOr<AgentView> ViewAgent(const ManifestSet& set) {
        {std::pair{"--node-name", &config.node_name}, std::pair{"--cgroup", &config.cgroup},
         std::pair{"--pin-dir", &config.pin_dir}, std::pair{"--http-listen", &config.http_listen},
         std::pair{"--log-level", &config.log_level}, std::pair{"--log-format", &config.log_format},
-        std::pair{"--splicer-address", &config.splicer_address}}) {
+        std::pair{"--splicer-address", &config.splicer_address},
+        std::pair{"--controlplane-ca-file", &config.controlplane_ca_file},
+        std::pair{"--controlplane-server-name", &config.controlplane_server_name},
+        std::pair{"--token-file", &config.token_file},
+        std::pair{"--tls-client-cert-file", &config.tls_client_cert_file},
+        std::pair{"--tls-client-key-file", &config.tls_client_key_file}}) {
     if (std::optional<std::string> value = FlagValue(args, flag)) *field = *value;
   }
   return AgentView{.workload = *std::move(daemonset),
                    .container = *container,
                    .file = std::move(file),
                    .config = std::move(config)};
+}
+
+// The volume and the path inside it through which `container` sees `path`.
+std::optional<std::pair<YAML::Node, std::string>> MountedAt(const Workload& workload,
+                                                            const YAML::Node& container,
+                                                            const std::string& path) {
+  for (const YAML::Node& mount : Items(At(container, {"volumeMounts"}))) {
+    const std::string mount_path = Text(At(mount, {"mountPath"}));
+    if (At(mount, {"subPath"}).IsDefined() || !path.starts_with(mount_path + "/")) continue;
+    return std::pair{Volume(workload, Text(At(mount, {"name"}))),
+                     path.substr(mount_path.size() + 1)};
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -165,6 +184,75 @@ Problems CheckAgentConfig(const ManifestSet& set, const std::string& cluster_dom
       problems.push_back(std::move(problem));
     }
   }
+  return problems;
+}
+
+Problems CheckAgentControlPlaneAccess(const ManifestSet& set) {
+  absl::StatusOr<AgentView> view = ViewAgent(set);
+  if (!view.ok()) return {std::string(view.status().message())};
+  const std::string where = Describe(*view->workload.document);
+  const agent::AgentConfig& config = view->config;
+  Problems problems;
+  auto require = [&](bool ok, const std::string& what) {
+    if (!ok) problems.push_back(absl::StrCat(where, ": ", what));
+  };
+  require(!config.plaintext, "the agent runs with --plaintext: the control plane serves TLS");
+  const YAML::Node automount = At(view->workload.pod, {"automountServiceAccountToken"});
+  require(automount.IsDefined() && !IsTrue(automount),
+          "automountServiceAccountToken is not false: the agent would hold an API credential");
+
+  // The CA bundle: the file the control plane publishes, as its ConfigMap projects it.
+  const auto ca = MountedAt(view->workload, view->container, config.controlplane_ca_file);
+  std::string ca_map = "no ConfigMap";
+  std::string ca_key;
+  if (ca) {
+    const YAML::Node volume = At(ca->first, {"configMap"});
+    ca_map = Text(At(volume, {"name"}));
+    ca_key = ca->second;
+    for (const YAML::Node& item : Items(At(volume, {"items"}))) {
+      if (Text(At(item, {"path"})) == ca->second) ca_key = Text(At(item, {"key"}));
+    }
+  }
+  require(ca_map == kCaBundleConfigMap && ca_key == "ca.crt",
+          absl::StrCat("controlplane_ca_file \"", config.controlplane_ca_file,
+                       "\" is not key ca.crt of ConfigMap ", kCaBundleConfigMap,
+                       " (the control plane's published CA bundle) but key \"", ca_key, "\" of ",
+                       ca_map));
+  const std::string expected_name = absl::StrCat(kControlPlane, ".", kNamespace, ".svc");
+  require(config.controlplane_server_name == expected_name,
+          absl::StrCat("controlplane_server_name \"", config.controlplane_server_name, "\" is not ",
+                       expected_name,
+                       ", the name in the control plane's certificate (for every xds_server)"));
+
+  // The token: projected for the audience the control plane reviews tokens for.
+  absl::StatusOr<controlplane::ServerConfig> controlplane = ControlPlaneConfig(set);
+  if (!controlplane.ok()) {
+    problems.push_back(absl::StrCat(
+        where, ": the control plane's configuration: ", controlplane.status().message()));
+    return problems;
+  }
+  const auto token = MountedAt(view->workload, view->container, config.token_file);
+  std::optional<YAML::Node> source;
+  if (token) {
+    for (const YAML::Node& item : Items(At(token->first, {"projected", "sources"}))) {
+      const YAML::Node projected = At(item, {"serviceAccountToken"});
+      if (projected.IsDefined() && Text(At(projected, {"path"})) == token->second) {
+        source = projected;
+      }
+    }
+  }
+  if (!source) {
+    problems.push_back(absl::StrCat(where, ": token_file \"", config.token_file,
+                                    "\" is not a projected serviceAccountToken"));
+    return problems;
+  }
+  const std::string audience = Text(At(*source, {"audience"}));
+  require(audience == controlplane->token_audience,
+          absl::StrCat("the agent's token audience \"", audience,
+                       "\" is not the control plane's token audience \"",
+                       controlplane->token_audience, "\": TokenReview would refuse it"));
+  require(Integer(At(*source, {"expirationSeconds"})).value_or(0) >= 600,
+          "the projected token has no expirationSeconds of at least 600 (kubelet's minimum)");
   return problems;
 }
 

@@ -99,6 +99,51 @@ TEST(DeployAgent, AProbeAwayFromHttpListenIsCaught) {
   EXPECT_THAT(CheckAgentDaemonSet(broken), Contains(HasSubstr("http_listen 0.0.0.0:9095")));
 }
 
+TEST(DeployAgent, ItReachesTheControlPlaneOverTlsWithATokenForItsAudience) {
+  EXPECT_THAT(CheckAgentControlPlaneAccess(Installed()), IsEmpty());
+  absl::StatusOr<agent::AgentConfig> config = AgentConfig(Installed());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->controlplane_ca_file, "/etc/skewless/ca/ca.crt");
+  EXPECT_EQ(config->token_file, "/var/run/secrets/skewless/token/token");
+}
+
+TEST(DeployAgent, AnAgentOnPlaintextIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  AgentPod(broken)["containers"][0]["args"].push_back("--plaintext");
+  EXPECT_THAT(CheckAgentControlPlaneAccess(broken), Contains(HasSubstr("--plaintext")));
+}
+
+TEST(DeployAgent, ATokenForAnotherAudienceIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  for (YAML::Node volume : AgentPod(broken)["volumes"]) {
+    if (volume["name"].as<std::string>() == "controlplane-token") {
+      volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] = "vault";
+    }
+  }
+  EXPECT_THAT(CheckAgentControlPlaneAccess(broken),
+              Contains(AllOf(HasSubstr("\"vault\""), HasSubstr("\"skewless-controlplane\""))));
+}
+
+TEST(DeployAgent, AControlPlaneReviewingForAnotherAudienceIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  DocumentNode(broken, "Deployment",
+               kControlPlane)["spec"]["template"]["spec"]["containers"][0]["args"]
+      .push_back("--token-audience=skewless-xds");
+  EXPECT_THAT(CheckAgentControlPlaneAccess(broken),
+              Contains(HasSubstr("control plane's token audience \"skewless-xds\"")));
+}
+
+TEST(DeployAgent, ACaBundleFromAnotherConfigMapIsCaught) {
+  ManifestSet broken = Installed().Clone();
+  for (YAML::Node volume : AgentPod(broken)["volumes"]) {
+    if (volume["name"].as<std::string>() == "controlplane-ca") {
+      volume["configMap"]["name"] = "kube-root-ca.crt";
+    }
+  }
+  EXPECT_THAT(CheckAgentControlPlaneAccess(broken),
+              Contains(AllOf(HasSubstr("skewless-ca-bundle"), HasSubstr("kube-root-ca.crt"))));
+}
+
 TEST(DeployAgent, AnUninstallOfAnotherPinDirIsCaught) {
   ManifestSet broken = WithUninstall().Clone();
   SetAgentConfig(broken, "pin_dir: /sys/fs/bpf/skewless-v2\n");

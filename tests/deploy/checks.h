@@ -55,6 +55,9 @@ absl::StatusOr<agent::AgentConfig> AgentConfig(const ManifestSet& set);
 Problems CheckAgentConfig(const ManifestSet& set, const std::string& cluster_domain);
 // Needs the installed set merged with uninstall/.
 Problems CheckUninstall(const ManifestSet& set);
+// The agent reaches the control plane over TLS (the published CA bundle, the Service's
+// name) with a projected token bound to the control plane's audience.
+Problems CheckAgentControlPlaneAccess(const ManifestSet& set);
 
 // splicer_checks.cc: the splicer's DaemonSet listens where the agent redirects, reads the
 // agent's pins, carries its mark, and has the host access it needs.

@@ -116,6 +116,9 @@ absl::StatusOr<ServerConfig> ControlPlaneConfig(const ManifestSet& set) {
     config->ca_secret = *secret;
   }
   if (std::find(args.begin(), args.end(), "--plaintext") != args.end()) config->plaintext = true;
+  if (std::optional<std::string> audience = FlagValue(args, "--token-audience")) {
+    config->token_audience = *audience;
+  }
   if (absl::Status valid = controlplane::ValidateServerConfig(*config); !valid.ok()) return valid;
   if (absl::Status chosen = controlplane::ValidateTransportChosen(*config); !chosen.ok()) {
     return chosen;

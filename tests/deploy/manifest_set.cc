@@ -203,6 +203,13 @@ std::optional<std::string> FlagValue(const std::vector<std::string>& args, std::
   return values.front();
 }
 
+YAML::Node Volume(const Workload& workload, std::string_view name) {
+  for (const YAML::Node& volume : Items(At(workload.pod, {"volumes"}))) {
+    if (Text(At(volume, {"name"})) == name) return volume;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
 std::string Program(const YAML::Node& container) {
   const std::vector<std::string> command = Strings(At(container, {"command"}));
   if (command.empty()) return "";

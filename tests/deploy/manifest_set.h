@@ -21,6 +21,8 @@ inline constexpr char kNamespace[] = "skewless-system";
 inline constexpr char kControlPlane[] = "skewless-controlplane";
 inline constexpr char kAgent[] = "skewless-agent";
 inline constexpr char kSplicer[] = "skewless-splicer";
+// Written by the control plane at run time (its CA bundle, for clients), not applied.
+inline constexpr char kCaBundleConfigMap[] = "skewless-ca-bundle";
 
 // One YAML document of a manifest file.
 struct Document {
@@ -101,6 +103,8 @@ std::optional<long> ResolvePort(const YAML::Node& port, const std::map<std::stri
 std::optional<long> PortOf(std::string_view host_port);
 // The first container of the workload that runs `program`, if any.
 std::optional<YAML::Node> ContainerRunning(const Workload& workload, std::string_view program);
+// The pod's volume called `name`; undefined if none.
+YAML::Node Volume(const Workload& workload, std::string_view name);
 // The volumeMount through which `container` sees the host's `host_path`; undefined if none.
 YAML::Node HostPathMount(const Workload& workload, const YAML::Node& container,
                          std::string_view host_path);

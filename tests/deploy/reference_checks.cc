@@ -21,13 +21,6 @@ YAML::Node TargetPort(const YAML::Node& service_port) {
   return target.IsDefined() ? target : At(service_port, {"port"});
 }
 
-YAML::Node Volume(const Workload& workload, std::string_view name) {
-  for (const YAML::Node& volume : Items(At(workload.pod, {"volumes"}))) {
-    if (Text(At(volume, {"name"})) == name) return volume;
-  }
-  return YAML::Node(YAML::NodeType::Undefined);
-}
-
 void CheckProbes(const YAML::Node& container, const std::string& where, Problems& problems) {
   const std::map<std::string, long> ports = NamedPorts(container);
   for (const char* probe_name : {"livenessProbe", "readinessProbe", "startupProbe"}) {
@@ -81,6 +74,7 @@ void CheckVolumes(const ManifestSet& set, const Workload& workload,
     const YAML::Node config_map_volume = At(volume, {"configMap"});
     if (!config_map_volume.IsDefined()) continue;
     const std::string config_map_name = Text(At(config_map_volume, {"name"}));
+    if (config_map_name == kCaBundleConfigMap) continue;  // the control plane publishes it
     const Document* config_map = set.Find("ConfigMap", workload.namespace_name, config_map_name);
     if (config_map == nullptr) {
       problems.push_back(absl::StrCat(where, ": volume ", name, " names ConfigMap ",

@@ -125,6 +125,7 @@ class AgentEndToEnd : public ::testing::Test {
                                      "node-a",
                                      "--xds-server",
                                      kXdsAddress,
+                                     "--plaintext",
                                      "--cgroup",
                                      node_->ZoneCgroup("zone-a"),
                                      "--pin-dir",

@@ -68,8 +68,8 @@ class SplicerEndToEnd : public ::testing::Test {
     AwaitLog(*control_plane_, "control plane serving", milliseconds(10000));
     agent_ =
         Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-agent", "--node-name", "node-a",
-               "--xds-server", kXdsAddress, "--cgroup", node_->ZoneCgroup("zone-a"), "--pin-dir",
-               pin_dir_, "--http-listen", kAgentHttp, "--splicer-address", kSplicer},
+               "--xds-server", kXdsAddress, "--plaintext", "--cgroup", node_->ZoneCgroup("zone-a"),
+               "--pin-dir", pin_dir_, "--http-listen", kAgentHttp, "--splicer-address", kSplicer},
               "agent");
     ASSERT_TRUE(agent_);
     AwaitLog(*agent_, "first complete state written", milliseconds(10000));

@@ -19,6 +19,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "skewless/agent/v1/node_info.pb.h"
 #include "skewless/common/prometheus.h"
+#include "skewless/h2/tls_transport.h"
 
 namespace skewless::h2 {
 class GrpcClientStream;
@@ -56,6 +57,8 @@ struct AdsClientOptions {
   std::string zone;       // node.locality.zone when known from a flag
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{30000};
+  std::optional<h2::TlsClientOptions> tls;  // unset = plaintext
+  std::string bearer_token_file;            // read at every connect; empty = no token
 };
 
 class AdsClient {

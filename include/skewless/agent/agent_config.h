@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "skewless/agent/ads_client.h"
+#include "skewless/h2/tls_transport.h"
 
 namespace skewless::agent {
 
@@ -38,7 +39,21 @@ struct AgentConfig {
   // On SIGTERM, detach and unpin the data path instead of leaving it steering (for
   // removing skewless from a node; the default keeps connections steered across restarts).
   bool uninstall_on_stop = false;
+
+  // Who the agent talks to and how it proves who it is. TLS is the default and needs the
+  // CA bundle; plaintext must be asked for and then takes none of the TLS settings.
+  std::string controlplane_ca_file;      // PEM bundle the control plane's certificate chains to
+  std::string controlplane_server_name;  // name verified; empty = each xds_server's host
+  std::string tls_client_cert_file;      // mTLS: both or neither
+  std::string tls_client_key_file;
+  bool plaintext = false;
+  // Sent as `authorization: Bearer` on every stream (a projected ServiceAccount token);
+  // read again at each connect since kubelet rotates it. Empty = no token.
+  std::string token_file;
 };
+
+// The TLS settings of the ADS call, or none when the config says plaintext.
+std::optional<h2::TlsClientOptions> ControlPlaneTls(const AgentConfig& config);
 
 // Parses the YAML document over the defaults. Unknown keys are errors; every error names
 // the file, line and key.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
@@ -24,7 +25,18 @@ struct XdsFetchOptions {
   std::string server = kDefaultXdsServer;  // host:port
   std::string node_id;                     // also the NodeInfo name asked for
   std::chrono::milliseconds timeout{5000};
+  // TLS unless `plaintext`: the CA bundle the server's certificate chains to (required
+  // then), the name it is verified against (empty = the server's host), and a file whose
+  // contents go out as `authorization: Bearer <token>`. Plaintext takes none of them.
+  std::string ca_file;
+  std::string server_name;
+  std::string token_file;
+  bool plaintext = false;
 };
+
+// TLS or explicit plaintext, and nothing beside plaintext that would go unused (or, for a
+// token, out in clear text); errors name the flags.
+absl::Status ValidateXdsFetchSecurity(const XdsFetchOptions& options);
 
 struct XdsSnapshot {
   std::string server;
@@ -40,7 +52,8 @@ struct XdsSnapshot {
 };
 
 // Unavailable when the server cannot be reached, DeadlineExceeded when it sent no
-// clusters within the timeout; both name the server.
+// clusters within the timeout; both name the server. InvalidArgument for the security
+// options (above) or a CA or token file that cannot be read.
 absl::StatusOr<XdsSnapshot> FetchXds(const XdsFetchOptions& options);
 
 // The EDS service name of a cluster: eds_cluster_config.service_name, else its name.

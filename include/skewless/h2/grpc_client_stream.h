@@ -1,17 +1,21 @@
-// One bidirectional gRPC call over its own plaintext HTTP/2 connection (nghttp2), with
+// One bidirectional gRPC call over its own HTTP/2 connection (nghttp2; TLS through
+// OpenSSL, or plaintext), with
 // the shape of gRPC C++'s ClientReaderWriter: blocking Write/Read on the owner's
 // thread, Finish for the status, Cancel from any thread.
 //
 // Why not gRPC C++: the node agent runs on every node and holds one stream. libgrpc and
-// what it pulls in (OpenSSL, c-ares, re2, upb, absl) add ~10 MiB of resident pages and a
-// handful of threads to it; nghttp2 and this file do the one call it needs.
+// what it pulls in (c-ares, re2, upb, absl, its own TLS stack) add ~10 MiB of resident
+// pages and a handful of threads to it; nghttp2, libssl and this file do the one call it
+// needs.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "skewless/h2/tls_transport.h"
 
 namespace google::protobuf {
 class MessageLite;
@@ -28,6 +32,12 @@ struct GrpcCallOptions {
   // dead when its ACK takes longer than keepalive_timeout (a peer gone without a FIN).
   std::chrono::milliseconds keepalive_interval{30000};
   std::chrono::milliseconds keepalive_timeout{10000};
+  // Unset: plaintext (h2c with prior knowledge). Set: TLS, the server verified as it says.
+  std::optional<TlsClientOptions> tls;
+  // Non-empty: this file's contents (surrounding whitespace trimmed) are sent as
+  // `authorization: Bearer <token>`. Read at every Start, since kubelet rotates projected
+  // tokens in place; unreadable or empty is an error of that Start.
+  std::string bearer_token_file;
 };
 
 class GrpcClientStream {
@@ -37,8 +47,8 @@ class GrpcClientStream {
   GrpcClientStream(const GrpcClientStream&) = delete;
   GrpcClientStream& operator=(const GrpcClientStream&) = delete;
 
-  // Connects, sends the connection preface and the call's headers. Errors name the
-  // target and what failed (resolve, connect, cancelled).
+  // Connects (and completes TLS), sends the connection preface and the call's headers.
+  // Errors name the target and what failed (token file, resolve, connect, TLS, cancelled).
   absl::Status Start();
   // Queues one message and sends what the socket takes now; false once the call ended.
   bool Write(const google::protobuf::MessageLite& message);

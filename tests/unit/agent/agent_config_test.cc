@@ -25,6 +25,11 @@ slow_start_window_seconds: 2.5
 splicer_address: 10.0.0.5:15001
 splicer_mark: 7
 uninstall_on_stop: true
+controlplane_ca_file: /etc/skewless/ca/ca.crt
+controlplane_server_name: skewless-controlplane.skewless-system.svc
+token_file: /var/run/secrets/skewless/token/token
+tls_client_cert_file: /etc/skewless/client/tls.crt
+tls_client_key_file: /etc/skewless/client/tls.key
 )",
                                                             "agent.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -39,7 +44,60 @@ uninstall_on_stop: true
   EXPECT_TRUE(config->uninstall_on_stop);
   EXPECT_EQ(config->splicer_address, "10.0.0.5:15001");
   EXPECT_EQ(config->splicer_mark, 7u);
+  EXPECT_EQ(config->controlplane_ca_file, "/etc/skewless/ca/ca.crt");
+  EXPECT_EQ(config->controlplane_server_name, "skewless-controlplane.skewless-system.svc");
+  EXPECT_EQ(config->token_file, "/var/run/secrets/skewless/token/token");
+  EXPECT_EQ(config->tls_client_cert_file, "/etc/skewless/client/tls.crt");
+  EXPECT_EQ(config->tls_client_key_file, "/etc/skewless/client/tls.key");
+  EXPECT_FALSE(config->plaintext);
   EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+  const std::optional<h2::TlsClientOptions> tls = ControlPlaneTls(*config);
+  ASSERT_TRUE(tls.has_value());
+  EXPECT_EQ(tls->ca_file, "/etc/skewless/ca/ca.crt");
+  EXPECT_EQ(tls->server_name, "skewless-controlplane.skewless-system.svc");
+  EXPECT_EQ(tls->client_key_file, "/etc/skewless/client/tls.key");
+
+  absl::StatusOr<AgentConfig> plain =
+      ParseAgentConfigYaml("node_name: n\nplaintext: true\n", "agent.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->plaintext);
+  EXPECT_FALSE(ControlPlaneTls(*plain).has_value());
+  EXPECT_THAT(
+      std::string(ParseAgentConfigYaml("plaintext: maybe\n", "agent.yaml").status().message()),
+      HasSubstr("plaintext: expected true or false"));
+}
+
+TEST(AgentConfig, WithoutACaFileOrPlaintextTheAgentRefusesNamingBoth) {
+  AgentConfig config;
+  config.node_name = "node-1";
+  const std::string message(ValidateAgentConfig(config).message());
+  EXPECT_THAT(message, HasSubstr("--controlplane-ca-file"));
+  EXPECT_THAT(message, HasSubstr("--plaintext"));
+  config.plaintext = true;
+  EXPECT_TRUE(ValidateAgentConfig(config).ok());
+}
+
+TEST(AgentConfig, PlaintextExcludesEveryTlsSettingAndTheToken) {
+  for (std::string AgentConfig::*field :
+       {&AgentConfig::controlplane_ca_file, &AgentConfig::controlplane_server_name,
+        &AgentConfig::tls_client_cert_file, &AgentConfig::tls_client_key_file,
+        &AgentConfig::token_file}) {
+    AgentConfig config;
+    config.node_name = "node-1";
+    config.plaintext = true;
+    config.*field = "x";
+    EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("plaintext"));
+  }
+}
+
+TEST(AgentConfig, AClientCertificateNeedsItsKey) {
+  AgentConfig config;
+  config.node_name = "node-1";
+  config.controlplane_ca_file = "/ca.crt";
+  config.tls_client_cert_file = "/tls.crt";
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("tls_client_key_file"));
+  config.tls_client_key_file = "/tls.key";
+  EXPECT_TRUE(ValidateAgentConfig(config).ok());
 }
 
 TEST(AgentConfig, AnEmptyDocumentKeepsTheDefaults) {
@@ -67,6 +125,7 @@ TEST(AgentConfig, ValidationNamesTheField) {
   AgentConfig config;
   EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("node_name"));
   config.node_name = "node-1";
+  config.plaintext = true;
   EXPECT_TRUE(ValidateAgentConfig(config).ok());
   config.xds_servers = {"cp-without-port"};
   EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), HasSubstr("xds_server"));

@@ -1,5 +1,6 @@
 // `skewlessctl xds` against the real skewless-controlplane (file source, loopback, any
-// free port): it lists the clusters and endpoints the control plane serves to agents.
+// free port), in plaintext and over TLS: it lists the clusters and endpoints the control
+// plane serves to agents.
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "run_tool.h"
 #include "skewless/lab/subprocess.h"
+#include "test_pki.h"
 
 namespace skewless::ctl {
 namespace {
@@ -55,11 +57,17 @@ class CtlXdsCommand : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / absl::StrCat("skewlessctl-xds-", getpid());
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "services.yaml") << kServices;
+    std::vector<std::string> argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane",
+                                     "--file",
+                                     (dir_ / "services.yaml").string(),
+                                     "--xds-listen",
+                                     "127.0.0.1:0",
+                                     "--http-listen",
+                                     "127.0.0.1:0"};
+    const std::vector<std::string> security = ServerSecurity();
+    argv.insert(argv.end(), security.begin(), security.end());
     absl::StatusOr<lab::Child> control_plane =
-        lab::Child::Spawn({.argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane",
-                                    "--file", (dir_ / "services.yaml").string(), "--xds-listen",
-                                    "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--plaintext"},
-                           .log_path = (dir_ / "controlplane.log").string()});
+        lab::Child::Spawn({.argv = argv, .log_path = (dir_ / "controlplane.log").string()});
     ASSERT_TRUE(control_plane.ok()) << control_plane.status();
     control_plane_.emplace(*std::move(control_plane));
     // It logs the bound address once serving: msg="control plane serving" xds=127.0.0.1:N
@@ -87,9 +95,17 @@ class CtlXdsCommand : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  testing::ToolRun Xds(std::vector<std::string> args) {
+  // How the control plane serves ADS, and how skewlessctl is told to reach it.
+  virtual std::vector<std::string> ServerSecurity() { return {"--plaintext"}; }
+  virtual std::vector<std::string> ClientSecurity() { return {"--plaintext"}; }
+
+  testing::ToolRun Xds(std::vector<std::string> args, bool with_security = true) {
     std::vector<std::string> argv = {std::string(SKEWLESS_BIN_DIR) + "/skewlessctl", "xds",
                                      "--server", server_};
+    if (with_security) {
+      const std::vector<std::string> security = ClientSecurity();
+      argv.insert(argv.end(), security.begin(), security.end());
+    }
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::RunTool(argv);
   }
@@ -137,10 +153,53 @@ TEST_F(CtlXdsCommand, TableAndAnUnknownNode) {
                              HasSubstr("10.0.1.3:8080  zone-b  node-b  DRAINING")));
 }
 
+TEST_F(CtlXdsCommand, NeitherACaFileNorPlaintextIsAUsageErrorNamingBoth) {
+  const testing::ToolRun run = Xds({"--node-id", "node-a"}, /*with_security=*/false);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, AllOf(HasSubstr("--ca-file"), HasSubstr("--plaintext")));
+}
+
+// The control plane serving TLS with a certificate of a throwaway CA (IP SAN 127.0.0.1).
+class CtlXdsCommandTls : public CtlXdsCommand {
+ protected:
+  std::vector<std::string> ServerSecurity() override {
+    absl::StatusOr<skewless::testing::TestPki> pki = skewless::testing::MakeTestPki();
+    EXPECT_TRUE(pki.ok()) << pki.status();
+    std::ofstream(dir_ / "tls.crt") << pki->server_cert_pem;
+    std::ofstream(dir_ / "tls.key") << pki->server_key_pem;
+    std::ofstream(dir_ / "ca.crt") << pki->ca_cert_pem;
+    std::ofstream(dir_ / "token") << "a-token\n";
+    return {"--tls-cert-file", (dir_ / "tls.crt").string(), "--tls-key-file",
+            (dir_ / "tls.key").string()};
+  }
+  std::vector<std::string> ClientSecurity() override {
+    return {"--ca-file", (dir_ / "ca.crt").string()};
+  }
+};
+
+TEST_F(CtlXdsCommandTls, ACaFileReachesATlsControlPlaneAndATokenFileIsSent) {
+  const testing::ToolRun run =
+      Xds({"--node-id", "node-a", "--token-file", (dir_ / "token").string(), "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(Json::parse(run.out)["clusters"].size(), 2u);
+  const testing::ToolRun named = Xds({"--node-id", "node-a", "--server-name", "localhost"});
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+}
+
+TEST_F(CtlXdsCommandTls, PlaintextToATlsControlPlaneGetsNothingAndAMissingTokenIsNamed) {
+  const testing::ToolRun plaintext =
+      Xds({"--node-id", "node-a", "--plaintext", "--timeout", "1"}, /*with_security=*/false);
+  EXPECT_EQ(plaintext.exit_code, 1);
+  const testing::ToolRun no_token =
+      Xds({"--node-id", "node-a", "--token-file", (dir_ / "no-token").string()});
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_THAT(no_token.err, AllOf(HasSubstr("--token-file"), HasSubstr("no-token")));
+}
+
 TEST(CtlXdsCommandNoServer, NoServerIsARuntimeErrorNamingIt) {
   const testing::ToolRun run =
       testing::RunTool({std::string(SKEWLESS_BIN_DIR) + "/skewlessctl", "xds", "--server",
-                        "127.0.0.1:1", "--timeout", "2"});
+                        "127.0.0.1:1", "--plaintext", "--timeout", "2"});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.err, AllOf(HasSubstr("no clusters from the ADS server at 127.0.0.1:1"),
                              HasSubstr("is skewless-controlplane running there?")));

@@ -114,7 +114,8 @@ class XdsFetch : public ::testing::Test {
     const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<XdsSnapshot> snapshot = FetchXds({.server = "127.0.0.1:" + std::to_string(port),
                                                      .node_id = "node-a",
-                                                     .timeout = std::chrono::seconds(5)});
+                                                     .timeout = std::chrono::seconds(5),
+                                                     .plaintext = true});
     elapsed_ = std::chrono::steady_clock::now() - start;
     server_->Shutdown(std::chrono::system_clock::now());
     return snapshot;
