@@ -170,8 +170,13 @@ class ServerImpl final : public ControlPlaneServer {
     auto review = [shared, audience = config_.token_audience](const std::string& token) {
       return shared->Review(token, audience);
     };
+    // Half of gRPC's auth threads (one per core) may wait for a review; the others stay
+    // free for calls with cached tokens.
+    TokenAuthProcessor::ReviewLimits limits{
+        .max_concurrent_reviews = config_.max_concurrent_token_reviews,
+        .max_waiting_calls = std::max(1u, std::thread::hardware_concurrency() / 2)};
     return std::make_shared<TokenAuthProcessor>(std::move(policy), std::move(review), registry_,
-                                                config_.token_cache);
+                                                config_.token_cache, limits);
   }
 
   absl::Status StartFileSource(FileSource::SnapshotCallback on_snapshot,

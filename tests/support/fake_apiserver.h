@@ -118,6 +118,9 @@ class FakeApiServer {
   // token is not authenticated, one bound to none of the requested audiences neither
   // (with the API server's own error text), any other authenticated with the intersection.
   void AddToken(std::string token, FakeToken identity);
+  // Answers each TokenReview only after `delay` (an API server under load); the review is
+  // recorded when it arrives.
+  void SetTokenReviewDelay(std::chrono::milliseconds delay);
   std::vector<RecordedTokenReview> TokenReviews() const;
 
   std::vector<RecordedRequest> Requests() const;
@@ -171,6 +174,7 @@ class FakeApiServer {
   std::vector<Resource> request_resources_;  // parallel to requests_
   std::map<std::string, FakeToken> tokens_;
   std::vector<RecordedTokenReview> token_reviews_;
+  std::chrono::milliseconds token_review_delay_{0};
 };
 
 }  // namespace skewless::testing

@@ -22,6 +22,13 @@ enum class AuthMode {
   kTokenReview,  // a bound ServiceAccount token, checked with the TokenReview API
 };
 
+// Which Services a reader that is not a writer is served (docs/controlplane.md, "Reader
+// scope").
+enum class ReaderScope {
+  kAll,           // every Service
+  kOwnNamespace,  // those of its ServiceAccount's namespace and the shared namespaces
+};
+
 struct ServerConfig {
   std::string xds_listen = "0.0.0.0:18000";  // ADS over gRPC
   std::string http_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz
@@ -57,6 +64,13 @@ struct ServerConfig {
     std::chrono::milliseconds refused_ttl{5000};
     std::size_t max_entries = 10000;
   } token_cache;
+  // Authorization (reader_scope.h, token_auth.h): TokenReviews in flight at once; a call
+  // with an unknown token beyond it is refused UNAVAILABLE, so a flood of forged tokens
+  // costs the API server and our auth threads a bounded amount.
+  std::size_t max_concurrent_token_reviews = 8;
+  ReaderScope reader_scope = ReaderScope::kAll;
+  // With kOwnNamespace: namespaces whose Services every reader is served besides its own.
+  std::vector<std::string> reader_shared_namespaces;
 };
 
 // Parses the YAML document over the defaults. Unknown keys are errors (a typo must not
@@ -74,5 +88,7 @@ absl::StatusOr<SourceKind> ParseSourceKind(std::string_view name);
 std::string_view AuthModeName(AuthMode mode);  // "none", "tokenreview"
 absl::StatusOr<AuthMode> ParseAuthMode(std::string_view name);
 bool UsesTls(const ServerConfig& config);
+std::string_view ReaderScopeName(ReaderScope scope);  // "all", "own-namespace"
+absl::StatusOr<ReaderScope> ParseReaderScope(std::string_view name);
 
 }  // namespace skewless::controlplane

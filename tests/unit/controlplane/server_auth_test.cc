@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
@@ -90,6 +91,9 @@ class TokenAuthServerTest : public ::testing::Test {
     options.pem_root_certs = pki_.ca_cert_pem;
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
+    // A connection per call, as separate clients have: gRPC would otherwise share one
+    // between channels to the same target.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
                                              grpc::SslCredentials(options), args);
     auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
@@ -208,6 +212,71 @@ TEST_F(TokenAuthServerTest, AnApiServerOutageRefusesWithUnavailableAndIsNotCache
   EXPECT_TRUE(FetchClusters("reader-token").ok());
 }
 
+TEST_F(TokenAuthServerTest, ReviewsBeyondTheBoundAreRefusedBusyWhileACachedTokenIsAdmitted) {
+  config_.max_concurrent_token_reviews = 2;
+  StartServer();
+  ASSERT_TRUE(FetchClusters("reader-token").ok());  // cached from here on
+  api_->SetTokenReviewDelay(std::chrono::milliseconds(1500));
+
+  std::vector<grpc::Status> statuses(6);
+  std::vector<std::thread> callers;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    callers.emplace_back([&, i] { statuses[i] = FetchClusters("forged-" + std::to_string(i)); });
+  }
+  for (std::thread& caller : callers) caller.join();
+  // The two reviews still hang on the API server; a known client gets in meanwhile.
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status cached = FetchClusters("reader-token");
+  const auto cached_latency = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(cached.ok()) << cached.error_message();
+  EXPECT_LT(cached_latency, std::chrono::milliseconds(500)) << "the cached token waited";
+
+  // Every forged call was answered within the wait, not after the API server's 1.5 s:
+  // refused as busy, or as pending while its review runs on.
+  int busy = 0, pending = 0;
+  for (const grpc::Status& status : statuses) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    if (absl::StrContains(status.error_message(), "review_busy")) ++busy;
+    if (absl::StrContains(status.error_message(), "review_pending")) ++pending;
+  }
+  EXPECT_EQ(busy, 4);
+  EXPECT_EQ(pending, 2);
+  const std::vector<testing::RecordedTokenReview> reviews = api_->TokenReviews();
+  ASSERT_EQ(reviews.size(), 3u) << "the bound let more reviews through";
+  EXPECT_THAT(Metrics(),
+              HasSubstr("skewless_controlplane_auth_refusals_total{reason=\"review_busy\"} 4"));
+
+  // The pending reviews finish in the background; the retry finds their verdict cached.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  EXPECT_THAT(Metrics(), HasSubstr("skewless_controlplane_token_reviews_in_flight 0"));
+  api_->SetTokenReviewDelay(std::chrono::milliseconds(0));
+  grpc::Status retried = FetchClusters(reviews[2].token);
+  EXPECT_EQ(retried.error_code(), grpc::StatusCode::UNAUTHENTICATED) << retried.error_message();
+  EXPECT_EQ(api_->TokenReviews().size(), 3u) << "the retry was reviewed again";
+}
+
+TEST_F(TokenAuthServerTest, CallsWithTheSameNewTokenShareOneReview) {
+  // Room for one review: the other callers must join it, not be refused as busy.
+  config_.max_concurrent_token_reviews = 1;
+  StartServer();
+  api_->SetTokenReviewDelay(std::chrono::milliseconds(100));
+  std::vector<grpc::Status> statuses(5);
+  std::vector<std::thread> callers;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    callers.emplace_back([&, i] { statuses[i] = FetchClusters("reader-token"); });
+  }
+  for (std::thread& caller : callers) caller.join();
+  for (const grpc::Status& status : statuses) {
+    // Admitted, or told to retry while the one review runs (when no auth thread was free
+    // to wait for it).
+    if (!status.ok()) {
+      EXPECT_THAT(status.error_message(), HasSubstr("review_pending"));
+    }
+  }
+  EXPECT_TRUE(FetchClusters("reader-token").ok());
+  EXPECT_EQ(api_->TokenReviews().size(), 1u);
+}
+
 TEST(TokenAuthConfig, WriterAccountsMustBeNamespaceSlashName) {
   ServerConfig config;
   config.tls_cert_file = "/c";
@@ -319,7 +388,7 @@ TEST(TokenAuthProcessor, AnAdmittedCallCarriesItsAccountAndTheTokenGoesNoFurther
       [&](const std::string& token) -> absl::StatusOr<kube::TokenReviewResult> {
         return kube::TokenReviewResult{true, users.at(token), {kAudience}, ""};
       },
-      registry, {});
+      registry, {}, {});
   for (const auto& [token, writer] : {std::pair{"agent", true}, std::pair{"reader", false}}) {
     SCOPED_TRACE(token);
     const std::string header = std::string("Bearer ") + token;
