@@ -19,6 +19,8 @@
 #include "skewless/common/probe_routes.h"
 #include "skewless/controlplane/file_source.h"
 #include "skewless/controlplane/kube_source.h"
+#include "skewless/controlplane/peer_identity.h"
+#include "skewless/controlplane/reader_scope.h"
 #include "skewless/controlplane/xds_input.h"
 #include "skewless/xds/ads_server.h"
 #include "skewless/xds/cache.h"
@@ -45,13 +47,25 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* wha
   return text.str();
 }
 
+// Each ADS stream is served the Services its caller may read (reader_scope.h).
+xds::AdsService::ScopeFunction StreamScopes(const ServerConfig& config) {
+  if (config.reader_scope == ReaderScope::kAll) return {};
+  return [policy = config.reader_scope,
+          shared = std::set<std::string, std::less<>>(config.reader_shared_namespaces.begin(),
+                                                      config.reader_shared_namespaces.end())](
+             const grpc::CallbackServerContext& context) {
+    const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+    return ReaderScopeOf(auth ? PeerIdentityOf(*auth) : std::nullopt, policy, shared);
+  };
+}
+
 class ServerImpl final : public ControlPlaneServer {
  public:
   explicit ServerImpl(const ServerConfig& config)
       : config_(config),
         input_builder_(config.cluster_domain),
         xds_metrics_(registry_),
-        ads_(cache_, xds_metrics_, 0, config.limits),
+        ads_(cache_, xds_metrics_, 0, config.limits, StreamScopes(config)),
         snapshots_(registry_.AddCounter("skewless_controlplane_snapshots_total",
                                         "Snapshots received from the source and applied.")),
         source_errors_(registry_.AddCounter(
