@@ -120,15 +120,14 @@ class XdsTlsInterop : public ::testing::Test {
     return *std::move(child);
   }
 
-  // The documented bootstrap (docs/deploy.md, "Proxyless gRPC clients and TLS").
+  // The example bootstrap (deploy/examples/grpc-xds-bootstrap-tls.json), pointed here.
   void StartClient(const std::string& roots_file) {
-    Write("bootstrap.json",
-          nlohmann::json{{"xds_servers",
-                          {{{"server_uri", xds_address_},
-                            {"channel_creds", {{{"type", "google_default"}}}},
-                            {"server_features", {"xds_v3"}}}}},
-                         {"node", {{"id", "tls-interop"}, {"locality", {{"zone", "zone-a"}}}}}}
-              .dump());
+    std::ifstream example(SKEWLESS_SOURCE_DIR "/deploy/examples/grpc-xds-bootstrap-tls.json");
+    nlohmann::json bootstrap = nlohmann::json::parse(example, nullptr, false);
+    ASSERT_TRUE(bootstrap.is_object()) << "the example bootstrap is not JSON";
+    bootstrap["xds_servers"][0]["server_uri"] = xds_address_;
+    bootstrap["node"] = {{"id", "tls-interop"}, {"locality", {{"zone", "zone-a"}}}};
+    Write("bootstrap.json", bootstrap.dump());
     client_ = Spawn({"/usr/bin/env", "GOOGLE_APPLICATION_CREDENTIALS=" + Path("adc.json"),
                      "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=" + roots_file,
                      SKEWLESS_BIN_DIR "/xds_echo_client", "--target", kTarget, "--bootstrap",
@@ -155,14 +154,14 @@ class XdsTlsInterop : public ::testing::Test {
 };
 
 TEST_F(XdsTlsInterop, GoogleDefaultCredentialsWithOurCaBundleReachATlsControlPlane) {
-  StartClient(Path("ca.crt"));
+  ASSERT_NO_FATAL_FAILURE(StartClient(Path("ca.crt")));
   EXPECT_GT(CallsToPodWithin(milliseconds(8000)), 0u)
       << "client: " << client_->LogTail() << "\ncontrol plane: " << control_plane_->LogTail();
   EXPECT_THAT(control_plane_->LogTail(), ::testing::HasSubstr("audience=grpc"));
 }
 
 TEST_F(XdsTlsInterop, AClientTrustingAnotherCaIsNotServed) {
-  StartClient(Path("other-ca.crt"));
+  ASSERT_NO_FATAL_FAILURE(StartClient(Path("other-ca.crt")));
   EXPECT_EQ(CallsToPodWithin(milliseconds(1500)), 0u);
   EXPECT_THAT(client_->LogTail(), ::testing::HasSubstr("Handshake failed"));
   EXPECT_THAT(control_plane_->LogTail(), ::testing::Not(::testing::HasSubstr("stream opened")));
