@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <thread>
 
@@ -408,6 +410,45 @@ TEST(TokenAuthProcessor, AnAdmittedCallCarriesItsAccountAndTheTokenGoesNoFurther
     EXPECT_TRUE(context.IsPeerAuthenticated());
     EXPECT_EQ(consumed.count("authorization"), 1u) << "the handler must not see the token";
   }
+}
+
+TEST(TokenAuthProcessor, ACallThatCannotWaitIsPendingAndItsRetryFindsTheVerdictCached) {
+  prometheus::Registry registry;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> reviews{0};
+  // Room for one review and no waiting: every new token is answered at once.
+  TokenAuthProcessor processor(
+      TokenPolicy{kAudience, {}, {}},
+      [&](const std::string&) -> absl::StatusOr<kube::TokenReviewResult> {
+        ++reviews;
+        released.wait();
+        return kube::TokenReviewResult{true, "system:serviceaccount:shop:web", {kAudience}, ""};
+      },
+      registry, {}, {.max_concurrent_reviews = 1, .max_waiting_calls = 0, .review_wait = {}});
+  auto call = [&](const std::string& token) {
+    const std::string header = "Bearer " + token;  // the metadata only views it
+    grpc::AuthMetadataProcessor::InputMetadata metadata = {{"authorization", header}};
+    grpc::AuthMetadataProcessor::OutputMetadata consumed, response;
+    FakeAuthContext context;
+    return processor.Process(metadata, &context, &consumed, &response);
+  };
+  grpc::Status first = call("web-token");
+  EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(first.error_message(), HasSubstr("review_pending"));
+  grpc::Status other = call("other-token");
+  EXPECT_THAT(other.error_message(), HasSubstr("review_busy"));
+  EXPECT_THAT(call("web-token").error_message(), HasSubstr("review_pending"))
+      << "the same token joins the review in flight";
+  release.set_value();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  grpc::Status retried = call("web-token");
+  while (!retried.ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    retried = call("web-token");
+  }
+  EXPECT_TRUE(retried.ok()) << retried.error_message();
+  EXPECT_EQ(reviews.load(), 1);
 }
 
 }  // namespace
