@@ -117,12 +117,14 @@ class ResourceCache {
  private:
   struct PortResources;  // cache.cc
   struct Generation;     // cache.cc
-  // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
+  // A view of every Service (the scope is ignored).
   static std::shared_ptr<const ResourceSnapshot> BuildView(Generation& generation,
                                                            const ClientView& view);
+  // The part of `full` (a view of `generation`) that `scope`'s namespaces contribute.
   static std::shared_ptr<const ResourceSnapshot> BuildScoped(const ResourceSnapshot& full,
                                                              const Generation& generation,
                                                              const NamespaceScope& scope);
+  // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
   static absl::StatusOr<std::shared_ptr<PortResources>> BuildPort(
       const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain);
 
