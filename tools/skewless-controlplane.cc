@@ -40,10 +40,15 @@ int main(int argc, char** argv) {
   // optional<vector> bound by CLI11 for maybe-uninitialized).
   std::vector<std::string> writer_service_accounts, reader_namespaces, tls_dns_names;
   bool plaintext = false;
+  // Authorization: what token reviews may cost, which Services a reader sees.
+  std::optional<std::size_t> max_concurrent_token_reviews;
+  std::optional<std::string> reader_scope;
+  std::vector<std::string> reader_shared_namespaces;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
-                 "shutdownGraceSeconds, limits.*, tls.*, auth.*; see docs/controlplane.md)");
+                 "shutdownGraceSeconds, limits.*, tls.*, auth.*, maxConcurrentTokenReviews, "
+                 "readerScope, readerSharedNamespaces; see docs/controlplane.md)");
   app.add_option("--xds-listen", xds_listen,
                  "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
   // ADS is TLS unless --plaintext says otherwise (docs/controlplane.md "TLS and
@@ -96,6 +101,19 @@ int main(int argc, char** argv) {
   app.add_option("--reader-namespaces", reader_namespaces,
                  "namespace,...: only ServiceAccounts of these namespaces (and the writers) may "
                  "read (default: any authenticated ServiceAccount)")
+      ->delimiter(',');
+  app.add_option("--max-concurrent-token-reviews", max_concurrent_token_reviews,
+                 "With --auth tokenreview: TokenReviews sent at once; a call whose token is "
+                 "neither cached nor under review is refused UNAVAILABLE (reason review_busy) "
+                 "beyond it, so a flood of forged tokens cannot tie up the API server or the "
+                 "authentication threads (default 8)");
+  app.add_option("--reader-scope", reader_scope,
+                 "Which Services a reader that is not a writer is served: 'all' (default) or "
+                 "'own-namespace' (those of its ServiceAccount's namespace and of "
+                 "--reader-shared-namespaces; needs --auth tokenreview)");
+  app.add_option("--reader-shared-namespaces", reader_shared_namespaces,
+                 "namespace,...: with --reader-scope own-namespace, namespaces whose Services "
+                 "every reader is served besides its own")
       ->delimiter(',');
   app.add_option("--http-listen", http_listen,
                  "host:port for /metrics, /healthz, /readyz (default 0.0.0.0:9090)");
@@ -189,6 +207,21 @@ int main(int argc, char** argv) {
     config.writer_service_accounts = writer_service_accounts;
   }
   if (app.count("--reader-namespaces") > 0) config.reader_namespaces = reader_namespaces;
+  if (max_concurrent_token_reviews) {
+    config.max_concurrent_token_reviews = *max_concurrent_token_reviews;
+  }
+  if (reader_scope) {
+    absl::StatusOr<skewless::controlplane::ReaderScope> scope =
+        skewless::controlplane::ParseReaderScope(*reader_scope);
+    if (!scope.ok()) {
+      std::cerr << "skewless-controlplane: --reader-scope: " << scope.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    config.reader_scope = *scope;
+  }
+  if (app.count("--reader-shared-namespaces") > 0) {
+    config.reader_shared_namespaces = reader_shared_namespaces;
+  }
   if (kubeconfig) config.kubeconfig = *kubeconfig;
   if (kube_context) config.kube_context = *kube_context;
   if (cluster_domain) config.cluster_domain = *cluster_domain;

@@ -24,6 +24,8 @@
 #include "skewless/common/probe_routes.h"
 #include "skewless/controlplane/file_source.h"
 #include "skewless/controlplane/kube_source.h"
+#include "skewless/controlplane/peer_identity.h"
+#include "skewless/controlplane/reader_scope.h"
 #include "skewless/controlplane/xds_input.h"
 #include "skewless/xds/ads_server.h"
 #include "skewless/xds/cache.h"
@@ -50,13 +52,25 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* wha
   return text.str();
 }
 
+// Each ADS stream is served the Services its caller may read (reader_scope.h).
+xds::AdsService::ScopeFunction StreamScopes(const ServerConfig& config) {
+  if (config.reader_scope == ReaderScope::kAll) return {};
+  return [policy = config.reader_scope,
+          shared = std::set<std::string, std::less<>>(config.reader_shared_namespaces.begin(),
+                                                      config.reader_shared_namespaces.end())](
+             const grpc::CallbackServerContext& context) {
+    const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+    return ReaderScopeOf(auth ? PeerIdentityOf(*auth) : std::nullopt, policy, shared);
+  };
+}
+
 class ServerImpl final : public ControlPlaneServer {
  public:
   explicit ServerImpl(const ServerConfig& config)
       : config_(config),
         input_builder_(config.cluster_domain),
         xds_metrics_(registry_),
-        ads_(cache_, xds_metrics_, 0, config.limits),
+        ads_(cache_, xds_metrics_, 0, config.limits, StreamScopes(config)),
         snapshots_(registry_.AddCounter("skewless_controlplane_snapshots_total",
                                         "Snapshots received from the source and applied.")),
         source_errors_(registry_.AddCounter(
@@ -247,8 +261,13 @@ class ServerImpl final : public ControlPlaneServer {
         return shared->Review(token, audience);
       };
     }
+    // Half of gRPC's auth threads (one per core) may wait for a review; the others stay
+    // free for calls with cached tokens.
+    TokenAuthProcessor::ReviewLimits limits{
+        .max_concurrent_reviews = config_.max_concurrent_token_reviews,
+        .max_waiting_calls = std::max(1u, std::thread::hardware_concurrency() / 2)};
     return std::make_shared<TokenAuthProcessor>(std::move(policy), std::move(review), registry_,
-                                                config_.token_cache);
+                                                config_.token_cache, limits);
   }
 
   absl::Status StartFileSource(FileSource::SnapshotCallback on_snapshot,

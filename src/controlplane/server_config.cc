@@ -243,6 +243,17 @@ std::vector<std::string> DefaultTlsDnsNames(const std::string& namespace_name,
   return names;
 }
 
+std::string_view ReaderScopeName(ReaderScope scope) {
+  return scope == ReaderScope::kOwnNamespace ? "own-namespace" : "all";
+}
+
+absl::StatusOr<ReaderScope> ParseReaderScope(std::string_view name) {
+  if (name == "all") return ReaderScope::kAll;
+  if (name == "own-namespace") return ReaderScope::kOwnNamespace;
+  return absl::InvalidArgumentError(
+      absl::StrCat("reader scope \"", std::string(name), "\" is not one of all, own-namespace"));
+}
+
 absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
                                                    std::string_view source_name) {
   absl::StatusOr<YAML::Node> loaded = LoadYaml(document, source_name);
@@ -350,6 +361,45 @@ absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
                              ": expected seconds between 0 and 3600, got \"", text, "\""));
           }
           config.shutdown_grace = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+          return true;
+        }
+        // Authorization: the TokenReview bound and the reader scope.
+        if (key == "maxConcurrentTokenReviews") {
+          std::string text;
+          absl::Status s = ReadString(name, root, key, path, &text);
+          std::uint64_t number = 0;
+          if (!s.ok() || !absl::SimpleAtoi(text, &number) || number == 0) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                Where(name, value, path), ": expected a positive integer, got \"", text, "\""));
+          }
+          config.max_concurrent_token_reviews = number;
+          return true;
+        }
+        if (key == "readerScope") {
+          std::string text;
+          absl::Status s = ReadString(name, root, key, path, &text);
+          if (!s.ok()) return s;
+          absl::StatusOr<ReaderScope> scope = ParseReaderScope(text);
+          if (!scope.ok()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(Where(name, value, path), ": ", scope.status().message()));
+          }
+          config.reader_scope = *scope;
+          return true;
+        }
+        if (key == "readerSharedNamespaces") {
+          if (!value.IsSequence()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(Where(name, value, path), ": expected a list of namespaces"));
+          }
+          config.reader_shared_namespaces.clear();
+          for (const YAML::Node& entry : value) {
+            if (!entry.IsScalar() || entry.Scalar().empty()) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat(Where(name, entry, path), ": expected a namespace name"));
+            }
+            config.reader_shared_namespaces.push_back(entry.Scalar());
+          }
           return true;
         }
         return false;
@@ -462,6 +512,25 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       (!config.writer_service_accounts.empty() || !config.reader_namespaces.empty())) {
     return absl::InvalidArgumentError(
         "writer service accounts and reader namespaces need auth tokenreview or mtls");
+  }
+  // Authorization: the TokenReview bound and the reader scope.
+  if (config.max_concurrent_token_reviews == 0) {
+    return absl::InvalidArgumentError("maxConcurrentTokenReviews: must be at least 1");
+  }
+  for (const std::string& ns : config.reader_shared_namespaces) {
+    if (ns.empty() || ns.find_first_of("/: ") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("readerSharedNamespaces: \"", ns, "\" is not a namespace name"));
+    }
+  }
+  if (config.reader_scope == ReaderScope::kAll && !config.reader_shared_namespaces.empty()) {
+    return absl::InvalidArgumentError(
+        "readerSharedNamespaces: set, but readerScope is all (every reader sees everything)");
+  }
+  // Without an authenticated identity there is no namespace to scope a reader to.
+  if (config.reader_scope == ReaderScope::kOwnNamespace && !config.auth.any()) {
+    return absl::InvalidArgumentError(
+        "readerScope own-namespace: needs authenticated readers (auth tokenreview or mtls)");
   }
   return absl::OkStatus();
 }

@@ -28,7 +28,9 @@ constexpr Refusal kAllRefusals[] = {Refusal::kNoToken,
                                     Refusal::kNotAllowed,
                                     Refusal::kReviewError,
                                     Refusal::kNoSpiffeId,
-                                    Refusal::kNoClientCertificate};
+                                    Refusal::kNoClientCertificate,
+                                    Refusal::kReviewBusy,
+                                    Refusal::kReviewPending};
 static_assert(std::size(kAllRefusals) == kRefusalCount);
 
 TokenVerdict Refused(Refusal refusal, std::string detail, std::string service_account = "") {
@@ -48,7 +50,9 @@ grpc::StatusCode CodeOf(Refusal refusal) {
     case Refusal::kNoSpiffeId:  // authenticated by its certificate, but as nobody we know
       return grpc::StatusCode::PERMISSION_DENIED;
     case Refusal::kReviewError:
-      return grpc::StatusCode::UNAVAILABLE;  // our failure: the client should retry
+    case Refusal::kReviewBusy:
+    case Refusal::kReviewPending:
+      return grpc::StatusCode::UNAVAILABLE;  // not the client's fault: it should retry
     default:
       return grpc::StatusCode::UNAUTHENTICATED;
   }
@@ -86,6 +90,10 @@ std::string_view RefusalName(Refusal refusal) {
       return "no_spiffe_id";
     case Refusal::kNoClientCertificate:
       return "no_client_certificate";
+    case Refusal::kReviewBusy:
+      return "review_busy";
+    case Refusal::kReviewPending:
+      return "review_pending";
   }
   return "unknown";
 }
@@ -136,7 +144,8 @@ TokenVerdict JudgeCertificate(const std::vector<std::string>& uri_sans, const To
 }
 
 TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review,
-                                       prometheus::Registry& registry, CacheOptions cache)
+                                       prometheus::Registry& registry, CacheOptions cache,
+                                       ReviewLimits limits)
     : policy_(std::move(policy)),
       review_(std::move(review)),
       cache_options_(cache),
@@ -145,12 +154,27 @@ TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review
                                     {"reason"})),
       reviews_(registry.AddCounter("skewless_controlplane_token_reviews_total",
                                    "TokenReview requests sent to the API server (cache misses).")),
+      reviews_in_flight_(registry.AddGauge("skewless_controlplane_token_reviews_in_flight",
+                                           "TokenReview requests awaiting the API server's "
+                                           "answer.")),
+      limits_(limits),
       log_limiters_{log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval)} {
   for (Refusal refusal : kAllRefusals) refusals_.With({std::string(RefusalName(refusal))});
   reviews_.With({});
+  reviews_in_flight_.With({}).Set(0);
+}
+
+TokenAuthProcessor::~TokenAuthProcessor() {
+  // Each review ends within its own timeout (token_review.cc).
+  std::list<ReviewThread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads.swap(review_threads_);
+  }
+  for (ReviewThread& review : threads) review.thread.join();
 }
 
 grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
@@ -195,26 +219,66 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
 
 TokenVerdict TokenAuthProcessor::VerdictFor(const std::string& token) {
   const std::string key = Digest(token);
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = cache_.find(key); it != cache_.end()) {
-      if (it->second.expiry > now) return it->second.verdict;
-      cache_.erase(it);
-    }
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    if (it->second.expiry > std::chrono::steady_clock::now()) return it->second.verdict;
+    cache_.erase(it);
   }
-  // Outside the lock: one slow review must not hold up every other call. Two calls with
-  // the same new token may both review it; the cache keeps the later verdict.
+  std::shared_ptr<PendingReview> pending;
+  if (auto it = pending_.find(key); it != pending_.end()) {
+    pending = it->second;  // single flight: many streams of one client cost one review
+  } else {
+    if (pending_.size() >= limits_.max_concurrent_reviews) {
+      return Refused(Refusal::kReviewBusy,
+                     absl::StrCat(pending_.size(),
+                                  " TokenReviews in flight (--max-concurrent-token-reviews)"));
+    }
+    pending = std::make_shared<PendingReview>();
+    pending_.emplace(key, pending);
+    reviews_in_flight_.With({}).Set(static_cast<double>(pending_.size()));
+    // Join the review threads that have finished, then start this one.
+    review_threads_.remove_if([](ReviewThread& review) {
+      if (!review.finished) return false;
+      review.thread.join();
+      return true;
+    });
+    ReviewThread& thread = review_threads_.emplace_back();
+    thread.thread = std::thread(&TokenAuthProcessor::RunReview, this, token, key, pending, &thread);
+  }
+  if (waiting_calls_ >= limits_.max_waiting_calls) {
+    return Refused(Refusal::kReviewPending, "TokenReview in progress: retry");
+  }
+  ++waiting_calls_;
+  reviewed_.wait_for(lock, limits_.review_wait, [&] { return pending->done; });
+  --waiting_calls_;
+  if (!pending->done) {
+    return Refused(Refusal::kReviewPending, "TokenReview in progress: retry");
+  }
+  return pending->verdict;
+}
+
+void TokenAuthProcessor::RunReview(const std::string& token, const std::string& key,
+                                   std::shared_ptr<PendingReview> pending, ReviewThread* self) {
   reviews_.With({}).Increment();
   absl::StatusOr<kube::TokenReviewResult> review = review_(token);
-  if (!review.ok()) {
-    // Not cached: the next call asks again.
-    return Refused(Refusal::kReviewError, std::string(review.status().message()));
-  }
-  TokenVerdict verdict = Judge(*review, policy_);
-  const auto expiry = std::chrono::steady_clock::now() +
-                      (verdict.refusal ? cache_options_.refused_ttl : cache_options_.admitted_ttl);
+  TokenVerdict verdict =
+      review.ok() ? Judge(*review, policy_)
+                  : Refused(Refusal::kReviewError, std::string(review.status().message()));
   std::lock_guard<std::mutex> lock(mutex_);
+  // A failed review (no verdict from the API) is not cached: the next call asks again.
+  if (verdict.refusal != Refusal::kReviewError) CacheLocked(key, verdict);
+  pending->done = true;
+  pending->verdict = std::move(verdict);
+  pending_.erase(key);
+  reviews_in_flight_.With({}).Set(static_cast<double>(pending_.size()));
+  self->finished = true;
+  reviewed_.notify_all();
+}
+
+void TokenAuthProcessor::CacheLocked(const std::string& key, const TokenVerdict& verdict) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto expiry =
+      now + (verdict.refusal ? cache_options_.refused_ttl : cache_options_.admitted_ttl);
   if (cache_.size() >= cache_options_.max_entries) {
     std::erase_if(cache_, [&](const auto& entry) { return entry.second.expiry <= now; });
   }
@@ -226,7 +290,6 @@ TokenVerdict TokenAuthProcessor::VerdictFor(const std::string& token) {
     }));
   }
   cache_[key] = CacheEntry{verdict, expiry};
-  return verdict;
 }
 
 grpc::Status TokenAuthProcessor::Refuse(const TokenVerdict& verdict) {

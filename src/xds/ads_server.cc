@@ -52,9 +52,10 @@ std::string TypeVersion(const std::vector<const Resource*>& selected) {
 }
 
 AdsService::AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads,
-                       StreamLimits limits)
+                       StreamLimits limits, ScopeFunction scope_of)
     : cache_(cache),
       metrics_(metrics),
+      scope_of_(std::move(scope_of)),
       admission_(std::make_unique<internal::StreamAdmission>(limits, metrics)),
       workers_(std::make_unique<internal::StreamWorkers>(
           worker_threads > 0 ? worker_threads

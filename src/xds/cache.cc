@@ -214,30 +214,83 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
 
 std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView& client_view) {
   std::shared_ptr<Generation> generation;
+  std::shared_ptr<const ResourceSnapshot> full;
   ClientView view = client_view;
+  ClientView unscoped;
   {
     std::lock_guard lock(mutex_);
     if (!current_->known_zones.contains(view.zone)) view.zone.clear();
     auto it = views_.find(view);
     if (it != views_.end()) return it->second;
     generation = current_;
+    unscoped = ClientView{view.audience, view.zone, NamespaceScope{}};
+    if (auto found = views_.find(unscoped); found != views_.end()) full = found->second;
   }
+  if (!full) {
+    full = BuildView(*generation, unscoped);
+    std::lock_guard lock(mutex_);
+    if (generation == current_) full = views_.emplace(unscoped, full).first->second;
+  }
+  if (view.scope.all) return full;
+  std::shared_ptr<const ResourceSnapshot> scoped = BuildScoped(*full, *generation, view.scope);
+  std::lock_guard lock(mutex_);
+  if (generation != current_) return scoped;  // superseded meanwhile: don't memoize
+  return views_.emplace(view, std::move(scoped)).first->second;
+}
+
+std::shared_ptr<const ResourceSnapshot> ResourceCache::BuildView(Generation& generation,
+                                                                 const ClientView& view) {
   auto snapshot = std::make_shared<ResourceSnapshot>();
-  snapshot->generation = generation->number;
-  snapshot->updated_at = generation->updated_at;
-  snapshot->by_type[std::string(kClusterTypeUrl)] = generation->clusters;
+  snapshot->generation = generation.number;
+  snapshot->updated_at = generation.updated_at;
+  snapshot->by_type[std::string(kClusterTypeUrl)] = generation.clusters;
   if (view.audience == EndpointAudience::kAgent) {
-    snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] = generation->agent_endpoints;
-    snapshot->by_type[std::string(kNodeInfoTypeUrl)] = generation->nodes;
+    snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] = generation.agent_endpoints;
+    snapshot->by_type[std::string(kNodeInfoTypeUrl)] = generation.nodes;
   } else {
     snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] =
-        generation->GrpcEndpoints(view.zone);
-    snapshot->by_type[std::string(kListenerTypeUrl)] = generation->listeners;
-    snapshot->by_type[std::string(kRouteConfigurationTypeUrl)] = generation->routes;
+        generation.GrpcEndpoints(view.zone);
+    snapshot->by_type[std::string(kListenerTypeUrl)] = generation.listeners;
+    snapshot->by_type[std::string(kRouteConfigurationTypeUrl)] = generation.routes;
   }
-  std::lock_guard lock(mutex_);
-  if (generation != current_) return snapshot;  // superseded meanwhile: don't memoize
-  return views_.emplace(view, std::move(snapshot)).first->second;
+  return snapshot;
+}
+
+std::shared_ptr<const ResourceSnapshot> ResourceCache::BuildScoped(const ResourceSnapshot& full,
+                                                                   const Generation& generation,
+                                                                   const NamespaceScope& scope) {
+  auto snapshot = std::make_shared<ResourceSnapshot>();
+  snapshot->generation = full.generation;
+  snapshot->updated_at = full.updated_at;
+  std::map<std::string_view, std::shared_ptr<TypeResources>> scoped;
+  for (const auto& [type_url, resources] : full.by_type) {
+    // Nodes are no Service's: only unscoped streams (writers) learn the cluster's zones.
+    if (type_url == kNodeInfoTypeUrl) continue;
+    scoped[type_url] = std::make_shared<TypeResources>();
+  }
+  for (const std::string& namespace_name : scope.namespaces) {
+    // Ports are keyed "<namespace>/<name>:<port>", and '0' follows '/': one namespace's
+    // ports are one range of the map.
+    auto first = generation.ports.lower_bound(namespace_name + "/");
+    auto last = generation.ports.lower_bound(namespace_name + "0");
+    for (auto port = first; port != last; ++port) {
+      for (auto& [type_url, resources] : scoped) {
+        const TypeResources& all = full.Of(type_url);
+        auto take = [&](const std::string& name) {
+          if (auto found = all.find(name); found != all.end()) resources->emplace(*found);
+        };
+        if (type_url == kListenerTypeUrl) {
+          for (const auto& listener : port->second->listeners) take(listener->name);
+        } else {
+          take(port->first);
+        }
+      }
+    }
+  }
+  for (auto& [type_url, resources] : scoped) {
+    snapshot->by_type[std::string(type_url)] = std::move(resources);
+  }
+  return snapshot;
 }
 
 std::uint64_t ResourceCache::generation() const {

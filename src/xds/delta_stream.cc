@@ -34,9 +34,9 @@ struct TypeState {
 class DeltaHandler final
     : public internal::StreamHandler<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
  public:
-  DeltaHandler(std::uint64_t stream_id, std::string peer_address,
+  DeltaHandler(std::uint64_t stream_id, std::string peer_address, NamespaceScope scope,
                internal::StreamAdmission& admission)
-      : identity_(stream_id, "delta", std::move(peer_address), admission) {}
+      : identity_(stream_id, "delta", std::move(peer_address), std::move(scope), admission) {}
 
   grpc::Status OnRequest(const DeltaDiscoveryRequest& request) override {
     if (grpc::Status learned = identity_.Learn(request.node()); !learned.ok()) return learned;
@@ -216,7 +216,8 @@ AdsService::DeltaAggregatedResources(grpc::CallbackServerContext* context) {
   }
   return internal::StreamReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Start(
       cache_, *admission_, *workers_,
-      std::make_unique<DeltaHandler>(next_stream_id_++, std::move(peer), *admission_));
+      std::make_unique<DeltaHandler>(next_stream_id_++, std::move(peer), ScopeOf(*context),
+                                     *admission_));
 }
 
 }  // namespace skewless::xds

@@ -35,9 +35,9 @@ struct TypeState {
 
 class SotwHandler final : public internal::StreamHandler<DiscoveryRequest, DiscoveryResponse> {
  public:
-  SotwHandler(std::uint64_t stream_id, std::string peer_address,
+  SotwHandler(std::uint64_t stream_id, std::string peer_address, NamespaceScope scope,
               internal::StreamAdmission& admission)
-      : identity_(stream_id, "sotw", std::move(peer_address), admission) {}
+      : identity_(stream_id, "sotw", std::move(peer_address), std::move(scope), admission) {}
 
   grpc::Status OnRequest(const DiscoveryRequest& request) override {
     if (grpc::Status learned = identity_.Learn(request.node()); !learned.ok()) return learned;
@@ -220,7 +220,8 @@ grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::Stream
   }
   return internal::StreamReactor<DiscoveryRequest, DiscoveryResponse>::Start(
       cache_, *admission_, *workers_,
-      std::make_unique<SotwHandler>(next_stream_id_++, std::move(peer), *admission_));
+      std::make_unique<SotwHandler>(next_stream_id_++, std::move(peer), ScopeOf(*context),
+                                    *admission_));
 }
 
 }  // namespace skewless::xds

@@ -23,10 +23,11 @@ namespace skewless::xds::internal {
 class StreamIdentity {
  public:
   StreamIdentity(std::uint64_t stream_id, std::string protocol, std::string peer_address,
-                 StreamAdmission& admission)
+                 NamespaceScope scope, StreamAdmission& admission)
       : stream_id_(absl::StrCat(stream_id)),
         protocol_(std::move(protocol)),
         peer_address_(std::move(peer_address)),
+        scope_(std::move(scope)),
         admission_(admission),
         metrics_(admission.metrics()) {
     metrics_.streams_opened.With({protocol_}).Increment();
@@ -50,6 +51,7 @@ class StreamIdentity {
   grpc::Status Learn(const envoy::config::core::v3::Node& node) {
     if (view_) return grpc::Status::OK;
     view_ = ViewOf(node);
+    view_->scope = scope_;  // who the caller is, not what its Node claims
     // Kubernetes label values are at most 63 bytes: a longer zone is no zone.
     if (view_->zone.size() > 63) view_->zone.clear();
     node_id_ = log::Clip(node.id());
@@ -63,6 +65,7 @@ class StreamIdentity {
                                       {"peer", log::Clip(peer_address_)},
                                       {"zone", view_->zone},
                                       {"audience", AudienceLabel(*view_)},
+                                      {"scope", log::Clip(ScopeLabel(scope_))},
                                       {"user_agent", log::Clip(node.user_agent_name())},
                                       {"suppressed", absl::StrCat(suppressed)}});
     }
@@ -120,6 +123,7 @@ class StreamIdentity {
   const std::string stream_id_;
   const std::string protocol_;
   const std::string peer_address_;
+  const NamespaceScope scope_;
   StreamAdmission& admission_;
   XdsMetrics& metrics_;
   std::optional<ClientView> view_;

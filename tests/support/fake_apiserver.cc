@@ -312,9 +312,14 @@ std::vector<RecordedTokenReview> FakeApiServer::TokenReviews() const {
   return token_reviews_;
 }
 
+void FakeApiServer::SetTokenReviewDelay(std::chrono::milliseconds delay) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  token_review_delay_ = delay;
+}
+
 void FakeApiServer::HandleTokenReview(const httplib::Request& request,
                                       httplib::Response& response) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   const json body = json::parse(request.body, nullptr, false);
   if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object()) {
     return Reply(response, 400, "BadRequest", "a TokenReview needs a spec");
@@ -324,6 +329,13 @@ void FakeApiServer::HandleTokenReview(const httplib::Request& request,
   record.requested_audiences = body["spec"].value("audiences", std::vector<std::string>{});
   record.authorization = request.get_header_value("Authorization");
   token_reviews_.push_back(record);
+  if (token_review_delay_.count() > 0) {
+    // Recorded on arrival, so a test sees how many reviews are in flight while it waits.
+    const std::chrono::milliseconds delay = token_review_delay_;
+    lock.unlock();
+    std::this_thread::sleep_for(delay);
+    lock.lock();
+  }
   if (unavailable_) {
     return Reply(response, 503, "ServiceUnavailable",
                  "the server is currently unable to handle the request");

@@ -122,6 +122,9 @@ class FakeApiServer {
   // token is not authenticated, one bound to none of the requested audiences neither
   // (with the API server's own error text), any other authenticated with the intersection.
   void AddToken(std::string token, FakeToken identity);
+  // Answers each TokenReview only after `delay` (an API server under load); the review is
+  // recorded when it arrives.
+  void SetTokenReviewDelay(std::chrono::milliseconds delay);
   std::vector<RecordedTokenReview> TokenReviews() const;
 
   // Namespaced objects of `kind` ("secrets", "configmaps") at
@@ -196,6 +199,7 @@ class FakeApiServer {
   std::map<std::string, nlohmann::json> namespaced_objects_;  // by "kind/namespace/name"
   int hidden_gets_ = 0;
   std::vector<RecordedRequest> object_requests_;
+  std::chrono::milliseconds token_review_delay_{0};
 };
 
 }  // namespace skewless::testing

@@ -26,6 +26,13 @@ struct AuthMethods {
   bool operator==(const AuthMethods&) const = default;
 };
 
+// Which Services a reader that is not a writer is served (docs/controlplane.md, "Reader
+// scope").
+enum class ReaderScope {
+  kAll,           // every Service
+  kOwnNamespace,  // those of its ServiceAccount's namespace and the shared namespaces
+};
+
 struct ServerConfig {
   std::string xds_listen = "0.0.0.0:18000";  // ADS over gRPC
   std::string http_listen = "0.0.0.0:9090";  // /metrics, /healthz, /readyz
@@ -74,6 +81,13 @@ struct ServerConfig {
     std::chrono::milliseconds refused_ttl{5000};
     std::size_t max_entries = 10000;
   } token_cache;
+  // Authorization (reader_scope.h, token_auth.h): TokenReviews in flight at once; a call
+  // with an unknown token beyond it is refused UNAVAILABLE, so a flood of forged tokens
+  // costs the API server and our auth threads a bounded amount.
+  std::size_t max_concurrent_token_reviews = 8;
+  ReaderScope reader_scope = ReaderScope::kAll;
+  // With kOwnNamespace: namespaces whose Services every reader is served besides its own.
+  std::vector<std::string> reader_shared_namespaces;
 };
 
 // Parses the YAML document over the defaults. Unknown keys are errors (a typo must not
@@ -98,5 +112,7 @@ absl::Status ValidateTransportChosen(const ServerConfig& config);
 // The names the Services in deploy/ give the control plane in `namespace_name`.
 std::vector<std::string> DefaultTlsDnsNames(const std::string& namespace_name,
                                             const std::string& cluster_domain);
+std::string_view ReaderScopeName(ReaderScope scope);  // "all", "own-namespace"
+absl::StatusOr<ReaderScope> ParseReaderScope(std::string_view name);
 
 }  // namespace skewless::controlplane

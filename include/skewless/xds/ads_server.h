@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "envoy/config/core/v3/base.pb.h"
@@ -37,8 +38,12 @@ class StreamAdmission;
 class AdsService final
     : public envoy::service::discovery::v3::AggregatedDiscoveryService::CallbackService {
  public:
+  // Decides, when a stream opens, whose Services it is served (from the caller's
+  // authenticated identity); none = every stream sees all.
+  using ScopeFunction = std::function<NamespaceScope(const grpc::CallbackServerContext&)>;
+
   AdsService(ResourceCache& cache, XdsMetrics& metrics, unsigned worker_threads = 0,
-             StreamLimits limits = {});
+             StreamLimits limits = {}, ScopeFunction scope_of = {});
   ~AdsService() override;  // after the gRPC server has shut down
 
   grpc::ServerBidiReactor<envoy::service::discovery::v3::DiscoveryRequest,
@@ -50,8 +55,13 @@ class AdsService final
   DeltaAggregatedResources(grpc::CallbackServerContext* context) override;
 
  private:
+  NamespaceScope ScopeOf(const grpc::CallbackServerContext& context) const {
+    return scope_of_ ? scope_of_(context) : NamespaceScope{};
+  }
+
   ResourceCache& cache_;
   XdsMetrics& metrics_;
+  const ScopeFunction scope_of_;
   std::unique_ptr<internal::StreamAdmission> admission_;
   std::unique_ptr<internal::StreamWorkers> workers_;
   std::atomic<std::uint64_t> next_stream_id_{1};

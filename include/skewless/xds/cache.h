@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "google/protobuf/any.pb.h"
 #include "skewless/xds/model.h"
+#include "skewless/xds/namespace_scope.h"
 #include "skewless/xds/resources.h"
 
 namespace skewless::xds {
@@ -45,10 +46,12 @@ struct Resource {
 using TypeResources = std::map<std::string_view, std::shared_ptr<const Resource>, std::less<>>;
 
 // Who a stream serves, from its Node: the audience decides which resources exist and
-// how endpoint health is shown; the zone shapes gRPC clients' localities.
+// how endpoint health is shown; the zone shapes gRPC clients' localities. The scope,
+// from who the caller is, decides whose Services exist for it at all.
 struct ClientView {
   EndpointAudience audience = EndpointAudience::kAgent;
   std::string zone;  // only for kGrpcClient
+  NamespaceScope scope;
 
   friend auto operator<=>(const ClientView&, const ClientView&) = default;
 };
@@ -94,7 +97,9 @@ class ResourceCache {
   std::vector<absl::Status> Update(CacheInput input);
 
   // Cheap after the first call per view and generation: a thousand streams waking for
-  // one change share one build (the first caller builds, the others wait for it).
+  // one change share one build (the first caller builds, the others wait for it). A
+  // scoped view holds only the resources of its namespaces' Service ports (clusters,
+  // endpoints, listeners, routes) and no NodeInfo, which is cluster-wide.
   std::shared_ptr<const ResourceSnapshot> Snapshot(const ClientView& view);
   std::uint64_t generation() const;
   bool has_input() const;  // Update() was called at least once
@@ -112,6 +117,13 @@ class ResourceCache {
  private:
   struct PortResources;  // cache.cc
   struct Generation;     // cache.cc
+  // A view of every Service (the scope is ignored).
+  static std::shared_ptr<const ResourceSnapshot> BuildView(Generation& generation,
+                                                           const ClientView& view);
+  // The part of `full` (a view of `generation`) that `scope`'s namespaces contribute.
+  static std::shared_ptr<const ResourceSnapshot> BuildScoped(const ResourceSnapshot& full,
+                                                             const Generation& generation,
+                                                             const NamespaceScope& scope);
   // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
   static absl::StatusOr<std::shared_ptr<PortResources>> BuildPort(
       const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain);

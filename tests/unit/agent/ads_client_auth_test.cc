@@ -56,7 +56,7 @@ class AdsClientAuthTest : public ::testing::Test {
     config.shutdown_grace = 200ms;
     config.tls_cert_file = (dir_ / "tls.crt").string();
     config.tls_key_file = (dir_ / "tls.key").string();
-    config.auth = controlplane::AuthMode::kTokenReview;
+    config.auth = controlplane::AuthMethods{.token_review = true};
     config.kubeconfig = (dir_ / "kubeconfig").string();
     config.writer_service_accounts = {"skewless-system/skewless-agent"};
     auto server = controlplane::ControlPlaneServer::Start(config);

@@ -1,20 +1,28 @@
 // ADS authentication by bound ServiceAccount tokens, against the fake API server's
 // TokenReview: who is refused (counted, logged) and who is admitted, the verdict cache,
-// and the policy itself case by case.
+// the bound on reviews in flight, the policy itself case by case, and which Services an
+// admitted reader is served (reader scope).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
 #include "skewless/controlplane/peer_identity.h"
+#include "skewless/controlplane/reader_scope.h"
 #include "skewless/controlplane/server.h"
 #include "skewless/controlplane/server_config.h"
 #include "test_pki.h"
@@ -86,6 +94,9 @@ class TokenAuthServerTest : public ::testing::Test {
     options.pem_root_certs = pki_.ca_cert_pem;
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
+    // A connection per call, as separate clients have: gRPC would otherwise share one
+    // between channels to the same target.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
                                              grpc::SslCredentials(options), args);
     auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
@@ -204,6 +215,75 @@ TEST_F(TokenAuthServerTest, AnApiServerOutageRefusesWithUnavailableAndIsNotCache
   EXPECT_TRUE(FetchClusters("reader-token").ok());
 }
 
+TEST_F(TokenAuthServerTest, ReviewsBeyondTheBoundAreRefusedBusyWhileACachedTokenIsAdmitted) {
+  config_.max_concurrent_token_reviews = 2;
+  StartServer();
+  ASSERT_TRUE(FetchClusters("reader-token").ok());  // cached from here on
+  api_->SetTokenReviewDelay(std::chrono::milliseconds(2500));
+
+  std::vector<grpc::Status> statuses(6);
+  std::vector<std::thread> callers;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    callers.emplace_back([&, i] { statuses[i] = FetchClusters("forged-" + std::to_string(i)); });
+  }
+  for (std::thread& caller : callers) caller.join();
+  // The two reviews still hang on the API server for about two seconds; a known client
+  // gets in meanwhile (the bound leaves room for a TLS handshake on a loaded machine).
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status cached = FetchClusters("reader-token");
+  const auto cached_latency = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(cached.ok()) << cached.error_message();
+  EXPECT_LT(cached_latency, std::chrono::milliseconds(1000)) << "the cached token waited";
+
+  // Every forged call was answered within the wait, not after the API server's 2.5 s:
+  // refused as busy, or as pending while its review runs on.
+  int busy = 0, pending = 0;
+  for (const grpc::Status& status : statuses) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    if (absl::StrContains(status.error_message(), "review_busy")) ++busy;
+    if (absl::StrContains(status.error_message(), "review_pending")) ++pending;
+  }
+  EXPECT_EQ(busy, 4);
+  EXPECT_EQ(pending, 2);
+  const std::vector<testing::RecordedTokenReview> reviews = api_->TokenReviews();
+  ASSERT_EQ(reviews.size(), 3u) << "the bound let more reviews through";
+  EXPECT_THAT(Metrics(),
+              HasSubstr("skewless_controlplane_auth_refusals_total{reason=\"review_busy\"} 4"));
+
+  // The pending reviews finish in the background; the retry finds their verdict cached.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!absl::StrContains(Metrics(), "skewless_controlplane_token_reviews_in_flight 0") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  api_->SetTokenReviewDelay(std::chrono::milliseconds(0));
+  grpc::Status retried = FetchClusters(reviews[2].token);
+  EXPECT_EQ(retried.error_code(), grpc::StatusCode::UNAUTHENTICATED) << retried.error_message();
+  EXPECT_EQ(api_->TokenReviews().size(), 3u) << "the retry was reviewed again";
+}
+
+TEST_F(TokenAuthServerTest, CallsWithTheSameNewTokenShareOneReview) {
+  // Room for one review: the other callers must join it, not be refused as busy.
+  config_.max_concurrent_token_reviews = 1;
+  StartServer();
+  api_->SetTokenReviewDelay(std::chrono::milliseconds(100));
+  std::vector<grpc::Status> statuses(5);
+  std::vector<std::thread> callers;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    callers.emplace_back([&, i] { statuses[i] = FetchClusters("reader-token"); });
+  }
+  for (std::thread& caller : callers) caller.join();
+  for (const grpc::Status& status : statuses) {
+    // Admitted, or told to retry while the one review runs (when no auth thread was free
+    // to wait for it).
+    if (!status.ok()) {
+      EXPECT_THAT(status.error_message(), HasSubstr("review_pending"));
+    }
+  }
+  EXPECT_TRUE(FetchClusters("reader-token").ok());
+  EXPECT_EQ(api_->TokenReviews().size(), 1u);
+}
+
 TEST(TokenAuthConfig, WriterAccountsMustBeNamespaceSlashName) {
   ServerConfig config;
   config.tls_cert_file = "/c";
@@ -315,7 +395,7 @@ TEST(TokenAuthProcessor, AnAdmittedCallCarriesItsAccountAndTheTokenGoesNoFurther
       [&](const std::string& token) -> absl::StatusOr<kube::TokenReviewResult> {
         return kube::TokenReviewResult{true, users.at(token), {kAudience}, ""};
       },
-      registry, {});
+      registry, {}, {});
   for (const auto& [token, writer] : {std::pair{"agent", true}, std::pair{"reader", false}}) {
     SCOPED_TRACE(token);
     const std::string header = std::string("Bearer ") + token;
@@ -330,6 +410,242 @@ TEST(TokenAuthProcessor, AnAdmittedCallCarriesItsAccountAndTheTokenGoesNoFurther
     EXPECT_TRUE(context.IsPeerAuthenticated());
     EXPECT_EQ(consumed.count("authorization"), 1u) << "the handler must not see the token";
   }
+}
+
+TEST(TokenAuthProcessor, ACallThatCannotWaitIsPendingAndItsRetryFindsTheVerdictCached) {
+  prometheus::Registry registry;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> reviews{0};
+  // Room for one review and no waiting: every new token is answered at once.
+  TokenAuthProcessor processor(
+      TokenPolicy{kAudience, {}, {}},
+      [&](const std::string&) -> absl::StatusOr<kube::TokenReviewResult> {
+        ++reviews;
+        released.wait();
+        return kube::TokenReviewResult{true, "system:serviceaccount:shop:web", {kAudience}, ""};
+      },
+      registry, {}, {.max_concurrent_reviews = 1, .max_waiting_calls = 0, .review_wait = {}});
+  auto call = [&](const std::string& token) {
+    const std::string header = "Bearer " + token;  // the metadata only views it
+    grpc::AuthMetadataProcessor::InputMetadata metadata = {{"authorization", header}};
+    grpc::AuthMetadataProcessor::OutputMetadata consumed, response;
+    FakeAuthContext context;
+    return processor.Process(metadata, &context, &consumed, &response);
+  };
+  grpc::Status first = call("web-token");
+  EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(first.error_message(), HasSubstr("review_pending"));
+  grpc::Status other = call("other-token");
+  EXPECT_THAT(other.error_message(), HasSubstr("review_busy"));
+  EXPECT_THAT(call("web-token").error_message(), HasSubstr("review_pending"))
+      << "the same token joins the review in flight";
+  release.set_value();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  grpc::Status retried = call("web-token");
+  while (!retried.ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    retried = call("web-token");
+  }
+  EXPECT_TRUE(retried.ok()) << retried.error_message();
+  EXPECT_EQ(reviews.load(), 1);
+}
+
+}  // namespace
+}  // namespace skewless::controlplane
+
+// Reader scope: which Services an admitted caller is served, over real ADS streams.
+namespace skewless::controlplane {
+namespace {
+
+constexpr char kEndpointsType[] =
+    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+std::string Services(const std::vector<std::pair<std::string, std::string>>& services) {
+  std::string services_yaml = "services:\n", slices_yaml = "endpointSlices:\n";
+  int index = 1;
+  for (const auto& [namespace_name, name] : services) {
+    services_yaml += "  - {namespace: " + namespace_name + ", name: " + name +
+                     ", clusterIPs: [10.96.0." + std::to_string(index) +
+                     "], ports: [{name: grpc, port: 8080}]}\n";
+    slices_yaml += "  - {namespace: " + namespace_name + ", service: " + name +
+                   ", endpoints: [{address: 10.0.0." + std::to_string(index) + "}]}\n";
+    ++index;
+  }
+  return services_yaml + slices_yaml;
+}
+
+std::vector<std::string> ClusterNames(const envoy::service::discovery::v3::DiscoveryResponse& r) {
+  std::vector<std::string> names;
+  for (const auto& any : r.resources()) {
+    envoy::config::cluster::v3::Cluster cluster;
+    if (any.UnpackTo(&cluster)) names.push_back(cluster.name());
+    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+    if (any.type_url() == kEndpointsType && any.UnpackTo(&cla)) names.push_back(cla.cluster_name());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class ReaderScopeTest : public TokenAuthServerTest {
+ protected:
+  void SetUp() override {
+    TokenAuthServerTest::SetUp();
+    WriteServices({{"shop", "cart"}, {"billing", "ledger"}});
+    config_.file = (dir_ / "services.yaml").string();
+    config_.reader_namespaces = {};
+    config_.reader_scope = ReaderScope::kOwnNamespace;
+  }
+  void WriteServices(const std::vector<std::pair<std::string, std::string>>& services) {
+    std::ofstream(dir_ / "services.yaml.tmp") << Services(services);
+    std::filesystem::rename(dir_ / "services.yaml.tmp", dir_ / "services.yaml");
+  }
+
+  // A client holding its stream open, on its own connection, authenticated by `token`.
+  struct Client {
+    std::unique_ptr<envoy::service::discovery::v3::AggregatedDiscoveryService::Stub> stub;
+    grpc::ClientContext context;
+  };
+  std::unique_ptr<Client> Connect(const std::string& token) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = pki_.ca_cert_pem;
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto client = std::make_unique<Client>();
+    client->stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
+        grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
+                                  grpc::SslCredentials(options), args));
+    client->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    client->context.AddMetadata("authorization", "Bearer " + token);
+    return client;
+  }
+};
+
+TEST_F(ReaderScopeTest, ReadersSeeOnlyTheirNamespacesServicesOverSotwAndTheAgentSeesAll) {
+  StartServer();
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"reader-token", {"shop/cart:grpc"}},
+      {"other-ns-token", {"billing/ledger:grpc"}},
+      {"agent-token", {"billing/ledger:grpc", "shop/cart:grpc"}},
+  };
+  for (const auto& [token, expected] : cases) {
+    SCOPED_TRACE(token);
+    std::unique_ptr<Client> client = Connect(token);
+    auto stream = client->stub->StreamAggregatedResources(&client->context);
+    envoy::service::discovery::v3::DiscoveryRequest request;
+    request.set_type_url(kClusterType);  // wildcard
+    ASSERT_TRUE(stream->Write(request));
+    envoy::service::discovery::v3::DiscoveryResponse clusters;
+    ASSERT_TRUE(stream->Read(&clusters));
+    EXPECT_EQ(ClusterNames(clusters), expected);
+    // Asking by name for another namespace's endpoints gets only what is in scope.
+    request.set_type_url(kEndpointsType);
+    request.add_resource_names("shop/cart:grpc");
+    request.add_resource_names("billing/ledger:grpc");
+    ASSERT_TRUE(stream->Write(request));
+    envoy::service::discovery::v3::DiscoveryResponse endpoints;
+    ASSERT_TRUE(stream->Read(&endpoints));
+    EXPECT_EQ(ClusterNames(endpoints), expected);
+    client->context.TryCancel();
+  }
+}
+
+TEST_F(ReaderScopeTest, OverDeltaAnotherNamespacesServiceIsReportedRemoved) {
+  StartServer();
+  std::unique_ptr<Client> client = Connect("reader-token");
+  auto stream = client->stub->DeltaAggregatedResources(&client->context);
+  envoy::service::discovery::v3::DeltaDiscoveryRequest request;
+  request.set_type_url(kClusterType);
+  request.add_resource_names_subscribe("*");
+  ASSERT_TRUE(stream->Write(request));
+  envoy::service::discovery::v3::DeltaDiscoveryResponse clusters;
+  ASSERT_TRUE(stream->Read(&clusters));
+  ASSERT_EQ(clusters.resources_size(), 1);
+  EXPECT_EQ(clusters.resources(0).name(), "shop/cart:grpc");
+
+  request.Clear();
+  request.set_type_url(kEndpointsType);
+  request.add_resource_names_subscribe("shop/cart:grpc");
+  request.add_resource_names_subscribe("billing/ledger:grpc");
+  ASSERT_TRUE(stream->Write(request));
+  envoy::service::discovery::v3::DeltaDiscoveryResponse endpoints;
+  ASSERT_TRUE(stream->Read(&endpoints));
+  ASSERT_EQ(endpoints.resources_size(), 1);
+  EXPECT_EQ(endpoints.resources(0).name(), "shop/cart:grpc");
+  EXPECT_THAT(endpoints.removed_resources(), ::testing::ElementsAre("billing/ledger:grpc"));
+  client->context.TryCancel();
+}
+
+TEST_F(ReaderScopeTest, TheScopeHoldsAfterSnapshotUpdates) {
+  StartServer();
+  std::unique_ptr<Client> client = Connect("reader-token");
+  auto stream = client->stub->StreamAggregatedResources(&client->context);
+  envoy::service::discovery::v3::DiscoveryRequest request;
+  request.set_type_url(kClusterType);
+  ASSERT_TRUE(stream->Write(request));
+  envoy::service::discovery::v3::DiscoveryResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_EQ(ClusterNames(response), std::vector<std::string>{"shop/cart:grpc"});
+  request.set_version_info(response.version_info());
+  request.set_response_nonce(response.nonce());
+  ASSERT_TRUE(stream->Write(request));  // ACK
+
+  WriteServices({{"shop", "cart"}, {"billing", "ledger"}, {"billing", "audit"}, {"shop", "web"}});
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(ClusterNames(response), (std::vector<std::string>{"shop/cart:grpc", "shop/web:grpc"}));
+  client->context.TryCancel();
+}
+
+TEST(ReaderScopeOf, WritersAndScopeAllSeeEverythingReadersTheirNamespaceAndTheShared) {
+  const std::set<std::string, std::less<>> shared = {"common"};
+  const PeerIdentity reader{"shop/frontend", false};
+  const PeerIdentity writer{"skewless-system/skewless-agent", true};
+  EXPECT_TRUE(ReaderScopeOf(reader, ReaderScope::kAll, shared).all);
+  EXPECT_TRUE(ReaderScopeOf(writer, ReaderScope::kOwnNamespace, shared).all);
+  const xds::NamespaceScope scoped = ReaderScopeOf(reader, ReaderScope::kOwnNamespace, shared);
+  EXPECT_FALSE(scoped.all);
+  EXPECT_THAT(scoped.namespaces, ::testing::ElementsAre("common", "shop"));
+  const xds::NamespaceScope anonymous =
+      ReaderScopeOf(std::nullopt, ReaderScope::kOwnNamespace, shared);
+  EXPECT_FALSE(anonymous.all);
+  EXPECT_TRUE(anonymous.namespaces.empty()) << "no identity, no Services";
+}
+
+struct ConfigCase {
+  std::string yaml;
+  std::string error;  // "" = valid
+};
+
+TEST(ReaderScopeConfig, KeysParseAndMistakesAreNamed) {
+  const std::vector<ConfigCase> cases = {
+      {"maxConcurrentTokenReviews: 3\n", ""},
+      {"maxConcurrentTokenReviews: 0\n", "maxConcurrentTokenReviews"},
+      {"readerScope: everyone\n", "is not one of all, own-namespace"},
+      {"readerSharedNamespaces: [common]\n", "readerScope is all"},
+      {"readerScope: own-namespace\n", "needs authenticated readers"},
+      {"readerSharedNamespaces: common\n", "expected a list of namespaces"},
+  };
+  for (const ConfigCase& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    absl::StatusOr<ServerConfig> config = ParseServerConfigYaml(c.yaml, "cp.yaml");
+    if (c.error.empty()) {
+      ASSERT_TRUE(config.ok()) << config.status();
+      EXPECT_EQ(config->max_concurrent_token_reviews, 3u);
+    } else {
+      ASSERT_FALSE(config.ok());
+      EXPECT_THAT(std::string(config.status().message()), HasSubstr(c.error));
+    }
+  }
+  ServerConfig scoped;
+  scoped.reader_scope = ReaderScope::kOwnNamespace;
+  scoped.reader_shared_namespaces = {"common"};
+  scoped.auth = AuthMethods{.token_review = true};
+  scoped.tls_cert_file = "tls.crt";
+  scoped.tls_key_file = "tls.key";
+  EXPECT_TRUE(ValidateServerConfig(scoped).ok()) << ValidateServerConfig(scoped);
+  scoped.reader_shared_namespaces = {"a/b"};
+  EXPECT_THAT(std::string(ValidateServerConfig(scoped).message()), HasSubstr("\"a/b\""));
 }
 
 }  // namespace
