@@ -161,7 +161,9 @@ TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review
       log_limiters_{log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval), log::Limiter(kLogInterval),
+                    log::Limiter(kLogInterval), log::Limiter(kLogInterval),
                     log::Limiter(kLogInterval)} {
+  static_assert(kRefusalCount == 9, "one log limiter per refusal");
   for (Refusal refusal : kAllRefusals) refusals_.With({std::string(RefusalName(refusal))});
   reviews_.With({});
   reviews_in_flight_.With({}).Set(0);
