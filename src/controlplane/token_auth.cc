@@ -158,11 +158,10 @@ TokenAuthProcessor::TokenAuthProcessor(TokenPolicy policy, ReviewFunction review
                                            "TokenReview requests awaiting the API server's "
                                            "answer.")),
       limits_(limits),
-      log_limiters_{log::Limiter(kLogInterval), log::Limiter(kLogInterval),
-                    log::Limiter(kLogInterval), log::Limiter(kLogInterval),
-                    log::Limiter(kLogInterval), log::Limiter(kLogInterval),
-                    log::Limiter(kLogInterval), log::Limiter(kLogInterval),
-                    log::Limiter(kLogInterval)} {
+      log_limiters_{
+          log::Limiter(kLogInterval), log::Limiter(kLogInterval), log::Limiter(kLogInterval),
+          log::Limiter(kLogInterval), log::Limiter(kLogInterval), log::Limiter(kLogInterval),
+          log::Limiter(kLogInterval), log::Limiter(kLogInterval), log::Limiter(kLogInterval)} {
   static_assert(kRefusalCount == 9, "one log limiter per refusal");
   for (Refusal refusal : kAllRefusals) refusals_.With({std::string(RefusalName(refusal))});
   reviews_.With({});

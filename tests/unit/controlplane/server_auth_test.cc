@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "ads_probe.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -90,37 +91,11 @@ class TokenAuthServerTest : public ::testing::Test {
   // response, or the status the stream ended with.
   grpc::Status FetchClusters(const std::string& token,
                              envoy::service::discovery::v3::DiscoveryResponse* response = nullptr) {
-    grpc::SslCredentialsOptions options;
-    options.pem_root_certs = pki_.ca_cert_pem;
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    // A connection per call, as separate clients have: gRPC would otherwise share one
-    // between channels to the same target.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
-                                             grpc::SslCredentials(options), args);
-    auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-    auto stream = stub->StreamAggregatedResources(&context);
-    envoy::service::discovery::v3::DiscoveryRequest request;
-    request.set_type_url(kClusterType);
-    stream->Write(request);
-    envoy::service::discovery::v3::DiscoveryResponse local;
-    if (stream->Read(response != nullptr ? response : &local)) {
-      context.TryCancel();
-      stream->Finish().IgnoreError();
-      return grpc::Status::OK;
-    }
-    return stream->Finish();
+    return testing::FetchClusters(server_->xds_port(), {.ca_pem = pki_.ca_cert_pem, .token = token},
+                                  response);
   }
 
-  std::string Metrics() {
-    httplib::Client client("127.0.0.1", server_->http_port());
-    auto result = client.Get("/metrics");
-    return result ? result->body : "";
-  }
+  std::string Metrics() { return testing::MetricsPage(server_->http_port()); }
 
   std::filesystem::path dir_;
   testing::TestPki pki_;

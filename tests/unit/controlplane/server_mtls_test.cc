@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ads_probe.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
@@ -26,7 +27,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr char kClusterType[] = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 constexpr char kAgentId[] = "URI:spiffe://cluster.local/ns/skewless-system/sa/skewless-agent";
 
 class MtlsServerTest : public ::testing::Test {
@@ -73,36 +73,14 @@ class MtlsServerTest : public ::testing::Test {
   // One CDS request with `client` as the client certificate (none when empty) and
   // `token` as the bearer token (none when empty).
   grpc::Status FetchClusters(const testing::TestLeaf& client, const std::string& token = "") {
-    grpc::SslCredentialsOptions options;
-    options.pem_root_certs = pki_.ca_cert_pem;
-    options.pem_cert_chain = client.cert_pem;
-    options.pem_private_key = client.key_pem;
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
-                                             grpc::SslCredentials(options), args);
-    auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-    auto stream = stub->StreamAggregatedResources(&context);
-    envoy::service::discovery::v3::DiscoveryRequest request;
-    request.set_type_url(kClusterType);
-    stream->Write(request);
-    envoy::service::discovery::v3::DiscoveryResponse response;
-    if (stream->Read(&response)) {
-      context.TryCancel();
-      stream->Finish().IgnoreError();
-      return grpc::Status::OK;
-    }
-    return stream->Finish();
+    return testing::FetchClusters(server_->xds_port(), {.ca_pem = pki_.ca_cert_pem,
+                                                        .client_cert_pem = client.cert_pem,
+                                                        .client_key_pem = client.key_pem,
+                                                        .token = token,
+                                                        .deadline = std::chrono::seconds(5)});
   }
 
-  std::string Metrics() {
-    httplib::Client client("127.0.0.1", server_->http_port());
-    auto result = client.Get("/metrics");
-    return result ? result->body : "";
-  }
+  std::string Metrics() { return testing::MetricsPage(server_->http_port()); }
 
   std::filesystem::path dir_;
   testing::TestPki pki_;
