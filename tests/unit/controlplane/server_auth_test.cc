@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "ads_probe.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -27,6 +26,7 @@
 #include "skewless/controlplane/server.h"
 #include "skewless/controlplane/server_config.h"
 #include "test_pki.h"
+#include "tls_control_plane_test.h"
 #include "token_auth.h"
 
 namespace skewless::controlplane {
@@ -40,17 +40,10 @@ constexpr char kAudience[] = "skewless-controlplane";
 // The control plane's own credential towards the API server.
 constexpr char kControlPlaneToken[] = "controlplane-sa-token";
 
-class TokenAuthServerTest : public ::testing::Test {
+class TokenAuthServerTest : public TlsControlPlaneTest {
  protected:
   void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("skewless-cp-auth-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir_);
-    absl::StatusOr<testing::TestPki> pki = testing::MakeTestPki();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = *std::move(pki);
-    std::ofstream(dir_ / "tls.crt") << pki_.server_cert_pem;
-    std::ofstream(dir_ / "tls.key") << pki_.server_key_pem;
+    ASSERT_NO_FATAL_FAILURE(SetUpTls("auth"));
 
     auto api = testing::FakeApiServer::Start();
     ASSERT_TRUE(api.ok()) << api.status();
@@ -65,28 +58,11 @@ class TokenAuthServerTest : public ::testing::Test {
     api_->AddToken("user-token", {"alice@example.com", {kAudience}});
     std::ofstream(dir_ / "kubeconfig") << api_->Kubeconfig(kControlPlaneToken);
 
-    config_.xds_listen = "127.0.0.1:0";
-    config_.http_listen = "127.0.0.1:0";
-    config_.shutdown_grace = std::chrono::milliseconds(200);
-    config_.tls_cert_file = (dir_ / "tls.crt").string();
-    config_.tls_key_file = (dir_ / "tls.key").string();
     config_.auth.token_review = true;
     config_.kubeconfig = (dir_ / "kubeconfig").string();
     config_.writer_service_accounts = {"skewless-system/skewless-agent"};
     config_.reader_namespaces = {"shop"};
   }
-  void TearDown() override {
-    server_.reset();
-    api_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void StartServer() {
-    auto server = ControlPlaneServer::Start(config_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-
   // One CDS request on a new stream carrying `token` (none when empty): OK with the
   // response, or the status the stream ended with.
   grpc::Status FetchClusters(const std::string& token,
@@ -94,14 +70,6 @@ class TokenAuthServerTest : public ::testing::Test {
     return testing::FetchClusters(server_->xds_port(), {.ca_pem = pki_.ca_cert_pem, .token = token},
                                   response);
   }
-
-  std::string Metrics() { return testing::MetricsPage(server_->http_port()); }
-
-  std::filesystem::path dir_;
-  testing::TestPki pki_;
-  std::unique_ptr<testing::FakeApiServer> api_;
-  ServerConfig config_;
-  std::unique_ptr<ControlPlaneServer> server_;
 };
 
 TEST_F(TokenAuthServerTest, AReaderNamespacesTokenIsAdmittedAndReviewedForTheAudience) {

@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "ads_probe.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
@@ -19,6 +18,7 @@
 #include "skewless/controlplane/server_config.h"
 #include "spiffe_id.h"
 #include "test_pki.h"
+#include "tls_control_plane_test.h"
 #include "token_auth.h"
 
 namespace skewless::controlplane {
@@ -29,40 +29,16 @@ using ::testing::HasSubstr;
 
 constexpr char kAgentId[] = "URI:spiffe://cluster.local/ns/skewless-system/sa/skewless-agent";
 
-class MtlsServerTest : public ::testing::Test {
+class MtlsServerTest : public TlsControlPlaneTest {
  protected:
   void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("skewless-cp-mtls-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir_);
-    absl::StatusOr<testing::TestPki> pki = testing::MakeTestPki();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = *std::move(pki);
-    std::ofstream(dir_ / "tls.crt") << pki_.server_cert_pem;
-    std::ofstream(dir_ / "tls.key") << pki_.server_key_pem;
+    ASSERT_NO_FATAL_FAILURE(SetUpTls("mtls"));
     std::ofstream(dir_ / "client-ca.crt") << pki_.ca_cert_pem;
-    config_.xds_listen = "127.0.0.1:0";
-    config_.http_listen = "127.0.0.1:0";
-    config_.shutdown_grace = std::chrono::milliseconds(200);
-    config_.tls_cert_file = (dir_ / "tls.crt").string();
-    config_.tls_key_file = (dir_ / "tls.key").string();
     config_.client_ca_file = (dir_ / "client-ca.crt").string();
     config_.auth.mtls = true;
     config_.writer_service_accounts = {"skewless-system/skewless-agent"};
     config_.reader_namespaces = {"shop"};
   }
-  void TearDown() override {
-    server_.reset();
-    api_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void StartServer() {
-    auto server = ControlPlaneServer::Start(config_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-
   testing::TestLeaf ClientCert(const std::string& subject_alt_names) {
     absl::StatusOr<testing::TestLeaf> leaf =
         testing::IssueTestLeaf(pki_, "client", subject_alt_names, "clientAuth");
@@ -79,14 +55,6 @@ class MtlsServerTest : public ::testing::Test {
                                                         .token = token,
                                                         .deadline = std::chrono::seconds(5)});
   }
-
-  std::string Metrics() { return testing::MetricsPage(server_->http_port()); }
-
-  std::filesystem::path dir_;
-  testing::TestPki pki_;
-  std::unique_ptr<testing::FakeApiServer> api_;
-  ServerConfig config_;
-  std::unique_ptr<ControlPlaneServer> server_;
 };
 
 TEST_F(MtlsServerTest, ACertificateFromTheClientCaWithAnAllowedSpiffeIdIsAdmitted) {

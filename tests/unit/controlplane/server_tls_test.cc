@@ -15,6 +15,7 @@
 #include "skewless/controlplane/server.h"
 #include "skewless/controlplane/server_config.h"
 #include "test_pki.h"
+#include "tls_control_plane_test.h"
 
 namespace skewless::controlplane {
 namespace {
@@ -23,32 +24,9 @@ using ::testing::HasSubstr;
 
 constexpr char kClusterType[] = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
-class TlsServerTest : public ::testing::Test {
+class TlsServerTest : public TlsControlPlaneTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("skewless-cp-tls-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir_);
-    absl::StatusOr<testing::TestPki> pki = testing::MakeTestPki();
-    ASSERT_TRUE(pki.ok()) << pki.status();
-    pki_ = *std::move(pki);
-    std::ofstream(dir_ / "tls.crt") << pki_.server_cert_pem;
-    std::ofstream(dir_ / "tls.key") << pki_.server_key_pem;
-    config_.xds_listen = "127.0.0.1:0";
-    config_.http_listen = "127.0.0.1:0";
-    config_.shutdown_grace = std::chrono::milliseconds(200);
-    config_.tls_cert_file = (dir_ / "tls.crt").string();
-    config_.tls_key_file = (dir_ / "tls.key").string();
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void StartServer() {
-    auto server = ControlPlaneServer::Start(config_);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(SetUpTls("tls")); }
 
   std::shared_ptr<grpc::ChannelCredentials> TrustingCredentials() const {
     grpc::SslCredentialsOptions options;
@@ -78,11 +56,6 @@ class TlsServerTest : public ::testing::Test {
     }
     return stream->Finish();
   }
-
-  std::filesystem::path dir_;
-  testing::TestPki pki_;
-  ServerConfig config_;
-  std::unique_ptr<ControlPlaneServer> server_;
 };
 
 TEST_F(TlsServerTest, AClientTrustingTheCaGetsResources) {
