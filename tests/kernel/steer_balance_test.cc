@@ -60,6 +60,23 @@ class SteerBalanceTest : public SteerTest {
     return active;
   }
 
+  // Holds `count` connections to `vip` from a child in the test cgroup and returns how many
+  // each backend accepted; the child has closed them when this returns (empty on failure).
+  std::vector<int> HeldPerBackend(const std::vector<Backend>& backends, const SockAddr& vip,
+                                  int count) {
+    std::unique_ptr<Child> child = Child::Start(
+        *cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, count); });
+    if (child == nullptr || !child->AwaitSignal(60000)) {
+      ADD_FAILURE() << "the child did not open its connections";
+      return {};
+    }
+    std::vector<Fd> accepted;
+    const std::vector<int> counts = AcceptAll(backends, &accepted);
+    child->SendSignal();
+    EXPECT_EQ(child->Wait(), 0);
+    return counts;
+  }
+
   // Backends on 127.0.0.1, 127.0.0.2, ...: distinct addresses and ports.
   std::vector<Backend> Backends(int n) {
     std::vector<Backend> backends;
@@ -107,18 +124,11 @@ TEST_F(SteerBalanceTest, WeightsSetTheShareOfHeldConnections) {
   std::vector<Backend> backends = Backends(2);
   SKW_ASSERT_OK(table_->Apply(
       {Service("198.19.1.2", 80, {EndpointOf(backends[0], 100), EndpointOf(backends[1], 300)})}));
-  const SockAddr vip = MakeSockAddr("198.19.1.2", 80);
-  std::unique_ptr<Child> child =
-      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 400); });
-  ASSERT_NE(child, nullptr);
-  ASSERT_TRUE(child->AwaitSignal(60000));
-  std::vector<Fd> accepted;
-  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  const std::vector<int> counts = HeldPerBackend(backends, MakeSockAddr("198.19.1.2", 80), 400);
+  ASSERT_EQ(counts.size(), 2u);
   // Cost is (active+1)/weight: the heavier backend should hold 3/4, ± 5%.
   EXPECT_THAT(counts[1], AllOf(Ge(280), Le(320)));
   EXPECT_EQ(counts[0] + counts[1], 400);
-  child->SendSignal();
-  EXPECT_EQ(child->Wait(), 0);
 }
 
 TEST_F(SteerBalanceTest, ARandomServiceSpreadsUniformlyWhateverTheWeightsAndLoad) {
@@ -129,21 +139,14 @@ TEST_F(SteerBalanceTest, ARandomServiceSpreadsUniformlyWhateverTheWeightsAndLoad
       Service("198.19.1.9", 80, {EndpointOf(backends[0], 100), EndpointOf(backends[1], 300)});
   spec.lb_policy = SKW_LB_RANDOM;
   SKW_ASSERT_OK(table_->Apply({spec}));
-  const SockAddr vip = MakeSockAddr("198.19.1.9", 80);
-  std::unique_ptr<Child> child =
-      Child::Start(*cgroup_, [&](ChildPipes pipes) { return HoldConnections(pipes, vip, 400); });
-  ASSERT_NE(child, nullptr);
-  ASSERT_TRUE(child->AwaitSignal(60000));
-  std::vector<Fd> accepted;
-  const std::vector<int> counts = AcceptAll(backends, &accepted);
+  const std::vector<int> counts = HeldPerBackend(backends, MakeSockAddr("198.19.1.9", 80), 400);
+  ASSERT_EQ(counts.size(), 2u);
   // Binomial(400, 1/2): standard deviation 10; least-request would give ~300.
   EXPECT_THAT(counts[1], AllOf(Ge(160), Le(240)));
   EXPECT_EQ(counts[0] + counts[1], 400);
   absl::StatusOr<std::array<std::uint64_t, SKW_REASON_COUNT>> reasons = steering_->ReasonCounts();
   ASSERT_TRUE(reasons.ok()) << reasons.status();
   EXPECT_EQ((*reasons)[SKW_REASON_RANDOM], 400u);
-  child->SendSignal();
-  EXPECT_EQ(child->Wait(), 0);
 }
 
 TEST_F(SteerBalanceTest, TerminatingBackendsGetNothingWhileReadyOnesExist) {
