@@ -159,13 +159,16 @@ absl::Status CheckCertificateAuthority(const CertificateAuthority& ca, const std
 
 absl::StatusOr<IssuedCertificate> IssueServingCertificate(const CertificateAuthority& ca,
                                                           const std::vector<std::string>& dns_names,
-                                                          std::chrono::seconds lifetime) {
+                                                          std::chrono::seconds lifetime,
+                                                          const std::string& key_pem) {
   if (dns_names.empty()) return absl::InvalidArgumentError("a serving certificate needs a name");
   CertPtr ca_cert = ParseCert(ca.cert_pem);
   KeyPtr ca_key = ParseKey(ca.key_pem);
   if (!ca_cert || !ca_key) return absl::FailedPreconditionError(OpenSslError("CA PEM"));
-  KeyPtr key(EVP_EC_gen("P-256"));
-  if (!key) return absl::InternalError(OpenSslError("key generation"));
+  KeyPtr key = key_pem.empty() ? KeyPtr(EVP_EC_gen("P-256")) : ParseKey(key_pem);
+  if (!key) {
+    return absl::InternalError(OpenSslError(key_pem.empty() ? "key generation" : "serving key PEM"));
+  }
   absl::StatusOr<CertPtr> cert =
       NewCertificate(key.get(), dns_names.front(), ca_cert.get(), lifetime);
   if (!cert.ok()) return cert.status();

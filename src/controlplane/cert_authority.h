@@ -30,10 +30,12 @@ absl::StatusOr<CertificateAuthority> GenerateCertificateAuthority(const std::str
 // names where they came from ("Secret skewless-system/skewless-ca").
 absl::Status CheckCertificateAuthority(const CertificateAuthority& ca, const std::string& what);
 
-// A serving certificate (serverAuth) for `dns_names` with a fresh P-256 key and a random
-// serial, valid from a few minutes ago (clock skew) until `lifetime` from now.
+// A serving certificate (serverAuth) for `dns_names` with a random serial, valid from a
+// few minutes ago (clock skew) until `lifetime` from now. It certifies `key_pem`, or a
+// fresh P-256 key when that is empty.
 absl::StatusOr<IssuedCertificate> IssueServingCertificate(const CertificateAuthority& ca,
                                                           const std::vector<std::string>& dns_names,
-                                                          std::chrono::seconds lifetime);
+                                                          std::chrono::seconds lifetime,
+                                                          const std::string& key_pem);
 
 }  // namespace skewless::controlplane

@@ -22,7 +22,7 @@ namespace {
 constexpr std::chrono::seconds kRetryInterval{30};
 
 // Replaces `path` with `content` in one rename, so the file watcher never reads half a
-// file; the key is written 0600.
+// file; written 0600 (the key is one of them).
 absl::Status WriteAtomically(const std::string& path, const std::string& content) {
   const std::string temporary = path + ".new";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -81,11 +81,14 @@ ServingCertFiles::~ServingCertFiles() {
 }
 
 absl::StatusOr<std::chrono::steady_clock::time_point> ServingCertFiles::Renew() {
-  absl::StatusOr<IssuedCertificate> issued = IssueServingCertificate(ca_, dns_names_, lifetime_);
+  absl::StatusOr<IssuedCertificate> issued =
+      IssueServingCertificate(ca_, dns_names_, lifetime_, key_pem_);
   if (!issued.ok()) return issued.status();
-  // The key first: gRPC's watcher rereads a pair whose files changed while it read them,
-  // and a new key beside the old certificate lasts only until the next rename.
-  if (absl::Status s = WriteAtomically(key_file(), issued->key_pem); !s.ok()) return s;
+  if (key_pem_.empty()) {
+    // Before the first certificate, while nothing serves from the directory yet.
+    if (absl::Status s = WriteAtomically(key_file(), issued->key_pem); !s.ok()) return s;
+    key_pem_ = issued->key_pem;
+  }
   if (absl::Status s = WriteAtomically(cert_file(), issued->cert_pem); !s.ok()) return s;
   log::Info("serving certificate issued", {{"dns_names", dns_names_.front()},
                                            {"valid_seconds", absl::StrCat(lifetime_.count())}});

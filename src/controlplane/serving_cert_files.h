@@ -1,6 +1,9 @@
 // Serving certificates issued by the control plane's CA, kept fresh as files: a private
-// directory holds tls.crt and tls.key, reissued at half their lifetime, and gRPC's file
-// watcher serves whatever is there (the same reload path as cert-manager's files).
+// directory holds tls.crt and tls.key, the certificate reissued at half its lifetime, and
+// gRPC's file watcher serves whatever is there (the same reload path as cert-manager's
+// files). The key is made once per process and every renewal certifies it again: the
+// watcher reads its two paths one after the other, and a key replaced between those reads
+// would pair with the old certificate and fail every handshake until its next refresh.
 #pragma once
 
 #include <chrono>
@@ -31,17 +34,20 @@ class ServingCertFiles {
   std::string cert_file() const { return directory_ + "/tls.crt"; }
   std::string key_file() const { return directory_ + "/tls.key"; }
 
+  // Issues a new certificate for the key and replaces the certificate file (what the
+  // renewal thread does at half-life); the time of the next renewal.
+  absl::StatusOr<std::chrono::steady_clock::time_point> Renew();
+
  private:
   ServingCertFiles(CertificateAuthority ca, std::vector<std::string> dns_names,
                    std::chrono::seconds lifetime, std::string directory);
-  // Issues a new pair and replaces the files; the time of the next renewal.
-  absl::StatusOr<std::chrono::steady_clock::time_point> Renew();
   void RenewLoop(std::chrono::steady_clock::time_point next);
 
   const CertificateAuthority ca_;
   const std::vector<std::string> dns_names_;
   const std::chrono::seconds lifetime_;
   const std::string directory_;
+  std::string key_pem_;  // empty until the first issue makes it
 
   std::mutex mutex_;
   std::condition_variable stop_requested_;
