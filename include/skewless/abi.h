@@ -25,7 +25,7 @@
 
 // Bumped on any layout change of a struct below; pinned maps written by an
 // older agent carry the old layout, so a mismatch means "recreate the maps".
-#define SKW_ABI_VERSION 5
+#define SKW_ABI_VERSION 6
 
 // --- connect_observer (bpf/connect_observer.bpf.c) ---
 
@@ -158,8 +158,13 @@ struct skw_backend_load {
   // splicer renews it while the ejection lasts, so a dead splicer's verdict
   // expires by itself.
   __u64 ejected_until_ns;
+  // Open connections to it from every other node, as the control plane last summed the
+  // agents' load reports (skewless.load.v1.ClusterLoad less this node's own share).
+  // Written by the agent alone, with a plain store through the mmap; 0 when the agent
+  // has no fresh cluster-wide figure, so choices fall back to this node's own counts.
+  __u64 cluster_conns;
 };
-SKW_ABI_SIZE_ASSERT(struct skw_backend_load, 32);
+SKW_ABI_SIZE_ASSERT(struct skw_backend_load, 40);
 
 struct skw_node_config {
   __u16 zone_id;  // this node's zone in the agent's numbering; 0 = unknown

@@ -9,10 +9,12 @@
 
 #include "skewless/abi.h"
 
-/* A backend's load as connects weigh it: its open steered connections plus
- * the splicer's in-flight streams to it (each one a request it is serving). */
+/* A backend's load as connects weigh it: this node's open steered connections
+ * (exact, so its own recent picks count at once), the splicer's in-flight streams
+ * to it (each one a request it is serving), and every other node's connections to
+ * it as last reported cluster-wide. */
 static __always_inline __u64 skw_load_active(const struct skw_backend_load *load) {
-  return load->active_conns + load->outstanding_requests;
+  return load->active_conns + load->outstanding_requests + load->cluster_conns;
 }
 
 /* The splicer has the backend ejected as an outlier: an env hides it (returns

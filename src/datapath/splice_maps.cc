@@ -180,7 +180,15 @@ skw_backend_load LoadCounters::Read(std::uint32_t backend_id) const {
       .outstanding_requests =
           std::atomic_ref<__u64>(load->outstanding_requests).load(std::memory_order_relaxed),
       .ejected_until_ns =
-          std::atomic_ref<__u64>(load->ejected_until_ns).load(std::memory_order_relaxed)};
+          std::atomic_ref<__u64>(load->ejected_until_ns).load(std::memory_order_relaxed),
+      .cluster_conns =
+          std::atomic_ref<__u64>(load->cluster_conns).load(std::memory_order_relaxed)};
+}
+
+void LoadCounters::SetClusterConns(std::uint32_t backend_id, std::uint64_t connections) {
+  skw_backend_load* load = At(backend_id);
+  if (load == nullptr) return;
+  std::atomic_ref<__u64>(load->cluster_conns).store(connections, std::memory_order_relaxed);
 }
 
 absl::StatusOr<std::unique_ptr<SplicerLease>> SplicerLease::Open(const std::string& pin_dir) {

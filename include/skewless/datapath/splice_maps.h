@@ -70,7 +70,7 @@ class MappedArray {
   std::size_t length_ = 0;
 };
 
-// skw_backend_loads, mmapped read-write. Every method is lock-free and safe from any
+// skw_backend_loads, mmapped read-write (the splicer's counts, the agent's cluster load). Every method is lock-free and safe from any
 // thread; ids outside [1, SKW_MAX_BACKENDS) are ignored.
 class LoadCounters {
  public:
@@ -84,6 +84,8 @@ class LoadCounters {
   void ResetOutstanding(std::uint32_t backend_id);
   // ejected_until_ns = max(current, until_ns) (bpf_ktime_get_ns clock).
   void EjectUntil(std::uint32_t backend_id, std::uint64_t until_ns);
+  // cluster_conns = connections (the agent's: every other node's share of the load).
+  void SetClusterConns(std::uint32_t backend_id, std::uint64_t connections);
   skw_backend_load Read(std::uint32_t backend_id) const;
 
  private:
