@@ -31,6 +31,13 @@ inline constexpr std::string_view kClusterLoadAssignmentTypeUrl =
 // Ours: the Node an agent runs on (its zone), for agents only.
 inline constexpr std::string_view kNodeInfoTypeUrl =
     "type.googleapis.com/skewless.agent.v1.NodeInfo";
+// Ours: a Cluster's cluster-wide load, summed from LRS reports, for agents only (resource
+// name = the Cluster's name).
+inline constexpr std::string_view kClusterLoadTypeUrl =
+    "type.googleapis.com/skewless.load.v1.ClusterLoad";
+// The LRS method every reporter streams to (Envoy's Load Reporting Service).
+inline constexpr std::string_view kLoadStatsMethod =
+    "/envoy.service.load_stats.v3.LoadReportingService/StreamLoadStats";
 // Embedded (Any) types, not resources.
 inline constexpr std::string_view kHttpConnectionManagerTypeUrl =
     "type.googleapis.com/"
