@@ -1545,16 +1545,78 @@ def write_report(path, command, ceiling, lab, connect):
         f.write("\n".join(lines))
 
 
+POLICY_BEGIN = "<!-- policy-sim:begin -->"
+POLICY_END = "<!-- policy-sim:end -->"
+# The model's cases: (label, flags). The product's defaults come first; the others show
+# what each knob is worth.
+POLICY_CASES = [
+    ("12 nodes x 1 client, 6 pods; agents report on change (>= 250 ms apart, 5 s heartbeat), "
+     "the control plane publishes every 250 ms",
+     ["--report-interval-ms", "5000", "--report-on-change-ms", "250",
+      "--publish-interval-ms", "250"]),
+    ("the same, 2 clients per node",
+     ["--report-interval-ms", "5000", "--report-on-change-ms", "250",
+      "--publish-interval-ms", "250", "--clients-per-node", "2"]),
+    ("the same, 10 s slow start",
+     ["--report-interval-ms", "5000", "--report-on-change-ms", "250",
+      "--publish-interval-ms", "250", "--slow-start-ms", "10000"]),
+    ("12 nodes x 1 client, 6 pods; reports only every 2 s, published every 1 s",
+     ["--report-interval-ms", "2000", "--publish-interval-ms", "1000"]),
+    ("100 nodes x 1 client, 20 pods (above the 16-pod scan: P2C)",
+     ["--report-interval-ms", "5000", "--report-on-change-ms", "250",
+      "--publish-interval-ms", "250", "--nodes", "100", "--pods", "20"]),
+]
+
+
+def policy_bench(bin_dir, quick):
+    """select.h under every policy across many simulated nodes (skewless-policy-sim)."""
+    runs = []
+    for label, flags in POLICY_CASES:
+        say(f"policy: {label}")
+        argv = [f"{bin_dir}/skewless-policy-sim", "--rounds", "10" if quick else "50"] + flags
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+        runs.append((label, " ".join(flags), json.loads(out.strip().splitlines()[-1])))
+    return runs
+
+
+def policy_section(command, runs):
+    lines = [
+        POLICY_BEGIN,
+        "## Connect-time policy across nodes (model)",
+        "",
+        f"`{command}` on {platform.node()}, "
+        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        "`skewless-policy-sim`: every simulated node chooses with select.h itself; the clock, "
+        "the LRS reports and the control plane's ClusterLoad publishes are simulated, so a "
+        "node sees every other node's connections as old as those make them. Figures are "
+        "connections per pod, max/mean (1.00 is perfect), as mean / worst over the rounds "
+        "(seeds). Rollout: each client connects once, at a uniform time over 30 s. Burst: all "
+        "within 100 ms (nobody can know of the others' picks in time). Churn: clients "
+        "reconnect every 30 s (±10%); one pod dies at 60 s and returns at 62 s; sampled every "
+        "second after its return. Returning pod: its peak connections over its fair share.",
+    ]
+    for label, flags, r in runs:
+        lines += ["", f"**{label}** (`{flags}`, {r['rounds']} rounds)", "",
+                  "| policy | rollout | burst | churn | returning pod peak / fair |",
+                  "|---|---:|---:|---:|---:|"]
+        for p in r["policies"]:
+            cell = lambda k: f"{p[k]['mean']:.2f} / {p[k]['worst']:.2f}"
+            lines.append(f"| {p['name']} | {cell('rollout')} | {cell('burst')} | {cell('churn')} "
+                         f"| {cell('returning_pod_peak_share')} |")
+    lines.append(POLICY_END)
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("build_dir")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    parser.add_argument("--only", choices=["xds", "agent", "splicer", "abuse"],
+    parser.add_argument("--only", choices=["xds", "agent", "splicer", "abuse", "policy"],
                         help="run one section and replace just that section of the report")
     args = parser.parse_args()
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 and args.only != "policy":
         sys.exit("bench: needs root (the lab creates namespaces)")
     bin_dir = os.path.join(os.path.abspath(args.build_dir), "bin")
     flags = (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
@@ -1570,6 +1632,11 @@ def main():
         splice_section(args.output, abuse_section(command, abuse_bench(bin_dir, args.quick)),
                        ABUSE_BEGIN, ABUSE_END)
         say(f"updated the splicer abuse section of {args.output}")
+        return
+    if args.only == "policy":
+        splice_section(args.output, policy_section(command, policy_bench(bin_dir, args.quick)),
+                       POLICY_BEGIN, POLICY_END)
+        say(f"updated the policy section of {args.output}")
         return
     if args.only == "xds":
         splice_section(args.output, xds_section(command, xds_bench(bin_dir, args.quick)))
@@ -1590,11 +1657,13 @@ def main():
     agent = agent_bench(bin_dir, args.quick)
     splicer = splicer_bench(bin_dir, args.quick)
     abuse = abuse_bench(bin_dir, args.quick)
+    policy = policy_bench(bin_dir, args.quick)
     write_report(args.output, command, ceiling, lab, connect)
     splice_section(args.output, xds_section(command, xds))
     splice_section(args.output, agent_section(command, agent), AGENT_BEGIN, AGENT_END)
     splice_section(args.output, splicer_section(command, splicer), SPLICER_BEGIN, SPLICER_END)
     splice_section(args.output, abuse_section(command, abuse), ABUSE_BEGIN, ABUSE_END)
+    splice_section(args.output, policy_section(command, policy), POLICY_BEGIN, POLICY_END)
     say(f"wrote {args.output}")
 
 

@@ -96,8 +96,17 @@ enum skw_lb_policy {
   // Uniformly random inside the tier, load ignored and no spill by load (kube-proxy's
   // choice, for A/B runs and for workloads whose load the counts do not reflect).
   SKW_LB_RANDOM = 1,
-  SKW_LB_POLICY_COUNT = 2,
+  // Every backend of a tier of up to SKW_SELECT_SCAN_MAX weighed and the cheapest taken
+  // (ties at random); P2C above that. With every node's load known (cluster_conns), this
+  // is what keeps a few long-lived connections per node even across pods.
+  SKW_LB_LEAST_LOADED = 2,
+  SKW_LB_POLICY_COUNT = 3,
 };
+
+// SKW_LB_LEAST_LOADED weighs every backend of a tier this small (both sides: select.h and
+// the splicer's picker); a larger one gets P2C. The bound keeps the loop, three map
+// lookups a turn, within the verifier's budget and a connect's cost near P2C's.
+#define SKW_SELECT_SCAN_MAX 16
 
 struct skw_service {
   __u32 service_id;            // key of the service's backend set in skw_backend_sets
@@ -271,7 +280,8 @@ enum skw_reason {
   SKW_REASON_NOT_A_SERVICE = 7,       // destination is no VIP: untouched
   SKW_REASON_SPLICED = 8,             // sent to the node's HTTP/2 splicer
   SKW_REASON_RANDOM = 9,              // SKW_LB_RANDOM: uniformly inside the tier used
-  SKW_REASON_COUNT = 10,
+  SKW_REASON_LEAST_LOADED = 10,       // SKW_LB_LEAST_LOADED: the whole tier used weighed
+  SKW_REASON_COUNT = 11,
 };
 
 struct skw_choice {

@@ -108,6 +108,22 @@ static __always_inline __u64 skw_cost(__u64 active_conns, __u16 weight, __u32 ra
   return (active_conns + 1) * 1000000ull / (effective_weight * ramp_permille);
 }
 
+/* Weighs backend_id (in slot `offset` of its tier) into *out; 0 when it cannot take the
+ * connection (no such slot or backend, ejected, unused). */
+static __always_inline int skw_weigh(void *env, const struct skw_service *service, __u64 now_ns,
+                                     __u32 backend_id, __u32 offset, struct skw_candidate *out) {
+  if (backend_id == 0) return 0;
+  const struct skw_backend *backend = skw_env_backend(env, backend_id);
+  if (!backend || !skw_backend_usable(backend)) return 0;
+  out->backend_id = backend_id;
+  out->offset = offset;
+  out->active_conns = skw_env_active(env, backend_id);
+  if (out->active_conns > SKW_SELECT_ACTIVE_CAP) out->active_conns = SKW_SELECT_ACTIVE_CAP;
+  out->cost =
+      skw_cost(out->active_conns, backend->weight, skw_ramp_permille(service, backend, now_ns));
+  return 1;
+}
+
 /* Draws one usable backend from the tier's slots [first_slot, first_slot +
  * n_slots), never the slot at offset skip_offset (pass n_slots for "none")
  * nor backend skip_id. The skipped slot is removed from the range before
@@ -132,18 +148,41 @@ static __always_inline int skw_pick(void *env, const struct skw_service *service
     }
     __u32 offset = (skipping && position >= skip_offset) ? position + 1 : position;
     __u32 backend_id = skw_env_slot(env, first_slot + offset);
-    if (backend_id == 0 || backend_id == skip_id) continue;
-    const struct skw_backend *backend = skw_env_backend(env, backend_id);
-    if (!backend || !skw_backend_usable(backend)) continue;
-    out->backend_id = backend_id;
-    out->offset = offset;
-    out->active_conns = skw_env_active(env, backend_id);
-    if (out->active_conns > SKW_SELECT_ACTIVE_CAP) out->active_conns = SKW_SELECT_ACTIVE_CAP;
-    out->cost =
-        skw_cost(out->active_conns, backend->weight, skw_ramp_permille(service, backend, now_ns));
-    return 1;
+    if (backend_id == skip_id) continue;
+    if (skw_weigh(env, service, now_ns, backend_id, offset, out)) return 1;
   }
   return 0;
+}
+
+/* Least loaded over a whole tier of at most SKW_SELECT_SCAN_MAX slots: every usable
+ * backend weighed, the cheapest wins, ties broken uniformly by a random key drawn per
+ * backend (no slot position is favoured). Only the winner is kept (*first): a counter or
+ * a runner-up would be state the verifier tracks precisely across iterations, and the
+ * paths it must walk would grow with every turn. Returns 0, 1, or 2 when more than one
+ * backend was weighed. */
+static __always_inline int skw_scan(void *env, const struct skw_service *service, __u64 now_ns,
+                                    __u32 first_slot, __u32 n_slots, struct skw_candidate *first,
+                                    struct skw_candidate *winner) {
+  __u32 first_key = 0;
+  int several = 0;
+  first->backend_id = 0;
+  for (__u32 offset = 0; offset < SKW_SELECT_SCAN_MAX; offset++) {
+    if (offset >= n_slots) break;
+    struct skw_candidate c = {0, 0, 0, 0};
+    if (!skw_weigh(env, service, now_ns, skw_env_slot(env, first_slot + offset), offset, &c)) {
+      continue;
+    }
+    __u32 key = skw_env_random(env);
+    if (first->backend_id != 0) several = 1;
+    if (first->backend_id == 0 || c.cost < first->cost ||
+        (c.cost == first->cost && key < first_key)) {
+      *first = c;
+      first_key = key;
+    }
+  }
+  *winner = *first;
+  if (first->backend_id == 0) return 0;
+  return several ? 2 : 1;
 }
 
 /* Power of Two Choices over two distinct slots of one tier. Returns how many
@@ -175,7 +214,17 @@ static __always_inline int skw_choose_in_tier(void *env, const struct skw_servic
     *winner = *first;
     return 1;
   }
+  if (service->lb_policy == SKW_LB_LEAST_LOADED && n_slots <= SKW_SELECT_SCAN_MAX) {
+    second->backend_id = 0;
+    second->cost = 0;
+    return skw_scan(env, service, now_ns, first_slot, n_slots, first, winner);
+  }
   return skw_p2c(env, service, now_ns, first_slot, n_slots, first, second, winner);
+}
+
+/* Whether skw_choose_in_tier weighed the whole tier of n_slots rather than two draws. */
+static __always_inline int skw_scanned(const struct skw_service *service, __u32 n_slots) {
+  return service->lb_policy == SKW_LB_LEAST_LOADED && n_slots <= SKW_SELECT_SCAN_MAX;
 }
 
 /* spill_rule.h's rule on active connections, with the node's thresholds. */
@@ -245,9 +294,10 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
         skw_choice_set(out, SKW_REASON_SPILL_OVERLOAD, &other, &winner, &other, 2);
         return 0;
       }
-      __u32 reason = random_policy  ? SKW_REASON_RANDOM
-                     : n_found == 2 ? SKW_REASON_P2C_PREFERRED
-                                    : SKW_REASON_SINGLE;
+      __u32 reason = random_policy                       ? SKW_REASON_RANDOM
+                     : n_found == 1                      ? SKW_REASON_SINGLE
+                     : skw_scanned(service, n_preferred) ? SKW_REASON_LEAST_LOADED
+                                                         : SKW_REASON_P2C_PREFERRED;
       skw_choice_set(out, reason, &winner, &first, &second, n_found);
       return 0;
     }
@@ -261,10 +311,11 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
   n_found =
       skw_choose_in_tier(env, service, now_ns, rest_first, rest_count, &first, &second, &winner);
   if (n_found) {
-    __u32 reason = prefer_local    ? SKW_REASON_SPILL_NO_PREFERRED
-                   : random_policy ? SKW_REASON_RANDOM
-                   : n_found == 2  ? SKW_REASON_P2C_READY
-                                   : SKW_REASON_SINGLE;
+    __u32 reason = prefer_local                       ? SKW_REASON_SPILL_NO_PREFERRED
+                   : random_policy                    ? SKW_REASON_RANDOM
+                   : n_found == 1                     ? SKW_REASON_SINGLE
+                   : skw_scanned(service, rest_count) ? SKW_REASON_LEAST_LOADED
+                                                      : SKW_REASON_P2C_READY;
     skw_choice_set(out, reason, &winner, &first, &second, n_found);
     return 0;
   }

@@ -167,7 +167,8 @@ absl::StatusOr<IssuedCertificate> IssueServingCertificate(const CertificateAutho
   if (!ca_cert || !ca_key) return absl::FailedPreconditionError(OpenSslError("CA PEM"));
   KeyPtr key = key_pem.empty() ? KeyPtr(EVP_EC_gen("P-256")) : ParseKey(key_pem);
   if (!key) {
-    return absl::InternalError(OpenSslError(key_pem.empty() ? "key generation" : "serving key PEM"));
+    return absl::InternalError(
+        OpenSslError(key_pem.empty() ? "key generation" : "serving key PEM"));
   }
   absl::StatusOr<CertPtr> cert =
       NewCertificate(key.get(), dns_names.front(), ca_cert.get(), lifetime);

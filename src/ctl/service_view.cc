@@ -216,6 +216,8 @@ std::string ReasonName(std::uint32_t reason) {
       return "spliced";
     case SKW_REASON_RANDOM:
       return "random";
+    case SKW_REASON_LEAST_LOADED:
+      return "least-loaded";
     default:
       return absl::StrCat("reason-", reason);
   }

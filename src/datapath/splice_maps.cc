@@ -181,8 +181,7 @@ skw_backend_load LoadCounters::Read(std::uint32_t backend_id) const {
           std::atomic_ref<__u64>(load->outstanding_requests).load(std::memory_order_relaxed),
       .ejected_until_ns =
           std::atomic_ref<__u64>(load->ejected_until_ns).load(std::memory_order_relaxed),
-      .cluster_conns =
-          std::atomic_ref<__u64>(load->cluster_conns).load(std::memory_order_relaxed)};
+      .cluster_conns = std::atomic_ref<__u64>(load->cluster_conns).load(std::memory_order_relaxed)};
 }
 
 void LoadCounters::SetClusterConns(std::uint32_t backend_id, std::uint64_t connections) {

@@ -21,7 +21,7 @@ struct Candidate {
 
 struct Picked {
   Candidate winner;
-  int weighed = 0;  // how many candidates were weighed (1 or 2)
+  int weighed = 0;  // how many candidates were weighed, counted up to 2
 };
 
 class Picker {

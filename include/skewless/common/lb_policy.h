@@ -14,6 +14,7 @@ namespace skewless {
 inline constexpr std::string_view kLbPolicyNames[SKW_LB_POLICY_COUNT] = {
     "least-request",  // SKW_LB_LEAST_REQUEST
     "random",         // SKW_LB_RANDOM
+    "least-loaded",   // SKW_LB_LEAST_LOADED
 };
 
 inline std::optional<std::uint8_t> ParseLbPolicy(std::string_view name) {
@@ -28,7 +29,7 @@ inline std::string_view LbPolicyName(std::uint8_t policy) {
   return kLbPolicyNames[policy < SKW_LB_POLICY_COUNT ? policy : std::uint8_t{SKW_LB_LEAST_REQUEST}];
 }
 
-// "least-request, random": the known names, for error messages and --help.
+// "least-request, random, least-loaded": the known names, for error messages and --help.
 inline std::string LbPolicyNameList(std::string_view separator = ", ") {
   std::string list;
   for (std::string_view name : kLbPolicyNames) {

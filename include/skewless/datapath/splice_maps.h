@@ -70,8 +70,8 @@ class MappedArray {
   std::size_t length_ = 0;
 };
 
-// skw_backend_loads, mmapped read-write (the splicer's counts, the agent's cluster load). Every method is lock-free and safe from any
-// thread; ids outside [1, SKW_MAX_BACKENDS) are ignored.
+// skw_backend_loads, mmapped read-write (the splicer's counts, the agent's cluster load). Every
+// method is lock-free and safe from any thread; ids outside [1, SKW_MAX_BACKENDS) are ignored.
 class LoadCounters {
  public:
   static absl::StatusOr<std::unique_ptr<LoadCounters>> Open(const std::string& pin_dir);

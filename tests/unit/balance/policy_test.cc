@@ -1,5 +1,6 @@
 // The Service's policy (BalanceOptions::lb_policy, Backends::SetPolicy): random ignores load
-// and spills by none; switching policy keeps every backend's state.
+// and spills by none; least-loaded weighs the whole tier; switching policy keeps every
+// backend's state.
 #include "balance_test_util.h"
 
 namespace skewless::balance::test {
@@ -55,6 +56,20 @@ TEST(Policy, SwitchingPolicyTakesEffectAtTheNextPickAndKeepsState) {
   EXPECT_EQ(StatusOf(backends.Statuses(kT0), "a:80")->outstanding_streams, 20u);
   backends.SetPolicy(SKW_LB_LEAST_REQUEST);
   EXPECT_EQ(picks_of_a(1000), 0);
+}
+
+TEST(Policy, LeastLoadedTakesTheOneIdleBackendEveryTime) {
+  Backends backends(BalanceOptions{.lb_policy = SKW_LB_LEAST_LOADED});
+  ASSERT_TRUE(backends.Update(kT0, FourBackends()).ok());
+  for (const char* busy : {"a:80", "b:80", "d:80"}) {
+    ASSERT_TRUE(backends.OnStreamStart(*backends.Find(busy), kT0));
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 500; ++i) {
+    const std::optional<Choice> choice = backends.Pick(kT0, rng);
+    ASSERT_TRUE(choice);
+    ASSERT_EQ(AddressOf(backends, *choice), "c:80") << "P2C would miss it half the time";
+  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // path and then the certificate path, so at no instant during a renewal may those two
 // reads return a key and a certificate that do not belong together (a mismatched pair
 // fails every handshake until the watcher's next refresh).
+#include "serving_cert_files.h"
+
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -13,7 +15,6 @@
 #include <thread>
 
 #include "cert_authority.h"
-#include "serving_cert_files.h"
 
 namespace skewless::controlplane {
 namespace {
