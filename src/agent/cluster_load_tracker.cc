@@ -26,8 +26,15 @@ absl::Status ClusterLoadTracker::OnClusterLoads(
     const std::vector<std::string>& removed, bool full_state, Clock::time_point now) {
   std::vector<std::string> errors;
   std::set<std::string> present;
-  if (full_state) loads_.clear();
-  for (const std::string& name : removed) loads_.erase(name);
+  // An answer that neither names a load nor drops one we hold is what a control plane
+  // without ClusterLoad sends for names it does not know: it confirms nothing.
+  bool news = !updated.empty();
+  if (full_state) {
+    news = news || !loads_.empty();
+    loads_.clear();
+  }
+  for (const std::string& name : removed) news = loads_.erase(name) > 0 || news;
+  if (!news) return absl::OkStatus();
   for (const skewless::load::v1::ClusterLoad& load : updated) {
     if (load.cluster_name().empty()) {
       errors.push_back("a ClusterLoad without cluster_name");

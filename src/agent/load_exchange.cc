@@ -11,8 +11,9 @@ LoadExchange::LoadExchange(datapath::LoadCounters& counters,
                            std::chrono::milliseconds max_age, prometheus::Registry& registry)
     : counters_(counters),
       steered_(std::move(steered)),
-      updates_(registry.AddCounter("skewless_agent_cluster_load_updates_total",
-                                   "ClusterLoad responses (cluster-wide load) applied.")),
+      updates_(registry.AddCounter(
+          "skewless_agent_cluster_load_updates_total",
+          "ClusterLoad updates (cluster-wide load) applied from the ADS stream.")),
       age_(registry.AddGauge("skewless_agent_cluster_load_age_seconds",
                              "Seconds since the last ClusterLoad update (-1 before the first).")),
       backends_(registry.AddGauge(
@@ -70,9 +71,9 @@ absl::Status LoadExchange::OnClusterLoads(
     const std::vector<std::string>& removed, bool full_state) {
   std::vector<SteeredEndpoint> steered = steered_();
   std::lock_guard lock(mutex_);
-  absl::Status applied =
-      tracker_.OnClusterLoads(updated, removed, full_state, ClusterLoadTracker::Clock::now());
-  updates_.With({}).Increment();
+  const auto now = ClusterLoadTracker::Clock::now();
+  absl::Status applied = tracker_.OnClusterLoads(updated, removed, full_state, now);
+  if (tracker_.Age(now) == std::chrono::nanoseconds(0)) updates_.With({}).Increment();
   RefreshLocked(std::move(steered));
   return applied;
 }

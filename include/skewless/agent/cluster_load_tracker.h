@@ -37,6 +37,8 @@ class ClusterLoadTracker {
 
   // `full_state`: `updated` is every ClusterLoad there is (state of the world); else
   // (delta) only `removed` are dropped. Errors name the resource; the valid ones apply.
+  // An empty answer about loads never held (a control plane that does not publish
+  // ClusterLoad) is not an update: the figures keep ageing.
   absl::Status OnClusterLoads(const std::vector<skewless::load::v1::ClusterLoad>& updated,
                               const std::vector<std::string>& removed, bool full_state,
                               Clock::time_point now);

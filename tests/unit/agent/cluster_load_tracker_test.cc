@@ -126,6 +126,19 @@ TEST_F(ClusterLoadTrackerTest, ANewStreamThatBringsNoClusterLoadLetsTheOldFigure
   EXPECT_TRUE(tracker_.Fresh(t0_ + 1h));
 }
 
+TEST_F(ClusterLoadTrackerTest, AnEmptyAnswerAboutUnknownLoadsConfirmsNothing) {
+  ASSERT_TRUE(tracker_.OnClusterLoads({}, {"echo", "web"}, false, t0_).ok());
+  ASSERT_TRUE(tracker_.OnClusterLoads({}, {}, true, t0_).ok());
+  EXPECT_FALSE(tracker_.Fresh(t0_));
+  EXPECT_FALSE(tracker_.Age(t0_).has_value());
+  // Dropping a load that was held is news.
+  ASSERT_TRUE(
+      tracker_.OnClusterLoads({Load("echo", {{"10.0.0.1", 8080, 6}})}, {}, false, t0_).ok());
+  tracker_.OnStreamEnd(t0_ + 1s);
+  ASSERT_TRUE(tracker_.OnClusterLoads({}, {"echo"}, false, t0_ + 20s).ok());
+  EXPECT_EQ(*tracker_.Age(t0_ + 20s), 0s);
+}
+
 TEST_F(ClusterLoadTrackerTest, NothingIsFreshBeforeTheFirstClusterLoad) {
   EXPECT_FALSE(tracker_.Fresh(t0_));
   EXPECT_FALSE(tracker_.Age(t0_).has_value());
