@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   bool uninstall_on_stop = false;
   std::optional<std::string> ca_file, server_name, token_file, client_cert_file, client_key_file;
   bool plaintext = false;
-  std::optional<bool> load_reporting;
+  bool load_reporting = true;
   std::optional<double> cluster_load_max_age_s;
   app.add_option(
       "--config", config_path,
@@ -74,10 +74,13 @@ int main(int argc, char** argv) {
   app.add_flag("--plaintext", plaintext,
                "Talk to the control plane without TLS (h2c): only for a control plane run with "
                "--plaintext, e.g. on loopback; excludes every TLS flag and --token-file");
-  app.add_flag("--load-reporting,!--no-load-reporting", load_reporting,
-               "Report this node's open connections per backend to the control plane over "
-               "LRS, on the ADS stream's transport and credentials (default on; "
-               "--load-reporting=false or --no-load-reporting turns it off)");
+  // A plain bool and its count: CLI11 fills a std::optional<bool> flag even when absent,
+  // which would turn reporting off by default.
+  CLI::Option* load_reporting_flag =
+      app.add_flag("--load-reporting,!--no-load-reporting", load_reporting,
+                   "Report this node's open connections per backend to the control plane over "
+                   "LRS, on the ADS stream's transport and credentials (default on; "
+                   "--load-reporting=false or --no-load-reporting turns it off)");
   app.add_option("--cluster-load-max-age", cluster_load_max_age_s,
                  "Seconds cluster-wide load (ClusterLoad over ADS) stays in use once the "
                  "control plane stops confirming it; then every backend's cluster_conns is "
@@ -192,7 +195,7 @@ int main(int argc, char** argv) {
   if (client_cert_file) config.tls_client_cert_file = *client_cert_file;
   if (client_key_file) config.tls_client_key_file = *client_key_file;
   if (plaintext) config.plaintext = true;
-  if (load_reporting) config.load_reporting = *load_reporting;
+  if (load_reporting_flag->count() > 0) config.load_reporting = load_reporting;
   if (cluster_load_max_age_s) {
     if (*cluster_load_max_age_s < 0 || *cluster_load_max_age_s > 3600) {
       std::cerr << "skewless-agent: --cluster-load-max-age: expected 0-3600 seconds\n";
