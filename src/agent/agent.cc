@@ -147,7 +147,10 @@ class AgentImpl final : public Agent, public AdsHandler {
     return load_->OnClusterLoads(updated, removed, full_state);
   }
   absl::Status OnNodeInfo(const std::optional<skewless::agent::v1::NodeInfo>& info) override {
-    return Timed([&] { return sync_.OnNodeInfo(info); });
+    absl::Status applied = Timed([&] { return sync_.OnNodeInfo(info); });
+    // It may have completed the stream's state, and so programmed everything.
+    if (load_) load_->Refresh();
+    return applied;
   }
   absl::Status OnClusters(const std::vector<envoy::config::cluster::v3::Cluster>& updated,
                           const std::vector<std::string>& removed, bool full_state) override {
@@ -202,7 +205,12 @@ class AgentImpl final : public Agent, public AdsHandler {
           return sync_.SteeredEndpoints();
         },
         config_.cluster_load_max_age, registry_);
-    load_->Start();
+    std::vector<std::uint32_t> adopted;
+    {
+      std::lock_guard lock(mutex_);
+      adopted = table_.BackendIds();
+    }
+    load_->Start(adopted);
     if (!config_.load_reporting) return;
     lrs_ = std::make_unique<LrsClient>(LrsClientOptions{.servers = config_.xds_servers,
                                                         .node_name = config_.node_name,

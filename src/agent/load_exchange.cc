@@ -31,18 +31,13 @@ LoadExchange::LoadExchange(datapath::LoadCounters& counters,
 
 LoadExchange::~LoadExchange() { Stop(); }
 
-void LoadExchange::Start() {
+void LoadExchange::Start(const std::vector<std::uint32_t>& adopted_backends) {
+  for (std::uint32_t id : adopted_backends) counters_.SetClusterConns(id, 0);
+  Refresh();
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      // Unlocked for the sample: `steered_` takes the agent's lock, which the ADS thread
-      // holds while it calls into this object.
-      lock.unlock();
-      std::vector<SteeredEndpoint> steered = steered_();
-      lock.lock();
-      if (stopping_) break;
-      RefreshLocked(std::move(steered));
-      wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    while (!wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
+      ApplyLocked();
     }
   });
 }
@@ -54,6 +49,13 @@ void LoadExchange::Stop() {
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mutex_);
+  if (stopped_) return;
+  stopped_ = true;
+  tracker_.SetEndpoints({});
+  for (const auto& [backend_id, connections] : tracker_.Plan(ClusterLoadTracker::Clock::now())) {
+    counters_.SetClusterConns(backend_id, connections);
+  }
 }
 
 void LoadExchange::OnStreamStart() {
@@ -69,24 +71,26 @@ void LoadExchange::OnStreamEnd() {
 absl::Status LoadExchange::OnClusterLoads(
     const std::vector<skewless::load::v1::ClusterLoad>& updated,
     const std::vector<std::string>& removed, bool full_state) {
-  std::vector<SteeredEndpoint> steered = steered_();
   std::lock_guard lock(mutex_);
   const auto now = ClusterLoadTracker::Clock::now();
   absl::Status applied = tracker_.OnClusterLoads(updated, removed, full_state, now);
   if (tracker_.Age(now) == std::chrono::nanoseconds(0)) updates_.With({}).Increment();
-  RefreshLocked(std::move(steered));
+  ApplyLocked();
   return applied;
 }
 
 void LoadExchange::Refresh() {
+  // Unlocked while listing: `steered_` takes the agent's lock, which the ADS thread holds
+  // while it calls into this object.
   std::vector<SteeredEndpoint> steered = steered_();
   std::lock_guard lock(mutex_);
-  RefreshLocked(std::move(steered));
+  steered_now_ = steered;
+  tracker_.SetEndpoints(std::move(steered));
+  ApplyLocked();
 }
 
-void LoadExchange::RefreshLocked(std::vector<SteeredEndpoint> steered) {
+void LoadExchange::ApplyLocked() {
   const auto now = ClusterLoadTracker::Clock::now();
-  tracker_.SetEndpoints(std::move(steered));
   for (const auto& [backend_id, connections] : tracker_.Plan(now)) {
     counters_.SetClusterConns(backend_id, connections);
   }
@@ -109,21 +113,21 @@ void LoadExchange::RefreshLocked(std::vector<SteeredEndpoint> steered) {
 }
 
 std::vector<EndpointLoadSample> LoadExchange::SampleLoads() {
+  std::lock_guard lock(mutex_);
   std::vector<EndpointLoadSample> samples;
-  for (SteeredEndpoint& endpoint : steered_()) {
+  samples.reserve(steered_now_.size());
+  for (const SteeredEndpoint& endpoint : steered_now_) {
     const skw_backend_load load = counters_.Read(endpoint.backend_id);
-    samples.push_back({.endpoint = std::move(endpoint),
-                       .active_conns = load.active_conns,
-                       .total_conns = load.total_conns});
+    samples.push_back(
+        {.endpoint = endpoint, .active_conns = load.active_conns, .total_conns = load.total_conns});
   }
   return samples;
 }
 
 void LoadExchange::OnReportSent(ReportedShares shares) {
-  std::vector<SteeredEndpoint> steered = steered_();
   std::lock_guard lock(mutex_);
   tracker_.OnReportSent(std::move(shares));
-  RefreshLocked(std::move(steered));
+  ApplyLocked();
 }
 
 }  // namespace skewless::agent

@@ -241,7 +241,8 @@ class AgentLoadTest : public ::testing::Test {
     }
   }
 
-  void StartAgent(const std::string& server) {
+  // `ready`: wait for the agent's first complete state (a control plane that answers).
+  void StartAgent(const std::string& server, bool ready = true, bool uninstall_on_stop = true) {
     agent::AgentConfig config;
     config.node_name = "node-1";
     config.xds_servers = {server};
@@ -249,13 +250,13 @@ class AgentLoadTest : public ::testing::Test {
     config.cgroup = cgroup_->path();
     config.pin_dir = SteerPinDir();
     config.http_listen = "127.0.0.1:0";
-    config.uninstall_on_stop = true;
+    config.uninstall_on_stop = uninstall_on_stop;
     config.cluster_load_max_age = 2s;
     auto agent = agent::Agent::Start(config);
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = *std::move(agent);
-    for (int i = 0; i < 100 && !agent_->Ready(); ++i) std::this_thread::sleep_for(50ms);
-    ASSERT_TRUE(agent_->Ready()) << "the agent never wrote a complete state";
+    for (int i = 0; ready && i < 100 && !agent_->Ready(); ++i) std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(!ready || agent_->Ready()) << "the agent never wrote a complete state";
     auto counters = datapath::LoadCounters::Open(SteerPinDir());
     ASSERT_TRUE(counters.ok()) << counters.status();
     counters_ = *std::move(counters);
@@ -408,6 +409,39 @@ TEST_F(AgentLoadTest, AControlPlaneWithoutLrsOrClusterLoadIsFollowedAndSteeringU
   EXPECT_THAT(metrics, ::testing::HasSubstr("skewless_agent_cluster_load_fresh 0"));
   child->SendSignal();
   EXPECT_EQ(child->Wait(), 0);
+}
+
+TEST_F(AgentLoadTest, AStoppingAgentZeroesWhatItWroteAndANewOneClearsWhatACrashedOneLeft) {
+  {
+    FakeControlPlane control_plane(EchoPort(backends_));
+    StartAgent(control_plane.address(), /*ready=*/true, /*uninstall_on_stop=*/false);
+    skewless::load::v1::ClusterLoad load;
+    load.set_cluster_name(kCluster);
+    for (int i = 0; i < 2; ++i) {
+      auto* endpoint = load.add_endpoints();
+      endpoint->set_address(backends_[i].ip);
+      endpoint->set_port(backends_[i].port);
+      endpoint->set_connections(5 + i);
+    }
+    control_plane.PushClusterLoad(load);
+    ASSERT_TRUE(Eventually([&] { return ClusterConns() == std::vector<std::uint64_t>{5, 6}; }));
+    // SIGTERM without uninstall: the data path stays, without others' load of the past.
+    agent_->Shutdown();
+    EXPECT_EQ(ClusterConns(), (std::vector<std::uint64_t>{0, 0}));
+    agent_.reset();
+  }
+  // What an agent killed with -9 would have left.
+  counters_->SetClusterConns(1, 77);
+  counters_->SetClusterConns(2, 78);
+  // The next one adopts the maps; with no control plane to vouch for those figures it
+  // clears them at once, before any stream.
+  int dead_port = 0;
+  {
+    FakeControlPlane gone(EchoPort(backends_));
+    dead_port = std::stoi(gone.address().substr(gone.address().rfind(':') + 1));
+  }
+  StartAgent("127.0.0.1:" + std::to_string(dead_port), /*ready=*/false);
+  EXPECT_EQ(ClusterConns(), (std::vector<std::uint64_t>{0, 0}));
 }
 
 }  // namespace

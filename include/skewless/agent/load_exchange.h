@@ -1,7 +1,9 @@
 // The agent's two-way load traffic with the control plane, over the pinned
 // skw_backend_loads map: samples this node's counters for LRS reports, and writes the
-// cluster-wide figures (ClusterLoadTracker) into cluster_conns, now on every update and
-// once a second for staleness and backends that left.
+// cluster-wide figures (ClusterLoadTracker) into cluster_conns, at once on every update
+// and once a second for staleness. The programmed endpoints are read from the agent only
+// when it says they may have changed (Refresh): at 100,000 endpoints listing them costs
+// milliseconds, which a once-a-second tick should not spend.
 #pragma once
 
 #include <chrono>
@@ -21,22 +23,27 @@ namespace skewless::agent {
 
 class LoadExchange final : public LoadSource {
  public:
-  // `steered`: the endpoints programmed now, called without this object's lock held.
+  // `steered`: the endpoints programmed now; called from Start and Refresh only, without
+  // this object's lock held.
   LoadExchange(datapath::LoadCounters& counters,
                std::function<std::vector<SteeredEndpoint>()> steered,
                std::chrono::milliseconds max_age, prometheus::Registry& registry);
   ~LoadExchange() override;  // stops
 
-  void Start();
-  void Stop();  // joins; the values written stay (they age out in no one's hands, so a
-                // restarted agent zeroes what it does not confirm on its first pass)
+  // `adopted_backends`: ids a previous agent may have left a cluster_conns on; zeroed, as
+  // nothing vouches for them until the control plane speaks.
+  void Start(const std::vector<std::uint32_t>& adopted_backends);
+  // Joins and zeroes every cluster_conns written: no agent is left to age them, and the
+  // data path must not steer by other nodes' load of long ago.
+  void Stop();
 
   // From the ADS stream.
   void OnStreamStart();
   void OnStreamEnd();
   absl::Status OnClusterLoads(const std::vector<skewless::load::v1::ClusterLoad>& updated,
                               const std::vector<std::string>& removed, bool full_state);
-  // The programmed endpoints may have changed: write what follows now.
+  // The programmed endpoints may have changed (after every xDS update): read them again
+  // and write what follows now (a backend that left has its cluster_conns cleared).
   void Refresh();
 
   // LoadSource, from the LRS client.
@@ -44,7 +51,8 @@ class LoadExchange final : public LoadSource {
   void OnReportSent(ReportedShares shares) override;
 
  private:
-  void RefreshLocked(std::vector<SteeredEndpoint> steered);
+  // Writes what the tracker plans now, and the metrics.
+  void ApplyLocked();
 
   datapath::LoadCounters& counters_;
   const std::function<std::vector<SteeredEndpoint>()> steered_;
@@ -52,10 +60,12 @@ class LoadExchange final : public LoadSource {
   prometheus::Family<prometheus::Gauge>& age_;
   prometheus::Family<prometheus::Gauge>& backends_;
   prometheus::Family<prometheus::Gauge>& fresh_;
-  std::mutex mutex_;  // guards tracker_, was_fresh_, stopping_
+  std::mutex mutex_;  // guards everything below
   ClusterLoadTracker tracker_;
+  std::vector<SteeredEndpoint> steered_now_;  // as of the last Refresh
   bool was_fresh_ = false;
   bool stopping_ = false;
+  bool stopped_ = false;
   std::condition_variable wake_;
   std::thread thread_;
 };
