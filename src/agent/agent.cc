@@ -148,22 +148,20 @@ class AgentImpl final : public Agent, public AdsHandler {
   }
   absl::Status OnNodeInfo(const std::optional<skewless::agent::v1::NodeInfo>& info) override {
     absl::Status applied = Timed([&] { return sync_.OnNodeInfo(info); });
-    // It may have completed the stream's state, and so programmed everything.
-    if (load_) load_->Refresh();
+    RefreshLoadIfWritten();  // it may have completed the stream's state
     return applied;
   }
   absl::Status OnClusters(const std::vector<envoy::config::cluster::v3::Cluster>& updated,
                           const std::vector<std::string>& removed, bool full_state) override {
     absl::Status applied = Timed([&] { return sync_.OnClusters(updated, removed, full_state); });
-    // Backends that left get their cluster_conns cleared now, not at the next tick.
-    if (load_) load_->Refresh();
+    RefreshLoadIfWritten();
     return applied;
   }
   absl::Status OnAssignments(
       const std::vector<envoy::config::endpoint::v3::ClusterLoadAssignment>& updated,
       const std::vector<std::string>& removed) override {
     absl::Status applied = Timed([&] { return sync_.OnAssignments(updated, removed); });
-    if (load_) load_->Refresh();
+    RefreshLoadIfWritten();
     return applied;
   }
   std::vector<std::string> EndpointSubscriptions() override {
@@ -184,6 +182,21 @@ class AgentImpl final : public Agent, public AdsHandler {
     // every node, so it hands them back (a few ms, only after an update).
     malloc_trim(0);
     return status;
+  }
+
+  // After an xDS update that wrote the maps, the programmed endpoints may have changed:
+  // a backend that left gets its cluster_conns cleared now, a new one is reported. An
+  // update that wrote nothing changed none of them, and skips the walk over every
+  // endpoint.
+  void RefreshLoadIfWritten() {
+    if (!load_) return;
+    {
+      std::lock_guard lock(mutex_);
+      const std::uint64_t writes = sync_.write_counts().total();
+      if (writes == writes_at_load_refresh_) return;
+      writes_at_load_refresh_ = writes;
+    }
+    load_->Refresh();
   }
 
   // Cluster-wide load needs the mmapped load map; without it (a kernel that cannot mmap
@@ -286,6 +299,7 @@ class AgentImpl final : public Agent, public AdsHandler {
   Family<Gauge>& clusters_;
   Family<Counter>& map_operations_;
   Family<Histogram>& apply_latency_;
+  std::uint64_t writes_at_load_refresh_ = 0;  // guarded by mutex_
   // Before ads_: the ADS thread calls into load_ until ads_ is stopped.
   std::unique_ptr<datapath::LoadCounters> counters_;
   std::unique_ptr<LoadExchange> load_;
