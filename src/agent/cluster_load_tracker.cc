@@ -87,8 +87,7 @@ std::map<std::uint32_t, std::uint64_t> ClusterLoadTracker::Desired(Clock::time_p
       if (cluster != loads_.end()) {
         auto load = cluster->second.find({endpoint.key.address, endpoint.key.port});
         if (load != cluster->second.end()) {
-          auto share = shares_.find(endpoint.key);
-          const std::uint64_t own = share == shares_.end() ? 0 : share->second;
+          const std::uint64_t own = shares_.Of(endpoint.key.cluster, endpoint.backend_id);
           others = load->second > own ? load->second - own : 0;
         }
       }

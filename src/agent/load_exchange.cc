@@ -84,7 +84,6 @@ void LoadExchange::Refresh() {
   // while it calls into this object.
   std::vector<SteeredEndpoint> steered = steered_();
   std::lock_guard lock(mutex_);
-  steered_now_ = steered;
   tracker_.SetEndpoints(std::move(steered));
   ApplyLocked();
 }
@@ -115,8 +114,8 @@ void LoadExchange::ApplyLocked() {
 std::vector<EndpointLoadSample> LoadExchange::SampleLoads() {
   std::lock_guard lock(mutex_);
   std::vector<EndpointLoadSample> samples;
-  samples.reserve(steered_now_.size());
-  for (const SteeredEndpoint& endpoint : steered_now_) {
+  samples.reserve(tracker_.endpoints().size());
+  for (const SteeredEndpoint& endpoint : tracker_.endpoints()) {
     const skw_backend_load load = counters_.Read(endpoint.backend_id);
     samples.push_back(
         {.endpoint = endpoint, .active_conns = load.active_conns, .total_conns = load.total_conns});

@@ -48,6 +48,7 @@ class ClusterLoadTracker {
 
   // The endpoints programmed now; backends that left get their cluster_conns cleared.
   void SetEndpoints(std::vector<SteeredEndpoint> endpoints) { endpoints_ = std::move(endpoints); }
+  const std::vector<SteeredEndpoint>& endpoints() const { return endpoints_; }
 
   bool Fresh(Clock::time_point now) const;
   // Time since the last ClusterLoad update (none yet: nullopt).

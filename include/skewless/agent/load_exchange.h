@@ -42,8 +42,8 @@ class LoadExchange final : public LoadSource {
   void OnStreamEnd();
   absl::Status OnClusterLoads(const std::vector<skewless::load::v1::ClusterLoad>& updated,
                               const std::vector<std::string>& removed, bool full_state);
-  // The programmed endpoints may have changed (after every xDS update): read them again
-  // and write what follows now (a backend that left has its cluster_conns cleared).
+  // The programmed endpoints may have changed (an xDS update wrote the maps): read them
+  // again and write what follows now (a backend that left has its cluster_conns cleared).
   void Refresh();
 
   // LoadSource, from the LRS client.
@@ -62,7 +62,6 @@ class LoadExchange final : public LoadSource {
   prometheus::Family<prometheus::Gauge>& fresh_;
   std::mutex mutex_;  // guards everything below
   ClusterLoadTracker tracker_;
-  std::vector<SteeredEndpoint> steered_now_;  // as of the last Refresh
   bool was_fresh_ = false;
   bool stopping_ = false;
   bool stopped_ = false;

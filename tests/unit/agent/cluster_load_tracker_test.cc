@@ -47,20 +47,23 @@ class ClusterLoadTrackerTest : public ::testing::Test {
 };
 
 TEST_F(ClusterLoadTrackerTest, ThisNodesReportedShareIsTakenOffTheSum) {
-  tracker_.OnReportSent({{{"echo", "10.0.0.1", 8080}, 3}, {{"echo", "10.0.0.2", 0}, 9}});
+  // Backend 3's share was reported under another cluster, which does not count for web.
+  tracker_.OnReportSent({.clusters = {"echo"}, .active_conns = {{1, 3}, {3, 9}}});
   ASSERT_TRUE(tracker_
                   .OnClusterLoads({Load("echo", {{"10.0.0.1", 8080, 10}, {"10.0.0.2", 8080, 4}})},
                                   {}, false, t0_)
                   .ok());
-  // Backend 3 is named by no ClusterLoad: 0. Backend 2's share was for another port.
-  EXPECT_THAT(tracker_.Plan(t0_), ElementsAre(Pair(1, 7u), Pair(2, 4u), Pair(3, 0u)));
-  EXPECT_EQ(tracker_.loaded_backends(), 2u);
+  ASSERT_TRUE(
+      tracker_.OnClusterLoads({Load("web", {{"10.0.1.1", 8080, 12}})}, {}, false, t0_).ok());
+  // Backend 2 was not in the report: the whole sum is others'.
+  EXPECT_THAT(tracker_.Plan(t0_), ElementsAre(Pair(1, 7u), Pair(2, 4u), Pair(3, 12u)));
+  EXPECT_EQ(tracker_.loaded_backends(), 3u);
   // Nothing changed: nothing to write.
   EXPECT_THAT(tracker_.Plan(t0_ + 1s), IsEmpty());
 }
 
 TEST_F(ClusterLoadTrackerTest, NeverNegativeWhenTheSumLagsThisNodesOwnCount) {
-  tracker_.OnReportSent({{{"echo", "10.0.0.1", 8080}, 5}});
+  tracker_.OnReportSent({.clusters = {"echo"}, .active_conns = {{1, 5}}});
   ASSERT_TRUE(
       tracker_.OnClusterLoads({Load("echo", {{"10.0.0.1", 8080, 2}})}, {}, false, t0_).ok());
   EXPECT_EQ(tracker_.Plan(t0_).at(1), 0u);

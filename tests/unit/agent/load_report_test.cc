@@ -78,9 +78,9 @@ TEST(LoadReport, GroupsEndpointsByClusterAndZoneWithOpenConnectionsAsRequestsInP
   EXPECT_EQ(Endpoint(zone_b, "10.0.1.1").total_issued_requests(), 2u);
   EXPECT_EQ(request.cluster_stats(1).cluster_name(), "default/web:80");
 
-  EXPECT_EQ(shares.at({"default/echo:80", "10.0.0.1", 8080}), 3u);
-  EXPECT_EQ(shares.at({"default/echo:80", "10.0.1.1", 8080}), 5u);
-  EXPECT_EQ(shares.at({"default/web:80", "10.0.2.1", 8080}), 2u);
+  EXPECT_EQ(shares.Of("default/echo:80", 1), 3u);
+  EXPECT_EQ(shares.Of("default/echo:80", 3), 5u);
+  EXPECT_EQ(shares.Of("default/web:80", 4), 2u);
 }
 
 TEST(LoadReport, AnEndpointsFirstReportCountsNoIssuedConnections) {
@@ -110,7 +110,7 @@ TEST(LoadReport, OnlyTheClustersTheServerAskedForAreReportedAndShared) {
   ReportedShares shares;
   builder.Build({Sample("a", "10.0.0.1", "z", 1, 0, 10), Sample("b", "10.0.0.2", "z", 2, 0, 10)},
                 ReportScope{}, 1s, &shares);
-  EXPECT_TRUE(shares.empty());
+  EXPECT_EQ(shares, ReportedShares{});
   const auto request = builder.Build(
       {Sample("a", "10.0.0.1", "z", 1, 1, 13), Sample("b", "10.0.0.2", "z", 2, 1, 12)},
       {.clusters = {"b"}}, 1s, &shares);
@@ -118,8 +118,26 @@ TEST(LoadReport, OnlyTheClustersTheServerAskedForAreReportedAndShared) {
   EXPECT_EQ(request.cluster_stats(0).cluster_name(), "b");
   // The base was taken even while unreported: b's two new connections, not twelve.
   EXPECT_EQ(request.cluster_stats(0).upstream_locality_stats(0).total_issued_requests(), 2u);
-  EXPECT_THAT(shares,
-              ::testing::ElementsAre(::testing::Pair(EndpointKey{"b", "10.0.0.2", 8080}, 1u)));
+  EXPECT_EQ(shares, (ReportedShares{.clusters = {"b"}, .active_conns = {{2, 1}}}));
+  EXPECT_EQ(shares.Of("a", 1), 0u);
+}
+
+TEST(LoadReport, ABackendInTwoClustersIsReportedInEachWithTheSameCounts) {
+  LoadReportBuilder builder;
+  builder.Build({Sample("a", "10.0.0.1", "z", 7, 0, 10), Sample("b", "10.0.0.1", "z", 7, 0, 10)},
+                {.all_clusters = true}, 1s, nullptr);
+  ReportedShares shares;
+  const auto request = builder.Build(
+      {Sample("a", "10.0.0.1", "z", 7, 4, 13), Sample("b", "10.0.0.1", "z", 7, 4, 13)},
+      {.all_clusters = true}, 1s, &shares);
+  ASSERT_EQ(request.cluster_stats_size(), 2);
+  for (const auto& stats : request.cluster_stats()) {
+    const auto& endpoint = stats.upstream_locality_stats(0).upstream_endpoint_stats(0);
+    EXPECT_EQ(endpoint.total_requests_in_progress(), 4u) << stats.cluster_name();
+    EXPECT_EQ(endpoint.total_issued_requests(), 3u) << stats.cluster_name();
+  }
+  EXPECT_EQ(shares.Of("a", 7), 4u);
+  EXPECT_EQ(shares.Of("b", 7), 4u);
 }
 
 TEST(LoadReport, AnEndpointWithoutAZoneIsInALocalityWithoutOne) {
