@@ -114,8 +114,7 @@ bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
                             .clusters = {response.clusters().begin(), response.clusters().end()}};
         if (!interval) {
           // The first report counts the connections opened from now: take the base.
-          ReportedShares ignored;
-          builder_.Build(source_.SampleLoads(), ReportScope{}, {}, &ignored);
+          builder_.Build(source_.SampleLoads(), ReportScope{}, {}, nullptr);
           last_report = now;
           answered = true;
           connected_ = true;
@@ -145,8 +144,8 @@ bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
     *unimplemented = status.code() == absl::StatusCode::kUnimplemented;
     if (*unimplemented) {
       log::Info(
-          "the control plane takes no load reports (LRS unimplemented); steering uses "
-          "this node's counts",
+          "the control plane takes no load reports (LRS unimplemented): other nodes will "
+          "not see this node's connections; steering is unaffected",
           {{"server", server}});
     } else {
       log::Warn("LRS stream ended; steering is unaffected",
