@@ -40,13 +40,17 @@ int main(int argc, char** argv) {
   bool uninstall_on_stop = false;
   std::optional<std::string> ca_file, server_name, token_file, client_cert_file, client_key_file;
   bool plaintext = false;
-  app.add_option("--config", config_path,
-                 "YAML config file; keys are the long flags with underscores (xds_server, "
-                 "xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level, "
-                 "log_format, slow_start_window_seconds, splicer_address, splicer_mark, "
-                 "uninstall_on_stop, controlplane_ca_file, controlplane_server_name, "
-                 "token_file, tls_client_cert_file, tls_client_key_file, plaintext; see "
-                 "docs/agent.md)");
+  bool load_reporting = true;
+  std::optional<double> cluster_load_max_age_s;
+  app.add_option(
+      "--config", config_path,
+      "YAML config file; keys are the long flags with underscores (xds_server, "
+      "xds_protocol, node_name, zone, cgroup, pin_dir, http_listen, log_level, "
+      "log_format, slow_start_window_seconds, splicer_address, splicer_mark, "
+      "uninstall_on_stop, controlplane_ca_file, controlplane_server_name, "
+      "token_file, tls_client_cert_file, tls_client_key_file, plaintext, load_reporting, "
+      "cluster_load_max_age_seconds; see "
+      "docs/agent.md)");
   app.add_option("--xds-server", xds_servers,
                  "Control plane host:port; repeat for several, tried in order on failure "
                  "(default skewless-controlplane.skewless-system.svc:18000)");
@@ -70,6 +74,17 @@ int main(int argc, char** argv) {
   app.add_flag("--plaintext", plaintext,
                "Talk to the control plane without TLS (h2c): only for a control plane run with "
                "--plaintext, e.g. on loopback; excludes every TLS flag and --token-file");
+  // A plain bool and its count: CLI11 fills a std::optional<bool> flag even when absent,
+  // which would turn reporting off by default.
+  CLI::Option* load_reporting_flag =
+      app.add_flag("--load-reporting,!--no-load-reporting", load_reporting,
+                   "Report this node's open connections per backend to the control plane over "
+                   "LRS, on the ADS stream's transport and credentials (default on; "
+                   "--load-reporting=false or --no-load-reporting turns it off)");
+  app.add_option("--cluster-load-max-age", cluster_load_max_age_s,
+                 "Seconds cluster-wide load (ClusterLoad over ADS) stays in use once the "
+                 "control plane stops confirming it; then every backend's cluster_conns is "
+                 "zeroed and choices use this node's counts (default 10; 0 = do not subscribe)");
   app.add_option("--xds-protocol", xds_protocol,
                  "ADS flavour: delta (default, incremental) or sotw (state of the world)");
   app.add_option("--node-name", node_name,
@@ -180,6 +195,15 @@ int main(int argc, char** argv) {
   if (client_cert_file) config.tls_client_cert_file = *client_cert_file;
   if (client_key_file) config.tls_client_key_file = *client_key_file;
   if (plaintext) config.plaintext = true;
+  if (load_reporting_flag->count() > 0) config.load_reporting = load_reporting;
+  if (cluster_load_max_age_s) {
+    if (*cluster_load_max_age_s < 0 || *cluster_load_max_age_s > 3600) {
+      std::cerr << "skewless-agent: --cluster-load-max-age: expected 0-3600 seconds\n";
+      return kExitBadConfig;
+    }
+    config.cluster_load_max_age =
+        std::chrono::milliseconds(static_cast<long>(*cluster_load_max_age_s * 1000));
+  }
   if (slow_start_s) {
     if (*slow_start_s < 0 || *slow_start_s > 3600) {
       std::cerr << "skewless-agent: --slow-start-window: expected 0-3600 seconds\n";

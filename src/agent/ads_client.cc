@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "envoy/service/discovery/v3/ads.pb.h"
+#include "skewless/agent/control_plane_call.h"
 #include "skewless/common/log.h"
 #include "skewless/h2/grpc_client_stream.h"
 #include "skewless/xds/resources.h"
@@ -22,39 +23,10 @@ using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 
-constexpr char kVersion[] = "0.1.0";
-
-envoy::config::core::v3::Node NodeOf(const AdsClientOptions& options) {
-  envoy::config::core::v3::Node node;
-  node.set_id(options.node_name);
-  node.set_user_agent_name("skewless-agent");
-  node.set_user_agent_version(kVersion);
-  if (!options.zone.empty()) node.mutable_locality()->set_zone(options.zone);
-  return node;
-}
-
 constexpr char kDeltaMethod[] =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 constexpr char kSotwMethod[] =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
-
-// The call has no message size cap: the initial state of a large cluster is one
-// response (100,000 endpoints are ~9 MB). Our own backoff decides when to redial.
-h2::GrpcCallOptions CallTo(const AdsClientOptions& options, const std::string& server,
-                           const char* method) {
-  return h2::GrpcCallOptions{
-      .target = server,
-      .method = method,
-      .user_agent = absl::StrCat("skewless-agent/", kVersion),
-      .connect_timeout = std::chrono::seconds(5),
-      // A control plane that vanished without a FIN is noticed within a minute, not
-      // hours. (The control plane permits a PING every 5 s.)
-      .keepalive_interval = std::chrono::seconds(30),
-      .keepalive_timeout = std::chrono::seconds(10),
-      .tls = options.tls,
-      .bearer_token_file = options.bearer_token_file,
-  };
-}
 
 // Unpacks every resource of a response into T; a resource that does not unpack is an
 // error naming it (and the whole response is NACKed, nothing of it applied).
@@ -147,6 +119,7 @@ void AdsClient::Run() {
     metrics_.streams.With({server}).Increment();
     const bool got_responses =
         options_.protocol == AdsProtocol::kDelta ? RunDelta(server) : RunSotw(server);
+    handler_.OnStreamEnd();
     connected_ = false;
     metrics_.connected.With({server}).Set(0);
     if (stopping_) break;
@@ -226,11 +199,17 @@ absl::Status AdsClient::Dispatch(const std::string& type_url, const AnyList& res
     if (!assignments.ok()) return assignments.status();
     return handler_.OnAssignments(*assignments, removed);
   }
+  if (type_url == xds::kClusterLoadTypeUrl && options_.cluster_load) {
+    auto loads = Unpack<skewless::load::v1::ClusterLoad>(resources, type_url);
+    if (!loads.ok()) return loads.status();
+    return handler_.OnClusterLoads(*loads, removed, full_state);
+  }
   return absl::OkStatus();  // a type we did not ask for: ACKed, ignored
 }
 
 bool AdsClient::RunDelta(const std::string& server) {
-  h2::GrpcClientStream stream(CallTo(options_, server, kDeltaMethod));
+  h2::GrpcClientStream stream(
+      ControlPlaneCall(server, kDeltaMethod, options_.tls, options_.bearer_token_file));
   if (!Open(stream, server)) return false;
   bool first = true;
   std::set<std::string> endpoint_names;
@@ -252,11 +231,15 @@ bool AdsClient::RunDelta(const std::string& server) {
         request.resource_names_unsubscribe_size() == 0) {
       return true;
     }
+    if (!stream.Write(request)) return false;
+    if (!options_.cluster_load) return true;
+    // The same names: the load of exactly the clusters steered here.
+    request.set_type_url(std::string(xds::kClusterLoadTypeUrl));
     return stream.Write(request);
   };
 
   DeltaDiscoveryRequest node_request;
-  *node_request.mutable_node() = NodeOf(options_);
+  *node_request.mutable_node() = AgentNode(options_.node_name, options_.zone);
   node_request.set_type_url(std::string(xds::kNodeInfoTypeUrl));
   node_request.add_resource_names_subscribe(options_.node_name);
   DeltaDiscoveryRequest clusters_request;
@@ -288,7 +271,8 @@ bool AdsClient::RunDelta(const std::string& server) {
 }
 
 bool AdsClient::RunSotw(const std::string& server) {
-  h2::GrpcClientStream stream(CallTo(options_, server, kSotwMethod));
+  h2::GrpcClientStream stream(
+      ControlPlaneCall(server, kSotwMethod, options_.tls, options_.bearer_token_file));
   if (!Open(stream, server)) return false;
   bool first = true;
   bool node_answered = false;
@@ -301,7 +285,7 @@ bool AdsClient::RunSotw(const std::string& server) {
     DiscoveryRequest request;
     request.set_type_url(std::string(type_url));
     if (type_url == xds::kNodeInfoTypeUrl) request.add_resource_names(options_.node_name);
-    if (type_url == xds::kClusterLoadAssignmentTypeUrl) {
+    if (type_url == xds::kClusterLoadAssignmentTypeUrl || type_url == xds::kClusterLoadTypeUrl) {
       for (const std::string& name : endpoint_names) request.add_resource_names(name);
     }
     auto it = acked.find(std::string(type_url));
@@ -313,7 +297,7 @@ bool AdsClient::RunSotw(const std::string& server) {
   };
 
   DiscoveryRequest node_request = request_for(xds::kNodeInfoTypeUrl);
-  *node_request.mutable_node() = NodeOf(options_);
+  *node_request.mutable_node() = AgentNode(options_.node_name, options_.zone);
   bool ok = stream.Write(node_request) && stream.Write(request_for(xds::kClusterTypeUrl));
 
   for (DiscoveryResponse response; ok && stream.Read(&response); ReleaseIfLarge(response)) {
@@ -342,6 +326,7 @@ bool AdsClient::RunSotw(const std::string& server) {
       if (wanted != endpoint_names) {
         endpoint_names = std::move(wanted);
         ok = stream.Write(request_for(xds::kClusterLoadAssignmentTypeUrl));
+        if (ok && options_.cluster_load) ok = stream.Write(request_for(xds::kClusterLoadTypeUrl));
       }
     }
   }

@@ -9,11 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "skewless/agent/ads_client.h"
+#include "skewless/agent/load_exchange.h"
+#include "skewless/agent/lrs_client.h"
 #include "skewless/agent/service_sync.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/common/probe_routes.h"
 #include "skewless/common/prometheus.h"
+#include "skewless/datapath/splice_maps.h"
 #include "skewless/datapath/steering.h"
 
 namespace skewless::agent {
@@ -61,7 +64,8 @@ class AgentImpl final : public Agent, public AdsHandler {
                               .node_name = config.node_name,
                               .zone = config.zone.value_or(""),
                               .tls = ControlPlaneTls(config),
-                              .bearer_token_file = config.token_file},
+                              .bearer_token_file = config.token_file,
+                              .cluster_load = config.cluster_load_max_age.count() > 0},
              *this, registry_) {}
 
   ~AgentImpl() override { Shutdown(); }
@@ -90,6 +94,7 @@ class AgentImpl final : public Agent, public AdsHandler {
       }
     }
     UpdateGauges();
+    StartLoadExchange();
     absl::StatusOr<std::unique_ptr<HttpServer>> http =
         HttpServer::Start(config_.http_listen, Routes(), "http_listen");
     if (!http.ok()) return http.status();
@@ -100,7 +105,9 @@ class AgentImpl final : public Agent, public AdsHandler {
 
   void Shutdown() override {
     std::call_once(shutdown_, [this] {
+      if (lrs_) lrs_->Stop();
       ads_.Stop();
+      if (load_) load_->Stop();
       if (http_) http_->Stop();
       if (config_.uninstall_on_stop) {
         absl::Status removed = steering_->Uninstall();
@@ -125,20 +132,37 @@ class AgentImpl final : public Agent, public AdsHandler {
 
   // AdsHandler, on the ADS client's thread.
   void OnStreamStart(const std::string& /*server*/) override {
-    std::lock_guard lock(mutex_);
-    sync_.BeginStream();
+    {
+      std::lock_guard lock(mutex_);
+      sync_.BeginStream();
+    }
+    if (load_) load_->OnStreamStart();
+  }
+  void OnStreamEnd() override {
+    if (load_) load_->OnStreamEnd();
+  }
+  absl::Status OnClusterLoads(const std::vector<skewless::load::v1::ClusterLoad>& updated,
+                              const std::vector<std::string>& removed, bool full_state) override {
+    if (!load_) return absl::OkStatus();
+    return load_->OnClusterLoads(updated, removed, full_state);
   }
   absl::Status OnNodeInfo(const std::optional<skewless::agent::v1::NodeInfo>& info) override {
-    return Timed([&] { return sync_.OnNodeInfo(info); });
+    absl::Status applied = Timed([&] { return sync_.OnNodeInfo(info); });
+    RefreshLoadIfWritten();  // it may have completed the stream's state
+    return applied;
   }
   absl::Status OnClusters(const std::vector<envoy::config::cluster::v3::Cluster>& updated,
                           const std::vector<std::string>& removed, bool full_state) override {
-    return Timed([&] { return sync_.OnClusters(updated, removed, full_state); });
+    absl::Status applied = Timed([&] { return sync_.OnClusters(updated, removed, full_state); });
+    RefreshLoadIfWritten();
+    return applied;
   }
   absl::Status OnAssignments(
       const std::vector<envoy::config::endpoint::v3::ClusterLoadAssignment>& updated,
       const std::vector<std::string>& removed) override {
-    return Timed([&] { return sync_.OnAssignments(updated, removed); });
+    absl::Status applied = Timed([&] { return sync_.OnAssignments(updated, removed); });
+    RefreshLoadIfWritten();
+    return applied;
   }
   std::vector<std::string> EndpointSubscriptions() override {
     std::lock_guard lock(mutex_);
@@ -158,6 +182,56 @@ class AgentImpl final : public Agent, public AdsHandler {
     // every node, so it hands them back (a few ms, only after an update).
     malloc_trim(0);
     return status;
+  }
+
+  // After an xDS update that wrote the maps, the programmed endpoints may have changed:
+  // a backend that left gets its cluster_conns cleared now, a new one is reported. An
+  // update that wrote nothing changed none of them, and skips the walk over every
+  // endpoint.
+  void RefreshLoadIfWritten() {
+    if (!load_) return;
+    {
+      std::lock_guard lock(mutex_);
+      const std::uint64_t writes = sync_.write_counts().total();
+      if (writes == writes_at_load_refresh_) return;
+      writes_at_load_refresh_ = writes;
+    }
+    load_->Refresh();
+  }
+
+  // Cluster-wide load needs the mmapped load map; without it (a kernel that cannot mmap
+  // it) the agent steers on this node's counts alone, as before the feature.
+  void StartLoadExchange() {
+    if (!config_.load_reporting && config_.cluster_load_max_age.count() == 0) return;
+    absl::StatusOr<std::unique_ptr<datapath::LoadCounters>> counters =
+        datapath::LoadCounters::Open(steering_->pin_dir());
+    if (!counters.ok()) {
+      log::Warn("load reporting and cluster-wide load are off: the load map cannot be mapped",
+                {{"error", std::string(counters.status().message())}});
+      return;
+    }
+    counters_ = *std::move(counters);
+    load_ = std::make_unique<LoadExchange>(
+        *counters_,
+        [this] {
+          std::lock_guard lock(mutex_);
+          return sync_.SteeredEndpoints();
+        },
+        config_.cluster_load_max_age, registry_);
+    std::vector<std::uint32_t> adopted;
+    {
+      std::lock_guard lock(mutex_);
+      adopted = table_.BackendIds();
+    }
+    load_->Start(adopted);
+    if (!config_.load_reporting) return;
+    lrs_ = std::make_unique<LrsClient>(LrsClientOptions{.servers = config_.xds_servers,
+                                                        .node_name = config_.node_name,
+                                                        .zone = config_.zone.value_or(""),
+                                                        .tls = ControlPlaneTls(config_),
+                                                        .bearer_token_file = config_.token_file},
+                                       *load_, registry_);
+    lrs_->Start();
   }
 
   void UpdateGauges() {
@@ -225,6 +299,11 @@ class AgentImpl final : public Agent, public AdsHandler {
   Family<Gauge>& clusters_;
   Family<Counter>& map_operations_;
   Family<Histogram>& apply_latency_;
+  std::uint64_t writes_at_load_refresh_ = 0;  // guarded by mutex_
+  // Before ads_: the ADS thread calls into load_ until ads_ is stopped.
+  std::unique_ptr<datapath::LoadCounters> counters_;
+  std::unique_ptr<LoadExchange> load_;
+  std::unique_ptr<LrsClient> lrs_;
   AdsClient ads_;
   std::unique_ptr<HttpServer> http_;
   std::once_flag shutdown_;

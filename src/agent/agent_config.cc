@@ -91,6 +91,21 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
       } catch (const YAML::Exception&) {
         return fail("expected true or false");
       }
+    } else if (key == "load_reporting") {
+      try {
+        config.load_reporting = value.as<bool>();
+      } catch (const YAML::Exception&) {
+        return fail("expected true or false");
+      }
+    } else if (key == "cluster_load_max_age_seconds") {
+      double seconds = 0;
+      try {
+        seconds = value.as<double>();
+      } catch (const YAML::Exception&) {
+        return fail("expected a number of seconds");
+      }
+      if (seconds < 0 || seconds > 3600) return fail("expected 0-3600 seconds");
+      config.cluster_load_max_age = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     } else if (key == "controlplane_ca_file") {
       config.controlplane_ca_file = text;
     } else if (key == "controlplane_server_name") {
@@ -216,6 +231,12 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (!config.cgroup.empty() && config.cgroup.front() != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("cgroup: \"", config.cgroup, "\" is not an absolute path"));
+  }
+  if (config.cluster_load_max_age.count() < 0 ||
+      config.cluster_load_max_age > std::chrono::hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster_load_max_age: ", config.cluster_load_max_age.count(),
+                     " ms is not within 0-3600 seconds"));
   }
   if (!log::ParseLevel(config.log_level).ok()) {
     return absl::InvalidArgumentError(

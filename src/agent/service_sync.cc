@@ -194,6 +194,23 @@ std::vector<std::string> ServiceSync::EndpointSubscriptions() const {
   return names;
 }
 
+std::vector<SteeredEndpoint> ServiceSync::SteeredEndpoints() const {
+  std::vector<SteeredEndpoint> steered;
+  for (const auto& [name, cluster] : clusters_) {
+    if (!cluster.target.skip_reason.empty() || !cluster.endpoints) continue;
+    for (const AssignedEndpoint& endpoint : cluster.endpoints->Expanded()) {
+      for (const std::string& address : endpoint.addresses) {
+        const std::optional<std::uint32_t> id = table_.BackendId(address, endpoint.port);
+        if (!id) continue;
+        steered.push_back({.key = {.cluster = name, .address = address, .port = endpoint.port},
+                           .zone = endpoint.zone,
+                           .backend_id = *id});
+      }
+    }
+  }
+  return steered;
+}
+
 SyncState ServiceSync::State() const {
   SyncState state{.synced = synced_,
                   .zone = zone_,

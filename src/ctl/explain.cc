@@ -106,14 +106,16 @@ Candidate CandidateOf(const DatapathState& state, const ServiceView& service, st
     candidate.backend = it->second;
   }
   candidate.skipped = SkipReason(candidate.backend, IsV4(service.key.vip));
-  if (auto it = state.loads.find(backend_id); it != state.loads.end()) {
-    candidate.active_conns = it->second.active_conns;
-  }
+  skw_backend_load load{};
+  if (auto it = state.loads.find(backend_id); it != state.loads.end()) load = it->second;
+  candidate.active_conns = load.active_conns;
+  candidate.cluster_conns = load.cluster_conns;
   if (candidate.backend) {
     const skw_backend& backend = *candidate.backend;
     candidate.weight = backend.weight ? backend.weight : 1;
     candidate.ramp_permille = skw_ramp_permille(&service.value, &backend, state.now_ns);
-    candidate.cost = skw_cost(candidate.active_conns, backend.weight, candidate.ramp_permille);
+    // The kernel's cost: this node's connections, the splicer's streams, other nodes'.
+    candidate.cost = skw_cost(skw_load_active(&load), backend.weight, candidate.ramp_permille);
     if (backend.ready_since_ns != 0 && state.now_ns > backend.ready_since_ns) {
       candidate.ready_for_ns = state.now_ns - backend.ready_since_ns;
     }

@@ -59,6 +59,7 @@ Json BackendJson(std::uint32_t id, const skw_backend& backend, const skw_backend
               {"weight", backend.weight},
               {"ready_for_ms", ReadyForJson(backend, now_ns)},
               {"active_conns", load.active_conns},
+              {"cluster_conns", load.cluster_conns},
               {"total_conns", load.total_conns},
               {"outstanding_requests", load.outstanding_requests}};
 }
@@ -122,6 +123,7 @@ std::string RenderBackendsText(const std::vector<BackendView>& backends, const Z
                {"WEIGHT", Align::kRight},
                {"READY FOR", Align::kRight},
                {"ACTIVE", Align::kRight},
+               {"CLUSTER", Align::kRight},
                {"TOTAL", Align::kRight},
                {"SERVICES"}});
   for (const BackendView& view : backends) {
@@ -130,7 +132,8 @@ std::string RenderBackendsText(const std::vector<BackendView>& backends, const Z
     table.AddRow({absl::StrCat(view.id), BackendLabel(view.backend),
                   BackendStateName(view.backend.state), zones.Label(view.backend.zone_id),
                   absl::StrCat(view.backend.weight), ReadyFor(view.backend, now_ns),
-                  absl::StrCat(view.load.active_conns), absl::StrCat(view.load.total_conns),
+                  absl::StrCat(view.load.active_conns), absl::StrCat(view.load.cluster_conns),
+                  absl::StrCat(view.load.total_conns),
                   services.empty() ? "- (unreferenced: deleted after its grace period)"
                                    : absl::StrJoin(services, " ")});
   }
@@ -172,6 +175,7 @@ std::string RenderServiceBackendsText(const ServiceView& service, const ZoneName
                {"WEIGHT", Align::kRight},
                {"READY FOR", Align::kRight},
                {"ACTIVE", Align::kRight},
+               {"CLUSTER", Align::kRight},
                {"TOTAL", Align::kRight}});
   for (const SlotView& slot : service.slots) {
     if (!slot.backend) {
@@ -183,7 +187,7 @@ std::string RenderServiceBackendsText(const ServiceView& service, const ZoneName
                   BackendLabel(*slot.backend), BackendStateName(slot.backend->state),
                   zones.Label(slot.backend->zone_id), absl::StrCat(slot.backend->weight),
                   ReadyFor(*slot.backend, now_ns), absl::StrCat(slot.load.active_conns),
-                  absl::StrCat(slot.load.total_conns)});
+                  absl::StrCat(slot.load.cluster_conns), absl::StrCat(slot.load.total_conns)});
   }
   return out + table.Render() + ZonesFootnote(zones);
 }
@@ -221,6 +225,7 @@ std::string RenderLoadText(const std::vector<ServiceView>& services,
                  {"TIER"},
                  {"ACTIVE", Align::kRight},
                  {"SHARE", Align::kRight},
+                 {"CLUSTER", Align::kRight},
                  {"TOTAL", Align::kRight},
                  {"OUTSTANDING", Align::kRight}});
     for (const ServiceView& service : services) {
@@ -230,17 +235,24 @@ std::string RenderLoadText(const std::vector<ServiceView>& services,
       }
       bool first = true;
       for (const SlotView& slot : service.slots) {
-        table.AddRow(
-            {first ? ServiceLabel(service.key) : "",
-             slot.backend ? BackendLabel(*slot.backend)
-                          : absl::StrCat("id ", slot.backend_id, " (missing)"),
-             slot.backend ? zones.Label(slot.backend->zone_id) : "-", TierName(slot.tier),
-             absl::StrCat(slot.load.active_conns), FormatShare(slot.load.active_conns, active),
-             absl::StrCat(slot.load.total_conns), absl::StrCat(slot.load.outstanding_requests)});
+        table.AddRow({first ? ServiceLabel(service.key) : "",
+                      slot.backend ? BackendLabel(*slot.backend)
+                                   : absl::StrCat("id ", slot.backend_id, " (missing)"),
+                      slot.backend ? zones.Label(slot.backend->zone_id) : "-", TierName(slot.tier),
+                      absl::StrCat(slot.load.active_conns),
+                      FormatShare(slot.load.active_conns, active),
+                      absl::StrCat(slot.load.cluster_conns), absl::StrCat(slot.load.total_conns),
+                      absl::StrCat(slot.load.outstanding_requests)});
         first = false;
       }
     }
     out = table.Render();
+  }
+  if (!services.empty()) {
+    absl::StrAppend(&out,
+                    "ACTIVE: this node's open connections; CLUSTER: every other node's, as the "
+                    "agent last learnt them (0 when unknown or stale); a connect's cost counts "
+                    "both\n");
   }
   absl::StrAppend(&out, "\nchoices since the maps were created (skw_reasons, every service):\n");
   Table table({{"REASON"}, {"COUNT", Align::kRight}});
@@ -269,6 +281,7 @@ Json LoadJson(const std::vector<ServiceView>& services,
       backend["tier"] = TierName(slot.tier);
       backend["active_conns"] = slot.load.active_conns;
       backend["share"] = ShareJson(slot.load.active_conns, active);
+      backend["cluster_conns"] = slot.load.cluster_conns;
       backend["total_conns"] = slot.load.total_conns;
       backend["outstanding_requests"] = slot.load.outstanding_requests;
       backends.push_back(std::move(backend));

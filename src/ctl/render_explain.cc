@@ -182,11 +182,11 @@ std::string RenderScenario(const Scenario& scenario, const ServiceView& service,
   std::string out = absl::StrCat("tier: ", absl::StrJoin(why, "\n  "), "\n");
   if (scenario.candidates.empty()) return out;
 
-  absl::StrAppend(&out, "\ncandidates (cost = (active + 1) x 1000000 / (weight x ramp permille); ",
-                  service.value.lb_policy == SKW_LB_RANDOM
-                      ? "random: one uniform draw, the cost is not weighed"
-                      : "P2C draws two and the cheaper wins",
-                  "):\n");
+  absl::StrAppend(
+      &out, "\ncandidates (cost = (active + cluster + 1) x 1000000 / (weight x ramp permille); ",
+      service.value.lb_policy == SKW_LB_RANDOM ? "random: one uniform draw, the cost is not weighed"
+                                               : "P2C draws two and the cheaper wins",
+      "):\n");
   Table candidates({{"SLOT", Align::kRight},
                     {"TIER"},
                     {"ID", Align::kRight},
@@ -194,6 +194,7 @@ std::string RenderScenario(const Scenario& scenario, const ServiceView& service,
                     {"ZONE"},
                     {"STATE"},
                     {"ACTIVE", Align::kRight},
+                    {"CLUSTER", Align::kRight},
                     {"WEIGHT", Align::kRight},
                     {"RAMP", Align::kRight},
                     {"COST", Align::kRight},
@@ -202,15 +203,16 @@ std::string RenderScenario(const Scenario& scenario, const ServiceView& service,
     if (!candidate.backend) {
       candidates.AddRow({absl::StrCat(candidate.slot), TierName(candidate.tier),
                          absl::StrCat(candidate.backend_id), CandidateBackend(candidate), "", "",
-                         "", "", "", "", CandidateNote(candidate, service)});
+                         "", "", "", "", "", CandidateNote(candidate, service)});
       continue;
     }
-    candidates.AddRow(
-        {absl::StrCat(candidate.slot), TierName(candidate.tier), absl::StrCat(candidate.backend_id),
-         CandidateBackend(candidate), zones.Label(candidate.backend->zone_id),
-         BackendStateName(candidate.backend->state), absl::StrCat(candidate.active_conns),
-         absl::StrCat(candidate.weight), FormatPermille(candidate.ramp_permille),
-         absl::StrCat(candidate.cost), CandidateNote(candidate, service)});
+    candidates.AddRow({absl::StrCat(candidate.slot), TierName(candidate.tier),
+                       absl::StrCat(candidate.backend_id), CandidateBackend(candidate),
+                       zones.Label(candidate.backend->zone_id),
+                       BackendStateName(candidate.backend->state),
+                       absl::StrCat(candidate.active_conns), absl::StrCat(candidate.cluster_conns),
+                       absl::StrCat(candidate.weight), FormatPermille(candidate.ramp_permille),
+                       absl::StrCat(candidate.cost), CandidateNote(candidate, service)});
   }
   absl::StrAppend(&out, candidates.Render());
 
@@ -267,6 +269,7 @@ Json CandidateJson(const Candidate& candidate, const ZoneNames& zones) {
   }
   entry["skipped"] = candidate.skipped.empty() ? Json(nullptr) : Json(candidate.skipped);
   entry["active_conns"] = candidate.active_conns;
+  entry["cluster_conns"] = candidate.cluster_conns;
   entry["weight"] = candidate.weight;
   entry["ramp_permille"] = candidate.ramp_permille;
   entry["cost"] = candidate.cost;

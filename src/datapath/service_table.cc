@@ -602,6 +602,14 @@ absl::Status ServiceTable::Remove(const std::string& vip, std::uint16_t port, Pr
   return Commit({}, {*key});
 }
 
+std::vector<std::uint32_t> ServiceTable::BackendIds() const {
+  std::vector<std::uint32_t> ids;
+  ids.reserve(backends_.size() + pending_deletes_.size());
+  for (const auto& [address, entry] : backends_) ids.push_back(entry.id);
+  for (const auto& [address, pending] : pending_deletes_) ids.push_back(pending.id);
+  return ids;
+}
+
 std::optional<std::uint32_t> ServiceTable::BackendId(const std::string& address,
                                                      std::uint16_t port) const {
   absl::StatusOr<skw_addr> addr = ParseAddress(address);

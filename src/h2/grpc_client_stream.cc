@@ -152,17 +152,23 @@ class GrpcClientStream::Connection {
   }
 
   bool Read(google::protobuf::MessageLite* message) {
+    return ReadUntil(message, std::nullopt) == ReadOutcome::kMessage;
+  }
+
+  ReadOutcome ReadUntil(google::protobuf::MessageLite* message,
+                        std::optional<Clock::time_point> deadline) {
     for (;;) {
       // What already arrived is delivered even when the call has since ended.
       absl::StatusOr<bool> next = reader_.Next(message);
       if (!next.ok()) {
         Fail(next.status()).IgnoreError();
-        return false;
+        return ReadOutcome::kEnded;
       }
-      if (*next) return true;
-      if (!Open() || stream_closed_) return false;
+      if (*next) return ReadOutcome::kMessage;
+      if (!Open() || stream_closed_) return ReadOutcome::kEnded;
+      if (deadline.has_value() && Clock::now() >= *deadline) return ReadOutcome::kTimedOut;
       // A failure still lets whole messages already received be read first.
-      if (absl::Status pumped = Pump(); !pumped.ok()) Fail(pumped).IgnoreError();
+      if (absl::Status pumped = Pump(deadline); !pumped.ok()) Fail(pumped).IgnoreError();
     }
   }
 
@@ -395,7 +401,8 @@ class GrpcClientStream::Connection {
 
   // One wait for the socket, a Cancel or the keepalive timer, then whatever it allows:
   // reading frames, writing what is queued, sending or timing out a PING.
-  absl::Status Pump() {
+  // `until`: return by then even if nothing happened (a caller with a timer of its own).
+  absl::Status Pump(std::optional<Clock::time_point> until = std::nullopt) {
     const Clock::time_point now = Clock::now();
     if (ping_sent_.has_value() && now - *ping_sent_ >= options_.keepalive_timeout) {
       return absl::UnavailableError(absl::StrCat("no answer from ", options_.target,
@@ -407,9 +414,9 @@ class GrpcClientStream::Connection {
       ping_sent_ = now;
       if (absl::Status flushed = Flush(); !flushed.ok()) return flushed;
     }
-    const Clock::time_point timer = ping_sent_.has_value()
-                                        ? *ping_sent_ + options_.keepalive_timeout
-                                        : last_received_ + options_.keepalive_interval;
+    Clock::time_point timer = ping_sent_.has_value() ? *ping_sent_ + options_.keepalive_timeout
+                                                     : last_received_ + options_.keepalive_interval;
+    if (until.has_value()) timer = std::min(timer, *until);
     const auto wait = std::max<long>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(timer - now).count() + 1);
     const bool want_writable = unsent_offset_ < unsent_.size() || tls_read_wants_write_;
@@ -622,6 +629,10 @@ bool GrpcClientStream::Write(const google::protobuf::MessageLite& message) {
 }
 bool GrpcClientStream::Read(google::protobuf::MessageLite* message) {
   return connection_->Read(message);
+}
+ReadOutcome GrpcClientStream::ReadUntil(google::protobuf::MessageLite* message,
+                                        std::chrono::steady_clock::time_point deadline) {
+  return connection_->ReadUntil(message, deadline);
 }
 bool GrpcClientStream::WritesDone() { return connection_->WritesDone(); }
 absl::Status GrpcClientStream::Finish() { return connection_->Finish(); }

@@ -20,6 +20,7 @@
 #include "skewless/agent/v1/node_info.pb.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/h2/tls_transport.h"
+#include "skewless/load/v1/cluster_load.pb.h"
 
 namespace skewless::h2 {
 class GrpcClientStream;
@@ -44,8 +45,17 @@ class AdsHandler {
   virtual absl::Status OnAssignments(
       const std::vector<envoy::config::endpoint::v3::ClusterLoadAssignment>& updated,
       const std::vector<std::string>& removed) = 0;
-  // The clusters whose endpoints to watch now (asked after every cluster update).
+  // The clusters whose endpoints to watch now (asked after every cluster update); their
+  // ClusterLoads too when the client subscribes to those.
   virtual std::vector<std::string> EndpointSubscriptions() = 0;
+  // Cluster-wide load (skewless.load.v1.ClusterLoad), only when subscribed.
+  virtual absl::Status OnClusterLoads(const std::vector<skewless::load::v1::ClusterLoad>& updated,
+                                      const std::vector<std::string>& removed, bool full_state) {
+    (void)updated, (void)removed, (void)full_state;
+    return absl::OkStatus();
+  }
+  // The stream OnStreamStart announced has ended (the client retries after a backoff).
+  virtual void OnStreamEnd() {}
 };
 
 enum class AdsProtocol { kDelta, kStateOfTheWorld };
@@ -59,6 +69,10 @@ struct AdsClientOptions {
   std::chrono::milliseconds max_backoff{30000};
   std::optional<h2::TlsClientOptions> tls;  // unset = plaintext
   std::string bearer_token_file;            // read at every connect; empty = no token
+  // Also subscribe to the ClusterLoad of every cluster whose endpoints are watched. A
+  // control plane that does not publish them answers with none (or not at all); the
+  // stream is unaffected either way.
+  bool cluster_load = false;
 };
 
 class AdsClient {

@@ -50,6 +50,13 @@ struct AgentConfig {
   // Sent as `authorization: Bearer` on every stream (a projected ServiceAccount token);
   // read again at each connect since kubelet rotates it. Empty = no token.
   std::string token_file;
+
+  // Report this node's per-endpoint connections to the control plane over LRS.
+  bool load_reporting = true;
+  // How long cluster-wide load (ClusterLoad over ADS) is trusted once the control plane
+  // stops confirming it; then every cluster_conns is zeroed and choices use this node's
+  // counts. 0 = never subscribe (cluster_conns stay 0).
+  std::chrono::milliseconds cluster_load_max_age{10000};
 };
 
 // The TLS settings of the ADS call, or none when the config says plaintext.

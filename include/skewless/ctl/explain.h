@@ -58,6 +58,7 @@ struct Candidate {
   // Why select.h never draws it ("" = it can be drawn).
   std::string skipped;
   std::uint64_t active_conns = 0;
+  std::uint64_t cluster_conns = 0;  // other nodes' connections, as the agent last learnt them
   std::uint16_t weight = 0;         // as select.h uses it (0 counts as 1)
   std::uint32_t ramp_permille = 0;  // slow start: 100 (just ready) .. 1000 (done)
   std::uint64_t cost = 0;

@@ -146,6 +146,8 @@ class ServiceTable {
   // Zone name → the id written in skw_backend and skw_node (for skewlessctl's names).
   const std::map<std::string, std::uint16_t>& zone_ids() const { return zones_.all(); }
   std::size_t backend_count() const { return backends_.size(); }
+  // The ids of every backend in skw_backends (listed or pending delete).
+  std::vector<std::uint32_t> BackendIds() const;
   // Backends no set references, still in skw_backends until their grace ends.
   std::size_t pending_backend_deletes() const { return pending_deletes_.size(); }
 

@@ -40,6 +40,8 @@ struct GrpcCallOptions {
   std::string bearer_token_file;
 };
 
+enum class ReadOutcome { kMessage, kTimedOut, kEnded };
+
 class GrpcClientStream {
  public:
   explicit GrpcClientStream(GrpcCallOptions options);
@@ -54,6 +56,10 @@ class GrpcClientStream {
   bool Write(const google::protobuf::MessageLite& message);
   // Blocks for the next message; false when the call ended (Finish says why).
   bool Read(google::protobuf::MessageLite* message);
+  // Read, but gives up at `deadline` (kTimedOut; the call stays usable): for a caller that
+  // must also act on a timer of its own, such as a periodic report.
+  ReadOutcome ReadUntil(google::protobuf::MessageLite* message,
+                        std::chrono::steady_clock::time_point deadline);
   // Half-closes: the server sees the end of the request stream.
   bool WritesDone();
   // Ends the call (a call still open is reset) and gives its status: the server's

@@ -104,6 +104,22 @@ TEST_P(AdsClientTest, FailsOverToTheNextServer) {
   EXPECT_THAT(handler_.servers, ElementsAre(Address()));
 }
 
+TEST_P(AdsClientTest, AClusterLoadSubscriptionToAControlPlaneWithoutThemChangesNothing) {
+  Serve({Port("echo", {"10.96.0.10"}, {Pod("10.0.0.1"), Pod("10.0.0.2")})});
+  AdsClientOptions options = Options({Address()});
+  options.cluster_load = true;
+  AdsClient client(options, handler_, registry_);
+  client.Start();
+  ASSERT_TRUE(handler_.Await([&] { return handler_.endpoint_counts.size() == 1; }));
+  // A later change still arrives on the same stream, and nothing was NACKed.
+  Serve({Port("echo", {"10.96.0.10"}, {Pod("10.0.0.1"), Pod("10.0.0.2"), Pod("10.0.0.3")})});
+  ASSERT_TRUE(handler_.Await([&] { return handler_.endpoint_counts["default/echo:80"] == 3; }));
+  EXPECT_TRUE(client.connected());
+  EXPECT_THAT(registry_.Render(), ::testing::Not(HasSubstr("skewless_agent_xds_nacks_total{")));
+  EXPECT_THAT(registry_.Render(),
+              HasSubstr("skewless_agent_xds_streams_total{server=\"" + Address() + "\"} 1"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, AdsClientTest,
                          ::testing::Values(AdsProtocol::kDelta, AdsProtocol::kStateOfTheWorld),
                          [](const auto& info) {

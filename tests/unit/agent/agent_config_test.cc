@@ -109,6 +109,23 @@ TEST(AgentConfig, AnEmptyDocumentKeepsTheDefaults) {
   EXPECT_FALSE(config->zone.has_value());
   EXPECT_EQ(config->splicer_address, "") << "no splicer unless one is named";
   EXPECT_EQ(config->splicer_mark, kDefaultSplicerMark);
+  EXPECT_TRUE(config->load_reporting);
+  EXPECT_EQ(config->cluster_load_max_age, std::chrono::seconds(10));
+}
+
+TEST(AgentConfig, LoadReportingAndTheClusterLoadMaxAgeAreKeys) {
+  auto config = ParseAgentConfigYaml("load_reporting: false\ncluster_load_max_age_seconds: 2.5\n",
+                                     "agent.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->load_reporting);
+  EXPECT_EQ(config->cluster_load_max_age, std::chrono::milliseconds(2500));
+  EXPECT_THAT(
+      std::string(ParseAgentConfigYaml("load_reporting: often\n", "agent.yaml").status().message()),
+      HasSubstr("agent.yaml:1:1: load_reporting: expected true or false"));
+  EXPECT_THAT(std::string(ParseAgentConfigYaml("cluster_load_max_age_seconds: -1\n", "agent.yaml")
+                              .status()
+                              .message()),
+              HasSubstr("cluster_load_max_age_seconds: expected 0-3600 seconds"));
 }
 
 TEST(AgentConfig, ErrorsNameTheFileLineAndKey) {

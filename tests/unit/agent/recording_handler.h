@@ -51,6 +51,18 @@ class RecordingHandler : public AdsHandler {
     changed_.notify_all();
     return absl::OkStatus();
   }
+  absl::Status OnClusterLoads(const std::vector<skewless::load::v1::ClusterLoad>& updated,
+                              const std::vector<std::string>& removed, bool full_state) override {
+    std::lock_guard lock(mutex_);
+    if (full_state) cluster_loads.clear();
+    for (const auto& load : updated) {
+      cluster_loads[load.cluster_name()] =
+          load.endpoints_size() == 0 ? 0 : load.endpoints(0).connections();
+    }
+    for (const auto& name : removed) cluster_loads.erase(name);
+    changed_.notify_all();
+    return absl::OkStatus();
+  }
   std::vector<std::string> EndpointSubscriptions() override {
     std::lock_guard lock(mutex_);
     return {clusters.begin(), clusters.end()};
@@ -69,6 +81,7 @@ class RecordingHandler : public AdsHandler {
   std::string zone;
   std::set<std::string> clusters;
   std::map<std::string, int> endpoint_counts;
+  std::map<std::string, std::uint64_t> cluster_loads;  // name → first endpoint's connections
   int cluster_responses = 0;
   bool reject_clusters = false;
 };

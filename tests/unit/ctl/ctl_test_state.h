@@ -55,6 +55,13 @@ class TestNode {
     active_[*id] = active_conns;
   }
 
+  // What the agent would write from the cluster-wide load for the backend at address:8080.
+  void SetClusterConns(const std::string& address, std::uint64_t cluster_conns) {
+    std::optional<std::uint32_t> id = table_.BackendId(address, 8080);
+    ASSERT_TRUE(id.has_value()) << address;
+    cluster_[*id] = cluster_conns;
+  }
+
   std::uint32_t IdOf(const std::string& address) const {
     return table_.BackendId(address, 8080).value_or(0);
   }
@@ -67,8 +74,11 @@ class TestNode {
     state.maps = *maps_.Read();
     for (const auto& [id, backend] : state.maps.backends) {
       auto active = active_.find(id);
-      state.loads[id] = skw_backend_load{
-          .active_conns = active == active_.end() ? 0 : active->second, .total_conns = 0};
+      auto others = cluster_.find(id);
+      state.loads[id] =
+          skw_backend_load{.active_conns = active == active_.end() ? 0 : active->second,
+                           .total_conns = 0,
+                           .cluster_conns = others == cluster_.end() ? 0 : others->second};
     }
     state.now_ns = now_ns_;
     return state;
@@ -86,6 +96,7 @@ class TestNode {
   datapath::testing::FakeMaps maps_;
   std::uint64_t now_ns_ = 1'000'000'000'000;
   std::map<std::uint32_t, std::uint64_t> active_;
+  std::map<std::uint32_t, std::uint64_t> cluster_;  // other nodes' connections
   datapath::ServiceTable table_{maps_, [this] { return now_ns_; }};
 };
 

@@ -86,6 +86,22 @@ TEST(CtlExplain, CandidateCostsAreSelectHsFormula) {
   EXPECT_EQ(current.candidates[0].ramp_permille, 1000u);
 }
 
+TEST(CtlExplain, OtherNodesConnectionsCountInTheCostAsInTheKernel) {
+  TestNode node;
+  node.Add("10.96.0.10", 80, {Ready("10.0.0.1"), Ready("10.0.0.2")});
+  node.SetActive("10.0.0.1", 1);
+  node.SetClusterConns("10.0.0.1", 30);  // busy elsewhere, idle here
+  node.SetActive("10.0.0.2", 2);
+  const Scenario current = ExplainOk(node, "10.96.0.10:80").current;
+  ASSERT_EQ(current.candidates.size(), 2u);
+  EXPECT_EQ(current.candidates[0].active_conns, 1u);
+  EXPECT_EQ(current.candidates[0].cluster_conns, 30u);
+  EXPECT_EQ(current.candidates[0].cost, 32u * 1000000 / (100 * 1000));
+  EXPECT_EQ(current.candidates[1].cost, 3u * 1000000 / (100 * 1000));
+  // Two candidates, P2C: the one with fewer connections cluster-wide wins every draw.
+  EXPECT_EQ(Picks(current, node.IdOf("10.0.0.2")), 10000u);
+}
+
 TEST(CtlExplain, SlowStartRampsTheCostOfANewBackend) {
   TestNode node;
   node.Add("10.96.0.10", 80, {Ready("10.0.0.1")}, TrafficDistribution::kNone, 10'000);

@@ -74,14 +74,20 @@ TEST_F(CtlRender, ServicesJson) {
 }
 
 TEST_F(CtlRender, OneServicesBackendsInSlotOrder) {
+  node_.SetClusterConns("10.0.0.2", 9);
+  services_ = BuildServiceViews(node_.State());
   EXPECT_EQ(
       RenderServiceBackendsText(services_[0], node_.Zones(), state_.now_ns),
       "service 10.96.0.10:80/tcp (id 1), prefers local backends: 2 preferred, 3 ready, 0 "
       "terminating\n"
-      "SLOT  TIER       ID  BACKEND        STATE  ZONE    WEIGHT  READY FOR  ACTIVE  TOTAL\n"
-      "   1  preferred   1  10.0.0.1:8080  ready  zone-a     100      15.0s       6      0\n"
-      "   2  preferred   2  10.0.0.2:8080  ready  zone-a     100      15.0s       0      0\n"
-      "   3  ready       3  10.0.1.1:8080  ready  zone-b     100      15.0s       2      0\n");
+      "SLOT  TIER       ID  BACKEND        STATE  ZONE    WEIGHT  READY FOR  ACTIVE  CLUSTER  "
+      "TOTAL\n"
+      "   1  preferred   1  10.0.0.1:8080  ready  zone-a     100      15.0s       6        0  "
+      "    0\n"
+      "   2  preferred   2  10.0.0.2:8080  ready  zone-a     100      15.0s       0        9  "
+      "    0\n"
+      "   3  ready       3  10.0.1.1:8080  ready  zone-b     100      15.0s       2        0  "
+      "    0\n");
   const Json json = ServiceBackendsJson(services_[0], node_.Zones(), state_.now_ns);
   EXPECT_EQ(json["backends"][2]["tier"], "ready");
   EXPECT_EQ(json["backends"][2]["zone"], "zone-b");
@@ -100,6 +106,8 @@ TEST_F(CtlRender, BackendsWithoutZoneNamesShowIdsAndSaySo) {
 }
 
 TEST_F(CtlRender, LoadSharesAndReasons) {
+  node_.SetClusterConns("10.0.0.2", 9);
+  services_ = BuildServiceViews(node_.State());
   const std::string text = RenderLoadText(services_, state_.reasons, node_.Zones());
   EXPECT_THAT(text,
               HasSubstr("10.96.0.10:80/tcp  10.0.0.1:8080  zone-a  preferred         6   75.0%"));
@@ -108,6 +116,11 @@ TEST_F(CtlRender, LoadSharesAndReasons) {
   const Json json = LoadJson(services_, state_.reasons, node_.Zones());
   EXPECT_EQ(json["services"][0]["active_conns"], 8);
   EXPECT_EQ(json["services"][0]["backends"][0]["share"], 0.75);
+  // This node's count and the other nodes' side by side.
+  EXPECT_THAT(text, HasSubstr("ACTIVE   SHARE  CLUSTER"));
+  EXPECT_THAT(text, HasSubstr("10.0.0.2:8080  zone-a  preferred         0    0.0%        9"));
+  EXPECT_EQ(json["services"][0]["backends"][1]["active_conns"], 0);
+  EXPECT_EQ(json["services"][0]["backends"][1]["cluster_conns"], 9);
   EXPECT_TRUE(json["services"][0]["backends"].size() == 3);
   EXPECT_EQ(json["reasons"]["spill-overload"], 17);
 }

@@ -107,6 +107,17 @@ TEST_F(ServiceTableTest, ReapplyingTheSameStateWritesNothing) {
   EXPECT_EQ(table_.write_counts().total(), writes);
 }
 
+TEST_F(ServiceTableTest, BackendIdsListTheListedAndThosePendingDelete) {
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.2")})}).ok());
+  std::vector<std::uint32_t> ids = table_.BackendIds();
+  std::sort(ids.begin(), ids.end());
+  EXPECT_THAT(ids, ElementsAre(1, 2));  // 10.0.0.1 still in its grace
+  now_ns_ += ServiceTable::kBackendDeleteGraceNs;
+  ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.2")})}).ok());
+  EXPECT_THAT(table_.BackendIds(), ElementsAre(*table_.BackendId("10.0.0.2", 8080)));
+}
+
 TEST_F(ServiceTableTest, EndpointOrderDoesNotMatter) {
   ASSERT_TRUE(table_.Apply({Service("10.96.0.1", {Ready("10.0.0.1"), Ready("10.0.0.2")})}).ok());
   const std::uint64_t writes = table_.write_counts().total();

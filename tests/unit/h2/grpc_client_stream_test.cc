@@ -166,6 +166,28 @@ TEST_F(GrpcClientStreamTest, CancelFromAnotherThreadEndsABlockedRead) {
   EXPECT_FALSE(stream.Write(Request("t", "late")));
 }
 
+TEST_F(GrpcClientStreamTest, ReadUntilTimesOutWithTheCallStillUsable) {
+  GrpcClientStream stream(Call());
+  ASSERT_TRUE(stream.Start().ok());
+  CancelAfter cancel(stream, std::chrono::seconds(10));
+  DiscoveryResponse response;
+  const auto start = std::chrono::steady_clock::now();
+  // The server sends nothing unasked: the deadline ends the wait, not the call.
+  EXPECT_EQ(stream.ReadUntil(&response, start + std::chrono::milliseconds(100)),
+            ReadOutcome::kTimedOut);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(100));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  ASSERT_TRUE(stream.Write(Request("t", "after")));
+  ASSERT_EQ(stream.ReadUntil(&response, std::chrono::steady_clock::now() + std::chrono::seconds(5)),
+            ReadOutcome::kMessage);
+  EXPECT_EQ(response.nonce(), "after");
+  ASSERT_TRUE(stream.WritesDone());
+  EXPECT_EQ(stream.ReadUntil(&response, std::chrono::steady_clock::now() + std::chrono::seconds(5)),
+            ReadOutcome::kEnded);
+  EXPECT_TRUE(stream.Finish().ok());
+}
+
 TEST(GrpcClientStreamErrorsTest, ARefusedConnectionNamesTheAddress) {
   int port = 0;
   {
