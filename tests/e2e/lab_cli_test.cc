@@ -207,7 +207,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"UnknownClientZone", {"--client-zones", "zone-x"}, "--client-zones: unknown zone"},
         BadFlags{"DurationWithoutUnit", {"--duration", "ten"}, "--duration"},
         BadFlags{"SlowPodWithoutFactor", {"--slow-pod", "pod-1"}, "--slow-pod"},
-        BadFlags{"UnknownDataplane", {"--dataplane", "ipvs"}, "--dataplane"}),
+        BadFlags{"UnknownDataplane", {"--dataplane", "ipvs"}, "--dataplane"},
+        BadFlags{"ClientsAndClientsPerNode",
+                 {"--clients", "4", "--clients-per-node", "1"},
+                 "--clients and --clients-per-node conflict"},
+        BadFlags{"ZeroNodesPerZone", {"--nodes-per-zone", "0"}, "--nodes-per-zone"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

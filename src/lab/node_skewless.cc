@@ -1,0 +1,154 @@
+// The skewless dataplanes as they ship: the lab writes its cluster as a file-source
+// document, one skewless-controlplane serves it, and one skewless-agent per client
+// node programs that node's cgroup; skewless-l7 adds a skewless-splicer per node.
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "skewless/lab/node.h"
+#include "skewless/lab/node_maps.h"
+#include "skewless/lab/shipped_path.h"
+
+namespace skewless::lab {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+std::string Node::PinDir(const std::string& node_or_zone) const {
+  return absl::StrCat(bpffs_, "/", ResolveNode(node_or_zone));
+}
+
+absl::Status Node::StartShippedPath() {
+  // Our own bpffs: unmounting it drops every pin the agents made.
+  absl::StatusOr<std::string> mounted = MountBpffs("bpffs");
+  if (!mounted.ok()) return mounted.status();
+  bpffs_ = *mounted;
+  pod_endpoints_.assign(plan_.pods.size(), PodEndpoint::kReady);
+  document_path_ = absl::StrCat(log_dir_, "/cluster.yaml");
+  if (auto status = WriteFileAtomically(
+          document_path_, ClusterDocument(config_, plan_, pod_endpoints_,
+                                          config_.dataplane == Dataplane::kSkewlessL7));
+      !status.ok()) {
+    return status;
+  }
+
+  const auto spawn = [&](std::vector<std::string> argv,
+                         const std::string& log_name) -> absl::StatusOr<Child> {
+    SpawnOptions options;
+    options.argv = std::move(argv);
+    options.netns = NodeNetns(plan_.id);  // the lab's host network: one loopback for all
+    options.log_path = absl::StrCat(log_dir_, "/", log_name, ".log");
+    auto child = Child::Spawn(options);
+    if (!child.ok()) return child.status();
+    if (auto status = Record(child->pid()); !status.ok()) return status;
+    return child;
+  };
+  auto control_plane =
+      spawn(ControlPlaneArgv(config_, options_.bin_dir, document_path_), "controlplane");
+  if (!control_plane.ok()) return control_plane.status();
+  control_plane_.push_back(*std::move(control_plane));
+  // Agents dialled before it listens would back off for up to 2 s.
+  const auto deadline = Clock::now() + milliseconds(10000);
+  while (control_plane_[0].LogTail().find("control plane serving") == std::string::npos) {
+    if (Clock::now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "skewless-controlplane did not start within 10 s: ", control_plane_[0].LogTail()));
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  // Every agent at once: setup time is one agent's start, not the sum.
+  for (size_t i = 0; i < plan_.clients.size(); ++i) {
+    const ClientSpec& client = plan_.clients[i];
+    auto agent = spawn(AgentArgv(config_, options_.bin_dir, client, i, NodeCgroup(client.node),
+                                 PinDir(client.node)),
+                       "agent-" + client.node);
+    if (!agent.ok()) return agent.status();
+    agents_.push_back(*std::move(agent));
+  }
+  Say(absl::StrCat("lab ", plan_.id, ": skewless-controlplane serving, ", agents_.size(),
+                   " skewless-agent(s) starting"));
+  return absl::OkStatus();
+}
+
+absl::Status Node::AwaitProgrammed(milliseconds timeout) {
+  std::set<std::string> ready;
+  for (size_t i = 0; i < plan_.pods.size(); ++i) {
+    if (pod_endpoints_[i] == PodEndpoint::kReady) ready.insert(plan_.pods[i].ip);
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    const std::string& node = plan_.clients[i].node;
+    std::string seen = "nothing pinned";
+    for (;;) {
+      auto service = ReadProgrammedService(PinDir(node), config_.service_vip, config_.service_port);
+      if (service.ok()) {
+        std::set<std::string> programmed;
+        for (uint32_t b = 0; b < service->n_ready && b < service->backends.size(); ++b) {
+          programmed.insert(service->backends[b].address);
+        }
+        if (service->found && programmed == ready) break;
+        seen = service->found ? absl::StrCat("ready ", absl::StrJoin(programmed, ","))
+                              : "no such Service";
+      } else {
+        seen = std::string(service.status().message());
+      }
+      if (Clock::now() > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "agent of node ", node, " has not programmed ", config_.service_vip, ":",
+            config_.service_port, " with ready pods ", absl::StrJoin(ready, ","), " within ",
+            timeout.count(), " ms (its maps: ", seen, "); its log: ", agents_[i].LogTail()));
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Node::SetPodEndpoint(std::size_t index, PodEndpoint state) {
+  if (index >= plan_.pods.size()) {
+    return absl::NotFoundError(
+        absl::StrCat("no pod #", index, " (", plan_.pods.size(), " in the plan)"));
+  }
+  if (document_path_.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--dataplane ", DataplaneName(config_.dataplane),
+                     " runs no control plane: only the skewless dataplanes follow endpoints"));
+  }
+  pod_endpoints_[index] = state;
+  if (auto status = WriteFileAtomically(
+          document_path_, ClusterDocument(config_, plan_, pod_endpoints_,
+                                          config_.dataplane == Dataplane::kSkewlessL7));
+      !status.ok()) {
+    return status;
+  }
+  return AwaitProgrammed(milliseconds(10000));
+}
+
+absl::Status Node::StartSplicers() {
+  for (const auto& client : plan_.clients) {
+    auto splicer = SpawnClient(client.node, SplicerArgv(bin_dir(), PinDir(client.node)),
+                               "splicer-" + client.node);
+    if (!splicer.ok()) return splicer.status();
+    splicers_.push_back(*std::move(splicer));
+  }
+  // It logs once it listens; clients connecting before would be refused.
+  const auto deadline = Clock::now() + milliseconds(10000);
+  for (auto& splicer : splicers_) {
+    while (splicer.LogTail().find("splicer listening") == std::string::npos) {
+      if (Clock::now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat(splicer.name(), " did not start: ", splicer.LogTail()));
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  Say(absl::StrCat("lab ", plan_.id, ": ", splicers_.size(), " HTTP/2 splicer(s) serving"));
+  return absl::OkStatus();
+}
+
+}  // namespace skewless::lab
