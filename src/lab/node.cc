@@ -164,7 +164,10 @@ absl::Status Node::Build() {
   if (auto status = StartPods(); !status.ok()) return status;
   if (!skewless) return absl::OkStatus();
   const auto started = std::chrono::steady_clock::now();
-  if (auto status = AwaitProgrammed(milliseconds(30000)); !status.ok()) return status;
+  // Each agent loads and verifies its own programs (the bulk of a node's setup, all in
+  // the kernel): on 2 shared cores, a dozen take tens of seconds.
+  const milliseconds timeout(20000 + 4000 * static_cast<int64_t>(plan_.clients.size()));
+  if (auto status = AwaitProgrammed(timeout); !status.ok()) return status;
   Say(absl::StrCat(
       "lab ", id, ": ", agents_.size(), " agent(s) programmed the Service (",
       std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count(),

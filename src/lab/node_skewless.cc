@@ -1,6 +1,7 @@
 // The skewless dataplanes as they ship: the lab writes its cluster as a file-source
 // document, one skewless-controlplane serves it, and one skewless-agent per client
 // node programs that node's cgroup; skewless-l7 adds a skewless-splicer per node.
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -80,33 +81,54 @@ absl::Status Node::AwaitProgrammed(milliseconds timeout) {
   for (size_t i = 0; i < plan_.pods.size(); ++i) {
     if (pod_endpoints_[i] == PodEndpoint::kReady) ready.insert(plan_.pods[i].ip);
   }
-  const auto deadline = Clock::now() + timeout;
-  for (size_t i = 0; i < agents_.size(); ++i) {
-    const std::string& node = plan_.clients[i].node;
-    std::string seen = "nothing pinned";
-    for (;;) {
-      auto service = ReadProgrammedService(PinDir(node), config_.service_vip, config_.service_port);
-      if (service.ok()) {
-        std::set<std::string> programmed;
-        for (uint32_t b = 0; b < service->n_ready && b < service->backends.size(); ++b) {
-          programmed.insert(service->backends[b].address);
-        }
-        if (service->found && programmed == ready) break;
-        seen = service->found ? absl::StrCat("ready ", absl::StrJoin(programmed, ","))
-                              : "no such Service";
+  // What each agent's maps showed last; empty once it holds exactly `ready`.
+  std::vector<std::string> late(agents_.size(), "nothing read yet");
+  const auto start = Clock::now();
+  auto next_progress = start + milliseconds(5000);
+  for (;;) {
+    size_t done = 0;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      if (late[i].empty()) {
+        ++done;
+        continue;
+      }
+      auto service = ReadProgrammedService(PinDir(plan_.clients[i].node), config_.service_vip,
+                                           config_.service_port);
+      if (!service.ok()) {
+        late[i] = std::string(service.status().message());
+        continue;
+      }
+      std::set<std::string> programmed;
+      for (uint32_t b = 0; b < service->n_ready && b < service->backends.size(); ++b) {
+        programmed.insert(service->backends[b].address);
+      }
+      if (service->found && programmed == ready) {
+        late[i].clear();
+        ++done;
       } else {
-        seen = std::string(service.status().message());
+        late[i] = service->found ? absl::StrCat("ready ", absl::StrJoin(programmed, ","))
+                                 : "no such Service";
       }
-      if (Clock::now() > deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "agent of node ", node, " has not programmed ", config_.service_vip, ":",
-            config_.service_port, " with ready pods ", absl::StrJoin(ready, ","), " within ",
-            timeout.count(), " ms (its maps: ", seen, "); its log: ", agents_[i].LogTail()));
-      }
-      std::this_thread::sleep_for(milliseconds(20));
     }
+    if (done == agents_.size()) return absl::OkStatus();
+    const auto now = Clock::now();
+    if (now > start + timeout) {
+      const size_t i =
+          std::find_if(late.begin(), late.end(), [](const std::string& s) { return !s.empty(); }) -
+          late.begin();
+      return absl::DeadlineExceededError(
+          absl::StrCat("agent of node ", plan_.clients[i].node, " (and ", agents_.size() - done - 1,
+                       " more) has not programmed ", config_.service_vip, ":", config_.service_port,
+                       " with ready pods ", absl::StrJoin(ready, ","), " within ", timeout.count(),
+                       " ms (its maps: ", late[i], "); its log: ", agents_[i].LogTail()));
+    }
+    if (now > next_progress) {
+      Say(absl::StrCat("lab ", plan_.id, ": ", done, "/", agents_.size(),
+                       " agents have programmed the Service"));
+      next_progress = now + milliseconds(5000);
+    }
+    std::this_thread::sleep_for(milliseconds(50));
   }
-  return absl::OkStatus();
 }
 
 absl::Status Node::SetPodEndpoint(std::size_t index, PodEndpoint state) {
@@ -126,7 +148,7 @@ absl::Status Node::SetPodEndpoint(std::size_t index, PodEndpoint state) {
       !status.ok()) {
     return status;
   }
-  return AwaitProgrammed(milliseconds(10000));
+  return AwaitProgrammed(milliseconds(15000));
 }
 
 absl::Status Node::StartSplicers() {
