@@ -113,15 +113,21 @@ bool Mounted(const std::string& path) {
 }
 
 TEST_F(LabCli, KillNineOfASkewlessRunThenCleanupRemovesItsDataPath) {
-  auto lab = Start({"up", "--dataplane", "skewless", "--pods", "2", "--clients", "2"});
+  // Three nodes: three agents' data paths pinned, each in its own directory.
+  auto lab = Start({"up", "--dataplane", "skewless", "--zones", "zone-a,zone-b", "--pods", "2",
+                    "--nodes-per-zone", "2", "--clients", "3"});
   ASSERT_TRUE(lab.ok()) << lab.status();
-  auto ready = lab->ReadLine(milliseconds(20000));
+  auto ready = lab->ReadLine(milliseconds(40000));
   ASSERT_TRUE(ready.ok()) << ready.status() << lab->LogTail();
   auto state = LoadState(StatePath(TestStateDir(), id_));
   ASSERT_TRUE(state.ok());
   ASSERT_EQ(state->bpffs_mounts.size(), 1u);
   const std::string bpffs = state->bpffs_mounts[0];
   EXPECT_TRUE(Mounted(bpffs));
+  for (const char* node : {"zone-a-0", "zone-b-0", "zone-a-1"}) {
+    EXPECT_TRUE(std::filesystem::exists(absl::StrCat(bpffs, "/", node, "/links")))
+        << node << "'s agent pinned nothing";
+  }
   lab->Signal(SIGKILL);
   ASSERT_TRUE(lab->Wait(milliseconds(5000)).ok());
   EXPECT_TRUE(Mounted(bpffs)) << "pinned: the data path outlives a killed lab";
