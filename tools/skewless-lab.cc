@@ -13,6 +13,7 @@
 #include "skewless/lab/cleanup.h"
 #include "skewless/lab/node.h"
 #include "skewless/lab/scenario.h"
+#include "skewless/lab/shipped_path.h"
 #include "skewless/lab/signals.h"
 
 namespace {
@@ -214,6 +215,15 @@ int Up(Flags& f) {
     std::cerr << "  node " << client.node << "  " << client.zone << "  " << client.connections
               << " client(s)  netns " << skewless::lab::ClientNetns(plan.id, client.node)
               << "  cgroup " << (*node)->NodeCgroup(client.node) << "\n";
+    if (!(*node)->cluster_document_path().empty()) {
+      std::cerr << "    skewless-agent pins " << (*node)->PinDir(client.node)
+                << "  (skewlessctl --pin-dir)\n";
+    }
+  }
+  if (!(*node)->cluster_document_path().empty()) {
+    std::cerr << "  skewless-controlplane " << skewless::lab::kControlPlaneXdsAddress
+              << " in netns " << skewless::lab::NodeNetns(plan.id) << ", serving "
+              << (*node)->cluster_document_path() << "; logs in " << (*node)->log_dir() << "\n";
   }
   std::cerr << "Ctrl-C (or SIGTERM) tears it down." << std::endl;
   while (stop.SleepFor(std::chrono::hours(1))) {

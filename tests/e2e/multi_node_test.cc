@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "lab_fixture.h"
 #include "nlohmann/json.hpp"
+#include "skewless/abi.h"
 #include "skewless/lab/node.h"
 #include "skewless/lab/node_maps.h"
 #include "skewless/lab/scenario.h"
@@ -58,8 +59,10 @@ class MultiNode : public ::testing::Test {
     NodeOptions options;
     options.state_dir = TestStateDir();
     options.bin_dir = SKEWLESS_BIN_DIR;
-    auto node = Node::Create(
-        TwoByTwo(Dataplane::kSkewless, "m" + std::to_string(getpid() % 100000)), options);
+    LabConfig config = TwoByTwo(Dataplane::kSkewless, "m" + std::to_string(getpid() % 100000));
+    // Not the default, so the maps prove the annotation came through the file.
+    config.lb_policy = "random";
+    auto node = Node::Create(config, options);
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = *std::move(node);
   }
@@ -108,6 +111,7 @@ TEST_F(MultiNode, EveryNodesClientLandsOnAPodOfItsZoneThroughItsOwnAgentsMaps) {
     ASSERT_TRUE(service.found) << "the agent of " << client.node << " holds no Service";
     EXPECT_EQ(service.n_ready, 4u) << client.node;
     EXPECT_EQ(service.n_preferred, 2u) << client.node << ": PreferClose came through the file";
+    EXPECT_EQ(service.lb_policy, SKW_LB_RANDOM) << client.node << ": skewless.io/load-balancing";
     for (uint32_t i = 0; i < service.n_preferred; ++i) {
       EXPECT_EQ(ZoneOf(service.backends[i].address), client.zone) << client.node;
     }
