@@ -200,7 +200,12 @@ int Up(Flags& f) {
   skewless::lab::NodeOptions options;
   options.state_dir = f.state_dir;
   options.progress = Progress;
+  options.stop = &stop;
   auto node = skewless::lab::Node::Create(f.config, options);
+  if (!node.ok() && stop.requested()) {
+    std::cerr << "skewless-lab: interrupted; everything the run created was removed" << std::endl;
+    return kExitInterrupted;
+  }
   if (!node.ok()) return Fail(node.status());
   const auto& plan = (*node)->plan();
   std::cout << "READY " << plan.id << std::endl;

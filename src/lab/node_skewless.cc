@@ -111,6 +111,10 @@ absl::Status Node::AwaitProgrammed(milliseconds timeout) {
       }
     }
     if (done == agents_.size()) return absl::OkStatus();
+    if (options_.stop != nullptr && options_.stop->requested()) {
+      return absl::CancelledError(
+          absl::StrCat("interrupted while ", agents_.size() - done, " agent(s) were starting"));
+    }
     const auto now = Clock::now();
     if (now > start + timeout) {
       const size_t i =

@@ -74,6 +74,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   node_options.state_dir = options.state_dir;
   node_options.bin_dir = options.bin_dir;
   node_options.progress = options.progress;
+  node_options.stop = stop;
   auto node_or = Node::Create(config, node_options);
   if (!node_or.ok()) return node_or.status();
   Node& node = **node_or;

@@ -17,6 +17,7 @@
 #include "skewless/lab/cluster_document.h"
 #include "skewless/lab/config.h"
 #include "skewless/lab/kube_proxy.h"
+#include "skewless/lab/signals.h"
 #include "skewless/lab/state.h"
 #include "skewless/lab/subprocess.h"
 
@@ -35,6 +36,8 @@ struct NodeOptions {
   std::string bin_dir;  // where skewless-pod-server lives; empty = next to this binary
   // Progress lines (stderr by default); tests pass a no-op.
   std::function<void(const std::string&)> progress;
+  // Ctrl-C during the build: waiting for agents ends early, and Create tears down.
+  const StopSignal* stop = nullptr;
 };
 
 class Node {
