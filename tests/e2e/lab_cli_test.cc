@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -150,6 +151,27 @@ TEST_F(LabCli, CtrlCTearsDownAndExitsWithInterrupted) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 3) << lab->LogTail();
   ExpectNothingLeft(state->processes);
+}
+
+TEST_F(LabCli, CtrlCWhileAgentsStartTearsDownAndExitsWithInterrupted) {
+  auto lab = Start({"up", "--dataplane", "skewless", "--zones", "zone-a,zone-b", "--pods", "2",
+                    "--nodes-per-zone", "2", "--clients-per-node", "1"});
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  // Interrupt as soon as the agents are spawned (the lab records them before it waits).
+  std::optional<RunState> state;
+  for (int i = 0; i < 400 && !state; ++i) {
+    auto loaded = LoadState(StatePath(TestStateDir(), id_));
+    // 1 control plane + 4 agents, before the pods
+    if (loaded.ok() && loaded->processes.size() >= 5) state = *loaded;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(state) << lab->LogTail();
+  lab->Signal(SIGINT);
+  auto code = lab->Wait(milliseconds(20000));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 3) << lab->LogTail();
+  ExpectNothingLeft(state->processes);
+  for (const auto& bpffs : state->bpffs_mounts) EXPECT_FALSE(Mounted(bpffs)) << bpffs;
 }
 
 TEST_F(LabCli, CleanupLeavesARunWhoseLabIsStillAlive) {
