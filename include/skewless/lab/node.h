@@ -107,6 +107,7 @@ class Node {
   absl::Status BuildNetwork();
   absl::Status StartPods();
   absl::Status StartShippedPath();  // node_skewless.cc
+  absl::Status WriteClusterDocument() const;
   absl::Status StartSplicers();
   absl::Status Record(pid_t pid);
   void Say(const std::string& line) const;
