@@ -1,6 +1,7 @@
 // skewless-lab: a simulated Kubernetes node on this machine (see docs/lab.md).
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -12,6 +13,7 @@
 #include "skewless/lab/cleanup.h"
 #include "skewless/lab/node.h"
 #include "skewless/lab/scenario.h"
+#include "skewless/lab/shipped_path.h"
 #include "skewless/lab/signals.h"
 
 namespace {
@@ -35,6 +37,9 @@ struct Flags {
   std::string state_dir = skewless::lab::kDefaultStateDir;
   std::string output = "table";
   std::string save;
+  // One of each per subcommand: whether the user gave them, for the conflict check.
+  std::vector<CLI::Option*> clients_options;
+  std::vector<CLI::Option*> clients_per_node_options;
 };
 
 void AddNodeFlags(CLI::App* app, Flags& f) {
@@ -51,16 +56,28 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
   app->add_option("--slow-pod", f.slow_pods,
                   "Make a pod slower: NAME=FACTOR multiplies its service time (repeatable), "
                   "e.g. pod-2=10");
-  app->add_option("--clients", f.config.clients,
-                  "Persistent gRPC client connections (one channel each), spread over the "
-                  "client zones")
+  app->add_option("--nodes-per-zone", f.config.nodes_per_zone,
+                  "Simulated nodes in each zone, each with its own client namespace and cgroup "
+                  "(and, for the skewless dataplanes, its own skewless-agent); pods are spread "
+                  "over their zone's nodes")
       ->capture_default_str();
+  f.clients_options.push_back(
+      app->add_option("--clients", f.config.clients,
+                      "Persistent gRPC client connections (one channel each) in "
+                      "total, spread over the client nodes")
+          ->capture_default_str());
+  f.clients_per_node_options.push_back(
+      app->add_option("--clients-per-node", f.config.clients_per_node,
+                      "Persistent gRPC client connections on every node of the client zones "
+                      "(instead of a --clients total), e.g. 1 for many lightly loaded nodes"));
   app->add_option("--client-zones", f.client_zones,
                   "Zones that run clients, comma-separated; default: every zone");
   app->add_option("--dataplane", f.dataplane,
                   "How clients reach the Service VIP: iptables or nftables (kube-proxy's modes), "
-                  "skewless (BPF connect hooks, per zone), skewless-l7 (the hooks send the "
-                  "gRPC port to a skewless-splicer per zone, which balances every call), or none")
+                  "skewless (the shipped path: skewless-controlplane on the lab's cluster file, "
+                  "a skewless-agent per node programming its BPF connect hooks), skewless-l7 "
+                  "(the same, the hooks sending the gRPC port to a skewless-splicer per node, "
+                  "which balances every call), or none")
       ->capture_default_str();
   app->add_option("--traffic-distribution", f.config.traffic_distribution,
                   "The Service's spec.trafficDistribution: PreferClose, PreferSameZone or "
@@ -70,6 +87,12 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
                   "(the cheaper of two random pods) or random (uniform, load ignored, as "
                   "kube-proxy), for A/B runs")
       ->capture_default_str();
+  app->add_option("--agent-flag", f.config.agent_flags,
+                  "Extra flag for every skewless-agent of the skewless dataplanes, verbatim "
+                  "(repeatable; e.g. a switch the lab does not model)");
+  app->add_option("--controlplane-flag", f.config.controlplane_flags,
+                  "Extra flag for the skewless-controlplane of the skewless dataplanes, verbatim "
+                  "(repeatable)");
   app->add_option("--vip", f.config.service_vip, "The Service's ClusterIP")->capture_default_str();
   app->add_option("--port", f.config.service_port, "The Service (and pod) port")
       ->capture_default_str();
@@ -119,6 +142,15 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
 // Turns the string flags into the config; errors name the flag.
 absl::Status Finish(Flags& f) {
   LabConfig& c = f.config;
+  const auto given = [](const std::vector<CLI::Option*>& options) {
+    return std::any_of(options.begin(), options.end(),
+                       [](const CLI::Option* o) { return o->count() > 0; });
+  };
+  if (given(f.clients_options) && given(f.clients_per_node_options)) {
+    return absl::InvalidArgumentError(
+        "--clients and --clients-per-node conflict: give a total (--clients) or a count per "
+        "node (--clients-per-node), not both");
+  }
   c.zones = absl::StrSplit(f.zones, ',', absl::SkipEmpty());
   if (!f.pods_per_zone.empty()) {
     c.pods_per_zone.clear();
@@ -168,7 +200,12 @@ int Up(Flags& f) {
   skewless::lab::NodeOptions options;
   options.state_dir = f.state_dir;
   options.progress = Progress;
+  options.stop = &stop;
   auto node = skewless::lab::Node::Create(f.config, options);
+  if (!node.ok() && stop.requested()) {
+    std::cerr << "skewless-lab: interrupted; everything the run created was removed" << std::endl;
+    return kExitInterrupted;
+  }
   if (!node.ok()) return Fail(node.status());
   const auto& plan = (*node)->plan();
   std::cout << "READY " << plan.id << std::endl;
@@ -180,9 +217,18 @@ int Up(Flags& f) {
               << skewless::lab::PodNetns(plan.id, pod.name) << "\n";
   }
   for (const auto& client : plan.clients) {
-    std::cerr << "  clients " << client.zone << "  netns "
-              << skewless::lab::ClientNetns(plan.id, client.zone) << "  cgroup "
-              << (*node)->client_cgroup() << "\n";
+    std::cerr << "  node " << client.node << "  " << client.zone << "  " << client.connections
+              << " client(s)  netns " << skewless::lab::ClientNetns(plan.id, client.node)
+              << "  cgroup " << (*node)->NodeCgroup(client.node) << "\n";
+    if (!(*node)->cluster_document_path().empty()) {
+      std::cerr << "    skewless-agent pins " << (*node)->PinDir(client.node)
+                << "  (skewlessctl --pin-dir)\n";
+    }
+  }
+  if (!(*node)->cluster_document_path().empty()) {
+    std::cerr << "  skewless-controlplane " << skewless::lab::kControlPlaneXdsAddress
+              << " in netns " << skewless::lab::NodeNetns(plan.id) << ", serving "
+              << (*node)->cluster_document_path() << "; logs in " << (*node)->log_dir() << "\n";
   }
   std::cerr << "Ctrl-C (or SIGTERM) tears it down." << std::endl;
   while (stop.SleepFor(std::chrono::hours(1))) {
@@ -228,9 +274,11 @@ int Cleanup(const Flags& f, bool force, const std::string& id) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "skewless-lab: a Kubernetes node simulated on this machine. Pods are network namespaces\n"
-      "on a bridge, each running a real gRPC server, labelled with zones; clients hold\n"
-      "persistent gRPC channels to a ClusterIP programmed the way kube-proxy does it.\n"
+      "skewless-lab: a Kubernetes cluster simulated on this machine. Pods are network\n"
+      "namespaces on a bridge, each running a real gRPC server, labelled with zones; each\n"
+      "simulated node has its own client namespace and cgroup, whose clients hold persistent\n"
+      "gRPC channels to a ClusterIP programmed the way kube-proxy does it, or by skewless's\n"
+      "shipped control plane and one agent per node.\n"
       "Exit codes: 0 ok, 1 the run failed, 2 bad flags, 3 interrupted."};
   app.require_subcommand(1);
   Flags flags;

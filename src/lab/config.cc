@@ -68,8 +68,23 @@ std::string NodeNetns(const std::string& id) { return absl::StrCat(kNetnsPrefix,
 std::string PodNetns(const std::string& id, const std::string& pod) {
   return absl::StrCat(kNetnsPrefix, id, "-", pod);
 }
-std::string ClientNetns(const std::string& id, const std::string& zone) {
-  return absl::StrCat(kNetnsPrefix, id, "-client-", zone);
+std::string ClientNetns(const std::string& id, const std::string& node) {
+  return absl::StrCat(kNetnsPrefix, id, "-client-", node);
+}
+// Unique because the index is the part after the last '-' and has no '-' itself.
+std::string NodeName(const std::string& zone, int index) { return absl::StrCat(zone, "-", index); }
+
+PlannedResources PlanResources(const LabPlan& plan, const std::string& cgroup_root) {
+  PlannedResources resources;
+  resources.netns.push_back(NodeNetns(plan.id));
+  for (const auto& pod : plan.pods) resources.netns.push_back(PodNetns(plan.id, pod.name));
+  for (const auto& client : plan.clients) {
+    resources.netns.push_back(ClientNetns(plan.id, client.node));
+    resources.cgroups.push_back(absl::StrCat(cgroup_root, "/clients/", client.node));
+  }
+  resources.cgroups.push_back(cgroup_root + "/clients");
+  resources.cgroups.push_back(cgroup_root);
+  return resources;
 }
 
 absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
@@ -98,6 +113,16 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
         "--pods-per-zone: ", config.pods_per_zone.size(), " counts for ", config.zones.size(),
         " zones (", absl::StrJoin(config.zones, ","), "); give one count per zone"));
   }
+  if (config.nodes_per_zone < 1 || config.nodes_per_zone > kMaxNodesPerZone) {
+    return absl::InvalidArgumentError(absl::StrCat("--nodes-per-zone: must be within [1, ",
+                                                   kMaxNodesPerZone, "], got ",
+                                                   config.nodes_per_zone));
+  }
+  for (const auto& zone : config.zones) {
+    for (int n = 0; n < config.nodes_per_zone; ++n) {
+      plan.nodes.push_back({NodeName(zone, n), zone});
+    }
+  }
   int total_pods = 0;
   for (size_t z = 0; z < config.zones.size(); ++z) {
     if (config.pods_per_zone[z] < 0) {
@@ -108,6 +133,7 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
       PodSpec pod;
       pod.name = absl::StrCat("pod-", total_pods);
       pod.zone = config.zones[z];
+      pod.node = NodeName(pod.zone, i % config.nodes_per_zone);
       // .0 is the network, .1 the node's bridge: pods start at .10.
       pod.ip = absl::StrCat("198.18.0.", 10 + total_pods);
       plan.pods.push_back(pod);
@@ -144,21 +170,46 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
                                                      ")"));
     }
   }
-  if (config.clients < 1 || config.clients > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--clients: must be within [1, 1000], got ", config.clients));
+  // Client nodes, node 0 of every client zone first: a --clients total smaller than the
+  // node count still reaches every zone.
+  std::vector<NodeSpec> client_nodes;
+  for (int n = 0; n < config.nodes_per_zone; ++n) {
+    for (const auto& zone : client_zones) client_nodes.push_back({NodeName(zone, n), zone});
   }
-  for (size_t c = 0; c < client_zones.size(); ++c) {
-    int share = config.clients / static_cast<int>(client_zones.size()) +
-                (static_cast<int>(c) < config.clients % static_cast<int>(client_zones.size()));
-    if (share == 0) continue;
+  if (static_cast<int>(client_nodes.size()) > kMaxClientNodes) {
+    return absl::InvalidArgumentError(absl::StrCat("--nodes-per-zone: ", client_nodes.size(),
+                                                   " client nodes, at most ", kMaxClientNodes,
+                                                   " (fewer --client-zones or --nodes-per-zone)"));
+  }
+  std::vector<int> shares(client_nodes.size(), 0);
+  if (config.clients_per_node != 0) {
+    if (config.clients_per_node < 1 ||
+        config.clients_per_node * static_cast<int>(client_nodes.size()) > 1000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--clients-per-node: must be >= 1 and at most 1000 in total over ",
+                       client_nodes.size(), " client nodes, got ", config.clients_per_node));
+    }
+    shares.assign(client_nodes.size(), config.clients_per_node);
+  } else {
+    if (config.clients < 1 || config.clients > 1000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--clients: must be within [1, 1000], got ", config.clients));
+    }
+    const int n = static_cast<int>(client_nodes.size());
+    for (int c = 0; c < n; ++c) shares[c] = config.clients / n + (c < config.clients % n);
+  }
+  for (size_t c = 0; c < client_nodes.size(); ++c) {
+    if (shares[c] == 0) continue;
     ClientSpec client;
-    client.zone = client_zones[c];
-    client.connections = share;
+    client.node = client_nodes[c].name;
+    client.zone = client_nodes[c].zone;
+    client.connections = shares[c];
     // A routed /30 per client namespace (not on the pods' bridge), so replies
     // from pods cross the node's IP stack where conntrack undoes the DNAT.
-    client.gateway = absl::StrCat("198.18.1.", 4 * c + 1);
-    client.ip = absl::StrCat("198.18.1.", 4 * c + 2);
+    const size_t link = plan.clients.size();
+    const std::string subnet = absl::StrCat("198.18.", 1 + link / 64, ".");
+    client.gateway = absl::StrCat(subnet, 4 * (link % 64) + 1);
+    client.ip = absl::StrCat(subnet, 4 * (link % 64) + 2);
     plan.clients.push_back(client);
   }
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "skewless/common/cgroup.h"
-#include "skewless/common/lb_policy.h"
+#include "skewless/datapath/steering.h"
 
 namespace skewless::lab {
 namespace {
@@ -22,10 +22,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr char kPodServerBinary[] = "skewless-pod-server";
-// skewless-l7: every zone's splicer, on loopback inside its client namespace, and the
-// mark its backend sockets carry (so the connect hook never sends them back to it).
-constexpr char kSplicerAddress[] = "127.0.0.1:15001";
-constexpr std::uint32_t kSplicerMark = 0x5c;
 
 std::string SelfDir() {
   std::error_code ec;
@@ -119,20 +115,18 @@ absl::Status Node::Build() {
         absl::StrCat("--id: a lab run '", id, "' is recorded in ", options_.state_dir,
                      "; pick another id or run `skewless-lab cleanup`"));
   }
-  std::vector<std::string> netns = {NodeNetns(id)};
-  for (const auto& pod : plan_.pods) netns.push_back(PodNetns(id, pod.name));
-  for (const auto& client : plan_.clients) netns.push_back(ClientNetns(id, client.zone));
-  for (const auto& name : netns) {
+  auto cgroup_mount = FindCgroup2Mount();
+  if (!cgroup_mount.ok()) return cgroup_mount.status();
+  cgroup_root_ = absl::StrCat(*cgroup_mount, "/skewless-lab-", id);
+  client_cgroup_ = cgroup_root_ + "/clients";
+  PlannedResources resources = PlanResources(plan_, cgroup_root_);
+  for (const auto& name : resources.netns) {
     if (NetnsExists(name)) {
       destroyed_ = true;
       return absl::AlreadyExistsError(
           absl::StrCat("--id: network namespace '", name, "' already exists; pick another id"));
     }
   }
-  auto cgroup_mount = FindCgroup2Mount();
-  if (!cgroup_mount.ok()) return cgroup_mount.status();
-  cgroup_root_ = absl::StrCat(*cgroup_mount, "/skewless-lab-", id);
-  client_cgroup_ = cgroup_root_ + "/clients";
   if (std::filesystem::exists(cgroup_root_)) {
     destroyed_ = true;
     return absl::AlreadyExistsError(
@@ -140,19 +134,14 @@ absl::Status Node::Build() {
   }
 
   // Record intent before creating: cleanup after a crash must see every name.
-  state_.netns = netns;
-  // One cgroup per client zone under `clients`: each stands for a node of
-  // that zone, so per-node BPF state (this node's zone) can differ per zone,
-  // while programs attached to `clients` see every client.
-  for (const auto& client : plan_.clients) state_.cgroups.push_back(ZoneCgroup(client.zone));
-  state_.cgroups.push_back(client_cgroup_);
-  state_.cgroups.push_back(cgroup_root_);
+  state_.netns = resources.netns;
+  state_.cgroups = resources.cgroups;
   if (auto status = SaveState(options_.state_dir, state_); !status.ok()) return status;
   log_dir_ = LogDir(options_.state_dir, id);
   std::filesystem::create_directories(log_dir_);
 
-  Say(absl::StrCat("lab ", id, ": creating node with ", plan_.pods.size(), " pods in ",
-                   config_.zones.size(), " zones"));
+  Say(absl::StrCat("lab ", id, ": creating ", plan_.clients.size(), " client node(s) and ",
+                   plan_.pods.size(), " pods in ", config_.zones.size(), " zones"));
   if (auto status = BuildNetwork(); !status.ok()) return status;
   // Parents first: the record lists children first, for removal.
   for (auto it = state_.cgroups.rbegin(); it != state_.cgroups.rend(); ++it) {
@@ -160,8 +149,11 @@ absl::Status Node::Build() {
       return absl::InternalError(absl::StrCat("mkdir cgroup ", *it, ": ", std::strerror(errno)));
     }
   }
-  if (config_.dataplane == Dataplane::kSkewless || config_.dataplane == Dataplane::kSkewlessL7) {
-    if (auto status = InstallSkewless(); !status.ok()) return status;
+  const bool skewless =
+      config_.dataplane == Dataplane::kSkewless || config_.dataplane == Dataplane::kSkewlessL7;
+  if (skewless) {
+    // Agents start while the pods do; both are awaited below.
+    if (auto status = StartShippedPath(); !status.ok()) return status;
   } else if (auto status = ApplyDataplane(config_.dataplane, NodeNetns(id),
                                           std::vector<ClusterIpService>{service_});
              !status.ok()) {
@@ -170,6 +162,16 @@ absl::Status Node::Build() {
                                      " baseline: ", status.message()));
   }
   if (auto status = StartPods(); !status.ok()) return status;
+  if (!skewless) return absl::OkStatus();
+  const auto started = std::chrono::steady_clock::now();
+  // Each agent loads and verifies its own programs (the bulk of a node's setup, all in
+  // the kernel): on 2 shared cores, a dozen take tens of seconds.
+  const milliseconds timeout(20000 + 4000 * static_cast<int64_t>(plan_.clients.size()));
+  if (auto status = AwaitProgrammed(timeout); !status.ok()) return status;
+  Say(absl::StrCat(
+      "lab ", id, ": ", agents_.size(), " agent(s) programmed the Service (",
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count(),
+      " ms after the pods were up)"));
   if (config_.dataplane == Dataplane::kSkewlessL7) return StartSplicers();
   return absl::OkStatus();
 }
@@ -200,7 +202,7 @@ absl::Status Node::BuildNetwork() {
     const auto& client = plan_.clients[c];
     std::string veth = absl::StrCat("vcli", c);
     node.push_back(absl::StrCat("link add ", veth, " type veth peer name eth0 netns ",
-                                ClientNetns(id, client.zone)));
+                                ClientNetns(id, client.node)));
     node.push_back(absl::StrCat("addr add ", client.gateway, "/30 dev ", veth));
     node.push_back(absl::StrCat("link set ", veth, " up"));
   }
@@ -222,7 +224,7 @@ absl::Status Node::BuildNetwork() {
   }
   for (const auto& client : plan_.clients) {
     if (auto status =
-            IpBatch(ClientNetns(id, client.zone),
+            IpBatch(ClientNetns(id, client.node),
                     {"link set lo up", absl::StrCat("addr add ", client.ip, "/30 dev eth0"),
                      "link set eth0 up", absl::StrCat("route add default via ", client.gateway)});
         !status.ok()) {
@@ -230,29 +232,6 @@ absl::Status Node::BuildNetwork() {
     }
   }
   return absl::OkStatus();
-}
-
-datapath::ServiceSpec Node::SkewlessService() const {
-  datapath::ServiceSpec spec;
-  spec.name = absl::StrCat(service_.name, ":", service_.port_name);
-  spec.vip = service_.vip;
-  spec.port = service_.port;
-  const std::string& td = config_.traffic_distribution;
-  spec.traffic_distribution =
-      td == "PreferClose"      ? datapath::TrafficDistribution::kPreferClose
-      : td == "PreferSameZone" ? datapath::TrafficDistribution::kPreferSameZone
-      : td == "PreferSameNode" ? datapath::TrafficDistribution::kPreferSameNode
-                               : datapath::TrafficDistribution::kNone;
-  spec.lb_policy = ParseLbPolicy(config_.lb_policy).value_or(SKW_LB_LEAST_REQUEST);
-  for (const auto& pod : plan_.pods) {
-    datapath::Endpoint endpoint;
-    endpoint.address = pod.ip;
-    endpoint.port = config_.service_port;
-    endpoint.zone = pod.zone;
-    endpoint.node_name = "node-" + pod.zone;
-    spec.endpoints.push_back(endpoint);
-  }
-  return spec;
 }
 
 absl::StatusOr<std::string> Node::MountBpffs(const std::string& name) {
@@ -265,64 +244,6 @@ absl::StatusOr<std::string> Node::MountBpffs(const std::string& name) {
     return r.status();
   }
   return bpffs;
-}
-
-absl::Status Node::InstallSkewless() {
-  // Unmounting our own bpffs drops every pin we made.
-  absl::StatusOr<std::string> mounted = MountBpffs("bpffs");
-  if (!mounted.ok()) return mounted.status();
-  const std::string& bpffs = *mounted;
-  for (const auto& client : plan_.clients) {
-    datapath::SteeringOptions options;
-    options.cgroup_path = ZoneCgroup(client.zone);
-    options.pin_dir = absl::StrCat(bpffs, "/", client.zone);
-    auto steering = datapath::Steering::Start(options);
-    if (!steering.ok()) {
-      return absl::Status(
-          steering.status().code(),
-          absl::StrCat("installing skewless for ", client.zone, ": ", steering.status().message()));
-    }
-    auto table = std::make_unique<datapath::ServiceTable>((*steering)->maps());
-    datapath::NodeConfig node;
-    node.locality = {client.zone, "node-" + client.zone};
-    datapath::ServiceSpec service = SkewlessService();
-    if (config_.dataplane == Dataplane::kSkewlessL7) {
-      // Each zone's node runs its splicer, on loopback in the client namespace.
-      node.splicer_address = kSplicerAddress;
-      node.splicer_mark = kSplicerMark;
-      service.splice = true;
-    }
-    if (auto status = table->SetNode(node); !status.ok()) return status;
-    if (auto status = table->Apply({service}); !status.ok()) return status;
-    zone_dataplanes_.push_back({client.zone, *std::move(steering), std::move(table)});
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Node::StartSplicers() {
-  for (const auto& dataplane : zone_dataplanes_) {
-    auto splicer =
-        SpawnClient(dataplane.zone,
-                    {bin_dir() + "/skewless-splicer", "--listen", kSplicerAddress, "--pin-dir",
-                     dataplane.steering->pin_dir(), "--mark", std::to_string(kSplicerMark),
-                     "--workers", "1", "--http-listen", "127.0.0.1:19193", "--drain-seconds", "1"},
-                    "splicer-" + dataplane.zone);
-    if (!splicer.ok()) return splicer.status();
-    splicers_.push_back(*std::move(splicer));
-  }
-  // It logs once it listens; clients connecting before would be refused.
-  const auto deadline = std::chrono::steady_clock::now() + milliseconds(10000);
-  for (auto& splicer : splicers_) {
-    while (splicer.LogTail().find("splicer listening") == std::string::npos) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return absl::DeadlineExceededError(
-            absl::StrCat(splicer.name(), " did not start: ", splicer.LogTail()));
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  }
-  Say(absl::StrCat("lab ", plan_.id, ": ", splicers_.size(), " HTTP/2 splicer(s) serving"));
-  return absl::OkStatus();
 }
 
 absl::Status Node::Record(pid_t pid) {
@@ -367,16 +288,27 @@ absl::Status Node::StartPods() {
   return absl::OkStatus();
 }
 
-std::string Node::ZoneCgroup(const std::string& zone) const {
-  return absl::StrCat(client_cgroup_, "/", zone);
+std::string Node::ResolveNode(const std::string& node_or_zone) const {
+  for (const auto& client : plan_.clients) {
+    if (client.node == node_or_zone) return client.node;
+  }
+  for (const auto& client : plan_.clients) {
+    if (client.zone == node_or_zone) return client.node;
+  }
+  return node_or_zone;  // no such client node: the spawn fails naming it
 }
 
-absl::StatusOr<Child> Node::SpawnClient(const std::string& zone, std::vector<std::string> argv,
+std::string Node::NodeCgroup(const std::string& node_or_zone) const {
+  return absl::StrCat(client_cgroup_, "/", ResolveNode(node_or_zone));
+}
+
+absl::StatusOr<Child> Node::SpawnClient(const std::string& node_or_zone,
+                                        std::vector<std::string> argv,
                                         const std::string& log_name) {
   SpawnOptions spawn;
   spawn.argv = std::move(argv);
-  spawn.netns = ClientNetns(plan_.id, zone);
-  spawn.cgroup = ZoneCgroup(zone);
+  spawn.netns = ClientNetns(plan_.id, ResolveNode(node_or_zone));
+  spawn.cgroup = NodeCgroup(node_or_zone);
   spawn.log_path = absl::StrCat(log_dir_, "/", log_name, ".log");
   auto child = Child::Spawn(spawn);
   if (!child.ok()) return child.status();
@@ -425,11 +357,13 @@ absl::StatusOr<std::vector<PodCounters>> Node::StopPods() {
 
 absl::Status Node::Destroy() {
   if (destroyed_) return absl::OkStatus();
-  splicers_.clear();  // SIGKILL + reap
-  pods_.clear();      // SIGKILL + reap what is still running
+  // SIGKILL + reap. Agents leave their data paths pinned, as a killed agent does by
+  // design; RemoveRecordedRun uninstalls every pin directory of our bpffs.
+  splicers_.clear();
+  agents_.clear();
+  control_plane_.clear();
+  pods_.clear();
   absl::Status status;
-  for (auto& zone : zone_dataplanes_) status.Update(zone.steering->Uninstall());
-  zone_dataplanes_.clear();
   status.Update(RemoveRecordedRun(options_.state_dir, state_));
   if (status.ok()) destroyed_ = true;
   return status;
@@ -457,8 +391,8 @@ absl::Status RemoveRecordedRun(const std::string& state_dir, const RunState& sta
   if (!remove.empty()) status.Update(IpBatch("", remove));
   for (const auto& bpffs : state.bpffs_mounts) {
     if (!std::filesystem::exists(bpffs)) continue;
-    // A crashed run's data paths are still attached: detach them by their
-    // pins (each client zone has a directory), then drop the mount.
+    // Data paths stay attached after their agent is gone: detach them by their
+    // pins (each client node's agent has a directory), then drop the mount.
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(bpffs, ec)) {
       if (entry.is_directory()) {

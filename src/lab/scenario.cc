@@ -74,6 +74,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   node_options.state_dir = options.state_dir;
   node_options.bin_dir = options.bin_dir;
   node_options.progress = options.progress;
+  node_options.stop = stop;
   auto node_or = Node::Create(config, node_options);
   if (!node_or.ok()) return node_or.status();
   Node& node = **node_or;
@@ -90,16 +91,18 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
 
   std::vector<Child> loadgens;
   for (const auto& client : node.plan().clients) {
-    auto child = node.SpawnClient(client.zone, LoadgenArgv(node, client),
-                                  absl::StrCat("loadgen-", client.zone));
+    auto child = node.SpawnClient(client.node, LoadgenArgv(node, client),
+                                  absl::StrCat("loadgen-", client.node));
     if (!child.ok()) return child.status();
     loadgens.push_back(*std::move(child));
   }
+  int connections = 0;
+  for (const auto& client : node.plan().clients) connections += client.connections;
   Say(options,
-      absl::StrFormat("[%s] %d persistent gRPC connections from %d client namespaces -> "
+      absl::StrFormat("[%s] %d persistent gRPC connections from %d client nodes -> "
                       "%s:%d, %d pods, %.0f s",
-                      mode, config.clients, loadgens.size(), config.service_vip,
-                      config.service_port, node.plan().pods.size(), config.duration.count() / 1e3));
+                      mode, connections, loadgens.size(), config.service_vip, config.service_port,
+                      node.plan().pods.size(), config.duration.count() / 1e3));
 
   // Progress until the generators finish; a stop request asks
   // them to end early (they still print what they measured).

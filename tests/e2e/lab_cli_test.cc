@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -113,15 +114,21 @@ bool Mounted(const std::string& path) {
 }
 
 TEST_F(LabCli, KillNineOfASkewlessRunThenCleanupRemovesItsDataPath) {
-  auto lab = Start({"up", "--dataplane", "skewless", "--pods", "2", "--clients", "2"});
+  // Three nodes: three agents' data paths pinned, each in its own directory.
+  auto lab = Start({"up", "--dataplane", "skewless", "--zones", "zone-a,zone-b", "--pods", "2",
+                    "--nodes-per-zone", "2", "--clients", "3"});
   ASSERT_TRUE(lab.ok()) << lab.status();
-  auto ready = lab->ReadLine(milliseconds(20000));
+  auto ready = lab->ReadLine(milliseconds(40000));
   ASSERT_TRUE(ready.ok()) << ready.status() << lab->LogTail();
   auto state = LoadState(StatePath(TestStateDir(), id_));
   ASSERT_TRUE(state.ok());
   ASSERT_EQ(state->bpffs_mounts.size(), 1u);
   const std::string bpffs = state->bpffs_mounts[0];
   EXPECT_TRUE(Mounted(bpffs));
+  for (const char* node : {"zone-a-0", "zone-b-0", "zone-a-1"}) {
+    EXPECT_TRUE(std::filesystem::exists(absl::StrCat(bpffs, "/", node, "/links")))
+        << node << "'s agent pinned nothing";
+  }
   lab->Signal(SIGKILL);
   ASSERT_TRUE(lab->Wait(milliseconds(5000)).ok());
   EXPECT_TRUE(Mounted(bpffs)) << "pinned: the data path outlives a killed lab";
@@ -144,6 +151,27 @@ TEST_F(LabCli, CtrlCTearsDownAndExitsWithInterrupted) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 3) << lab->LogTail();
   ExpectNothingLeft(state->processes);
+}
+
+TEST_F(LabCli, CtrlCWhileAgentsStartTearsDownAndExitsWithInterrupted) {
+  auto lab = Start({"up", "--dataplane", "skewless", "--zones", "zone-a,zone-b", "--pods", "2",
+                    "--nodes-per-zone", "2", "--clients-per-node", "1"});
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  // Interrupt as soon as the agents are spawned (the lab records them before it waits).
+  std::optional<RunState> state;
+  for (int i = 0; i < 400 && !state; ++i) {
+    auto loaded = LoadState(StatePath(TestStateDir(), id_));
+    // 1 control plane + 4 agents, before the pods
+    if (loaded.ok() && loaded->processes.size() >= 5) state = *loaded;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(state) << lab->LogTail();
+  lab->Signal(SIGINT);
+  auto code = lab->Wait(milliseconds(20000));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 3) << lab->LogTail();
+  ExpectNothingLeft(state->processes);
+  for (const auto& bpffs : state->bpffs_mounts) EXPECT_FALSE(Mounted(bpffs)) << bpffs;
 }
 
 TEST_F(LabCli, CleanupLeavesARunWhoseLabIsStillAlive) {
@@ -207,7 +235,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"UnknownClientZone", {"--client-zones", "zone-x"}, "--client-zones: unknown zone"},
         BadFlags{"DurationWithoutUnit", {"--duration", "ten"}, "--duration"},
         BadFlags{"SlowPodWithoutFactor", {"--slow-pod", "pod-1"}, "--slow-pod"},
-        BadFlags{"UnknownDataplane", {"--dataplane", "ipvs"}, "--dataplane"}),
+        BadFlags{"UnknownDataplane", {"--dataplane", "ipvs"}, "--dataplane"},
+        BadFlags{"ClientsAndClientsPerNode",
+                 {"--clients", "4", "--clients-per-node", "1"},
+                 "--clients and --clients-per-node conflict"},
+        BadFlags{"ZeroNodesPerZone", {"--nodes-per-zone", "0"}, "--nodes-per-zone"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

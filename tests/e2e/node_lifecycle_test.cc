@@ -42,12 +42,13 @@ TEST_P(NodeLifecycle, PodsReachableDirectlyAndThroughTheServiceVip) {
   auto node = Node::Create(SmallLab(GetParam()), Options());
   ASSERT_TRUE(node.ok()) << node.status();
   const auto& plan = (*node)->plan();
-  const std::string client_ns = ClientNetns(plan.id, "zone-a");
+  const std::string client_ns = ClientNetns(plan.id, plan.clients[0].node);
   for (const auto& pod : plan.pods) {
     EXPECT_TRUE(TcpConnectFrom(client_ns, pod.ip, 8080).ok()) << pod.name;
   }
   // The second client namespace reaches them too (its own routed link).
-  EXPECT_TRUE(TcpConnectFrom(ClientNetns(plan.id, "zone-b"), plan.pods[0].ip, 8080).ok());
+  EXPECT_TRUE(
+      TcpConnectFrom(ClientNetns(plan.id, plan.clients[1].node), plan.pods[0].ip, 8080).ok());
   EXPECT_TRUE(TcpConnectFrom(client_ns, "198.19.0.10", 8080).ok()) << "VIP via the baseline";
   EXPECT_FALSE(TcpConnectFrom(client_ns, "198.19.0.10", 9999).ok()) << "only the Service port";
 }

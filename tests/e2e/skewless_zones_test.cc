@@ -1,6 +1,7 @@
-// skewless's connect hooks in the lab: zone affinity keeps connections in
-// the client's zone, spills when the zone's pods go away or are overloaded,
-// and the whole data path goes away with the run.
+// skewless's connect hooks in the lab, programmed by the shipped path (control plane →
+// agent per node → pinned maps): zone affinity keeps connections in the client's zone,
+// spills when the zone's pods go away or are overloaded, and the whole data path goes
+// away with the run. Loads are read through each agent's pinned maps.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "lab_fixture.h"
 #include "skewless/lab/node.h"
+#include "skewless/lab/node_maps.h"
 
 namespace skewless::lab {
 namespace {
@@ -59,17 +61,17 @@ class SkewlessZones : public ::testing::Test {
     held_.push_back(*std::move(child));
   }
 
-  // Active connections per pod as the zone's own sockops counted them.
+  // Active connections per pod as the zone's node's own sockops counted them, read
+  // through its agent's pinned maps.
   std::map<std::string, uint64_t> ActiveByPod(const std::string& zone) {
     std::map<std::string, uint64_t> active;
-    for (auto& dp : node_->zone_dataplanes()) {
-      if (dp.zone != zone) continue;
+    auto service = ReadProgrammedService(node_->PinDir(zone), "198.19.0.10", 8080);
+    EXPECT_TRUE(service.ok()) << service.status();
+    if (!service.ok()) return active;
+    EXPECT_TRUE(service->found) << "the agent of " << zone << " holds no Service";
+    for (const auto& backend : service->backends) {
       for (const auto& pod : node_->plan().pods) {
-        auto id = dp.table->BackendId(pod.ip, 8080);
-        if (!id) continue;
-        auto load = dp.steering->BackendLoad(*id);
-        EXPECT_TRUE(load.ok()) << load.status();
-        if (load.ok()) active[pod.name] = load->active_conns;
+        if (pod.ip == backend.address) active[pod.name] = backend.active_conns;
       }
     }
     return active;
@@ -99,12 +101,10 @@ TEST_F(SkewlessZones, PreferCloseKeepsConnectionsInTheClientsZoneAndEvenWithinIt
 
 TEST_F(SkewlessZones, SpillsToOtherZonesWhenTheLocalPodsGoAway) {
   Build({2, 2});
-  // The Service loses its zone-a endpoints (scaled down, or not ready).
-  auto& dp = node_->zone_dataplanes()[0];
-  ASSERT_EQ(dp.zone, "zone-a");
-  auto spec = node_->SkewlessService();
-  std::erase_if(spec.endpoints, [](const auto& e) { return e.zone == "zone-a"; });
-  ASSERT_TRUE(dp.table->Apply({spec}).ok());
+  // The Service loses its zone-a endpoints (scaled down): the control plane's file
+  // changes, and every agent follows before SetPodEndpoint returns.
+  ASSERT_TRUE(node_->SetPodEndpoint(0, PodEndpoint::kRemoved).ok());
+  ASSERT_TRUE(node_->SetPodEndpoint(1, PodEndpoint::kRemoved).ok());
   Hold("zone-a", 4);
   auto active = ActiveByPod("zone-a");
   EXPECT_EQ(InZone(active, "zone-b"), 4u);

@@ -25,15 +25,24 @@ const char* DataplaneName(Dataplane dataplane);
 inline void PrintTo(Dataplane dataplane, std::ostream* out) { *out << DataplaneName(dataplane); }
 absl::StatusOr<Dataplane> ParseDataplane(const std::string& name);
 
+// One simulated node: its own client namespace, cgroup and (skewless dataplanes) agent.
+struct NodeSpec {
+  std::string name;  // <zone>-<index>, e.g. zone-a-0: also its Kubernetes node name
+  std::string zone;
+};
+
 struct PodSpec {
   std::string name;  // pod-0, pod-1, ...
   std::string zone;  // topology.kubernetes.io/zone of the pod's node
+  std::string node;  // the node it is scheduled on (round robin within its zone)
   double slow_factor = 1.0;
   std::string ip;  // filled by Plan()
 };
 
+// The clients of one node (nodes without clients get none: no namespace, no agent).
 struct ClientSpec {
-  std::string zone;     // one client namespace per zone that has clients
+  std::string node;     // NodeSpec::name; one client namespace and cgroup per node
+  std::string zone;     // the node's zone
   int connections = 0;  // persistent gRPC channels in this namespace
   std::string ip;       // filled by Plan()
   std::string gateway;  // node side of the client's veth, filled by Plan()
@@ -48,8 +57,14 @@ struct LabConfig {
   std::vector<int> pods_per_zone = {2, 2, 2};
   // Pods whose service time is multiplied, e.g. {"pod-2", 10}.
   std::vector<std::pair<std::string, double>> slow_pods;
-  // Total persistent client connections, spread over the zones in order.
+  // Simulated nodes in each zone; clients run on them, pods are spread over them.
+  int nodes_per_zone = 1;
+  // Total persistent client connections, spread over the client nodes (node 0 of
+  // every client zone first, then node 1, ...). Ignored when clients_per_node is set.
   int clients = 12;
+  // Persistent client connections on every node of the client zones; 0 = use `clients`.
+  // The hard case of a real cluster: many nodes with one or two connections each.
+  int clients_per_node = 0;
   // Zones that host clients; empty = all zones.
   std::vector<std::string> client_zones;
 
@@ -65,6 +80,12 @@ struct LabConfig {
   // random, for A/B runs of the choice itself. Only the skewless dataplanes apply it.
   std::string lb_policy = "least-request";
 
+  // Extra flags for every skewless-agent and for the skewless-controlplane of the
+  // skewless dataplanes, passed verbatim after the lab's own. The hook for switches the
+  // lab does not model itself, e.g. cluster-wide load reporting (LRS) once it ships.
+  std::vector<std::string> agent_flags;
+  std::vector<std::string> controlplane_flags;
+
   uint32_t service_time_us = 1000;
   int concurrency = 4;  // outstanding RPCs per client connection
   double rate = 0;      // total RPCs/s; 0 = closed loop
@@ -74,6 +95,7 @@ struct LabConfig {
 // The addresses and names a validated config expands to.
 struct LabPlan {
   std::string id;
+  std::vector<NodeSpec> nodes;  // every node, zone by zone
   std::vector<PodSpec> pods;
   std::vector<ClientSpec> clients;
 };
@@ -88,12 +110,26 @@ inline constexpr char kPodGateway[] = "198.18.0.1";
 inline constexpr int kPodPrefix = 24;
 inline constexpr int kMaxPods = 200;
 inline constexpr int kMaxZones = 16;
+inline constexpr int kMaxNodesPerZone = 64;
+// Client links are /30s in 198.18.1.0-198.18.4.255: 64 per /24.
+inline constexpr int kMaxClientNodes = 256;
 
 // Resource names. Every run's resources carry its id, so two labs never
 // meet and cleanup touches only what a recorded run created.
 std::string NodeNetns(const std::string& id);
 std::string PodNetns(const std::string& id, const std::string& pod);
-std::string ClientNetns(const std::string& id, const std::string& zone);
+std::string ClientNetns(const std::string& id, const std::string& node);
+std::string NodeName(const std::string& zone, int index);
 inline constexpr char kNetnsPrefix[] = "skl-";
+
+// Every namespace and cgroup a plan creates, as the run record lists them before they
+// exist (cleanup after a crash must see every name): the node, each pod and each client
+// node's namespace; each client node's cgroup under <cgroup_root>/clients, children
+// before parents (the removal order).
+struct PlannedResources {
+  std::vector<std::string> netns;
+  std::vector<std::string> cgroups;
+};
+PlannedResources PlanResources(const LabPlan& plan, const std::string& cgroup_root);
 
 }  // namespace skewless::lab

@@ -1,8 +1,11 @@
-// A simulated Kubernetes node on this machine: a node namespace with a
-// bridge, one namespace per pod running a real gRPC backend, client
-// namespaces on routed veths, a client cgroup, and the Service's dataplane.
+// A simulated Kubernetes cluster on this machine: a node namespace with a
+// bridge (the cluster network, where kube-proxy's rules live), one namespace per
+// pod running a real gRPC backend, a client namespace and cgroup per simulated
+// node on routed veths, and the Service's dataplane (for skewless: the shipped
+// control plane, an agent per node and, for L7, a splicer per node).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,10 +14,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "skewless/datapath/service_table.h"
-#include "skewless/datapath/steering.h"
+#include "skewless/lab/cluster_document.h"
 #include "skewless/lab/config.h"
 #include "skewless/lab/kube_proxy.h"
+#include "skewless/lab/signals.h"
 #include "skewless/lab/state.h"
 #include "skewless/lab/subprocess.h"
 
@@ -33,6 +36,8 @@ struct NodeOptions {
   std::string bin_dir;  // where skewless-pod-server lives; empty = next to this binary
   // Progress lines (stderr by default); tests pass a no-op.
   std::function<void(const std::string&)> progress;
+  // Ctrl-C during the build: waiting for agents ends early, and Create tears down.
+  const StopSignal* stop = nullptr;
 };
 
 class Node {
@@ -48,17 +53,21 @@ class Node {
   const LabPlan& plan() const { return plan_; }
   const LabConfig& config() const { return config_; }
   const std::string& id() const { return plan_.id; }
-  // Every client's cgroup is below this one (one child per client zone).
+  // Every client's cgroup is below this one (one child per client node).
   const std::string& client_cgroup() const { return client_cgroup_; }
-  // The cgroup of the clients of one zone: what a node of that zone would be.
-  std::string ZoneCgroup(const std::string& zone) const;
+  // The cgroup of one client node (plan().clients[i].node); a zone name stands for
+  // that zone's first client node, which is what single-node callers mean.
+  std::string NodeCgroup(const std::string& node_or_zone) const;
+  std::string ZoneCgroup(const std::string& zone) const { return NodeCgroup(zone); }
+  // The client node a node or zone name means (see NodeCgroup).
+  std::string ResolveNode(const std::string& node_or_zone) const;
   const std::string& log_dir() const { return log_dir_; }
   std::string bin_dir() const { return options_.bin_dir; }
   const ClusterIpService& service() const { return service_; }
 
-  // Starts a long-lived child in a client namespace and the client cgroup,
-  // recording it for crash cleanup.
-  absl::StatusOr<Child> SpawnClient(const std::string& zone, std::vector<std::string> argv,
+  // Starts a long-lived child in a client node's namespace and cgroup (a zone
+  // name: its first client node), recording it for crash cleanup.
+  absl::StatusOr<Child> SpawnClient(const std::string& node_or_zone, std::vector<std::string> argv,
                                     const std::string& log_name);
 
   // Mounts a bpffs instance of this run's own (never the host's /sys/fs/bpf) and
@@ -66,16 +75,21 @@ class Node {
   // subdirectory of it and unmounts it. Returns its path.
   absl::StatusOr<std::string> MountBpffs(const std::string& name);
 
-  // The steering data path of one client zone (skewless dataplane only):
-  // each zone's cgroup is a node of that zone with its own maps.
-  struct ZoneDataplane {
-    std::string zone;
-    std::unique_ptr<datapath::Steering> steering;
-    std::unique_ptr<datapath::ServiceTable> table;
-  };
-  std::vector<ZoneDataplane>& zone_dataplanes() { return zone_dataplanes_; }
-  // The Service as the skewless dataplane programs it (all pods, their zones).
-  datapath::ServiceSpec SkewlessService() const;
+  // Skewless dataplanes: where a client node's agent pins its maps and links (read
+  // them with ReadProgrammedService, skewless/lab/node_maps.h), and the file the
+  // control plane reads.
+  std::string PinDir(const std::string& node_or_zone) const;
+  const std::string& cluster_document_path() const { return document_path_; }
+
+  // Changes what the Service's EndpointSlice says about pod plan().pods[index] (the
+  // cluster document is rewritten) and, for the skewless dataplanes, waits until every
+  // agent has programmed it. The kube-proxy baselines keep their rules: this is the
+  // control plane's input only.
+  absl::Status SetPodEndpoint(std::size_t index, PodEndpoint state);
+
+  // Waits until every client node's agent holds the Service with exactly the pods the
+  // document calls ready; the error names the late agent and ends with its log.
+  absl::Status AwaitProgrammed(std::chrono::milliseconds timeout);
 
   // Sends `signo` to the pod server plan().pods[index] (SIGKILL: the pod dies mid-call;
   // SIGTERM: it drains with a GOAWAY). NotFound for an index out of range.
@@ -92,7 +106,8 @@ class Node {
   absl::Status Build();
   absl::Status BuildNetwork();
   absl::Status StartPods();
-  absl::Status InstallSkewless();
+  absl::Status StartShippedPath();  // node_skewless.cc
+  absl::Status WriteClusterDocument() const;
   absl::Status StartSplicers();
   absl::Status Record(pid_t pid);
   void Say(const std::string& line) const;
@@ -106,8 +121,14 @@ class Node {
   std::string client_cgroup_;
   std::string log_dir_;
   std::vector<Child> pods_;
-  std::vector<Child> splicers_;  // one per client zone (skewless-l7)
-  std::vector<ZoneDataplane> zone_dataplanes_;
+  // The shipped path (skewless dataplanes): control plane, one agent and (L7) one
+  // splicer per client node, the bpffs they pin in, the document and its pods' states.
+  std::vector<Child> control_plane_;  // empty or one
+  std::vector<Child> agents_;
+  std::vector<Child> splicers_;
+  std::string bpffs_;
+  std::string document_path_;
+  std::vector<PodEndpoint> pod_endpoints_;
   bool destroyed_ = false;
 };
 

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace skewless::lab {
 namespace {
 
@@ -46,6 +48,83 @@ TEST(LabPlan, SlowPodGetsItsFactor) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->pods[2].slow_factor, 10);
   EXPECT_EQ(plan->pods[1].slow_factor, 1);
+}
+
+TEST(LabPlan, TwelveNodesWithOneClientEachHaveUniqueNamesAndAddresses) {
+  LabConfig config;
+  config.nodes_per_zone = 4;
+  config.clients_per_node = 1;
+  auto plan = Plan(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->nodes.size(), 12u);
+  ASSERT_EQ(plan->clients.size(), 12u);
+  std::set<std::string> nodes, ips, gateways, netns;
+  for (const auto& client : plan->clients) {
+    EXPECT_EQ(client.connections, 1) << client.node;
+    EXPECT_EQ(client.node.rfind(client.zone + "-", 0), 0u) << client.node << " in " << client.zone;
+    nodes.insert(client.node);
+    ips.insert(client.ip);
+    gateways.insert(client.gateway);
+    netns.insert(ClientNetns(plan->id, client.node));
+  }
+  EXPECT_EQ(nodes.size(), 12u);
+  EXPECT_EQ(ips.size(), 12u);
+  EXPECT_EQ(gateways.size(), 12u);
+  EXPECT_EQ(netns.size(), 12u);
+  for (const auto& ip : ips) EXPECT_EQ(gateways.count(ip), 0u) << ip << " is also a gateway";
+  // Pods sit on the nodes of their own zone, spread over them.
+  for (const auto& pod : plan->pods) {
+    EXPECT_EQ(pod.node.rfind(pod.zone + "-", 0), 0u) << pod.name << " on " << pod.node;
+    EXPECT_EQ(nodes.count(pod.node), 1u) << pod.node;
+  }
+  EXPECT_NE(plan->pods[0].node, plan->pods[1].node) << "two pods of zone-a on two of its nodes";
+}
+
+TEST(LabPlan, ClientsTotalGoesToNodeZeroOfEveryZoneFirst) {
+  LabConfig config;
+  config.nodes_per_zone = 2;
+  config.clients = 4;
+  auto plan = Plan(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->clients.size(), 4u) << "nodes without clients get no namespace";
+  EXPECT_EQ(plan->clients[0].node, "zone-a-0");
+  EXPECT_EQ(plan->clients[1].node, "zone-b-0");
+  EXPECT_EQ(plan->clients[2].node, "zone-c-0");
+  EXPECT_EQ(plan->clients[3].node, "zone-a-1");
+  EXPECT_EQ(plan->nodes.size(), 6u) << "every node is still a node of the cluster";
+}
+
+TEST(LabPlan, ClientLinksContinueIntoTheNextSlash24) {
+  LabConfig config;
+  config.zones = {"a", "b"};
+  config.pods_per_zone = {1, 1};
+  config.nodes_per_zone = 40;
+  config.clients_per_node = 1;
+  auto plan = Plan(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->clients.size(), 80u);
+  EXPECT_EQ(plan->clients[63].ip, "198.18.1.254");
+  EXPECT_EQ(plan->clients[64].gateway, "198.18.2.1");
+  EXPECT_EQ(plan->clients[64].ip, "198.18.2.2");
+}
+
+TEST(LabPlan, ResourcesListEveryNodesNamespaceAndCgroupChildrenFirst) {
+  LabConfig config;
+  config.id = "r1";
+  config.nodes_per_zone = 2;
+  config.clients_per_node = 1;
+  auto plan = Plan(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  PlannedResources resources = PlanResources(*plan, "/cg/skewless-lab-r1");
+  EXPECT_EQ(resources.netns.size(), 1u + 6u + 6u);
+  EXPECT_EQ(std::set<std::string>(resources.netns.begin(), resources.netns.end()).size(),
+            resources.netns.size());
+  EXPECT_THAT(resources.netns, ::testing::Contains("skl-r1-client-zone-c-1"));
+  for (const auto& netns : resources.netns) EXPECT_EQ(netns.rfind("skl-r1-", 0), 0u) << netns;
+  ASSERT_EQ(resources.cgroups.size(), 6u + 2u);
+  EXPECT_EQ(resources.cgroups[0], "/cg/skewless-lab-r1/clients/zone-a-0");
+  EXPECT_EQ(resources.cgroups[6], "/cg/skewless-lab-r1/clients");
+  EXPECT_EQ(resources.cgroups[7], "/cg/skewless-lab-r1");
 }
 
 struct BadCase {
@@ -116,6 +195,25 @@ INSTANTIATE_TEST_SUITE_P(
                 "--slow-pod: no pod named 'pod-9'"},
         BadCase{"bad id", [](LabConfig& c) { c.id = "Has Space"; }, "--id"},
         BadCase{"zero clients", [](LabConfig& c) { c.clients = 0; }, "--clients"},
+        BadCase{"zero nodes per zone", [](LabConfig& c) { c.nodes_per_zone = 0; },
+                "--nodes-per-zone"},
+        BadCase{"too many nodes per zone", [](LabConfig& c) { c.nodes_per_zone = 65; },
+                "--nodes-per-zone"},
+        BadCase{"too many client nodes",
+                [](LabConfig& c) {
+                  c.zones = {"a", "b", "c", "d", "e"};
+                  c.pods_per_zone = {1, 1, 1, 1, 1};
+                  c.nodes_per_zone = 60;
+                },
+                "--nodes-per-zone: 300 client nodes"},
+        BadCase{"negative clients per node", [](LabConfig& c) { c.clients_per_node = -1; },
+                "--clients-per-node"},
+        BadCase{"too many clients in total",
+                [](LabConfig& c) {
+                  c.nodes_per_zone = 4;
+                  c.clients_per_node = 100;
+                },
+                "--clients-per-node"},
         BadCase{"vip in pod range", [](LabConfig& c) { c.service_vip = "198.18.0.50"; }, "--vip"},
         BadCase{"vip not an address", [](LabConfig& c) { c.service_vip = "echo"; }, "--vip"},
         BadCase{"zero concurrency", [](LabConfig& c) { c.concurrency = 0; }, "--concurrency"},
