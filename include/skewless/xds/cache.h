@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/any.pb.h"
+#include "skewless/load/v1/cluster_load.pb.h"
 #include "skewless/xds/model.h"
 #include "skewless/xds/namespace_scope.h"
 #include "skewless/xds/resources.h"
@@ -114,12 +115,31 @@ class ResourceCache {
   // counts Nodes).
   std::map<std::string, std::size_t> ResourceCounts();
 
+  // Publishes the cluster-wide load (ClusterLoad resources, agent view only) without
+  // touching any other type: CDS and EDS keep their versions, and streams see only the
+  // ClusterLoads that changed. `loads` holds the clusters with load; one not served is
+  // ignored, and one that had a ClusterLoad but is absent now gets an empty one (a
+  // state-of-the-world client would keep a removed one forever). A ClusterLoad goes when
+  // its Cluster goes. Watchers are notified only when something changed. Returns the
+  // number of ClusterLoads added, changed or removed.
+  std::size_t UpdateClusterLoads(std::map<std::string, skewless::load::v1::ClusterLoad> loads);
+
  private:
   struct PortResources;  // cache.cc
   struct Generation;     // cache.cc
   // A view of every Service (the scope is ignored).
+  struct PublishedLoads {
+    std::shared_ptr<const TypeResources> resources = std::make_shared<TypeResources>();
+    std::uint64_t serial = 0;  // of the publication, from serial_
+    std::chrono::steady_clock::time_point updated_at;
+  };
   static std::shared_ptr<const ResourceSnapshot> BuildView(Generation& generation,
+                                                           const PublishedLoads& loads,
                                                            const ClientView& view);
+  // The ClusterLoads of `loads` whose Cluster `generation` still serves.
+  static std::shared_ptr<const TypeResources> LoadsOfServedClusters(
+      const std::shared_ptr<const TypeResources>& loads, const Generation& generation);
+  void NotifyWatchers();
   // The part of `full` (a view of `generation`) that `scope`'s namespaces contribute.
   static std::shared_ptr<const ResourceSnapshot> BuildScoped(const ResourceSnapshot& full,
                                                              const Generation& generation,
@@ -133,6 +153,11 @@ class ResourceCache {
   bool has_input_ = false;
   std::string cluster_domain_;
   std::map<ClientView, std::shared_ptr<const ResourceSnapshot>> views_;  // current_'s
+  // ClusterLoads live beside the generations: a load change makes new agent views of
+  // the same generation, and the gRPC views (and their per-zone endpoints) stay.
+  PublishedLoads loads_;
+  // Numbers both generations and load publications, so a stream sees either as new.
+  std::uint64_t serial_ = 0;
 
   std::mutex watchers_mutex_;
   WatcherId next_watcher_ = 1;
