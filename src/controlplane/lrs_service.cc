@@ -2,6 +2,8 @@
 // gRPC thread that read it (bounded work: --lrs-max-endpoints-per-report entries).
 #include "lrs_service.h"
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "grpcpp/alarm.h"
 #include "skewless/common/log.h"
 #include "skewless/common/log_limiter.h"
 #include "skewless/controlplane/peer_identity.h"
@@ -52,7 +55,9 @@ class LrsService::Stream final
         id_(id),
         peer_(std::move(peer)),
         identity_(std::move(identity)),
-        scope_(std::move(scope)) {
+        scope_(std::move(scope)),
+        report_tokens_(kReportBurst),
+        tokens_at_(std::chrono::steady_clock::now()) {
     service_.metrics_.streams.With({}).Add(1);
     StartRead(&request_);
   }
@@ -95,7 +100,16 @@ class LrsService::Stream final
       StartWrite(&response_);
     }
     request_.Clear();
-    StartRead(&request_);
+    ReadNextLocked();
+  }
+
+  void OnCancel() override {
+    std::unique_lock lock(mutex_);
+    // A stream paused for its rate has no read to end it: the alarm's callback finishes.
+    if (alarm_pending_) {
+      lock.unlock();
+      alarm_.Cancel();
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -112,6 +126,25 @@ class LrsService::Stream final
   }
 
   void OnDone() override {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+      if (alarm_pending_) {
+        // The alarm's callback still holds this stream: it deletes it.
+        alarm_.Cancel();
+        return;
+      }
+    }
+    Delete();
+  }
+
+ private:
+  // Reports a stream may send in a burst, and how many per interval after it: twice what
+  // is asked for leaves room for a reporter's own jitter and its first report.
+  static constexpr double kReportBurst = 4;
+  static constexpr double kReportsPerInterval = 2;
+
+  void Delete() {
     // The reporter's load stops counting with its stream, not at expiry.
     service_.aggregator_.Remove(id_);
     service_.metrics_.reporters.With({}).Set(static_cast<double>(service_.aggregator_.reporters()));
@@ -122,7 +155,45 @@ class LrsService::Stream final
     delete this;
   }
 
- private:
+  // Reads the next report, or, when the stream reports faster than its rate, reads it
+  // once a token is due: meanwhile HTTP/2 flow control holds the reporter back, and a
+  // report flood costs no more work than reports at the rate.
+  void ReadNextLocked() {
+    const double per_second =
+        kReportsPerInterval / std::chrono::duration<double>(service_.options_.interval).count();
+    const auto now = std::chrono::steady_clock::now();
+    report_tokens_ = std::min(
+        kReportBurst,
+        report_tokens_ + per_second * std::chrono::duration<double>(now - tokens_at_).count());
+    tokens_at_ = now;
+    if (report_tokens_ >= 1) {
+      report_tokens_ -= 1;
+      StartRead(&request_);
+      return;
+    }
+    alarm_pending_ = true;
+    const auto wait = std::chrono::duration<double>((1 - report_tokens_) / per_second);
+    alarm_.Set(std::chrono::system_clock::now() +
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(wait),
+               [this](bool fired) { OnRateAlarm(fired); });
+  }
+
+  void OnRateAlarm(bool fired) {
+    {
+      std::lock_guard lock(mutex_);
+      alarm_pending_ = false;
+      if (!done_) {
+        if (!fired) {
+          FinishLocked(grpc::Status::CANCELLED);  // the client went away meanwhile
+        } else if (!finishing_) {
+          ReadNextLocked();
+        }
+        return;
+      }
+    }
+    Delete();
+  }
+
   void Learn(const envoy::config::core::v3::Node& node) {
     // Only the first request is sure to carry the node; without an id the peer names it.
     node_id_ = node.id().empty() ? peer_ : node.id();
@@ -171,6 +242,11 @@ class LrsService::Stream final
   LoadStatsResponse response_;
   std::optional<std::string> node_id_;  // set by the first request
   ReporterKind kind_ = ReporterKind::kRequests;
+  double report_tokens_;
+  std::chrono::steady_clock::time_point tokens_at_;
+  grpc::Alarm alarm_;
+  bool alarm_pending_ = false;
+  bool done_ = false;
   bool writing_ = false;
   bool finishing_ = false;
   std::optional<grpc::Status> pending_finish_;

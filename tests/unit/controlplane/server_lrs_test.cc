@@ -84,6 +84,12 @@ class LrsReporter {
 
   bool Read(LoadStatsResponse* response) { return stream_->Read(response); }
 
+  // Gone without a goodbye, as a crashed reporter (the server sees a cancel).
+  grpc::Status Cancel() {
+    context_.TryCancel();
+    return stream_->Finish();
+  }
+
   // Half-closes and reads what is left (Finish waits for every message to be read).
   grpc::Status End() {
     stream_->WritesDone();
@@ -209,6 +215,18 @@ class LrsServerTest : public TlsControlPlaneTest {
 
   int xds_port() const { return server_->xds_port(); }
 
+  // Starts the server and has each token reviewed once: calls racing a token's first
+  // review may be told to retry (review_pending), which a real client does and the
+  // plain streams here do not.
+  void StartServerWithReviewedTokens() {
+    ASSERT_NO_FATAL_FAILURE(StartServer());
+    for (const char* token : {"agent-a-token", "envoy-token"}) {
+      grpc::Status status =
+          testing::FetchClusters(xds_port(), {.ca_pem = pki_.ca_cert_pem, .token = token});
+      ASSERT_TRUE(status.ok()) << token << ": " << status.error_message();
+    }
+  }
+
   // The metric's sample line ("name{labels} value"), or "" when absent: failures then
   // print one line, not the whole page.
   std::string Sample(const std::string& series) {
@@ -233,7 +251,7 @@ class LrsServerTest : public TlsControlPlaneTest {
 };
 
 TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
   DeltaAgent agent(xds_port(), pki_.ca_cert_pem, "agent-a-token");
 
   // Two agents (writers: their values are connections) and an Envoy (requests).
@@ -289,7 +307,7 @@ TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) 
 }
 
 TEST_F(LrsServerTest, AnAgentClaimByANonWriterCountsAsRequests) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
   DeltaAgent agent(xds_port(), pki_.ca_cert_pem, "agent-a-token");
   LrsReporter impostor(xds_port(), pki_.ca_cert_pem, "envoy-token");
   ASSERT_TRUE(impostor.Report("node-x", "skewless-agent", {{kPod0, 5}}));
@@ -299,7 +317,7 @@ TEST_F(LrsServerTest, AnAgentClaimByANonWriterCountsAsRequests) {
 }
 
 TEST_F(LrsServerTest, DroppedEndpointsAreCountedByReason) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
   LrsReporter reporter(xds_port(), pki_.ca_cert_pem, "agent-a-token");
   ASSERT_TRUE(reporter.Report("node-a", "skewless-agent", {{kPod0, 1}, {"10.99.0.1", 1}}));
   LoadStatsResponse answer;
@@ -310,7 +328,7 @@ TEST_F(LrsServerTest, DroppedEndpointsAreCountedByReason) {
 }
 
 TEST_F(LrsServerTest, AReportWithoutATokenIsRefused) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
   LrsReporter anonymous(xds_port(), pki_.ca_cert_pem, "");
   anonymous.Report("node-x", "skewless-agent", {{kPod0, 100}});
   grpc::Status status = anonymous.End();
@@ -321,7 +339,7 @@ TEST_F(LrsServerTest, AReportWithoutATokenIsRefused) {
 
 TEST_F(LrsServerTest, StreamsOverTheBoundAreRefusedAndCounted) {
   config_.lrs.max_streams = 1;
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
   LrsReporter first(xds_port(), pki_.ca_cert_pem, "agent-a-token");
   ASSERT_TRUE(first.Report("node-a", "skewless-agent", {{kPod0, 1}}));
   LoadStatsResponse answer;
@@ -333,6 +351,38 @@ TEST_F(LrsServerTest, StreamsOverTheBoundAreRefusedAndCounted) {
   EXPECT_THAT(status.error_message(), HasSubstr("--lrs-max-streams"));
   const std::string series = "skewless_controlplane_lrs_rejections_total{reason=\"streams\"}";
   EXPECT_EQ(Sample(series), series + " 1");
+}
+
+TEST_F(LrsServerTest, AReporterFasterThanItsIntervalIsReadAtItsRateNotDropped) {
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
+  LrsReporter flood(xds_port(), pki_.ca_cert_pem, "agent-a-token");
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kReports = 12;
+  for (int i = 0; i < kReports; ++i) {
+    ASSERT_TRUE(flood.Report("node-a", "skewless-agent", {{kPod0, static_cast<std::uint64_t>(i)}}));
+  }
+  // Interval 0.5 s: a burst of 4 after the first, then 2 per interval (one per 250 ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::string applied = Sample("skewless_controlplane_lrs_reports_total");
+  if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400)) {
+    EXPECT_THAT(applied, ::testing::MatchesRegex(".* [1-6]")) << "read at once, not paced";
+  }
+  EXPECT_EQ(AwaitSample("skewless_controlplane_lrs_reports_total", std::to_string(kReports)),
+            "skewless_controlplane_lrs_reports_total " + std::to_string(kReports))
+      << "a paced report is read late, never lost";
+  EXPECT_TRUE(flood.End().ok());
+
+  // A reporter that vanishes while it waits for its rate is cleaned up all the same.
+  LrsReporter vanishing(xds_port(), pki_.ca_cert_pem, "agent-a-token");
+  for (int i = 0; i < kReports; ++i) {
+    ASSERT_TRUE(vanishing.Report("node-b", "skewless-agent", {{kPod0, 1}}));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  vanishing.Cancel().IgnoreError();
+  EXPECT_EQ(AwaitSample("skewless_controlplane_lrs_streams", "0"),
+            "skewless_controlplane_lrs_streams 0");
+  EXPECT_EQ(AwaitSample("skewless_controlplane_lrs_reporters", "0"),
+            "skewless_controlplane_lrs_reporters 0");
 }
 
 TEST(LrsConfigTest, LrsKeysParseAndBadValuesNameTheKey) {
