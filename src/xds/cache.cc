@@ -204,17 +204,17 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
     has_input_ = true;
     views_.clear();
   }
-  NotifyWatchers();
+  NotifyWatchers(Change::kGeneration);
   return errors;
 }
 
-void ResourceCache::NotifyWatchers() {
-  std::vector<std::function<void()>> notify;
+void ResourceCache::NotifyWatchers(Change change) {
+  std::vector<std::function<void(Change)>> notify;
   {
     std::lock_guard lock(watchers_mutex_);
     for (const auto& [id, watcher] : watchers_) notify.push_back(watcher);
   }
-  for (const auto& watcher : notify) watcher();
+  for (const auto& watcher : notify) watcher(change);
 }
 
 std::shared_ptr<const TypeResources> ResourceCache::LoadsOfServedClusters(
@@ -277,7 +277,7 @@ std::size_t ResourceCache::UpdateClusterLoads(
     std::erase_if(
         views_, [](const auto& entry) { return entry.first.audience == EndpointAudience::kAgent; });
   }
-  NotifyWatchers();
+  NotifyWatchers(Change::kClusterLoads);
   return changed;
 }
 
@@ -384,7 +384,7 @@ bool ResourceCache::has_input() const {
   return has_input_;
 }
 
-ResourceCache::WatcherId ResourceCache::AddWatcher(std::function<void()> notify) {
+ResourceCache::WatcherId ResourceCache::AddWatcher(std::function<void(Change)> notify) {
   std::lock_guard lock(watchers_mutex_);
   const WatcherId id = next_watcher_++;
   watchers_.emplace(id, std::move(notify));

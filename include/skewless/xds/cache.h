@@ -105,10 +105,14 @@ class ResourceCache {
   std::uint64_t generation() const;
   bool has_input() const;  // Update() was called at least once
 
-  // `notify` runs after every Update, on the updating thread and without the cache's
-  // lock held; it must be quick (set a flag, signal a condition variable).
+  // What a notification is about: a new generation (anything may have changed), or only
+  // ClusterLoads (a stream that does not subscribe to them has nothing to do).
+  enum class Change { kGeneration, kClusterLoads };
+  // `notify` runs after every Update and every UpdateClusterLoads that changed something,
+  // on the updating thread and without the cache's lock held; it must be quick (set a
+  // flag, signal a condition variable).
   using WatcherId = std::uint64_t;
-  WatcherId AddWatcher(std::function<void()> notify);
+  WatcherId AddWatcher(std::function<void(Change)> notify);
   void RemoveWatcher(WatcherId id);
 
   // Resources per type URL in the agent view and the gRPC view (for metrics; NodeInfo
@@ -139,7 +143,7 @@ class ResourceCache {
   // The ClusterLoads of `loads` whose Cluster `generation` still serves.
   static std::shared_ptr<const TypeResources> LoadsOfServedClusters(
       const std::shared_ptr<const TypeResources>& loads, const Generation& generation);
-  void NotifyWatchers();
+  void NotifyWatchers(Change change);
   // The part of `full` (a view of `generation`) that `scope`'s namespaces contribute.
   static std::shared_ptr<const ResourceSnapshot> BuildScoped(const ResourceSnapshot& full,
                                                              const Generation& generation,
@@ -161,7 +165,7 @@ class ResourceCache {
 
   std::mutex watchers_mutex_;
   WatcherId next_watcher_ = 1;
-  std::map<WatcherId, std::function<void()>> watchers_;
+  std::map<WatcherId, std::function<void(Change)>> watchers_;
 };
 
 }  // namespace skewless::xds

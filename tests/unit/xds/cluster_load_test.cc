@@ -81,7 +81,10 @@ TEST(ClusterLoadCache, ALoadChangeLeavesClustersAndEndpointsAsTheyWere) {
   const auto before = cache.Snapshot(AgentView());
   const auto grpc_before = cache.Snapshot(GrpcView());
   std::atomic<int> notified = 0;
-  cache.AddWatcher([&] { ++notified; });
+  cache.AddWatcher([&](ResourceCache::Change change) {
+    EXPECT_EQ(change, ResourceCache::Change::kClusterLoads);
+    ++notified;
+  });
 
   EXPECT_EQ(cache.UpdateClusterLoads(Load(kEcho, 3)), 1u);
   const auto after = cache.Snapshot(AgentView());
