@@ -510,15 +510,17 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   // Load reports.
   const ServerConfig::Lrs& lrs = config.lrs;
   if (lrs.interval < std::chrono::milliseconds(100)) {
-    return absl::InvalidArgumentError("lrs.intervalSeconds: must be at least 0.1");
+    return absl::InvalidArgumentError("lrs.intervalSeconds (--lrs-interval): must be at least 0.1");
   }
   // A reporter reports once per interval: an expiry shorter would forget live ones.
   if (lrs.Expiry() < lrs.interval) {
     return absl::InvalidArgumentError(
-        "lrs.expirySeconds: must be at least lrs.intervalSeconds (default 3 intervals)");
+        "lrs.expirySeconds (--lrs-expiry): must be at least lrs.intervalSeconds (default 3 "
+        "intervals)");
   }
   if (lrs.publish_interval < std::chrono::milliseconds(10)) {
-    return absl::InvalidArgumentError("lrs.publishIntervalSeconds: must be at least 0.01");
+    return absl::InvalidArgumentError(
+        "lrs.publishIntervalSeconds (--load-publish-interval): must be at least 0.01");
   }
   if (lrs.max_per_endpoint == 0 || lrs.max_streams == 0 || lrs.max_reporters == 0 ||
       lrs.max_endpoints_per_report == 0) {

@@ -407,8 +407,10 @@ TEST(LrsConfigTest, LrsKeysParseAndBadValuesNameTheKey) {
            {"lrs: {intervalSecs: 1}\n", "cp.yaml:1:7: lrs.intervalSecs: unknown key"},
            {"lrs: {intervalSeconds: soon}\n", "lrs.intervalSeconds: expected a positive number"},
            {"lrs: {maxStreams: 0}\n", "lrs.maxStreams: expected a positive integer"},
-           {"lrs: {intervalSeconds: 4, expirySeconds: 2}\n", "lrs.expirySeconds: must be at least"},
-           {"lrs: {intervalSeconds: 0.01}\n", "lrs.intervalSeconds: must be at least 0.1"},
+           {"lrs: {intervalSeconds: 4, expirySeconds: 2}\n",
+            "lrs.expirySeconds (--lrs-expiry): must be at least"},
+           {"lrs: {intervalSeconds: 0.01}\n",
+            "lrs.intervalSeconds (--lrs-interval): must be at least 0.1"},
        }) {
     absl::StatusOr<ServerConfig> bad = ParseServerConfigYaml(yaml, "cp.yaml");
     ASSERT_FALSE(bad.ok()) << yaml;
