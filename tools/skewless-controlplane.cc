@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   std::optional<double> lrs_interval_s, lrs_expiry_s, load_publish_interval_s;
   std::optional<std::uint64_t> lrs_max_per_endpoint;
   std::optional<std::size_t> lrs_max_streams, lrs_max_reporters, lrs_max_endpoints_per_report;
+  bool lrs_grpc_clients = false;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
@@ -185,6 +186,10 @@ int main(int argc, char** argv) {
                  "Seconds between publications of the summed load to agents (ClusterLoad "
                  "resources over ADS): a cluster's ClusterLoad changes at most this often "
                  "(default 1)");
+  app.add_flag("--lrs-grpc-clients", lrs_grpc_clients,
+               "Clusters served to proxyless gRPC clients name the control plane as their "
+               "lrs_server, so those clients report their load here (per locality: counted, "
+               "attributed to no endpoint). Default: off (YAML lrs.grpcClientsReport)");
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
   }
@@ -273,6 +278,7 @@ int main(int argc, char** argv) {
   if (lrs_interval_s) config.lrs.interval = milliseconds(*lrs_interval_s);
   if (lrs_expiry_s) config.lrs.expiry = milliseconds(*lrs_expiry_s);
   if (load_publish_interval_s) config.lrs.publish_interval = milliseconds(*load_publish_interval_s);
+  if (lrs_grpc_clients) config.lrs.grpc_clients_report = true;
   if (lrs_max_per_endpoint) config.lrs.max_per_endpoint = *lrs_max_per_endpoint;
   if (lrs_max_streams) config.lrs.max_streams = *lrs_max_streams;
   if (lrs_max_reporters) config.lrs.max_reporters = *lrs_max_reporters;

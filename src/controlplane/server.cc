@@ -96,6 +96,7 @@ class ServerImpl final : public ControlPlaneServer {
   explicit ServerImpl(const ServerConfig& config)
       : config_(config),
         input_builder_(config.cluster_domain),
+        cache_(xds::CacheOptions{.grpc_load_reports = config.lrs.grpc_clients_report}),
         xds_metrics_(registry_),
         ads_(cache_, xds_metrics_, 0, config.limits, StreamScopes(config)),
         lrs_metrics_(registry_),

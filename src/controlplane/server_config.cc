@@ -152,6 +152,11 @@ absl::Status ParseLrsSection(std::string_view name, const YAML::Node& value, std
       {"maxEndpointsPerReport", &lrs.max_endpoints_per_report}};
   return ForEachKey(
       name, value, path, [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+        if (k == "grpcClientsReport") {
+          absl::Status s = ReadBool(name, value, k, p, &lrs.grpc_clients_report);
+          if (!s.ok()) return s;
+          return true;
+        }
         if (const auto field = durations.find(k); field != durations.end()) {
           absl::Status s = ReadMilliseconds(name, value, k, p, field->second);
           if (!s.ok()) return s;

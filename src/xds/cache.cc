@@ -63,6 +63,7 @@ const TypeResources& ResourceSnapshot::Of(std::string_view type_url) const {
 struct ResourceCache::PortResources {
   std::shared_ptr<const ServicePort> port;
   std::shared_ptr<const Resource> cluster;
+  std::shared_ptr<const Resource> grpc_cluster;  // `cluster` itself unless it differs
   std::shared_ptr<const Resource> agent_endpoints;
   std::vector<std::shared_ptr<const Resource>> listeners;  // one per gRPC target
   std::shared_ptr<const Resource> route;
@@ -101,6 +102,7 @@ struct ResourceCache::Generation {
   std::set<std::string> known_zones;
   std::map<std::string, std::shared_ptr<PortResources>> ports;  // by cluster name
   std::shared_ptr<const TypeResources> clusters = std::make_shared<TypeResources>();
+  std::shared_ptr<const TypeResources> grpc_clusters = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> agent_endpoints = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> listeners = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> routes = std::make_shared<TypeResources>();
@@ -135,7 +137,8 @@ std::vector<std::shared_ptr<const ServicePort>> SharedPorts(std::vector<ServiceP
   return shared;
 }
 
-ResourceCache::ResourceCache() : current_(std::make_shared<Generation>()) {}
+ResourceCache::ResourceCache(CacheOptions options)
+    : options_(options), current_(std::make_shared<Generation>()) {}
 ResourceCache::~ResourceCache() = default;
 
 std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
@@ -158,7 +161,7 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
       continue;
     }
     absl::StatusOr<std::shared_ptr<PortResources>> resources =
-        BuildPort(port, input.cluster_domain);
+        BuildPort(port, input.cluster_domain, options_);
     if (resources.ok()) {
       next->ports[name] = *std::move(resources);
       continue;
@@ -168,16 +171,20 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
   }
 
   auto clusters = std::make_shared<TypeResources>();
+  auto grpc_clusters = std::make_shared<TypeResources>();
   auto agent_endpoints = std::make_shared<TypeResources>();
   auto listeners = std::make_shared<TypeResources>();
   auto routes = std::make_shared<TypeResources>();
   for (const auto& [name, port] : next->ports) {
     Insert(*clusters, port->cluster);
+    Insert(*grpc_clusters, port->grpc_cluster);
     Insert(*agent_endpoints, port->agent_endpoints);
     Insert(*routes, port->route);
     for (const auto& listener : port->listeners) listeners->emplace(listener->name, listener);
   }
   next->clusters = std::move(clusters);
+  // Without a gRPC variant of any cluster, both views share one map.
+  next->grpc_clusters = options_.grpc_load_reports ? std::move(grpc_clusters) : next->clusters;
   next->agent_endpoints = std::move(agent_endpoints);
   next->listeners = std::move(listeners);
   next->routes = std::move(routes);
@@ -318,7 +325,8 @@ std::shared_ptr<const ResourceSnapshot> ResourceCache::BuildView(Generation& gen
   auto snapshot = std::make_shared<ResourceSnapshot>();
   snapshot->generation = generation.number;
   snapshot->updated_at = generation.updated_at;
-  snapshot->by_type[std::string(kClusterTypeUrl)] = generation.clusters;
+  snapshot->by_type[std::string(kClusterTypeUrl)] =
+      view.audience == EndpointAudience::kAgent ? generation.clusters : generation.grpc_clusters;
   if (view.audience == EndpointAudience::kAgent) {
     snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] = generation.agent_endpoints;
     snapshot->by_type[std::string(kNodeInfoTypeUrl)] = generation.nodes;
@@ -407,7 +415,8 @@ std::map<std::string, std::size_t> ResourceCache::ResourceCounts() {
 }
 
 absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::BuildPort(
-    const std::shared_ptr<const ServicePort>& shared_port, const std::string& cluster_domain) {
+    const std::shared_ptr<const ServicePort>& shared_port, const std::string& cluster_domain,
+    const CacheOptions& options) {
   const ServicePort& port = *shared_port;
   auto resources = std::make_shared<ResourceCache::PortResources>();
   resources->port = shared_port;
@@ -415,6 +424,13 @@ absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::Bui
   absl::StatusOr<envoy::config::cluster::v3::Cluster> cluster = BuildCluster(port);
   if (!cluster.ok()) return cluster.status();
   resources->cluster = MakeResource(name, *cluster);
+  resources->grpc_cluster = resources->cluster;
+  if (options.grpc_load_reports) {
+    // Only gRPC clients are asked: agents report on their own, and an Envoy is configured
+    // by its operator.
+    cluster->mutable_lrs_server()->mutable_self();
+    resources->grpc_cluster = MakeResource(name, *cluster);
+  }
   absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> cla =
       BuildLoadAssignment(port, {.audience = EndpointAudience::kAgent});
   if (!cla.ok()) return cla.status();

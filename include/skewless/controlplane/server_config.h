@@ -99,6 +99,9 @@ struct ServerConfig {
     std::size_t max_reporters = 10000;         // reporters tracked at once
     std::size_t max_endpoints_per_report = 10000;
     std::chrono::milliseconds publish_interval{1000};  // ClusterLoads change at most this often
+    // Clusters served to proxyless gRPC clients name the control plane as lrs_server, so
+    // they report (per locality) over LRS.
+    bool grpc_clients_report = false;
     std::chrono::milliseconds Expiry() const { return expiry.count() > 0 ? expiry : 3 * interval; }
   } lrs;
 };

@@ -84,11 +84,18 @@ struct CacheInput {
 // Wraps ports for CacheInput (tests and one-off callers).
 std::vector<std::shared_ptr<const ServicePort>> SharedPorts(std::vector<ServicePort> ports);
 
+// How the cache shapes resources, fixed for its life.
+struct CacheOptions {
+  // Clusters served to proxyless gRPC clients name the control plane as their lrs_server
+  // (ConfigSource `self`), so those clients report their load over LRS (gRFC A27).
+  bool grpc_load_reports = false;
+};
+
 // Thread-safe. Update() replaces the input and notifies watchers; Snapshot() returns the
 // current generation's resources for a view, built on first request and memoized.
 class ResourceCache {
  public:
-  ResourceCache();
+  explicit ResourceCache(CacheOptions options = {});
   ~ResourceCache();
 
   // Builds the resources of `input`. A port whose resources cannot be built is reported
@@ -150,7 +157,10 @@ class ResourceCache {
                                                              const NamespaceScope& scope);
   // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
   static absl::StatusOr<std::shared_ptr<PortResources>> BuildPort(
-      const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain);
+      const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain,
+      const CacheOptions& options);
+
+  const CacheOptions options_;
 
   mutable std::mutex mutex_;
   std::shared_ptr<Generation> current_;  // never null

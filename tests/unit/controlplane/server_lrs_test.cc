@@ -389,7 +389,7 @@ TEST(LrsConfigTest, LrsKeysParseAndBadValuesNameTheKey) {
   absl::StatusOr<ServerConfig> config = ParseServerConfigYaml(
       "lrs:\n  intervalSeconds: 0.5\n  expirySeconds: 4\n  maxPerEndpoint: 64\n"
       "  maxStreams: 7\n  maxReporters: 8\n  maxEndpointsPerReport: 9\n"
-      "  publishIntervalSeconds: 0.25\n",
+      "  publishIntervalSeconds: 0.25\n  grpcClientsReport: true\n",
       "cp.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->lrs.interval, std::chrono::milliseconds(500));
@@ -399,6 +399,7 @@ TEST(LrsConfigTest, LrsKeysParseAndBadValuesNameTheKey) {
   EXPECT_EQ(config->lrs.max_reporters, 8u);
   EXPECT_EQ(config->lrs.max_endpoints_per_report, 9u);
   EXPECT_EQ(config->lrs.publish_interval, std::chrono::milliseconds(250));
+  EXPECT_TRUE(config->lrs.grpc_clients_report);
 
   ServerConfig defaults;
   EXPECT_EQ(defaults.lrs.Expiry(), 3 * defaults.lrs.interval);

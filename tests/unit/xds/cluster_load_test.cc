@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ads_harness.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
 #include "skewless/load/v1/cluster_load.pb.h"
 #include "skewless/xds/cache.h"
 #include "skewless/xds/resources.h"
@@ -117,6 +118,24 @@ TEST(ClusterLoadCache, LoadGoneToNothingIsAnEmptyClusterLoadAndGoesWithItsCluste
 
   ASSERT_THAT(cache.Update({.ports = SharedPorts({Port("web", "10.0.1.1")})}), IsEmpty());
   EXPECT_THAT(cache.Snapshot(AgentView())->Of(kClusterLoadTypeUrl), IsEmpty());
+}
+
+envoy::config::cluster::v3::Cluster ClusterOf(ResourceCache& cache, const ClientView& view) {
+  envoy::config::cluster::v3::Cluster cluster;
+  EXPECT_TRUE(cache.Snapshot(view)->Of(kClusterTypeUrl).at(kEcho)->UnpackTo(&cluster));
+  return cluster;
+}
+
+TEST(ClusterLoadCache, OnlyGrpcClientsAreAskedForLoadReportsAndOnlyWhenConfigured) {
+  ResourceCache asking(CacheOptions{.grpc_load_reports = true});
+  ASSERT_THAT(asking.Update(TwoPorts()), IsEmpty());
+  EXPECT_TRUE(ClusterOf(asking, GrpcView()).lrs_server().has_self());
+  EXPECT_FALSE(ClusterOf(asking, AgentView()).has_lrs_server());
+  EXPECT_EQ(ClusterOf(asking, GrpcView()).eds_cluster_config().service_name(), kEcho);
+
+  ResourceCache quiet;
+  ASSERT_THAT(quiet.Update(TwoPorts()), IsEmpty());
+  EXPECT_FALSE(ClusterOf(quiet, GrpcView()).has_lrs_server());
 }
 
 DeltaDiscoveryRequest Subscribe(std::string_view type_url, bool with_node) {
