@@ -132,7 +132,8 @@ class ResourceCache {
   // ignored, and one that had a ClusterLoad but is absent now gets an empty one (a
   // state-of-the-world client would keep a removed one forever). A ClusterLoad goes when
   // its Cluster goes. Watchers are notified only when something changed. Returns the
-  // number of ClusterLoads added, changed or removed.
+  // number of ClusterLoads added, changed or removed. One call at a time (the control
+  // plane's LoadPublisher is the only caller).
   std::size_t UpdateClusterLoads(std::map<std::string, skewless::load::v1::ClusterLoad> loads);
 
  private:
