@@ -33,6 +33,7 @@ absl::StatusOr<std::string> CanonicalReportIp(std::string_view text) {
 void LoadAggregator::SetCatalog(LoadCatalog catalog) {
   std::lock_guard lock(mutex_);
   catalog_ = std::move(catalog);
+  ++changes_;
 }
 
 absl::StatusOr<ReportOutcome> LoadAggregator::Report(
@@ -105,19 +106,22 @@ absl::StatusOr<ReportOutcome> LoadAggregator::Report(
     }
   }
   reporters_[stream_id] = std::move(fresh);
+  ++changes_;
   return outcome;
 }
 
 void LoadAggregator::Remove(std::uint64_t stream_id) {
   std::lock_guard lock(mutex_);
-  reporters_.erase(stream_id);
+  if (reporters_.erase(stream_id) > 0) ++changes_;
 }
 
 std::size_t LoadAggregator::Expire(Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  return std::erase_if(reporters_, [&](const auto& entry) {
+  const std::size_t expired = std::erase_if(reporters_, [&](const auto& entry) {
     return now - entry.second.last_report > limits_.expiry;
   });
+  if (expired > 0) ++changes_;
+  return expired;
 }
 
 std::map<std::string, skewless::load::v1::ClusterLoad> LoadAggregator::Sums() const {
@@ -154,6 +158,11 @@ std::map<std::string, skewless::load::v1::ClusterLoad> LoadAggregator::Sums() co
     }
   }
   return loads;
+}
+
+std::uint64_t LoadAggregator::changes() const {
+  std::lock_guard lock(mutex_);
+  return changes_;
 }
 
 std::size_t LoadAggregator::reporters() const {

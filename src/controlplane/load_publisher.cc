@@ -23,7 +23,12 @@ LoadPublisher::~LoadPublisher() {
 void LoadPublisher::PublishOnce() {
   metrics_.expired.With({}).Increment(aggregator_.Expire(LoadAggregator::Clock::now()));
   metrics_.reporters.With({}).Set(static_cast<double>(aggregator_.reporters()));
+  // Summing walks every reporter's every entry: not when nothing happened since. A
+  // Cluster's removal needs no round either (the cache drops its ClusterLoad itself).
+  const std::uint64_t changes = aggregator_.changes();
+  if (published_changes_ && *published_changes_ == changes) return;
   metrics_.publishes.With({}).Increment(cache_.UpdateClusterLoads(aggregator_.Sums()));
+  published_changes_ = changes;
 }
 
 void LoadPublisher::Run() {

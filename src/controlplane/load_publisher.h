@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "lrs_metrics.h"
@@ -31,6 +33,7 @@ class LoadPublisher {
   xds::ResourceCache& cache_;
   LrsMetrics& metrics_;
   const std::chrono::milliseconds interval_;
+  std::optional<std::uint64_t> published_changes_;  // the aggregator's, at the last round
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -104,6 +104,10 @@ class LoadAggregator {
   std::size_t reporters() const;
   const LoadAggregatorLimits& limits() const { return limits_; }
 
+  // Counts changes that can move the sums (reports, removals, expiries, catalogs): equal
+  // values mean equal Sums, so a publisher can skip summing when nothing happened.
+  std::uint64_t changes() const;
+
  private:
   struct Reporter {
     std::string node_id;
@@ -116,6 +120,7 @@ class LoadAggregator {
   mutable std::mutex mutex_;
   LoadCatalog catalog_;
   std::map<std::uint64_t, Reporter> reporters_;
+  std::uint64_t changes_ = 0;
 };
 
 }  // namespace skewless::controlplane

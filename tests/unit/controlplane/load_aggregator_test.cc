@@ -238,6 +238,18 @@ TEST_F(LoadAggregatorTest, IpSpellingsMeetEdsCanonicalForm) {
   EXPECT_FALSE(CanonicalReportIp("").ok());
 }
 
+TEST_F(LoadAggregatorTest, ChangesCountWhatCanMoveTheSumsAndNothingElse) {
+  const std::uint64_t start = aggregator_.changes();
+  Report(1, ReporterKind::kRequests, ReportBuilder().Add(kShop, {{"10.0.0.1", 8080, 1}}), t0_);
+  const std::uint64_t reported = aggregator_.changes();
+  EXPECT_GT(reported, start);
+  aggregator_.Remove(7);  // no such reporter
+  EXPECT_EQ(aggregator_.Expire(t0_ + milliseconds(10)), 0u);
+  EXPECT_EQ(aggregator_.changes(), reported) << "nothing moved, nothing to publish";
+  EXPECT_EQ(aggregator_.Expire(t0_ + milliseconds(7000)), 1u);
+  EXPECT_GT(aggregator_.changes(), reported);
+}
+
 TEST_F(LoadAggregatorTest, ReportsBeyondTheBoundsAreRefusedNamingTheBound) {
   absl::StatusOr<ReportOutcome> big = aggregator_.Report(
       1, "big", ReporterKind::kRequests,
