@@ -203,6 +203,7 @@ class LrsServerTest : public TlsControlPlaneTest {
     api_->AddToken("agent-a-token",
                    {"system:serviceaccount:skewless-system:skewless-agent", {kAudience}});
     api_->AddToken("envoy-token", {"system:serviceaccount:default:ingress", {kAudience}});
+    api_->AddToken("shop-token", {"system:serviceaccount:shop:frontend", {kAudience}});
     std::ofstream(dir_ / "kubeconfig") << api_->Kubeconfig(kControlPlaneToken);
     config_.auth.token_review = true;
     config_.kubeconfig = (dir_ / "kubeconfig").string();
@@ -220,7 +221,7 @@ class LrsServerTest : public TlsControlPlaneTest {
   // plain streams here do not.
   void StartServerWithReviewedTokens() {
     ASSERT_NO_FATAL_FAILURE(StartServer());
-    for (const char* token : {"agent-a-token", "envoy-token"}) {
+    for (const char* token : {"agent-a-token", "envoy-token", "shop-token"}) {
       grpc::Status status =
           testing::FetchClusters(xds_port(), {.ca_pem = pki_.ca_cert_pem, .token = token});
       ASSERT_TRUE(status.ok()) << token << ": " << status.error_message();
@@ -383,6 +384,36 @@ TEST_F(LrsServerTest, AReporterFasterThanItsIntervalIsReadAtItsRateNotDropped) {
             "skewless_controlplane_lrs_streams 0");
   EXPECT_EQ(AwaitSample("skewless_controlplane_lrs_reporters", "0"),
             "skewless_controlplane_lrs_reporters 0");
+}
+
+TEST_F(LrsServerTest, AReportOverTheEndpointBoundEndsItsStreamAndIsCounted) {
+  config_.lrs.max_endpoints_per_report = 1;
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
+  LrsReporter reporter(xds_port(), pki_.ca_cert_pem, "agent-a-token");
+  ASSERT_TRUE(reporter.Report("node-a", "skewless-agent", {{kPod0, 1}, {kPod1, 1}}));
+  grpc::Status status = reporter.End();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("--lrs-max-endpoints-per-report"));
+  const std::string series =
+      "skewless_controlplane_lrs_rejections_total{reason=\"endpoints_per_report\"}";
+  EXPECT_EQ(Sample(series), series + " 1");
+}
+
+TEST_F(LrsServerTest, AScopedReaderReportsOnlyOnItsOwnNamespacesClusters) {
+  config_.reader_scope = ReaderScope::kOwnNamespace;
+  ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
+  LrsReporter outsider(xds_port(), pki_.ca_cert_pem, "shop-token");  // echo is default's
+  ASSERT_TRUE(outsider.Report("shop-envoy", "envoy", {{kPod0, 50}}));
+  LoadStatsResponse answer;
+  ASSERT_TRUE(outsider.Read(&answer));
+  const std::string series =
+      "skewless_controlplane_lrs_dropped_endpoints_total{reason=\"unknown_cluster\"}";
+  EXPECT_EQ(Sample(series), series + " 1");
+
+  LrsReporter insider(xds_port(), pki_.ca_cert_pem, "envoy-token");
+  ASSERT_TRUE(insider.Report("default-envoy", "envoy", {{kPod0, 5}}));
+  ASSERT_TRUE(insider.Read(&answer));
+  EXPECT_EQ(Sample(series), series + " 1") << "a reader of default may report on echo";
 }
 
 TEST(LrsConfigTest, LrsKeysParseAndBadValuesNameTheKey) {
