@@ -44,11 +44,16 @@ int main(int argc, char** argv) {
   std::optional<std::size_t> max_concurrent_token_reviews;
   std::optional<std::string> reader_scope;
   std::vector<std::string> reader_shared_namespaces;
+  // Load reports (LRS).
+  std::optional<double> lrs_interval_s, lrs_expiry_s, load_publish_interval_s;
+  std::optional<std::uint64_t> lrs_max_per_endpoint;
+  std::optional<std::size_t> lrs_max_streams, lrs_max_reporters, lrs_max_endpoints_per_report;
+  bool lrs_grpc_clients = false;
   app.add_option("--config", config_path,
                  "YAML config file (keys: xds.listen, http.listen, source.kind, source.file, "
                  "source.kubeconfig, source.context, clusterDomain, log.level, log.format, "
                  "shutdownGraceSeconds, limits.*, tls.*, auth.*, maxConcurrentTokenReviews, "
-                 "readerScope, readerSharedNamespaces; see docs/controlplane.md)");
+                 "readerScope, readerSharedNamespaces, lrs.*; see docs/controlplane.md)");
   app.add_option("--xds-listen", xds_listen,
                  "host:port for ADS over gRPC (default 0.0.0.0:18000; port 0 = any)");
   // ADS is TLS unless --plaintext says otherwise (docs/controlplane.md "TLS and
@@ -154,6 +159,37 @@ int main(int argc, char** argv) {
                  "discovery requests one stream may send per second, in bursts of up to two "
                  "seconds' worth; a faster client (a NACK loop) is not read until it is within "
                  "the rate again, and is not closed (default 100)");
+  // Load reports: agents, splicers, Envoy and gRPC clients report per-endpoint load over
+  // LRS on the ADS port; the sums go to agents as ClusterLoad resources
+  // (docs/controlplane.md "Load reports (LRS)").
+  app.add_option("--lrs-interval", lrs_interval_s,
+                 "Seconds between the load reports each LRS reporter is asked to send "
+                 "(load_reporting_interval; default 2)");
+  app.add_option("--lrs-expiry", lrs_expiry_s,
+                 "Seconds without a report after which a reporter's load no longer counts "
+                 "(default 3 x --lrs-interval); a reporter whose stream ends stops counting at "
+                 "once");
+  app.add_option("--lrs-max-per-endpoint", lrs_max_per_endpoint,
+                 "Most connections or requests in progress one reporter may attribute to one "
+                 "endpoint; larger values are cut to it and counted, so no single reporter can "
+                 "make a pod look arbitrarily busy (default 4096)");
+  app.add_option("--lrs-max-streams", lrs_max_streams,
+                 "LRS streams open at once; one more is refused with RESOURCE_EXHAUSTED "
+                 "(default 10000)");
+  app.add_option("--lrs-max-reporters", lrs_max_reporters,
+                 "Reporters tracked at once; a new stream's first report beyond it is refused "
+                 "with RESOURCE_EXHAUSTED (default 10000)");
+  app.add_option("--lrs-max-endpoints-per-report", lrs_max_endpoints_per_report,
+                 "Endpoint entries one load report may carry; a larger report ends its stream "
+                 "with RESOURCE_EXHAUSTED (default 10000)");
+  app.add_option("--load-publish-interval", load_publish_interval_s,
+                 "Seconds between publications of the summed load to agents (ClusterLoad "
+                 "resources over ADS): a cluster's ClusterLoad changes at most this often "
+                 "(default 1)");
+  app.add_flag("--lrs-grpc-clients", lrs_grpc_clients,
+               "Clusters served to proxyless gRPC clients name the control plane as their "
+               "lrs_server, so those clients report their load here (per locality: counted, "
+               "attributed to no endpoint). Default: off (YAML lrs.grpcClientsReport)");
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadConfig)) {
     return *exit_code;
   }
@@ -236,6 +272,19 @@ int main(int argc, char** argv) {
   if (max_stream_memory_bytes) config.limits.max_stream_memory_bytes = *max_stream_memory_bytes;
   if (max_request_bytes) config.limits.max_request_bytes = *max_request_bytes;
   if (max_requests_per_second) config.limits.requests_per_second = *max_requests_per_second;
+  auto milliseconds = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+  };
+  if (lrs_interval_s) config.lrs.interval = milliseconds(*lrs_interval_s);
+  if (lrs_expiry_s) config.lrs.expiry = milliseconds(*lrs_expiry_s);
+  if (load_publish_interval_s) config.lrs.publish_interval = milliseconds(*load_publish_interval_s);
+  if (lrs_grpc_clients) config.lrs.grpc_clients_report = true;
+  if (lrs_max_per_endpoint) config.lrs.max_per_endpoint = *lrs_max_per_endpoint;
+  if (lrs_max_streams) config.lrs.max_streams = *lrs_max_streams;
+  if (lrs_max_reporters) config.lrs.max_reporters = *lrs_max_reporters;
+  if (lrs_max_endpoints_per_report) {
+    config.lrs.max_endpoints_per_report = *lrs_max_endpoints_per_report;
+  }
   for (absl::Status valid : {skewless::controlplane::ValidateServerConfig(config),
                              skewless::controlplane::ValidateTransportChosen(config)}) {
     if (!valid.ok()) {

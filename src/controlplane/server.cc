@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -18,12 +19,16 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "kube_client.h"
+#include "load_publisher.h"
+#include "lrs_metrics.h"
+#include "lrs_service.h"
 #include "serving_cert_files.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 #include "skewless/common/probe_routes.h"
 #include "skewless/controlplane/file_source.h"
 #include "skewless/controlplane/kube_source.h"
+#include "skewless/controlplane/load_aggregator.h"
 #include "skewless/controlplane/peer_identity.h"
 #include "skewless/controlplane/reader_scope.h"
 #include "skewless/controlplane/xds_input.h"
@@ -64,13 +69,43 @@ xds::AdsService::ScopeFunction StreamScopes(const ServerConfig& config) {
   };
 }
 
+// The clusters and endpoints LRS reports may name: what the cache is about to serve.
+LoadCatalog CatalogOf(const xds::CacheInput& input) {
+  LoadCatalog catalog;
+  for (const std::shared_ptr<const xds::ServicePort>& port : input.ports) {
+    std::set<EndpointKey>& endpoints = catalog[xds::ClusterName(*port)];
+    for (const xds::Endpoint& endpoint : port->endpoints) {
+      for (const std::string& address : endpoint.addresses) {
+        absl::StatusOr<std::string> ip = CanonicalReportIp(address);
+        if (ip.ok()) endpoints.emplace(*std::move(ip), endpoint.port);
+      }
+    }
+  }
+  return catalog;
+}
+
+LoadAggregatorLimits AggregatorLimits(const ServerConfig::Lrs& lrs) {
+  return {.expiry = lrs.Expiry(),
+          .max_per_endpoint = lrs.max_per_endpoint,
+          .max_reporters = lrs.max_reporters,
+          .max_endpoints_per_report = lrs.max_endpoints_per_report};
+}
+
 class ServerImpl final : public ControlPlaneServer {
  public:
   explicit ServerImpl(const ServerConfig& config)
       : config_(config),
         input_builder_(config.cluster_domain),
+        cache_(xds::CacheOptions{.grpc_load_reports = config.lrs.grpc_clients_report}),
         xds_metrics_(registry_),
         ads_(cache_, xds_metrics_, 0, config.limits, StreamScopes(config)),
+        lrs_metrics_(registry_),
+        aggregator_(AggregatorLimits(config.lrs)),
+        lrs_(aggregator_, lrs_metrics_,
+             {.interval = config.lrs.interval,
+              .max_streams = config.lrs.max_streams,
+              .authenticated = config.auth.any()},
+             StreamScopes(config)),
         snapshots_(registry_.AddCounter("skewless_controlplane_snapshots_total",
                                         "Snapshots received from the source and applied.")),
         source_errors_(registry_.AddCounter(
@@ -100,6 +135,8 @@ class ServerImpl final : public ControlPlaneServer {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.xds_listen, *credentials, &xds_port_);
     builder.RegisterService(&ads_);
+    // Load reports share the port, the TLS and the authentication of ADS.
+    builder.RegisterService(&lrs_);
     // A larger request fails its stream with RESOURCE_EXHAUSTED inside gRPC, before any
     // of it is handed to us.
     builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_request_bytes));
@@ -118,6 +155,8 @@ class ServerImpl final : public ControlPlaneServer {
         HttpServer::Start(config_.http_listen, HttpRoutes(), "http.listen");
     if (!http.ok()) return http.status();
     http_ = *std::move(http);
+    publisher_ = std::make_unique<LoadPublisher>(aggregator_, cache_, lrs_metrics_,
+                                                 config_.lrs.publish_interval);
 
     auto on_snapshot = [this](std::shared_ptr<const Snapshot> snapshot) {
       Apply(std::move(snapshot));
@@ -135,6 +174,7 @@ class ServerImpl final : public ControlPlaneServer {
 
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
+    publisher_.reset();
     if (file_source_) file_source_->Stop();
     if (kube_source_) kube_source_->Stop();
     if (grpc_) {
@@ -306,6 +346,7 @@ class ServerImpl final : public ControlPlaneServer {
     const std::size_t services = snapshot->services.size();
     xds::CacheInput input = input_builder_.Build(std::move(snapshot));
     const std::size_t ports = input.ports.size();
+    aggregator_.SetCatalog(CatalogOf(input));
     std::vector<absl::Status> errors = cache_.Update(std::move(input));
     for (const absl::Status& error : errors) {
       rejected_ports_.With({}).Increment();
@@ -342,6 +383,10 @@ class ServerImpl final : public ControlPlaneServer {
   xds::ResourceCache cache_;
   xds::XdsMetrics xds_metrics_;
   xds::AdsService ads_;
+  LrsMetrics lrs_metrics_;
+  LoadAggregator aggregator_;
+  LrsService lrs_;
+  std::unique_ptr<LoadPublisher> publisher_;
   prometheus::Family<prometheus::Counter>& snapshots_;
   prometheus::Family<prometheus::Counter>& source_errors_;
   prometheus::Family<prometheus::Counter>& rejected_ports_;

@@ -121,6 +121,65 @@ absl::Status ReadSeconds(std::string_view source_name, const YAML::Node& parent,
   return absl::OkStatus();
 }
 
+// A positive number of seconds, fractions allowed, as milliseconds (at least one).
+absl::Status ReadMilliseconds(std::string_view source_name, const YAML::Node& parent,
+                              const std::string& key, std::string_view path,
+                              std::chrono::milliseconds* out) {
+  std::string text;
+  absl::Status s = ReadString(source_name, parent, key, path, &text);
+  double seconds = 0;
+  if (!s.ok() || !absl::SimpleAtod(text, &seconds) || seconds * 1000 < 1 || seconds > 86400) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source_name, parent[key], path),
+                     ": expected a positive number of seconds up to 86400, got \"", text, "\""));
+  }
+  *out = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+  return absl::OkStatus();
+}
+
+// The `lrs:` mapping (docs/controlplane.md "Load reports (LRS)").
+absl::Status ParseLrsSection(std::string_view name, const YAML::Node& value, std::string_view path,
+                             ServerConfig& config) {
+  ServerConfig::Lrs& lrs = config.lrs;
+  const std::map<std::string, std::chrono::milliseconds*> durations = {
+      {"intervalSeconds", &lrs.interval},
+      {"expirySeconds", &lrs.expiry},
+      {"publishIntervalSeconds", &lrs.publish_interval}};
+  const std::map<std::string, std::uint64_t*> counts = {{"maxPerEndpoint", &lrs.max_per_endpoint}};
+  const std::map<std::string, std::size_t*> sizes = {
+      {"maxStreams", &lrs.max_streams},
+      {"maxReporters", &lrs.max_reporters},
+      {"maxEndpointsPerReport", &lrs.max_endpoints_per_report}};
+  return ForEachKey(
+      name, value, path, [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
+        if (k == "grpcClientsReport") {
+          absl::Status s = ReadBool(name, value, k, p, &lrs.grpc_clients_report);
+          if (!s.ok()) return s;
+          return true;
+        }
+        if (const auto field = durations.find(k); field != durations.end()) {
+          absl::Status s = ReadMilliseconds(name, value, k, p, field->second);
+          if (!s.ok()) return s;
+          return true;
+        }
+        std::uint64_t* count = nullptr;
+        std::size_t* size = nullptr;
+        if (const auto field = counts.find(k); field != counts.end()) count = field->second;
+        if (const auto field = sizes.find(k); field != sizes.end()) size = field->second;
+        if (count == nullptr && size == nullptr) return false;
+        std::string text;
+        absl::Status s = ReadString(name, value, k, p, &text);
+        std::uint64_t number = 0;
+        if (!s.ok() || !absl::SimpleAtoi(text, &number) || number == 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              Where(name, value[k], p), ": expected a positive integer, got \"", text, "\""));
+        }
+        if (count != nullptr) *count = number;
+        if (size != nullptr) *size = number;
+        return true;
+      });
+}
+
 // The `tls:` mapping (docs/controlplane.md "TLS and authentication").
 absl::Status ParseTlsSection(std::string_view name, const YAML::Node& value, std::string_view path,
                              ServerConfig& config) {
@@ -340,6 +399,11 @@ absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
           if (!inner.ok()) return inner;
           return true;
         }
+        if (key == "lrs") {
+          absl::Status inner = ParseLrsSection(name, value, path, config);
+          if (!inner.ok()) return inner;
+          return true;
+        }
         if (key == "tls" || key == "auth") {
           absl::Status inner = key == "tls" ? ParseTlsSection(name, value, path, config)
                                             : ParseAuthSection(name, value, path, config);
@@ -447,6 +511,27 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (limits.max_request_bytes < 1024 || limits.max_request_bytes > (1u << 30)) {
     return absl::InvalidArgumentError(
         "limits.maxRequestBytes: must be between 1024 and 1073741824");
+  }
+  // Load reports.
+  const ServerConfig::Lrs& lrs = config.lrs;
+  if (lrs.interval < std::chrono::milliseconds(100)) {
+    return absl::InvalidArgumentError("lrs.intervalSeconds (--lrs-interval): must be at least 0.1");
+  }
+  // A reporter reports once per interval: an expiry shorter would forget live ones.
+  if (lrs.Expiry() < lrs.interval) {
+    return absl::InvalidArgumentError(
+        "lrs.expirySeconds (--lrs-expiry): must be at least lrs.intervalSeconds (default 3 "
+        "intervals)");
+  }
+  if (lrs.publish_interval < std::chrono::milliseconds(10)) {
+    return absl::InvalidArgumentError(
+        "lrs.publishIntervalSeconds (--load-publish-interval): must be at least 0.01");
+  }
+  if (lrs.max_per_endpoint == 0 || lrs.max_streams == 0 || lrs.max_reporters == 0 ||
+      lrs.max_endpoints_per_report == 0) {
+    return absl::InvalidArgumentError(
+        "lrs: maxPerEndpoint, maxStreams, maxReporters and maxEndpointsPerReport must be at "
+        "least 1");
   }
   // --- Transport and authentication ---
   if (config.source == SourceKind::kFile && !config.auth.token_review && config.ca_secret.empty() &&

@@ -16,11 +16,11 @@ const TypeResources& EmptyResources() {
   return *empty;
 }
 
-// The type URL constant of a cached message (only the four resource types are cached).
+// The type URL constant of a cached message.
 std::string_view TypeUrlOf(const google::protobuf::Message& message) {
   const std::string& full_name = message.GetDescriptor()->full_name();
   for (std::string_view url : {kClusterTypeUrl, kClusterLoadAssignmentTypeUrl, kListenerTypeUrl,
-                               kRouteConfigurationTypeUrl, kNodeInfoTypeUrl}) {
+                               kRouteConfigurationTypeUrl, kNodeInfoTypeUrl, kClusterLoadTypeUrl}) {
     if (url.substr(url.rfind('/') + 1) == full_name) return url;
   }
   return {};
@@ -63,6 +63,7 @@ const TypeResources& ResourceSnapshot::Of(std::string_view type_url) const {
 struct ResourceCache::PortResources {
   std::shared_ptr<const ServicePort> port;
   std::shared_ptr<const Resource> cluster;
+  std::shared_ptr<const Resource> grpc_cluster;  // `cluster` itself unless it differs
   std::shared_ptr<const Resource> agent_endpoints;
   std::vector<std::shared_ptr<const Resource>> listeners;  // one per gRPC target
   std::shared_ptr<const Resource> route;
@@ -101,6 +102,7 @@ struct ResourceCache::Generation {
   std::set<std::string> known_zones;
   std::map<std::string, std::shared_ptr<PortResources>> ports;  // by cluster name
   std::shared_ptr<const TypeResources> clusters = std::make_shared<TypeResources>();
+  std::shared_ptr<const TypeResources> grpc_clusters = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> agent_endpoints = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> listeners = std::make_shared<TypeResources>();
   std::shared_ptr<const TypeResources> routes = std::make_shared<TypeResources>();
@@ -135,7 +137,8 @@ std::vector<std::shared_ptr<const ServicePort>> SharedPorts(std::vector<ServiceP
   return shared;
 }
 
-ResourceCache::ResourceCache() : current_(std::make_shared<Generation>()) {}
+ResourceCache::ResourceCache(CacheOptions options)
+    : options_(options), current_(std::make_shared<Generation>()) {}
 ResourceCache::~ResourceCache() = default;
 
 std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
@@ -158,7 +161,7 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
       continue;
     }
     absl::StatusOr<std::shared_ptr<PortResources>> resources =
-        BuildPort(port, input.cluster_domain);
+        BuildPort(port, input.cluster_domain, options_);
     if (resources.ok()) {
       next->ports[name] = *std::move(resources);
       continue;
@@ -168,16 +171,20 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
   }
 
   auto clusters = std::make_shared<TypeResources>();
+  auto grpc_clusters = std::make_shared<TypeResources>();
   auto agent_endpoints = std::make_shared<TypeResources>();
   auto listeners = std::make_shared<TypeResources>();
   auto routes = std::make_shared<TypeResources>();
   for (const auto& [name, port] : next->ports) {
     Insert(*clusters, port->cluster);
+    Insert(*grpc_clusters, port->grpc_cluster);
     Insert(*agent_endpoints, port->agent_endpoints);
     Insert(*routes, port->route);
     for (const auto& listener : port->listeners) listeners->emplace(listener->name, listener);
   }
   next->clusters = std::move(clusters);
+  // Without a gRPC variant of any cluster, both views share one map.
+  next->grpc_clusters = options_.grpc_load_reports ? std::move(grpc_clusters) : next->clusters;
   next->agent_endpoints = std::move(agent_endpoints);
   next->listeners = std::move(listeners);
   next->routes = std::move(routes);
@@ -196,24 +203,94 @@ std::vector<absl::Status> ResourceCache::Update(CacheInput input) {
 
   {
     std::lock_guard lock(mutex_);
-    next->number = current_->number + 1;
+    next->number = ++serial_;
     next->updated_at = std::chrono::steady_clock::now();
+    loads_.resources = LoadsOfServedClusters(loads_.resources, *next);
     current_ = std::move(next);
     cluster_domain_ = std::move(input.cluster_domain);
     has_input_ = true;
     views_.clear();
   }
-  std::vector<std::function<void()>> notify;
+  NotifyWatchers(Change::kGeneration);
+  return errors;
+}
+
+void ResourceCache::NotifyWatchers(Change change) {
+  std::vector<std::function<void(Change)>> notify;
   {
     std::lock_guard lock(watchers_mutex_);
     for (const auto& [id, watcher] : watchers_) notify.push_back(watcher);
   }
-  for (const auto& watcher : notify) watcher();
-  return errors;
+  for (const auto& watcher : notify) watcher(change);
+}
+
+std::shared_ptr<const TypeResources> ResourceCache::LoadsOfServedClusters(
+    const std::shared_ptr<const TypeResources>& loads, const Generation& generation) {
+  bool all_served = true;
+  for (const auto& [name, resource] : *loads) {
+    if (!generation.ports.contains(std::string(name))) all_served = false;
+  }
+  if (all_served) return loads;
+  auto served = std::make_shared<TypeResources>();
+  for (const auto& [name, resource] : *loads) {
+    if (generation.ports.contains(std::string(name))) Insert(*served, resource);
+  }
+  return served;
+}
+
+std::size_t ResourceCache::UpdateClusterLoads(
+    std::map<std::string, skewless::load::v1::ClusterLoad> loads) {
+  std::shared_ptr<const Generation> generation;
+  std::shared_ptr<const TypeResources> previous;
+  {
+    std::lock_guard lock(mutex_);
+    generation = current_;
+    previous = loads_.resources;
+  }
+  auto next = std::make_shared<TypeResources>();
+  std::size_t changed = 0;
+  auto put = [&](const std::string& name, const skewless::load::v1::ClusterLoad& load) {
+    std::shared_ptr<const Resource> resource = MakeResource(name, load);
+    auto old = previous->find(name);
+    if (old != previous->end() && old->second->version == resource->version) {
+      resource = old->second;  // unchanged: the very same resource, its version kept
+    } else {
+      ++changed;
+    }
+    next->emplace(resource->name, resource);
+  };
+  for (auto& [name, load] : loads) {
+    if (!generation->ports.contains(name)) continue;
+    load.set_cluster_name(name);
+    put(name, load);
+  }
+  for (const auto& [name, resource] : *previous) {
+    if (next->contains(name) || !generation->ports.contains(std::string(name))) continue;
+    skewless::load::v1::ClusterLoad empty;
+    empty.set_cluster_name(std::string(name));
+    put(std::string(name), empty);
+  }
+  for (const auto& [name, resource] : *previous) {
+    if (!next->contains(name)) ++changed;  // its Cluster is gone
+  }
+  if (changed == 0) return 0;
+  {
+    std::lock_guard lock(mutex_);
+    // A generation applied meanwhile pruned the previous loads; this publication is for
+    // the older one, so keep only what the newer one serves.
+    loads_.resources = current_ == generation ? next : LoadsOfServedClusters(next, *current_);
+    loads_.serial = ++serial_;
+    loads_.updated_at = std::chrono::steady_clock::now();
+    std::erase_if(
+        views_, [](const auto& entry) { return entry.first.audience == EndpointAudience::kAgent; });
+  }
+  NotifyWatchers(Change::kClusterLoads);
+  return changed;
 }
 
 std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView& client_view) {
   std::shared_ptr<Generation> generation;
+  PublishedLoads loads;
   std::shared_ptr<const ResourceSnapshot> full;
   ClientView view = client_view;
   ClientView unscoped;
@@ -223,30 +300,42 @@ std::shared_ptr<const ResourceSnapshot> ResourceCache::Snapshot(const ClientView
     auto it = views_.find(view);
     if (it != views_.end()) return it->second;
     generation = current_;
+    loads = loads_;
     unscoped = ClientView{view.audience, view.zone, NamespaceScope{}};
     if (auto found = views_.find(unscoped); found != views_.end()) full = found->second;
   }
   if (!full) {
-    full = BuildView(*generation, unscoped);
+    full = BuildView(*generation, loads, unscoped);
     std::lock_guard lock(mutex_);
-    if (generation == current_) full = views_.emplace(unscoped, full).first->second;
+    if (generation == current_ && loads.serial == loads_.serial) {
+      full = views_.emplace(unscoped, full).first->second;
+    }
   }
   if (view.scope.all) return full;
   std::shared_ptr<const ResourceSnapshot> scoped = BuildScoped(*full, *generation, view.scope);
   std::lock_guard lock(mutex_);
-  if (generation != current_) return scoped;  // superseded meanwhile: don't memoize
+  // Superseded meanwhile: don't memoize.
+  if (generation != current_ || loads.serial != loads_.serial) return scoped;
   return views_.emplace(view, std::move(scoped)).first->second;
 }
 
 std::shared_ptr<const ResourceSnapshot> ResourceCache::BuildView(Generation& generation,
+                                                                 const PublishedLoads& loads,
                                                                  const ClientView& view) {
   auto snapshot = std::make_shared<ResourceSnapshot>();
   snapshot->generation = generation.number;
   snapshot->updated_at = generation.updated_at;
-  snapshot->by_type[std::string(kClusterTypeUrl)] = generation.clusters;
+  snapshot->by_type[std::string(kClusterTypeUrl)] =
+      view.audience == EndpointAudience::kAgent ? generation.clusters : generation.grpc_clusters;
   if (view.audience == EndpointAudience::kAgent) {
     snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] = generation.agent_endpoints;
     snapshot->by_type[std::string(kNodeInfoTypeUrl)] = generation.nodes;
+    snapshot->by_type[std::string(kClusterLoadTypeUrl)] = loads.resources;
+    // A load publication after the generation is a change of its own (push latency).
+    if (loads.serial > generation.number) {
+      snapshot->generation = loads.serial;
+      snapshot->updated_at = loads.updated_at;
+    }
   } else {
     snapshot->by_type[std::string(kClusterLoadAssignmentTypeUrl)] =
         generation.GrpcEndpoints(view.zone);
@@ -303,7 +392,7 @@ bool ResourceCache::has_input() const {
   return has_input_;
 }
 
-ResourceCache::WatcherId ResourceCache::AddWatcher(std::function<void()> notify) {
+ResourceCache::WatcherId ResourceCache::AddWatcher(std::function<void(Change)> notify) {
   std::lock_guard lock(watchers_mutex_);
   const WatcherId id = next_watcher_++;
   watchers_.emplace(id, std::move(notify));
@@ -321,11 +410,13 @@ std::map<std::string, std::size_t> ResourceCache::ResourceCounts() {
           {std::string(kClusterLoadAssignmentTypeUrl), current_->agent_endpoints->size()},
           {std::string(kListenerTypeUrl), current_->listeners->size()},
           {std::string(kRouteConfigurationTypeUrl), current_->routes->size()},
-          {std::string(kNodeInfoTypeUrl), current_->nodes->size()}};
+          {std::string(kNodeInfoTypeUrl), current_->nodes->size()},
+          {std::string(kClusterLoadTypeUrl), loads_.resources->size()}};
 }
 
 absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::BuildPort(
-    const std::shared_ptr<const ServicePort>& shared_port, const std::string& cluster_domain) {
+    const std::shared_ptr<const ServicePort>& shared_port, const std::string& cluster_domain,
+    const CacheOptions& options) {
   const ServicePort& port = *shared_port;
   auto resources = std::make_shared<ResourceCache::PortResources>();
   resources->port = shared_port;
@@ -333,6 +424,13 @@ absl::StatusOr<std::shared_ptr<ResourceCache::PortResources>> ResourceCache::Bui
   absl::StatusOr<envoy::config::cluster::v3::Cluster> cluster = BuildCluster(port);
   if (!cluster.ok()) return cluster.status();
   resources->cluster = MakeResource(name, *cluster);
+  resources->grpc_cluster = resources->cluster;
+  if (options.grpc_load_reports) {
+    // Only gRPC clients are asked: agents report on their own, and an Envoy is configured
+    // by its operator.
+    cluster->mutable_lrs_server()->mutable_self();
+    resources->grpc_cluster = MakeResource(name, *cluster);
+  }
   absl::StatusOr<envoy::config::endpoint::v3::ClusterLoadAssignment> cla =
       BuildLoadAssignment(port, {.audience = EndpointAudience::kAgent});
   if (!cla.ok()) return cla.status();

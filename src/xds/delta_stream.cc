@@ -107,6 +107,11 @@ class DeltaHandler final
 
   std::optional<ClientView> view() const override { return identity_.view(); }
   internal::StreamIdentity& identity() override { return identity_; }
+  bool Subscribes(std::string_view type_url) const override {
+    auto it = types_.find(type_url);
+    return it != types_.end() && it->second.subscribed &&
+           (it->second.wildcard || !it->second.names.empty());
+  }
 
   std::size_t EstimatedBytes() const override {
     std::size_t bytes = sizeof(*this) + identity_.EstimatedBytes();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -42,6 +43,8 @@ class StreamHandler {
   // from the strings' sizes plus a per-entry overhead of the containers.
   virtual std::size_t EstimatedBytes() const = 0;
   virtual StreamIdentity& identity() = 0;
+  // Whether the client subscribes to `type_url` (a wildcard or any name).
+  virtual bool Subscribes(std::string_view type_url) const = 0;
 };
 
 // The units of the handlers' memory estimates beside the strings' bytes: a std::set or
@@ -81,8 +84,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
         new StreamReactor(cache, admission, workers, std::move(handler)));
     reactor->self_ = reactor;
     std::weak_ptr<StreamReactor> weak = reactor;
-    reactor->watcher_ = cache.AddWatcher([weak] {
-      if (auto alive = weak.lock()) alive->MarkDirty();
+    reactor->watcher_ = cache.AddWatcher([weak](ResourceCache::Change change) {
+      auto alive = weak.lock();
+      if (!alive) return;
+      // Load publications come every second or so: streams without a ClusterLoad
+      // subscription (Envoy, gRPC clients) are not even woken for them.
+      if (change == ResourceCache::Change::kClusterLoads &&
+          !alive->wants_cluster_loads_.load(std::memory_order_acquire)) {
+        return;
+      }
+      alive->MarkDirty();
     });
     reactor->StartRead(&reactor->request_);
     return reactor.get();
@@ -235,6 +246,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
       if (!status.ok()) break;
     }
     batch.clear();
+    // Before the snapshot is taken: a load publication after this point wakes the stream,
+    // and one before it is in the snapshot.
+    wants_cluster_loads_.store(handler_->Subscribes(kClusterLoadTypeUrl),
+                               std::memory_order_release);
     std::vector<Response> out;
     std::shared_ptr<const ResourceSnapshot> snapshot;
     if (status.ok() && handler_->view()) {
@@ -299,6 +314,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<Request, Response>,
   const std::unique_ptr<Handler> handler_;
   ResourceCache::WatcherId watcher_ = 0;
   std::shared_ptr<StreamReactor> self_;
+  std::atomic<bool> wants_cluster_loads_{false};  // read by the cache's notifier
 
   std::mutex mutex_;  // guards everything below
   Request request_;   // the read in flight

@@ -10,10 +10,11 @@ namespace skewless::xds::internal {
 
 // An agent's own node first (its zone decides how it reads every endpoint), then
 // clusters before their endpoints, both before the listeners and routes that point at
-// them (xDS protocol "eventual consistency considerations").
-inline constexpr std::array<std::string_view, 5> kTypeOrder = {
-    kNodeInfoTypeUrl, kClusterTypeUrl, kClusterLoadAssignmentTypeUrl, kListenerTypeUrl,
-    kRouteConfigurationTypeUrl};
+// them (xDS protocol "eventual consistency considerations"). An agent's cluster-wide load
+// names endpoints, so it follows them.
+inline constexpr std::array<std::string_view, 6> kTypeOrder = {
+    kNodeInfoTypeUrl,    kClusterTypeUrl,  kClusterLoadAssignmentTypeUrl,
+    kClusterLoadTypeUrl, kListenerTypeUrl, kRouteConfigurationTypeUrl};
 
 // LDS and CDS responses carry every subscribed resource (absence = deletion); RDS and
 // EDS responses may carry just what changed.

@@ -2,9 +2,11 @@
 // its xDS client knows no "tls" channel_creds, but "google_default" with
 // GRPC_DEFAULT_SSL_ROOTS_FILE_PATH at our CA bundle verifies our certificate and gets its
 // configuration; google_default also needs application default credentials to exist
-// (a throwaway service-account key is enough: it only signs a JWT nobody checks).
+// (a throwaway service-account key is enough: it only signs a JWT nobody checks). Asked to
+// by its Cluster's lrs_server, the same client reports its load back over LRS.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -16,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -82,17 +85,27 @@ class XdsTlsInterop : public ::testing::Test {
                        "}]}\nendpointSlices:\n  - {namespace: default, service: echo, "
                        "endpoints: [{address: 127.0.0.1, hostname: pod-a}]}\n"));
 
-    control_plane_ =
-        Spawn({SKEWLESS_BIN_DIR "/skewless-controlplane", "--file", Path("services.yaml"),
-               "--tls-cert-file", Path("tls.crt"), "--tls-key-file", Path("tls.key"),
-               "--xds-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"},
-              "controlplane");
+    std::vector<std::string> argv = {SKEWLESS_BIN_DIR "/skewless-controlplane",
+                                     "--file",
+                                     Path("services.yaml"),
+                                     "--tls-cert-file",
+                                     Path("tls.crt"),
+                                     "--tls-key-file",
+                                     Path("tls.key"),
+                                     "--xds-listen",
+                                     "127.0.0.1:0",
+                                     "--http-listen",
+                                     "127.0.0.1:0"};
+    for (const std::string& flag : ExtraControlPlaneFlags()) argv.push_back(flag);
+    control_plane_ = Spawn(std::move(argv), "controlplane");
     const auto deadline = Clock::now() + milliseconds(10000);
     for (;;) {
       const std::string log = control_plane_->LogTail();
       const std::size_t at = log.find("xds=");
       if (at != std::string::npos && log.find("snapshot applied") != std::string::npos) {
         xds_address_ = log.substr(at + 4, log.find(' ', at) - at - 4);
+        const std::size_t http = log.find("http=");
+        http_port_ = std::stoi(log.substr(log.find(':', http) + 1));
         break;
       }
       ASSERT_LT(Clock::now(), deadline) << "control plane did not start:\n" << log;
@@ -106,6 +119,8 @@ class XdsTlsInterop : public ::testing::Test {
     pod_.reset();
     std::filesystem::remove_all(dir_);
   }
+
+  virtual std::vector<std::string> ExtraControlPlaneFlags() const { return {}; }
 
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   void Write(const std::string& name, const std::string& text) {
@@ -150,6 +165,7 @@ class XdsTlsInterop : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string xds_address_;
+  int http_port_ = 0;
   std::optional<lab::Child> pod_, control_plane_, client_;
 };
 
@@ -165,6 +181,45 @@ TEST_F(XdsTlsInterop, AClientTrustingAnotherCaIsNotServed) {
   EXPECT_EQ(CallsToPodWithin(milliseconds(1500)), 0u);
   EXPECT_THAT(client_->LogTail(), ::testing::HasSubstr("Handshake failed"));
   EXPECT_THAT(control_plane_->LogTail(), ::testing::Not(::testing::HasSubstr("stream opened")));
+}
+
+// The control plane asks gRPC clients for load reports, every second.
+class XdsTlsLoadReports : public XdsTlsInterop {
+ protected:
+  std::vector<std::string> ExtraControlPlaneFlags() const override {
+    return {"--lrs-grpc-clients", "--lrs-interval", "1"};
+  }
+
+  // One sample of the control plane's /metrics ("name value"), or "" when absent.
+  std::string Sample(const std::string& series) const {
+    httplib::Client client("127.0.0.1", http_port_);
+    auto page = client.Get("/metrics");
+    if (!page) return "";
+    const std::string& body = page->body;
+    const std::size_t at = body.find("\n" + series + " ");
+    return at == std::string::npos ? "" : body.substr(at + 1, body.find('\n', at + 1) - at - 1);
+  }
+};
+
+TEST_F(XdsTlsLoadReports, AProxylessGrpcClientsLoadReportsArriveAndAreCounted) {
+  ASSERT_NO_FATAL_FAILURE(StartClient(Path("ca.crt")));
+  ASSERT_GT(CallsToPodWithin(milliseconds(8000)), 0u) << "client: " << client_->LogTail();
+  // gRPC reports per locality (calls issued, in progress), never per endpoint: its
+  // reports arrive and are counted, and attribute nothing to a pod.
+  const std::string locality_only = "skewless_controlplane_lrs_locality_only_total";
+  const auto deadline = Clock::now() + milliseconds(10000);
+  std::string sample = Sample(locality_only);
+  while (sample == locality_only + " 0" && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(100));
+    sample = Sample(locality_only);
+  }
+  EXPECT_THAT(sample, ::testing::MatchesRegex(locality_only + " [1-9][0-9]*"))
+      << "control plane: " << control_plane_->LogTail();
+  EXPECT_THAT(Sample("skewless_controlplane_lrs_reports_total"),
+              ::testing::MatchesRegex(".* [1-9][0-9]*"));
+  const std::string unknown =
+      "skewless_controlplane_lrs_dropped_endpoints_total{reason=\"unknown_cluster\"}";
+  EXPECT_EQ(Sample(unknown), unknown + " 0");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +89,21 @@ struct ServerConfig {
   ReaderScope reader_scope = ReaderScope::kAll;
   // With kOwnNamespace: namespaces whose Services every reader is served besides its own.
   std::vector<std::string> reader_shared_namespaces;
+  // Load reports (docs/controlplane.md "Load reports (LRS)"): what reporters are asked
+  // for, what one may cost, and how often the sums reach agents.
+  struct Lrs {
+    std::chrono::milliseconds interval{2000};  // load_reporting_interval asked of reporters
+    std::chrono::milliseconds expiry{0};       // silent this long = gone; 0 = 3 × interval
+    std::uint64_t max_per_endpoint = 4096;     // one reporter's value for one endpoint
+    std::size_t max_streams = 10000;           // LRS streams open at once
+    std::size_t max_reporters = 10000;         // reporters tracked at once
+    std::size_t max_endpoints_per_report = 10000;
+    std::chrono::milliseconds publish_interval{1000};  // ClusterLoads change at most this often
+    // Clusters served to proxyless gRPC clients name the control plane as lrs_server, so
+    // they report (per locality) over LRS.
+    bool grpc_clients_report = false;
+    std::chrono::milliseconds Expiry() const { return expiry.count() > 0 ? expiry : 3 * interval; }
+  } lrs;
 };
 
 // Parses the YAML document over the defaults. Unknown keys are errors (a typo must not

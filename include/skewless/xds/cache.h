@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/any.pb.h"
+#include "skewless/load/v1/cluster_load.pb.h"
 #include "skewless/xds/model.h"
 #include "skewless/xds/namespace_scope.h"
 #include "skewless/xds/resources.h"
@@ -83,11 +84,18 @@ struct CacheInput {
 // Wraps ports for CacheInput (tests and one-off callers).
 std::vector<std::shared_ptr<const ServicePort>> SharedPorts(std::vector<ServicePort> ports);
 
+// How the cache shapes resources, fixed for its life.
+struct CacheOptions {
+  // Clusters served to proxyless gRPC clients name the control plane as their lrs_server
+  // (ConfigSource `self`), so those clients report their load over LRS (gRFC A27).
+  bool grpc_load_reports = false;
+};
+
 // Thread-safe. Update() replaces the input and notifies watchers; Snapshot() returns the
 // current generation's resources for a view, built on first request and memoized.
 class ResourceCache {
  public:
-  ResourceCache();
+  explicit ResourceCache(CacheOptions options = {});
   ~ResourceCache();
 
   // Builds the resources of `input`. A port whose resources cannot be built is reported
@@ -104,39 +112,71 @@ class ResourceCache {
   std::uint64_t generation() const;
   bool has_input() const;  // Update() was called at least once
 
-  // `notify` runs after every Update, on the updating thread and without the cache's
-  // lock held; it must be quick (set a flag, signal a condition variable).
+  // What a notification is about: a new generation (anything may have changed), or only
+  // ClusterLoads (a stream that does not subscribe to them has nothing to do).
+  enum class Change { kGeneration, kClusterLoads };
+  // `notify` runs after every Update and every UpdateClusterLoads that changed something,
+  // on the updating thread and without the cache's lock held; it must be quick (set a
+  // flag, signal a condition variable).
   using WatcherId = std::uint64_t;
-  WatcherId AddWatcher(std::function<void()> notify);
+  WatcherId AddWatcher(std::function<void(Change)> notify);
   void RemoveWatcher(WatcherId id);
 
   // Resources per type URL in the agent view and the gRPC view (for metrics; NodeInfo
   // counts Nodes).
   std::map<std::string, std::size_t> ResourceCounts();
 
+  // Publishes the cluster-wide load (ClusterLoad resources, agent view only) without
+  // touching any other type: CDS and EDS keep their versions, and streams see only the
+  // ClusterLoads that changed. `loads` holds the clusters with load; one not served is
+  // ignored, and one that had a ClusterLoad but is absent now gets an empty one (a
+  // state-of-the-world client would keep a removed one forever). A ClusterLoad goes when
+  // its Cluster goes. Watchers are notified only when something changed. Returns the
+  // number of ClusterLoads added, changed or removed. One call at a time (the control
+  // plane's LoadPublisher is the only caller).
+  std::size_t UpdateClusterLoads(std::map<std::string, skewless::load::v1::ClusterLoad> loads);
+
  private:
   struct PortResources;  // cache.cc
   struct Generation;     // cache.cc
   // A view of every Service (the scope is ignored).
+  struct PublishedLoads {
+    std::shared_ptr<const TypeResources> resources = std::make_shared<TypeResources>();
+    std::uint64_t serial = 0;  // of the publication, from serial_
+    std::chrono::steady_clock::time_point updated_at;
+  };
   static std::shared_ptr<const ResourceSnapshot> BuildView(Generation& generation,
+                                                           const PublishedLoads& loads,
                                                            const ClientView& view);
+  // The ClusterLoads of `loads` whose Cluster `generation` still serves.
+  static std::shared_ptr<const TypeResources> LoadsOfServedClusters(
+      const std::shared_ptr<const TypeResources>& loads, const Generation& generation);
+  void NotifyWatchers(Change change);
   // The part of `full` (a view of `generation`) that `scope`'s namespaces contribute.
   static std::shared_ptr<const ResourceSnapshot> BuildScoped(const ResourceSnapshot& full,
                                                              const Generation& generation,
                                                              const NamespaceScope& scope);
   // Everything of one port but the per-zone gRPC endpoints (built lazily per view).
   static absl::StatusOr<std::shared_ptr<PortResources>> BuildPort(
-      const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain);
+      const std::shared_ptr<const ServicePort>& port, const std::string& cluster_domain,
+      const CacheOptions& options);
+
+  const CacheOptions options_;
 
   mutable std::mutex mutex_;
   std::shared_ptr<Generation> current_;  // never null
   bool has_input_ = false;
   std::string cluster_domain_;
   std::map<ClientView, std::shared_ptr<const ResourceSnapshot>> views_;  // current_'s
+  // ClusterLoads live beside the generations: a load change makes new agent views of
+  // the same generation, and the gRPC views (and their per-zone endpoints) stay.
+  PublishedLoads loads_;
+  // Numbers both generations and load publications, so a stream sees either as new.
+  std::uint64_t serial_ = 0;
 
   std::mutex watchers_mutex_;
   WatcherId next_watcher_ = 1;
-  std::map<WatcherId, std::function<void()>> watchers_;
+  std::map<WatcherId, std::function<void(Change)>> watchers_;
 };
 
 }  // namespace skewless::xds

@@ -1,0 +1,173 @@
+// Per-reporter LRS load, replaced per report, expired when silent, summed per endpoint.
+#include "skewless/controlplane/load_aggregator.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace skewless::controlplane {
+
+absl::StatusOr<std::string> CanonicalReportIp(std::string_view text) {
+  const std::string literal(text);
+  char buffer[INET6_ADDRSTRLEN] = {};
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
+    return std::string(inet_ntop(AF_INET, &v4, buffer, sizeof(buffer)));
+  }
+  if (inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
+    // EDS never serves a v4-mapped address (the model refuses them), but a reporter on a
+    // dual-stack socket sees its IPv4 peers that way.
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+      std::memcpy(&v4, &v6.s6_addr[12], sizeof(v4));
+      return std::string(inet_ntop(AF_INET, &v4, buffer, sizeof(buffer)));
+    }
+    return std::string(inet_ntop(AF_INET6, &v6, buffer, sizeof(buffer)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("\"", literal, "\" is not an IP address"));
+}
+
+void LoadAggregator::SetCatalog(LoadCatalog catalog) {
+  std::lock_guard lock(mutex_);
+  catalog_ = std::move(catalog);
+  ++changes_;
+}
+
+absl::StatusOr<ReportOutcome> LoadAggregator::Report(
+    std::uint64_t stream_id, std::string_view node_id, ReporterKind kind,
+    const envoy::service::load_stats::v3::LoadStatsRequest& request, Clock::time_point now,
+    const std::function<bool(std::string_view cluster)>& allowed) {
+  // Sized before anything is parsed or stored, so a huge report costs one pass.
+  std::size_t entries = 0;
+  for (const auto& cluster : request.cluster_stats()) {
+    for (const auto& locality : cluster.upstream_locality_stats()) {
+      entries += static_cast<std::size_t>(locality.upstream_endpoint_stats_size());
+    }
+  }
+  if (entries > limits_.max_endpoints_per_report) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(std::string(kLimitEndpointsPerReport), ": the load report names ", entries,
+                     " endpoints, more than ", limits_.max_endpoints_per_report,
+                     " (--lrs-max-endpoints-per-report)"));
+  }
+
+  ReportOutcome outcome;
+  Reporter fresh;
+  fresh.node_id = std::string(node_id);
+  fresh.kind = kind;
+  fresh.last_report = now;
+  std::lock_guard lock(mutex_);
+  if (!reporters_.contains(stream_id) && reporters_.size() >= limits_.max_reporters) {
+    return absl::ResourceExhaustedError(absl::StrCat(std::string(kLimitReporters), ": already ",
+                                                     reporters_.size(),
+                                                     " reporters, the most tracked at once "
+                                                     "(--lrs-max-reporters)"));
+  }
+  for (const auto& cluster : request.cluster_stats()) {
+    const auto served = catalog_.find(cluster.cluster_name());
+    const bool known = served != catalog_.end() && (!allowed || allowed(cluster.cluster_name()));
+    for (const auto& locality : cluster.upstream_locality_stats()) {
+      if (locality.upstream_endpoint_stats().empty()) {
+        // gRPC reports per locality only: nothing to say which pod is busy.
+        if (known) ++outcome.locality_only;
+        continue;
+      }
+      if (!known) {
+        outcome.unknown_cluster +=
+            static_cast<std::size_t>(locality.upstream_endpoint_stats_size());
+        continue;
+      }
+      for (const auto& stats : locality.upstream_endpoint_stats()) {
+        const auto& socket = stats.address().socket_address();
+        absl::StatusOr<std::string> ip = CanonicalReportIp(socket.address());
+        if (!stats.address().has_socket_address() || !ip.ok()) {
+          ++outcome.invalid_address;
+          continue;
+        }
+        EndpointKey key{*std::move(ip), socket.port_value()};
+        if (!served->second.contains(key)) {
+          ++outcome.unknown_endpoint;
+          continue;
+        }
+        // An endpoint named twice (in two localities) adds up, to the bound in all.
+        std::uint64_t& value = fresh.load[cluster.cluster_name()][key];
+        const std::uint64_t room = limits_.max_per_endpoint - value;
+        if (stats.total_requests_in_progress() > room) {
+          value = limits_.max_per_endpoint;
+          ++outcome.clamped;
+        } else {
+          value += stats.total_requests_in_progress();
+        }
+        ++outcome.endpoints;
+      }
+    }
+  }
+  reporters_[stream_id] = std::move(fresh);
+  ++changes_;
+  return outcome;
+}
+
+void LoadAggregator::Remove(std::uint64_t stream_id) {
+  std::lock_guard lock(mutex_);
+  if (reporters_.erase(stream_id) > 0) ++changes_;
+}
+
+std::size_t LoadAggregator::Expire(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  const std::size_t expired = std::erase_if(reporters_, [&](const auto& entry) {
+    return now - entry.second.last_report > limits_.expiry;
+  });
+  if (expired > 0) ++changes_;
+  return expired;
+}
+
+std::map<std::string, skewless::load::v1::ClusterLoad> LoadAggregator::Sums() const {
+  struct Sum {
+    std::uint64_t connections = 0;
+    std::uint64_t requests = 0;
+    std::uint32_t reporters = 0;
+  };
+  std::map<std::string, std::map<EndpointKey, Sum>, std::less<>> sums;
+  std::lock_guard lock(mutex_);
+  for (const auto& [stream_id, reporter] : reporters_) {
+    for (const auto& [cluster, endpoints] : reporter.load) {
+      const auto served = catalog_.find(cluster);
+      if (served == catalog_.end()) continue;
+      for (const auto& [key, value] : endpoints) {
+        if (!served->second.contains(key)) continue;
+        Sum& sum = sums[cluster][key];
+        (reporter.kind == ReporterKind::kConnections ? sum.connections : sum.requests) += value;
+        ++sum.reporters;
+      }
+    }
+  }
+  std::map<std::string, skewless::load::v1::ClusterLoad> loads;
+  for (const auto& [cluster, endpoints] : sums) {
+    skewless::load::v1::ClusterLoad& load = loads[cluster];
+    load.set_cluster_name(cluster);
+    for (const auto& [key, sum] : endpoints) {
+      skewless::load::v1::EndpointLoad* endpoint = load.add_endpoints();
+      endpoint->set_address(key.first);
+      endpoint->set_port(key.second);
+      endpoint->set_connections(sum.connections);
+      endpoint->set_requests_in_progress(sum.requests);
+      endpoint->set_reporters(sum.reporters);
+    }
+  }
+  return loads;
+}
+
+std::uint64_t LoadAggregator::changes() const {
+  std::lock_guard lock(mutex_);
+  return changes_;
+}
+
+std::size_t LoadAggregator::reporters() const {
+  std::lock_guard lock(mutex_);
+  return reporters_.size();
+}
+
+}  // namespace skewless::controlplane
