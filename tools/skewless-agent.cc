@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   bool plaintext = false;
   bool load_reporting = true;
   std::optional<double> cluster_load_max_age_s;
+  std::optional<double> load_report_change_interval_s;
   app.add_option(
       "--config", config_path,
       "YAML config file; keys are the long flags with underscores (xds_server, "
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
       "log_format, slow_start_window_seconds, splicer_address, splicer_mark, "
       "uninstall_on_stop, controlplane_ca_file, controlplane_server_name, "
       "token_file, tls_client_cert_file, tls_client_key_file, plaintext, load_reporting, "
-      "cluster_load_max_age_seconds; see "
+      "load_report_change_interval_seconds, cluster_load_max_age_seconds; see "
       "docs/agent.md)");
   app.add_option("--xds-server", xds_servers,
                  "Control plane host:port; repeat for several, tried in order on failure "
@@ -81,6 +82,11 @@ int main(int argc, char** argv) {
                    "Report this node's open connections per backend to the control plane over "
                    "LRS, on the ADS stream's transport and credentials (default on; "
                    "--load-reporting=false or --no-load-reporting turns it off)");
+  app.add_option("--load-report-change-interval", load_report_change_interval_s,
+                 "Seconds between checks of this node's connection counts; a change is "
+                 "reported at once, so other nodes learn of this node's picks within about "
+                 "this long plus the control plane's publish interval (default 0.25; 0 = "
+                 "report only at the control plane's interval)");
   app.add_option("--cluster-load-max-age", cluster_load_max_age_s,
                  "Seconds cluster-wide load (ClusterLoad over ADS) stays in use once the "
                  "control plane stops confirming it; then every backend's cluster_conns is "
@@ -196,6 +202,14 @@ int main(int argc, char** argv) {
   if (client_key_file) config.tls_client_key_file = *client_key_file;
   if (plaintext) config.plaintext = true;
   if (load_reporting_flag->count() > 0) config.load_reporting = load_reporting;
+  if (load_report_change_interval_s) {
+    if (*load_report_change_interval_s < 0 || *load_report_change_interval_s > 60) {
+      std::cerr << "skewless-agent: --load-report-change-interval: expected 0-60 seconds\n";
+      return kExitBadConfig;
+    }
+    config.load_report_change_interval =
+        std::chrono::milliseconds(static_cast<long>(*load_report_change_interval_s * 1000));
+  }
   if (cluster_load_max_age_s) {
     if (*cluster_load_max_age_s < 0 || *cluster_load_max_age_s > 3600) {
       std::cerr << "skewless-agent: --cluster-load-max-age: expected 0-3600 seconds\n";

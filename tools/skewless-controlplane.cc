@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   // Load reports (LRS).
   std::optional<double> lrs_interval_s, lrs_expiry_s, load_publish_interval_s;
   std::optional<std::uint64_t> lrs_max_per_endpoint;
+  std::optional<std::size_t> lrs_max_report_rate;
   std::optional<std::size_t> lrs_max_streams, lrs_max_reporters, lrs_max_endpoints_per_report;
   bool lrs_grpc_clients = false;
   app.add_option("--config", config_path,
@@ -164,7 +165,8 @@ int main(int argc, char** argv) {
   // (docs/controlplane.md "Load reports (LRS)").
   app.add_option("--lrs-interval", lrs_interval_s,
                  "Seconds between the load reports each LRS reporter is asked to send "
-                 "(load_reporting_interval; default 2)");
+                 "(load_reporting_interval; default 5). Agents also report a change in their "
+                 "counts as soon as their own --load-report-change-interval allows");
   app.add_option("--lrs-expiry", lrs_expiry_s,
                  "Seconds without a report after which a reporter's load no longer counts "
                  "(default 3 x --lrs-interval); a reporter whose stream ends stops counting at "
@@ -182,10 +184,14 @@ int main(int argc, char** argv) {
   app.add_option("--lrs-max-endpoints-per-report", lrs_max_endpoints_per_report,
                  "Endpoint entries one load report may carry; a larger report ends its stream "
                  "with RESOURCE_EXHAUSTED (default 10000)");
+  app.add_option("--lrs-max-report-rate", lrs_max_report_rate,
+                 "Reports read per second from one LRS stream, in bursts of as many; a faster "
+                 "reporter is read late, never dropped (HTTP/2 flow control holds it back). "
+                 "Agents report a change at most every 0.25 s (default 4)");
   app.add_option("--load-publish-interval", load_publish_interval_s,
                  "Seconds between publications of the summed load to agents (ClusterLoad "
                  "resources over ADS): a cluster's ClusterLoad changes at most this often "
-                 "(default 1)");
+                 "(default 0.25)");
   app.add_flag("--lrs-grpc-clients", lrs_grpc_clients,
                "Clusters served to proxyless gRPC clients name the control plane as their "
                "lrs_server, so those clients report their load here (per locality: counted, "
@@ -280,6 +286,7 @@ int main(int argc, char** argv) {
   if (load_publish_interval_s) config.lrs.publish_interval = milliseconds(*load_publish_interval_s);
   if (lrs_grpc_clients) config.lrs.grpc_clients_report = true;
   if (lrs_max_per_endpoint) config.lrs.max_per_endpoint = *lrs_max_per_endpoint;
+  if (lrs_max_report_rate) config.lrs.max_reports_per_second = *lrs_max_report_rate;
   if (lrs_max_streams) config.lrs.max_streams = *lrs_max_streams;
   if (lrs_max_reporters) config.lrs.max_reporters = *lrs_max_reporters;
   if (lrs_max_endpoints_per_report) {

@@ -225,12 +225,14 @@ class AgentImpl final : public Agent, public AdsHandler {
     }
     load_->Start(adopted);
     if (!config_.load_reporting) return;
-    lrs_ = std::make_unique<LrsClient>(LrsClientOptions{.servers = config_.xds_servers,
-                                                        .node_name = config_.node_name,
-                                                        .zone = config_.zone.value_or(""),
-                                                        .tls = ControlPlaneTls(config_),
-                                                        .bearer_token_file = config_.token_file},
-                                       *load_, registry_);
+    lrs_ = std::make_unique<LrsClient>(
+        LrsClientOptions{.servers = config_.xds_servers,
+                         .node_name = config_.node_name,
+                         .zone = config_.zone.value_or(""),
+                         .tls = ControlPlaneTls(config_),
+                         .bearer_token_file = config_.token_file,
+                         .change_interval = config_.load_report_change_interval},
+        *load_, registry_);
     lrs_->Start();
   }
 

@@ -97,6 +97,16 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
       } catch (const YAML::Exception&) {
         return fail("expected true or false");
       }
+    } else if (key == "load_report_change_interval_seconds") {
+      double seconds = 0;
+      try {
+        seconds = value.as<double>();
+      } catch (const YAML::Exception&) {
+        return fail("expected a number of seconds");
+      }
+      if (seconds < 0 || seconds > 60) return fail("expected 0-60 seconds");
+      config.load_report_change_interval =
+          std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     } else if (key == "cluster_load_max_age_seconds") {
       double seconds = 0;
       try {

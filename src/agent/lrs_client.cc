@@ -27,6 +27,24 @@ std::chrono::milliseconds IntervalOf(const LoadStatsResponse& response,
   return std::max(asked, options.min_interval);
 }
 
+// Whether this node's open connections differ from those last reported (same endpoint
+// order: both come from the same LoadSource, whose list changes only with the Services).
+bool ActiveChanged(const std::vector<EndpointLoadSample>& now,
+                   const std::vector<std::uint64_t>& reported) {
+  if (now.size() != reported.size()) return true;
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    if (now[i].active_conns != reported[i]) return true;
+  }
+  return false;
+}
+
+std::vector<std::uint64_t> ActiveOf(const std::vector<EndpointLoadSample>& samples) {
+  std::vector<std::uint64_t> active;
+  active.reserve(samples.size());
+  for (const EndpointLoadSample& sample : samples) active.push_back(sample.active_conns);
+  return active;
+}
+
 }  // namespace
 
 LrsClient::LrsClient(LrsClientOptions options, LoadSource& source, prometheus::Registry& registry)
@@ -101,10 +119,16 @@ bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
     std::optional<std::chrono::milliseconds> interval;  // none until the server answers
     ReportScope scope;
     Clock::time_point last_report = Clock::now();
+    Clock::time_point last_check = last_report;
+    // Empty until the first report, so the first check reports at once.
+    std::vector<std::uint64_t> reported_active;
+    const bool on_change = options_.change_interval.count() > 0;
     while (ok) {
       // Until the server answers there is nothing to report; an hour is "no timer".
-      const Clock::time_point deadline =
+      Clock::time_point deadline =
           interval ? last_report + *interval : Clock::now() + std::chrono::hours(1);
+      if (interval && on_change)
+        deadline = std::min(deadline, last_check + options_.change_interval);
       LoadStatsResponse response;
       const h2::ReadOutcome outcome = stream.ReadUntil(&response, deadline);
       if (outcome == h2::ReadOutcome::kEnded) break;
@@ -124,9 +148,13 @@ bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
         interval = IntervalOf(response, options_);
         continue;
       }
+      std::vector<EndpointLoadSample> samples = source_.SampleLoads();
+      last_check = now;
+      if (now < last_report + *interval && !ActiveChanged(samples, reported_active)) continue;
+      reported_active = ActiveOf(samples);
       ReportedShares shares;
       LoadStatsRequest report =
-          builder_.Build(source_.SampleLoads(), scope, now - last_report, &shares);
+          builder_.Build(std::move(samples), scope, now - last_report, &shares);
       last_report = now;
       ok = stream.Write(report);
       if (ok) {

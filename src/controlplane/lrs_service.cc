@@ -56,7 +56,7 @@ class LrsService::Stream final
         peer_(std::move(peer)),
         identity_(std::move(identity)),
         scope_(std::move(scope)),
-        report_tokens_(kReportBurst),
+        report_tokens_(static_cast<double>(service.options_.max_reports_per_second)),
         tokens_at_(std::chrono::steady_clock::now()) {
     service_.metrics_.streams.With({}).Add(1);
     StartRead(&request_);
@@ -139,11 +139,6 @@ class LrsService::Stream final
   }
 
  private:
-  // Reports a stream may send in a burst, and how many per interval after it: twice what
-  // is asked for leaves room for a reporter's own jitter and its first report.
-  static constexpr double kReportBurst = 4;
-  static constexpr double kReportsPerInterval = 2;
-
   void Delete() {
     // The reporter's load stops counting with its stream, not at expiry.
     service_.aggregator_.Remove(id_);
@@ -159,11 +154,12 @@ class LrsService::Stream final
   // once a token is due: meanwhile HTTP/2 flow control holds the reporter back, and a
   // report flood costs no more work than reports at the rate.
   void ReadNextLocked() {
-    const double per_second =
-        kReportsPerInterval / std::chrono::duration<double>(service_.options_.interval).count();
+    // A burst of as many as the rate; agents report a change in their counts at most every
+    // 250 ms by default, so the default rate of 4 never holds one back.
+    const double per_second = static_cast<double>(service_.options_.max_reports_per_second);
     const auto now = std::chrono::steady_clock::now();
     report_tokens_ = std::min(
-        kReportBurst,
+        per_second,
         report_tokens_ + per_second * std::chrono::duration<double>(now - tokens_at_).count());
     tokens_at_ = now;
     if (report_tokens_ >= 1) {

@@ -19,6 +19,7 @@ namespace skewless::controlplane {
 struct LrsOptions {
   std::chrono::milliseconds interval{2000};  // the load_reporting_interval asked for
   std::size_t max_streams = 10000;           // LRS streams open at once
+  std::size_t max_reports_per_second = 4;    // read from one stream; bursts of as many
   // With authentication on, only writers (the agent's account) may report connections:
   // any other caller claiming to be an agent is read as reporting requests.
   bool authenticated = false;

@@ -104,6 +104,7 @@ class ServerImpl final : public ControlPlaneServer {
         lrs_(aggregator_, lrs_metrics_,
              {.interval = config.lrs.interval,
               .max_streams = config.lrs.max_streams,
+              .max_reports_per_second = config.lrs.max_reports_per_second,
               .authenticated = config.auth.any()},
              StreamScopes(config)),
         snapshots_(registry_.AddCounter("skewless_controlplane_snapshots_total",

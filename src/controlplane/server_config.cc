@@ -149,7 +149,8 @@ absl::Status ParseLrsSection(std::string_view name, const YAML::Node& value, std
   const std::map<std::string, std::size_t*> sizes = {
       {"maxStreams", &lrs.max_streams},
       {"maxReporters", &lrs.max_reporters},
-      {"maxEndpointsPerReport", &lrs.max_endpoints_per_report}};
+      {"maxEndpointsPerReport", &lrs.max_endpoints_per_report},
+      {"maxReportsPerSecond", &lrs.max_reports_per_second}};
   return ForEachKey(
       name, value, path, [&](const std::string& k, const std::string& p) -> absl::StatusOr<bool> {
         if (k == "grpcClientsReport") {
@@ -528,10 +529,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
         "lrs.publishIntervalSeconds (--load-publish-interval): must be at least 0.01");
   }
   if (lrs.max_per_endpoint == 0 || lrs.max_streams == 0 || lrs.max_reporters == 0 ||
-      lrs.max_endpoints_per_report == 0) {
+      lrs.max_endpoints_per_report == 0 || lrs.max_reports_per_second == 0) {
     return absl::InvalidArgumentError(
-        "lrs: maxPerEndpoint, maxStreams, maxReporters and maxEndpointsPerReport must be at "
-        "least 1");
+        "lrs: maxPerEndpoint, maxStreams, maxReporters, maxEndpointsPerReport and "
+        "maxReportsPerSecond must be at least 1");
   }
   // --- Transport and authentication ---
   if (config.source == SourceKind::kFile && !config.auth.token_review && config.ca_secret.empty() &&

@@ -53,6 +53,9 @@ struct AgentConfig {
 
   // Report this node's per-endpoint connections to the control plane over LRS.
   bool load_reporting = true;
+  // A change in this node's counts is reported this soon after the previous report (the
+  // server's interval is then a heartbeat); 0 = at the interval only.
+  std::chrono::milliseconds load_report_change_interval{250};
   // How long cluster-wide load (ClusterLoad over ADS) is trusted once the control plane
   // stops confirming it; then every cluster_conns is zeroed and choices use this node's
   // counts. 0 = never subscribe (cluster_conns stay 0).

@@ -45,6 +45,10 @@ struct LrsClientOptions {
   std::chrono::milliseconds min_interval{1000};
   // When the server's response has no load_reporting_interval.
   std::chrono::milliseconds default_interval{10000};
+  // This node's counts are checked this often and reported at once when they changed, so
+  // the other nodes learn of a pick within a fraction of a second instead of an interval
+  // (the server's interval is then a heartbeat). 0 = report at the interval only.
+  std::chrono::milliseconds change_interval{250};
 };
 
 class LrsClient {

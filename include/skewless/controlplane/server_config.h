@@ -92,13 +92,20 @@ struct ServerConfig {
   // Load reports (docs/controlplane.md "Load reports (LRS)"): what reporters are asked
   // for, what one may cost, and how often the sums reach agents.
   struct Lrs {
-    std::chrono::milliseconds interval{2000};  // load_reporting_interval asked of reporters
-    std::chrono::milliseconds expiry{0};       // silent this long = gone; 0 = 3 × interval
-    std::uint64_t max_per_endpoint = 4096;     // one reporter's value for one endpoint
-    std::size_t max_streams = 10000;           // LRS streams open at once
-    std::size_t max_reporters = 10000;         // reporters tracked at once
+    // load_reporting_interval asked of reporters. Agents also report a change in their
+    // counts as soon as their own change interval allows, so this is their heartbeat.
+    std::chrono::milliseconds interval{5000};
+    std::chrono::milliseconds expiry{0};    // silent this long = gone; 0 = 3 × interval
+    std::uint64_t max_per_endpoint = 4096;  // one reporter's value for one endpoint
+    std::size_t max_streams = 10000;        // LRS streams open at once
+    std::size_t max_reporters = 10000;      // reporters tracked at once
     std::size_t max_endpoints_per_report = 10000;
-    std::chrono::milliseconds publish_interval{1000};  // ClusterLoads change at most this often
+    // Reports read per second from one stream (bursts of as many); faster ones wait.
+    std::size_t max_reports_per_second = 4;
+    // ClusterLoads change at most this often: with the agents' change reports, what keeps
+    // a node's view of the others within a fraction of a second (docs/BENCHMARKS.md,
+    // "Connect-time policy across nodes").
+    std::chrono::milliseconds publish_interval{250};
     // Clusters served to proxyless gRPC clients name the control plane as lrs_server, so
     // they report (per locality) over LRS.
     bool grpc_clients_report = false;

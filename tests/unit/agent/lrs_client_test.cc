@@ -3,8 +3,10 @@
 // stream after the server goes away, and a server without LRS.
 #include "skewless/agent/lrs_client.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "envoy/service/load_stats/v3/lrs.grpc.pb.h"
@@ -154,6 +156,59 @@ TEST(LrsClient, SendsTheAgentsNodeThenReportsTheAskedClustersAtTheAskedInterval)
               HasSubstr("skewless_agent_lrs_reports_total{server=\"" + server.address() + "\"}"));
   // Only what was reported is this node's share: web's endpoint, not echo's.
   EXPECT_EQ(load.shares(), (ReportedShares{.clusters = {"web"}, .active_conns = {{2, 5}}}));
+}
+
+// One endpoint whose open connections the test sets.
+class SettableLoad final : public LoadSource {
+ public:
+  void Set(std::uint64_t active) { active_ = active; }
+  std::vector<EndpointLoadSample> SampleLoads() override {
+    return {{.endpoint = {.key = {"web", "10.0.1.1", 8080}, .zone = "zone-b", .backend_id = 2},
+             .active_conns = active_.load(),
+             .total_conns = active_.load()}};
+  }
+  void OnReportSent(ReportedShares /*shares*/) override {}
+
+ private:
+  std::atomic<std::uint64_t> active_{1};
+};
+
+TEST(LrsClient, AChangeInTheCountsIsReportedWithinTheChangeIntervalNotTheServersInterval) {
+  FakeLrs server(Asking({}, true, 30'000ms));
+  SettableLoad load;
+  prometheus::Registry registry;
+  LrsClientOptions options = Options(server.address());
+  options.change_interval = 50ms;
+  LrsClient client(options, load, registry);
+  client.Start();
+  ASSERT_TRUE(server.AwaitReports(1, 5s)) << "the first report comes at the first check";
+  std::this_thread::sleep_for(300ms);
+  {
+    std::lock_guard lock(server.mutex_);
+    EXPECT_EQ(server.reports_.size(), 1u) << "unchanged counts wait for the heartbeat";
+  }
+  load.Set(3);
+  ASSERT_TRUE(server.AwaitReports(2, 5s)) << "a change waits for no 30 s interval";
+  client.Stop();
+  std::lock_guard lock(server.mutex_);
+  const auto& endpoint =
+      server.reports_[1].second.cluster_stats(0).upstream_locality_stats(0).upstream_endpoint_stats(
+          0);
+  EXPECT_EQ(endpoint.total_requests_in_progress(), 3u);
+}
+
+TEST(LrsClient, WithoutChangeReportsOnlyTheServersIntervalCounts) {
+  FakeLrs server(Asking({}, true, 30'000ms));
+  SettableLoad load;
+  prometheus::Registry registry;
+  LrsClientOptions options = Options(server.address());
+  options.change_interval = 0ms;
+  LrsClient client(options, load, registry);
+  client.Start();
+  std::this_thread::sleep_for(200ms);
+  load.Set(3);
+  EXPECT_FALSE(server.AwaitReports(1, 1s));
+  client.Stop();
 }
 
 TEST(LrsClient, SendAllClustersReportsEverySteeredCluster) {

@@ -104,7 +104,8 @@ TEST(CtlNames, ReasonsMatchTheAbiEnum) {
   EXPECT_EQ(ReasonName(SKW_REASON_SPILL_OVERLOAD), "spill-overload");
   EXPECT_EQ(ReasonName(SKW_REASON_SPLICED), "spliced");
   EXPECT_EQ(ReasonName(SKW_REASON_RANDOM), "random");
-  EXPECT_EQ(ReasonName(SKW_REASON_COUNT), "reason-10");
+  EXPECT_EQ(ReasonName(SKW_REASON_LEAST_LOADED), "least-loaded");
+  EXPECT_EQ(ReasonName(SKW_REASON_COUNT), "reason-11");
   EXPECT_EQ(ProtocolName(IPPROTO_UDP), "udp");
   EXPECT_EQ(BackendStateName(SKW_BACKEND_EJECTED), "ejected");
 }
