@@ -34,6 +34,7 @@ struct Flags {
   std::string client_zones;
   std::string dataplane = "iptables";
   std::string duration = "10s";
+  std::string client_stagger = "0s";
   std::string state_dir = skewless::lab::kDefaultStateDir;
   std::string output = "table";
   std::string save;
@@ -84,9 +85,19 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
                   "PreferSameNode (applied by the skewless dataplane); default none");
   app->add_option("--lb-policy", f.config.lb_policy,
                   "How the skewless dataplanes choose a pod inside a zone tier: least-request "
-                  "(the cheaper of two random pods) or random (uniform, load ignored, as "
-                  "kube-proxy), for A/B runs")
+                  "(the cheaper of two random pods), least-loaded (the cheapest pod of a tier "
+                  "of up to 16, P2C above) or random (uniform, load ignored, as kube-proxy), "
+                  "for A/B runs")
       ->capture_default_str();
+  app->add_option("--cluster-load", f.config.cluster_load,
+                  "true: the skewless dataplanes' agents report their connections over LRS and "
+                  "weigh every node's (cluster-wide); false: each node weighs only its own "
+                  "(node-local)")
+      ->capture_default_str();
+  app->add_option("--client-stagger", f.client_stagger,
+                  "Time between the client nodes' starts, in a random order (a rollout); e.g. "
+                  "1s. Default 0: every client at once, which no node's view of the others "
+                  "can balance");
   app->add_option("--agent-flag", f.config.agent_flags,
                   "Extra flag for every skewless-agent of the skewless dataplanes, verbatim "
                   "(repeatable; e.g. a switch the lab does not model)");
@@ -121,20 +132,21 @@ void AddWorkloadFlags(CLI::App* app, Flags& f) {
                   "scripts/demo_chart.py, from the demo's)");
 }
 
-absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text,
+                                                        const std::string& flag = "--duration") {
   double value = 0;
   absl::string_view unit;
   size_t split = text.find_first_not_of("0123456789.");
   if (split == std::string::npos || split == 0 ||
       !absl::SimpleAtod(text.substr(0, split), &value)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--duration: '", text, "' is not a duration like 10s, 1500ms or 2m"));
+        absl::StrCat(flag, ": '", text, "' is not a duration like 10s, 1500ms or 2m"));
   }
   unit = absl::string_view(text).substr(split);
   double ms = unit == "ms" ? value : unit == "s" ? value * 1e3 : unit == "m" ? value * 60e3 : -1;
   if (ms < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--duration: unknown unit '", unit, "' (use ms, s or m)"));
+        absl::StrCat(flag, ": unknown unit '", unit, "' (use ms, s or m)"));
   }
   return std::chrono::milliseconds(static_cast<long long>(ms));
 }
@@ -184,6 +196,9 @@ absl::Status Finish(Flags& f) {
   auto duration = ParseDuration(f.duration);
   if (!duration.ok()) return duration.status();
   c.duration = *duration;
+  auto stagger = ParseDuration(f.client_stagger, "--client-stagger");
+  if (!stagger.ok()) return stagger.status();
+  c.client_stagger = *stagger;
   return skewless::lab::Plan(c).status();
 }
 
@@ -288,9 +303,10 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand(
       "demo",
       "Show the skew and its fix: one workload through kube-proxy's iptables and nftables "
-      "modes, then skewless's connect hooks (L4), then skewless's HTTP/2 splicer (L7) "
-      "(demo defaults: --duration 15s --rate 2000; the skewless phases use "
-      "--traffic-distribution PreferClose unless given)");
+      "modes, skewless's connect hooks node-local (least-request) and cluster-wide "
+      "(least-loaded), then skewless's HTTP/2 splicer (L7). Demo defaults: a realistic "
+      "cluster of 4 nodes per zone with one client each, started 1 s apart, --duration 10s "
+      "--rate 1200; no zone preference unless given");
   AddNodeFlags(demo, flags);
   AddWorkloadFlags(demo, flags);
   auto* run = app.add_subcommand("run", "Build a node, drive the workload once, print the report");
@@ -313,13 +329,23 @@ int main(int argc, char** argv) {
   if (up->parsed()) return Up(flags);
   if (run->parsed()) return Run(flags, false);
   if (demo->parsed()) {
-    // The demo's defaults: long enough to see the skew, short enough for a minute in all.
+    // The demo's defaults: the hard case of a real cluster (many nodes per zone, one
+    // client each, arriving as a rollout), long enough to see the skew, a few minutes in
+    // all. A fixed rate well under the generator's ceiling: each pod's share is then
+    // exactly its share of connections, not blurred by two saturated cores.
     if (demo->get_option("--duration")->count() == 0)
-      flags.config.duration = std::chrono::seconds(15);
-    // A fixed rate well under the generator's ceiling: each pod's share is
-    // then exactly the share of connections kube-proxy gave it, not blurred
-    // by two saturated cores.
-    if (demo->get_option("--rate")->count() == 0) flags.config.rate = 2000;
+      flags.config.duration = std::chrono::seconds(10);
+    if (demo->get_option("--rate")->count() == 0) flags.config.rate = 1200;
+    if (demo->get_option("--nodes-per-zone")->count() == 0) flags.config.nodes_per_zone = 4;
+    const bool clients_given = demo->get_option("--clients")->count() > 0 ||
+                               demo->get_option("--clients-per-node")->count() > 0;
+    if (!clients_given) flags.config.clients_per_node = 1;
+    if (demo->get_option("--client-stagger")->count() == 0) {
+      flags.config.client_stagger = std::chrono::seconds(1);
+    }
+    if (absl::Status status = skewless::lab::Plan(flags.config).status(); !status.ok()) {
+      return Fail(status);
+    }
     return Run(flags, true);
   }
   return kExitUsage;

@@ -243,6 +243,10 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("--lb-policy: unknown '", config.lb_policy,
                                                    "' (expected ", LbPolicyNameList(" or "), ")"));
   }
+  if (config.client_stagger < std::chrono::milliseconds(0) ||
+      config.client_stagger > std::chrono::milliseconds(60000)) {
+    return absl::InvalidArgumentError("--client-stagger: expected 0 to 60 s");
+  }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");
   }

@@ -18,9 +18,15 @@ double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 std::string Label(const LabConfig& config) {
   if (config.dataplane == Dataplane::kSkewless || config.dataplane == Dataplane::kSkewlessL7) {
     const char* layer = config.dataplane == Dataplane::kSkewless ? "L4" : "L7";
+    // What an L4 run chose with: the policy, and whether it saw the other nodes' load.
+    std::string detail;
+    if (config.dataplane == Dataplane::kSkewless) {
+      detail = absl::StrCat(" ", config.lb_policy,
+                            config.cluster_load ? " cluster-wide" : " node-local");
+    }
     return config.traffic_distribution.empty()
-               ? absl::StrCat("skewless ", layer)
-               : absl::StrCat("skewless ", layer, " (", config.traffic_distribution, ")");
+               ? absl::StrCat("skewless ", layer, detail)
+               : absl::StrCat("skewless ", layer, detail, " (", config.traffic_distribution, ")");
   }
   return absl::StrCat("kube-proxy ", DataplaneName(config.dataplane));
 }

@@ -4,8 +4,10 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -26,7 +28,10 @@ void Say(const ScenarioOptions& options, const std::string& line) {
   if (options.progress) options.progress(line);
 }
 
-std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client) {
+// `warmup`: load sent before the measured period, so clients started at different times
+// (a stagger) all hold their connection through one common measured period.
+std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client,
+                                     milliseconds warmup) {
   const LabConfig& config = node.config();
   int total = 0;
   for (const auto& c : node.plan().clients) total += c.connections;
@@ -46,6 +51,8 @@ std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client)
           absl::StrCat(rate),
           "--zone",
           client.zone,
+          "--warmup",
+          absl::StrCat(warmup.count(), "ms"),
           "--quiet"};
 }
 
@@ -89,9 +96,24 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
                      "); the report will not count connections"));
   }
 
+  // With a stagger, the nodes start in a random order, one every client_stagger (a
+  // rollout); each warms up until the last has started, so every connection is held
+  // through the same measured period.
+  std::vector<ClientSpec> starts = node.plan().clients;
+  if (config.client_stagger.count() > 0) {
+    std::shuffle(starts.begin(), starts.end(), std::mt19937(std::random_device{}()));
+    Say(options, absl::StrFormat("[%s] starting %d client nodes %.1f s apart", mode, starts.size(),
+                                 config.client_stagger.count() / 1e3));
+  }
   std::vector<Child> loadgens;
-  for (const auto& client : node.plan().clients) {
-    auto child = node.SpawnClient(client.node, LoadgenArgv(node, client),
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    if (i > 0 && config.client_stagger.count() > 0) {
+      if (stop != nullptr && stop->requested()) break;
+      std::this_thread::sleep_for(config.client_stagger);
+    }
+    const ClientSpec& client = starts[i];
+    const milliseconds warmup = config.client_stagger * static_cast<int>(starts.size() - 1 - i);
+    auto child = node.SpawnClient(client.node, LoadgenArgv(node, client, warmup),
                                   absl::StrCat("loadgen-", client.node));
     if (!child.ok()) return child.status();
     loadgens.push_back(*std::move(child));
@@ -107,7 +129,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   // Progress until the generators finish; a stop request asks
   // them to end early (they still print what they measured).
   const auto start = Clock::now();
-  const auto limit = config.duration + milliseconds(30000);
+  const auto limit = config.duration + milliseconds(30000);  // from the last start
   bool stopping = false;
   for (;;) {
     bool all_done = true;
@@ -201,22 +223,26 @@ absl::Status RunScenario(const LabConfig& config, const ScenarioOptions& options
 
 absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
                      const StopSignal& stop, std::ostream& out) {
-  // The same workload three ways: kube-proxy's two modes, then skewless's
-  // connect hooks, which apply the Service's trafficDistribution (the demo
-  // asks for PreferClose unless told otherwise).
+  // The same workload five ways: kube-proxy's two modes; skewless's connect hooks with
+  // each node counting only its own connections (P2C), then weighing every node's
+  // (least-loaded); then skewless's splicer. No zone preference unless asked for: the
+  // verdict must not need one.
   struct Phase {
     Dataplane dataplane;
     const char* id_suffix;
+    bool cluster_load;
+    const char* lb_policy;
   };
   std::vector<LabReport> reports;
-  for (Phase p : {Phase{Dataplane::kIptables, "i"}, Phase{Dataplane::kNftables, "n"},
-                  Phase{Dataplane::kSkewless, "s"}, Phase{Dataplane::kSkewlessL7, "l"}}) {
+  for (Phase p :
+       {Phase{Dataplane::kIptables, "i", true, ""}, Phase{Dataplane::kNftables, "n", true, ""},
+        Phase{Dataplane::kSkewless, "s", false, "least-request"},
+        Phase{Dataplane::kSkewless, "c", true, "least-loaded"},
+        Phase{Dataplane::kSkewlessL7, "l", true, ""}}) {
     LabConfig phase = config;
     phase.dataplane = p.dataplane;
-    if (p.dataplane != Dataplane::kIptables && p.dataplane != Dataplane::kNftables &&
-        phase.traffic_distribution.empty()) {
-      phase.traffic_distribution = "PreferClose";
-    }
+    phase.cluster_load = p.cluster_load;
+    if (*p.lb_policy != '\0') phase.lb_policy = p.lb_policy;
     // Each phase builds its own node; a fixed --id would clash with itself.
     if (!phase.id.empty()) phase.id = (phase.id + p.id_suffix).substr(0, 8);
     auto report = RunOnce(phase, options, &stop);
@@ -241,10 +267,12 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
   }
   out << "\n== side by side: the same clients, pods and load ==\n";
   PrintComparison(reports, out);
-  out << "\nkube-proxy picks a pod at random once per TCP connection and ignores zones; gRPC\n"
-         "keeps that connection, so a pod's load is however many clients happened to land on\n"
-         "it. skewless's connect hook (L4) picks the less loaded of two pods, in the client's\n"
-         "zone while that zone has capacity: same connections, even load, traffic kept local.\n"
+  out << "\nkube-proxy picks a pod at random once per TCP connection; gRPC keeps that\n"
+         "connection, so a pod's load is however many clients happened to land on it.\n"
+         "skewless's connect hook (L4) weighs the pods' connections: counting only its own\n"
+         "node's (node-local), a node with one or two clients sees every pod idle and picks\n"
+         "as randomly as kube-proxy; weighing every node's (cluster-wide: the agents report\n"
+         "over LRS, the control plane sums and publishes), it fills the least-loaded pod.\n"
          "skewless L7 sends the gRPC port to the node's splicer, which picks a pod for every\n"
          "call: no client is tied to one pod however few connections there are.\n";
   PrintVerdict(reports, out);

@@ -198,11 +198,18 @@ TEST_F(LabCli, DemoRunsEveryPhaseExitsZeroAndLeavesNothing) {
   ASSERT_TRUE(demo.ok()) << demo.status();
   EXPECT_THAT(demo->stdout_text, HasSubstr("== kube-proxy iptables:"));
   EXPECT_THAT(demo->stdout_text, HasSubstr("== kube-proxy nftables:"));
-  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L4 (PreferClose):"));
-  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L7 (PreferClose):"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L4 least-request node-local:"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L4 least-loaded cluster-wide:"));
+  EXPECT_THAT(demo->stdout_text, HasSubstr("== skewless L7:"));
+  EXPECT_THAT(demo->stdout_text, ::testing::Not(HasSubstr("PreferClose")))
+      << "the demo's verdict needs no zone preference";
+  EXPECT_THAT(demo->stderr_text, HasSubstr("starting 2 client nodes 1.0 s apart"))
+      << "the demo's clients arrive as a rollout";
   EXPECT_THAT(demo->stdout_text, HasSubstr("side by side"));
   EXPECT_THAT(demo->stdout_text, HasSubstr("== verdict =="));
-  for (const char* phase : {"i", "n", "s", "l"}) EXPECT_THAT(NetnsOfRun(id_ + phase), IsEmpty());
+  for (const char* phase : {"i", "n", "s", "c", "l"}) {
+    EXPECT_THAT(NetnsOfRun(id_ + phase), IsEmpty());
+  }
   EXPECT_TRUE(ListStates(TestStateDir()).empty());
   EXPECT_EQ(CountHostKubeRules(), host_rules_before);
 }
@@ -239,7 +246,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"ClientsAndClientsPerNode",
                  {"--clients", "4", "--clients-per-node", "1"},
                  "--clients and --clients-per-node conflict"},
-        BadFlags{"ZeroNodesPerZone", {"--nodes-per-zone", "0"}, "--nodes-per-zone"}),
+        BadFlags{"ZeroNodesPerZone", {"--nodes-per-zone", "0"}, "--nodes-per-zone"},
+        BadFlags{"StaggerWithoutUnit", {"--client-stagger", "2"}, "--client-stagger"},
+        BadFlags{
+            "StaggerTooLong", {"--client-stagger", "2m"}, "--client-stagger: expected 0 to 60 s"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

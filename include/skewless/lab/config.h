@@ -76,9 +76,17 @@ struct LabConfig {
   // PreferSameZone or PreferSameNode. Only the skewless dataplane applies it
   // (the lab's kube-proxy rules serve every zone from one node namespace).
   std::string traffic_distribution;
-  // The Service's skewless.io/load-balancing policy (common/lb_policy.h): least-request or
-  // random, for A/B runs of the choice itself. Only the skewless dataplanes apply it.
+  // The Service's skewless.io/load-balancing policy (common/lb_policy.h): least-request,
+  // random or least-loaded, for A/B runs of the choice itself. Only the skewless
+  // dataplanes apply it.
   std::string lb_policy = "least-request";
+  // The skewless dataplanes' agents report their connections over LRS and weigh every
+  // node's (cluster-wide, the product's default); off, each node counts only its own.
+  bool cluster_load = true;
+  // The client nodes' load generators start this far apart, in a random order (a rollout
+  // rather than every client at once: picks that fall within one staleness window of the
+  // cluster-wide load cannot see each other). 0 = all at once.
+  std::chrono::milliseconds client_stagger{0};
 
   // Extra flags for every skewless-agent and for the skewless-controlplane of the
   // skewless dataplanes, passed verbatim after the lab's own. The hook for switches the

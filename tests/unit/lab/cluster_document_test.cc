@@ -120,6 +120,12 @@ TEST(ShippedPath, EachAgentNamesItsNodeZoneCgroupPinsAndOwnPort) {
   EXPECT_NE(after(a, "--http-listen"), after(b, "--http-listen"));
   EXPECT_THAT(a, Not(Contains("--splicer-address"))) << "L4 agents have no splicer";
   EXPECT_EQ(a.back(), "debug") << "extra flags come last, verbatim";
+  EXPECT_THAT(a, Not(Contains("--no-load-reporting"))) << "cluster-wide is the default";
+  LabConfig local = config;
+  local.cluster_load = false;
+  auto node_local = AgentArgv(local, "/bin", plan->clients[1], 1, "/cg/n1", "/pins/n1");
+  EXPECT_THAT(node_local, Contains("--no-load-reporting"));
+  EXPECT_EQ(after(node_local, "--cluster-load-max-age"), "0") << "no ClusterLoad in either";
 
   config.dataplane = Dataplane::kSkewlessL7;
   auto l7 = AgentArgv(config, "/bin", plan->clients[0], 0, "/cg/n0", "/pins/n0");
