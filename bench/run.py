@@ -1607,13 +1607,69 @@ def policy_section(command, runs):
     return "\n".join(lines)
 
 
+CLUSTER_BEGIN = "<!-- cluster-load:begin -->"
+CLUSTER_END = "<!-- cluster-load:end -->"
+# The multi-node lab's hard case: many nodes per zone with one long-lived client each,
+# arriving as a rollout, no zone preference.
+CLUSTER_TOPOLOGY = ["--nodes-per-zone", "4", "--clients-per-node", "1", "--pods", "6",
+                    "--client-stagger", "1s", "--rate", "1200"]
+CLUSTER_VARIANTS = [
+    ("kube-proxy iptables", "iptables", []),
+    ("skewless L4 node-local (least-request)", "skewless",
+     ["--cluster-load", "false", "--lb-policy", "least-request"]),
+    ("skewless L4 cluster-wide (least-request)", "skewless",
+     ["--cluster-load", "true", "--lb-policy", "least-request"]),
+    ("skewless L4 cluster-wide (least-loaded)", "skewless",
+     ["--cluster-load", "true", "--lb-policy", "least-loaded"]),
+]
+
+
+def cluster_bench(bin_dir, quick):
+    """The multi-node lab, rounds of each variant: connections per pod across nodes."""
+    rounds = 2 if quick else 10
+    results = []
+    for label, dataplane, extra in CLUSTER_VARIANTS:
+        ratios = []
+        for i in range(rounds):
+            say(f"cluster load: {label}, round {i + 1}/{rounds}")
+            r = lab_run(bin_dir, dataplane, 5, CLUSTER_TOPOLOGY + extra)
+            ratios.append(r["spread"]["max_over_mean"])
+        results.append({"label": label, "ratios": ratios})
+    return {"rounds": rounds, "results": results}
+
+
+def cluster_section(command, run):
+    lines = [
+        CLUSTER_BEGIN,
+        "## Cluster-wide load: many nodes, one client each (lab)",
+        "",
+        f"`{command}` on {platform.node()} ({os.cpu_count()} cores), "
+        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        "`skewless-lab run` with 3 zones x 4 nodes, one long-lived gRPC client per node, 6 "
+        "pods, the clients starting 1 s apart in a random order (a rollout), no zone "
+        "preference, 1,200 calls/s spread evenly over the connections; each skewless node "
+        "runs its own `skewless-agent` fed by one `skewless-controlplane`. A pod's share of "
+        "calls is its share of connections. Figures: busiest pod / mean (1.00 is even), "
+        f"mean and worst of {run['rounds']} rounds.",
+        "",
+        "| data path | max/mean, mean | worst | rounds |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in run["results"]:
+        ratios = r["ratios"]
+        lines.append(f"| {r['label']} | {sum(ratios) / len(ratios):.2f} | {max(ratios):.2f} "
+                     f"| {len(ratios)} |")
+    lines += ["", "Goal: connections per pod max/mean at most 1.10 cluster-wide.", CLUSTER_END]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("build_dir")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    parser.add_argument("--only", choices=["xds", "agent", "splicer", "abuse", "policy"],
+    parser.add_argument("--only", choices=["xds", "agent", "splicer", "abuse", "policy", "cluster"],
                         help="run one section and replace just that section of the report")
     args = parser.parse_args()
     if os.geteuid() != 0 and args.only != "policy":
@@ -1632,6 +1688,11 @@ def main():
         splice_section(args.output, abuse_section(command, abuse_bench(bin_dir, args.quick)),
                        ABUSE_BEGIN, ABUSE_END)
         say(f"updated the splicer abuse section of {args.output}")
+        return
+    if args.only == "cluster":
+        splice_section(args.output, cluster_section(command, cluster_bench(bin_dir, args.quick)),
+                       CLUSTER_BEGIN, CLUSTER_END)
+        say(f"updated the cluster-wide load section of {args.output}")
         return
     if args.only == "policy":
         splice_section(args.output, policy_section(command, policy_bench(bin_dir, args.quick)),
@@ -1658,12 +1719,14 @@ def main():
     splicer = splicer_bench(bin_dir, args.quick)
     abuse = abuse_bench(bin_dir, args.quick)
     policy = policy_bench(bin_dir, args.quick)
+    cluster = cluster_bench(bin_dir, args.quick)
     write_report(args.output, command, ceiling, lab, connect)
     splice_section(args.output, xds_section(command, xds))
     splice_section(args.output, agent_section(command, agent), AGENT_BEGIN, AGENT_END)
     splice_section(args.output, splicer_section(command, splicer), SPLICER_BEGIN, SPLICER_END)
     splice_section(args.output, abuse_section(command, abuse), ABUSE_BEGIN, ABUSE_END)
     splice_section(args.output, policy_section(command, policy), POLICY_BEGIN, POLICY_END)
+    splice_section(args.output, cluster_section(command, cluster), CLUSTER_BEGIN, CLUSTER_END)
     say(f"wrote {args.output}")
 
 

@@ -45,13 +45,16 @@ def main():
     for key, marker in (("p50", "o"), ("p99", "s"), ("p99.9", "^")):
         latency.plot(xs, [r["latency_ms"][key] for r in reports], marker=marker, label=key)
     latency.set_xticks(list(xs))
-    latency.set_xticklabels([label.replace(" (", "\n(") for label in labels], fontsize=8)
+    # "skewless L4 least-loaded cluster-wide" is too long for one tick line.
+    latency.set_xticklabels([label.replace(" (", "\n(").replace(" least-", "\nleast-")
+                             for label in labels], fontsize=8)
     latency.set_ylabel("client latency (ms)")
     latency.set_title("Latency per phase")
     latency.legend(fontsize=8)
     latency.set_ylim(bottom=0)
 
-    fig.suptitle("skewless lab: one workload through kube-proxy, skewless L4 and skewless L7")
+    fig.suptitle("skewless lab: one workload through kube-proxy, skewless L4 (node-local and "
+                 "cluster-wide) and skewless L7")
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=110)
     print(f"chart: {sys.argv[2]}")
