@@ -1679,34 +1679,20 @@ def main():
     command = "make bench" + (f" BENCH_FLAGS='{flags.strip()}'" if flags else "")
     if "MAKELEVEL" not in os.environ:  # run by hand: say exactly how
         command = shlex.join(["python3", "bench/run.py"] + sys.argv[1:])
-    if args.only == "splicer":
-        splice_section(args.output, splicer_section(command, splicer_bench(bin_dir, args.quick)),
-                       SPLICER_BEGIN, SPLICER_END)
-        say(f"updated the splicer section of {args.output}")
-        return
-    if args.only == "abuse":
-        splice_section(args.output, abuse_section(command, abuse_bench(bin_dir, args.quick)),
-                       ABUSE_BEGIN, ABUSE_END)
-        say(f"updated the splicer abuse section of {args.output}")
-        return
-    if args.only == "cluster":
-        splice_section(args.output, cluster_section(command, cluster_bench(bin_dir, args.quick)),
-                       CLUSTER_BEGIN, CLUSTER_END)
-        say(f"updated the cluster-wide load section of {args.output}")
-        return
-    if args.only == "policy":
-        splice_section(args.output, policy_section(command, policy_bench(bin_dir, args.quick)),
-                       POLICY_BEGIN, POLICY_END)
-        say(f"updated the policy section of {args.output}")
-        return
-    if args.only == "xds":
-        splice_section(args.output, xds_section(command, xds_bench(bin_dir, args.quick)))
-        say(f"updated the control plane section of {args.output}")
-        return
-    if args.only == "agent":
-        splice_section(args.output, agent_section(command, agent_bench(bin_dir, args.quick)),
-                       AGENT_BEGIN, AGENT_END)
-        say(f"updated the node agent section of {args.output}")
+    # Each section that runs alone: (measure, render, markers, what it is called).
+    sections = {
+        "splicer": (splicer_bench, splicer_section, SPLICER_BEGIN, SPLICER_END, "splicer"),
+        "abuse": (abuse_bench, abuse_section, ABUSE_BEGIN, ABUSE_END, "splicer abuse"),
+        "cluster": (cluster_bench, cluster_section, CLUSTER_BEGIN, CLUSTER_END,
+                    "cluster-wide load"),
+        "policy": (policy_bench, policy_section, POLICY_BEGIN, POLICY_END, "policy"),
+        "xds": (xds_bench, xds_section, XDS_BEGIN, XDS_END, "control plane"),
+        "agent": (agent_bench, agent_section, AGENT_BEGIN, AGENT_END, "node agent"),
+    }
+    if args.only:
+        measure, render, begin, end, name = sections[args.only]
+        splice_section(args.output, render(command, measure(bin_dir, args.quick)), begin, end)
+        say(f"updated the {name} section of {args.output}")
         return
     seconds = 2 if args.quick else 8
     shapes = [(1, 1), (4, 4), (16, 4), (16, 16)]

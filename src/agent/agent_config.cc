@@ -19,6 +19,28 @@ std::string Where(const std::string& source_name, const YAML::Node& node, const 
   return absl::StrCat(source_name, ":", mark.line + 1, ":", mark.column + 1, ": ", key);
 }
 
+bool ReadBool(const YAML::Node& value, bool* out) {
+  try {
+    *out = value.as<bool>();
+    return true;
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
+// A number of seconds in [0, max], kept as milliseconds; false for anything else.
+bool ReadSeconds(const YAML::Node& value, double max, std::chrono::milliseconds* out) {
+  double seconds = 0;
+  try {
+    seconds = value.as<double>();
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+  if (!(seconds >= 0 && seconds <= max)) return false;
+  *out = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<AdsProtocol> ParseAdsProtocol(std::string_view name) {
@@ -80,42 +102,19 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
     } else if (key == "log_format") {
       config.log_format = text;
     } else if (key == "uninstall_on_stop") {
-      try {
-        config.uninstall_on_stop = value.as<bool>();
-      } catch (const YAML::Exception&) {
-        return fail("expected true or false");
-      }
+      if (!ReadBool(value, &config.uninstall_on_stop)) return fail("expected true or false");
     } else if (key == "plaintext") {
-      try {
-        config.plaintext = value.as<bool>();
-      } catch (const YAML::Exception&) {
-        return fail("expected true or false");
-      }
+      if (!ReadBool(value, &config.plaintext)) return fail("expected true or false");
     } else if (key == "load_reporting") {
-      try {
-        config.load_reporting = value.as<bool>();
-      } catch (const YAML::Exception&) {
-        return fail("expected true or false");
-      }
+      if (!ReadBool(value, &config.load_reporting)) return fail("expected true or false");
     } else if (key == "load_report_change_interval_seconds") {
-      double seconds = 0;
-      try {
-        seconds = value.as<double>();
-      } catch (const YAML::Exception&) {
-        return fail("expected a number of seconds");
+      if (!ReadSeconds(value, 60, &config.load_report_change_interval)) {
+        return fail("expected 0-60 seconds");
       }
-      if (seconds < 0 || seconds > 60) return fail("expected 0-60 seconds");
-      config.load_report_change_interval =
-          std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     } else if (key == "cluster_load_max_age_seconds") {
-      double seconds = 0;
-      try {
-        seconds = value.as<double>();
-      } catch (const YAML::Exception&) {
-        return fail("expected a number of seconds");
+      if (!ReadSeconds(value, 3600, &config.cluster_load_max_age)) {
+        return fail("expected 0-3600 seconds");
       }
-      if (seconds < 0 || seconds > 3600) return fail("expected 0-3600 seconds");
-      config.cluster_load_max_age = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     } else if (key == "controlplane_ca_file") {
       config.controlplane_ca_file = text;
     } else if (key == "controlplane_server_name") {
@@ -135,14 +134,9 @@ absl::StatusOr<AgentConfig> ParseAgentConfigYaml(std::string_view document,
         return fail("expected a 32-bit mark (0 = none)");
       }
     } else if (key == "slow_start_window_seconds") {
-      double seconds = 0;
-      try {
-        seconds = value.as<double>();
-      } catch (const YAML::Exception&) {
-        return fail("expected a number of seconds");
+      if (!ReadSeconds(value, 3600, &config.slow_start_window)) {
+        return fail("expected 0-3600 seconds");
       }
-      if (seconds < 0 || seconds > 3600) return fail("expected 0-3600 seconds");
-      config.slow_start_window = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
     } else {
       return fail("unknown key");
     }
