@@ -201,12 +201,21 @@ static __always_inline int skw_p2c(void *env, const struct skw_service *service,
   return 2;
 }
 
+/* Whether skw_choose_in_tier weighs the whole tier of n_slots rather than two draws. Only
+ * the ready tier of a Service without a zone preference is scanned (may_scan): every scan
+ * site multiplies the paths the verifier walks (one site already triples them), and the
+ * preferred and terminating tiers keep P2C. */
+static __always_inline int skw_scanned(const struct skw_service *service, __u32 n_slots,
+                                       int may_scan) {
+  return may_scan && service->lb_policy == SKW_LB_LEAST_LOADED && n_slots <= SKW_SELECT_SCAN_MAX;
+}
+
 /* The service's policy inside one tier: the one place a new policy plugs in on this side
  * (balance/pickers.cc is the other). Returns how many candidates were weighed (0 when the
  * tier has no usable backend); SKW_LB_RANDOM weighs one. */
 static __always_inline int skw_choose_in_tier(void *env, const struct skw_service *service,
                                               __u64 now_ns, __u32 first_slot, __u32 n_slots,
-                                              struct skw_candidate *first,
+                                              int may_scan, struct skw_candidate *first,
                                               struct skw_candidate *second,
                                               struct skw_candidate *winner) {
   if (service->lb_policy == SKW_LB_RANDOM) {
@@ -214,17 +223,12 @@ static __always_inline int skw_choose_in_tier(void *env, const struct skw_servic
     *winner = *first;
     return 1;
   }
-  if (service->lb_policy == SKW_LB_LEAST_LOADED && n_slots <= SKW_SELECT_SCAN_MAX) {
+  if (skw_scanned(service, n_slots, may_scan)) {
     second->backend_id = 0;
     second->cost = 0;
     return skw_scan(env, service, now_ns, first_slot, n_slots, first, winner);
   }
   return skw_p2c(env, service, now_ns, first_slot, n_slots, first, second, winner);
-}
-
-/* Whether skw_choose_in_tier weighed the whole tier of n_slots rather than two draws. */
-static __always_inline int skw_scanned(const struct skw_service *service, __u32 n_slots) {
-  return service->lb_policy == SKW_LB_LEAST_LOADED && n_slots <= SKW_SELECT_SCAN_MAX;
 }
 
 /* spill_rule.h's rule on active connections, with the node's thresholds. */
@@ -279,7 +283,7 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
 
   /* 1. The preferred tier (same node or zone, chosen by the agent). */
   if (prefer_local && n_preferred > 0) {
-    n_found = skw_choose_in_tier(env, service, now_ns, 1, n_preferred, &first, &second, &winner);
+    n_found = skw_choose_in_tier(env, service, now_ns, 1, n_preferred, 0, &first, &second, &winner);
     if (n_found) {
       __u32 n_other = n_ready - n_preferred;
       /* The spill rule needs winner.active >= other.active + min_delta, so a
@@ -294,10 +298,9 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
         skw_choice_set(out, SKW_REASON_SPILL_OVERLOAD, &other, &winner, &other, 2);
         return 0;
       }
-      __u32 reason = random_policy                       ? SKW_REASON_RANDOM
-                     : n_found == 1                      ? SKW_REASON_SINGLE
-                     : skw_scanned(service, n_preferred) ? SKW_REASON_LEAST_LOADED
-                                                         : SKW_REASON_P2C_PREFERRED;
+      __u32 reason = random_policy  ? SKW_REASON_RANDOM
+                     : n_found == 2 ? SKW_REASON_P2C_PREFERRED
+                                    : SKW_REASON_SINGLE;
       skw_choice_set(out, reason, &winner, &first, &second, n_found);
       return 0;
     }
@@ -308,21 +311,21 @@ static __always_inline int skw_select(void *env, const struct skw_service *servi
    *    there is no preference, or the preferred tier is empty). */
   __u32 rest_first = prefer_local ? 1 + n_preferred : 1;
   __u32 rest_count = prefer_local ? n_ready - n_preferred : n_ready;
-  n_found =
-      skw_choose_in_tier(env, service, now_ns, rest_first, rest_count, &first, &second, &winner);
+  n_found = skw_choose_in_tier(env, service, now_ns, rest_first, rest_count, !prefer_local, &first,
+                               &second, &winner);
   if (n_found) {
-    __u32 reason = prefer_local                       ? SKW_REASON_SPILL_NO_PREFERRED
-                   : random_policy                    ? SKW_REASON_RANDOM
-                   : n_found == 1                     ? SKW_REASON_SINGLE
-                   : skw_scanned(service, rest_count) ? SKW_REASON_LEAST_LOADED
-                                                      : SKW_REASON_P2C_READY;
+    __u32 reason = prefer_local                          ? SKW_REASON_SPILL_NO_PREFERRED
+                   : random_policy                       ? SKW_REASON_RANDOM
+                   : n_found == 1                        ? SKW_REASON_SINGLE
+                   : skw_scanned(service, rest_count, 1) ? SKW_REASON_LEAST_LOADED
+                                                         : SKW_REASON_P2C_READY;
     skw_choice_set(out, reason, &winner, &first, &second, n_found);
     return 0;
   }
 
   /* 3. Nothing ready: serving-but-terminating backends (kube-proxy's rule). */
   n_found =
-      skw_choose_in_tier(env, service, now_ns, 1 + n_ready, n_serving, &first, &second, &winner);
+      skw_choose_in_tier(env, service, now_ns, 1 + n_ready, n_serving, 0, &first, &second, &winner);
   if (n_found) {
     skw_choice_set(out, SKW_REASON_TERMINATING, &winner, &first, &second, n_found);
     return 0;
