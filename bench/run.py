@@ -1621,8 +1621,12 @@ def lrs_bench(bin_dir, quick):
     say(f"lrs: {' '.join(scale)}")
     argv = [f"{bin_dir}/skewless-lrs-bench", "--controlplane",
             f"{bin_dir}/skewless-controlplane", "--endpoints", "10"] + scale
+    load_before = os.getloadavg()[0]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    run = json.loads(out.strip().splitlines()[-1])
+    # The machine's other work shows in the latency tail: say how busy it was.
+    run["loadavg"] = [load_before, os.getloadavg()[0]]
+    return run
 
 
 def lrs_section(command, run):
@@ -1680,14 +1684,18 @@ def lrs_section(command, run):
         f"average, holds the new sum): p50 {lat['p50_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, "
         f"max {lat['max_ms']:.0f} ms over {lat['samples']} changes. The publish interval bounds "
         "the wait for the next round; the rest is the fan-out. Control plane RSS before any "
-        f"stream: {mib(run['rss_idle_kib'])}.",
+        f"stream: {mib(run['rss_idle_kib'])}. The machine's 1-minute load average was "
+        f"{run['loadavg'][0]:.1f} before and {run['loadavg'][1]:.1f} after the run "
+        f"({os.cpu_count()} cores): other work shared it, which shows in the tails.",
         "",
         "Caveat: the real agent reports every endpoint it steers, zeros included, not just "
         "those it holds connections to, and steers every Service; its report here would be "
         f"{run['full_agent_report_bytes'] / 1000:.0f} kB "
         f"({run['full_agent_report_bytes'] / run['lrs_interval_s'] / 1000:.1f} kB/s in "
         "heartbeats alone), and the control plane would keep and sum that many entries per "
-        "reporter. The figures above are for reports of held endpoints only.",
+        f"reporter ({run['endpoints']:,} each; `--lrs-max-endpoints-per-report` refuses a "
+        "report of more than 10,000 by default). The figures above are for reports of held "
+        "endpoints only.",
     ]
     steady = run["steady"]
     goals = [
