@@ -717,9 +717,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 254));
   app.add_option("--subscribers", options.subscribers,
                  "Nodes (an even sample) that also hold a delta ADS stream subscribed to the "
-                 "ClusterLoads of their clusters; at most --nodes")
+                 "ClusterLoads of their clusters; at most --nodes (the latency is timed "
+                 "at them)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::PositiveNumber);
   app.add_option("--services-per-node", options.services_per_node,
                  "Services each node holds connections to (and steers)")
       ->capture_default_str()
