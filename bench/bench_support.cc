@@ -41,15 +41,11 @@ nlohmann::json Summary(const std::vector<double>& ms) {
 std::string ServiceName(int i) { return "svc-" + std::to_string(i); }
 std::string ClusterOf(int i) { return "bench/" + ServiceName(i) + ":http"; }
 
-namespace {
-
 std::string PodIp(int service, int endpoint) {
   // 10.x.y.z: up to 65,536 services × 254 endpoints, distinct addresses.
   return "10." + std::to_string((service >> 8) & 255) + "." + std::to_string(service & 255) + "." +
          std::to_string(endpoint + 1);
 }
-
-}  // namespace
 
 nlohmann::json Slice(int service, int endpoints, int not_ready_endpoint) {
   std::vector<testing::SliceEndpointSpec> specs;

@@ -30,6 +30,8 @@ nlohmann::json Summary(const std::vector<double>& ms);
 // `endpoints` pods 10.x.y.z over three zones and nodes.
 std::string ServiceName(int i);
 std::string ClusterOf(int i);  // "bench/svc-<i>:http"
+// Endpoint `endpoint` of Service `service`: 10.x.y.z (port 8080, zone-<endpoint % 3>).
+std::string PodIp(int service, int endpoint);
 nlohmann::json Slice(int service, int endpoints, int not_ready_endpoint);
 void Populate(testing::FakeApiServer& api, int services, int endpoints);
 
@@ -71,6 +73,7 @@ class ControlPlane {
                std::vector<std::string> security = {"--plaintext"});
   bool AwaitReady(std::chrono::seconds limit);
   int xds_port() const { return xds_port_; }
+  int http_port() const { return http_port_; }
   Daemon& daemon() { return *daemon_; }
 
  private:

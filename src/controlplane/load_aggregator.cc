@@ -105,8 +105,18 @@ absl::StatusOr<ReportOutcome> LoadAggregator::Report(
       }
     }
   }
-  reporters_[stream_id] = std::move(fresh);
-  ++changes_;
+  // Heartbeats mostly repeat the previous report: counting them as changes would make the
+  // publisher sum every reporter's entries each round for nothing, a cost that grows with
+  // the cluster however quiet it is.
+  auto previous = reporters_.find(stream_id);
+  if (previous == reporters_.end()) {
+    reporters_.emplace(stream_id, std::move(fresh));
+    ++changes_;
+  } else {
+    const bool same = previous->second.kind == fresh.kind && previous->second.load == fresh.load;
+    previous->second = std::move(fresh);
+    if (!same) ++changes_;
+  }
   return outcome;
 }
 

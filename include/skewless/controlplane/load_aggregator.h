@@ -104,8 +104,9 @@ class LoadAggregator {
   std::size_t reporters() const;
   const LoadAggregatorLimits& limits() const { return limits_; }
 
-  // Counts changes that can move the sums (reports, removals, expiries, catalogs): equal
-  // values mean equal Sums, so a publisher can skip summing when nothing happened.
+  // Counts changes that can move the sums (reports with other values than the reporter's
+  // previous one, removals, expiries, catalogs): equal values mean equal Sums, so a
+  // publisher can skip summing when nothing happened.
   std::uint64_t changes() const;
 
  private:

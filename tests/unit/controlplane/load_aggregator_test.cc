@@ -250,6 +250,19 @@ TEST_F(LoadAggregatorTest, ChangesCountWhatCanMoveTheSumsAndNothingElse) {
   EXPECT_GT(aggregator_.changes(), reported);
 }
 
+TEST_F(LoadAggregatorTest, AHeartbeatRepeatingTheLastReportIsNoChangeButKeepsTheReporter) {
+  Report(1, ReporterKind::kConnections, ReportBuilder().Add(kShop, {{"10.0.0.1", 8080, 2}}), t0_);
+  const std::uint64_t reported = aggregator_.changes();
+  Report(1, ReporterKind::kConnections, ReportBuilder().Add(kShop, {{"10.0.0.1", 8080, 2}}),
+         t0_ + milliseconds(5000));
+  EXPECT_EQ(aggregator_.changes(), reported) << "the same values: nothing to publish";
+  EXPECT_EQ(aggregator_.Expire(t0_ + milliseconds(7000)), 0u) << "the heartbeat still counts";
+  Report(1, ReporterKind::kConnections, ReportBuilder().Add(kShop, {{"10.0.0.1", 8080, 3}}),
+         t0_ + milliseconds(7000));
+  EXPECT_GT(aggregator_.changes(), reported);
+  EXPECT_EQ(aggregator_.Sums().at(kShop).endpoints(0).connections(), 3u);
+}
+
 TEST_F(LoadAggregatorTest, ReportsBeyondTheBoundsAreRefusedNamingTheBound) {
   absl::StatusOr<ReportOutcome> big = aggregator_.Report(
       1, "big", ReporterKind::kRequests,
