@@ -1688,14 +1688,12 @@ def lrs_section(command, run):
         f"{run['loadavg'][0]:.1f} before and {run['loadavg'][1]:.1f} after the run "
         f"({os.cpu_count()} cores): other work shared it, which shows in the tails.",
         "",
-        "Caveat: the real agent reports every endpoint it steers, zeros included, not just "
-        "those it holds connections to, and steers every Service; its report here would be "
-        f"{run['full_agent_report_bytes'] / 1000:.0f} kB "
+        "Each simulated node reports only the endpoints it holds or opened connections to, "
+        "as the agent does (an idle endpoint is left out: a report replaces the previous one "
+        "whole). Listing every endpoint a node steers, zeros included, would make each "
+        f"report {run['full_agent_report_bytes'] / 1000:.0f} kB "
         f"({run['full_agent_report_bytes'] / run['lrs_interval_s'] / 1000:.1f} kB/s in "
-        "heartbeats alone), and the control plane would keep and sum that many entries per "
-        f"reporter ({run['endpoints']:,} each; `--lrs-max-endpoints-per-report` refuses a "
-        "report of more than 10,000 by default). The figures above are for reports of held "
-        "endpoints only.",
+        "heartbeats alone).",
     ]
     steady = run["steady"]
     goals = [

@@ -105,6 +105,32 @@ TEST(LoadReport, ACounterThatWentBackwardsIsCountedFromZero) {
             6u);
 }
 
+// A report replaces the node's previous one whole, so an idle endpoint (no open and no new
+// connection) is left out rather than sent as zeros: at 10,000 steered endpoints a report
+// listing every one would be ~270 kB.
+TEST(LoadReport, IdleEndpointsAndClustersAreLeftOut) {
+  LoadReportBuilder builder;
+  builder.Build(
+      {Sample("busy", "10.0.0.1", "z", 1, 0, 10), Sample("busy", "10.0.0.2", "z", 2, 0, 3),
+       Sample("idle", "10.0.1.1", "z", 3, 0, 7)},
+      {.all_clusters = true}, 1s, nullptr);
+  ReportedShares shares;
+  const auto request = builder.Build(
+      {Sample("busy", "10.0.0.1", "z", 1, 2, 12), Sample("busy", "10.0.0.2", "z", 2, 0, 4),
+       Sample("busy", "10.0.0.3", "z", 4, 0, 0), Sample("idle", "10.0.1.1", "z", 3, 0, 7)},
+      {.all_clusters = true}, 1s, &shares);
+  ASSERT_EQ(request.cluster_stats_size(), 1) << request.DebugString();
+  const ClusterStats& busy = request.cluster_stats(0);
+  EXPECT_EQ(busy.cluster_name(), "busy");
+  const UpstreamLocalityStats& locality = Locality(busy, "z");
+  ASSERT_EQ(locality.upstream_endpoint_stats_size(), 2) << "10.0.0.3 did nothing";
+  EXPECT_EQ(Endpoint(locality, "10.0.0.1").total_requests_in_progress(), 2u);
+  EXPECT_EQ(Endpoint(locality, "10.0.0.2").total_issued_requests(), 1u)
+      << "closed again, but opened one since the last report";
+  EXPECT_EQ(shares.Of("idle", 3), 0u);
+  EXPECT_EQ(shares.Of("busy", 1), 2u);
+}
+
 TEST(LoadReport, OnlyTheClustersTheServerAskedForAreReportedAndShared) {
   LoadReportBuilder builder;
   ReportedShares shares;
