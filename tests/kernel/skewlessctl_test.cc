@@ -27,18 +27,6 @@ using Json = nlohmann::json;
 constexpr char kVip[] = "198.19.7.1";
 constexpr int kHeld = 12;
 
-int HoldConnections(ChildPipes pipes, const SockAddr& vip, int count) {
-  static int held[kHeld];
-  for (int i = 0; i < count; ++i) {
-    held[i] = ConnectWithTimeout(AF_INET, SOCK_STREAM, vip);
-    if (held[i] < 0) return 10;
-  }
-  Signal(pipes.to_parent);
-  if (!Await(pipes.from_parent)) return 11;
-  for (int i = 0; i < count; ++i) close(held[i]);
-  return 0;
-}
-
 class SkewlessctlTest : public SteerTest {
  protected:
   void SetUp() override {

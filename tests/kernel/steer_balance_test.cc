@@ -23,22 +23,6 @@ using ::testing::Each;
 using ::testing::Ge;
 using ::testing::Le;
 
-constexpr int kMaxHeld = 2000;
-
-// Child body: opens `count` connections to `vip` and holds them until the
-// parent says close. Static storage: a forked child must not allocate.
-int HoldConnections(ChildPipes pipes, const SockAddr& vip, int count) {
-  static int held[kMaxHeld];
-  for (int i = 0; i < count; ++i) {
-    held[i] = ConnectWithTimeout(vip.storage.ss_family, SOCK_STREAM, vip);
-    if (held[i] < 0) return 10;
-  }
-  Signal(pipes.to_parent);
-  if (!Await(pipes.from_parent)) return 11;
-  for (int i = 0; i < count; ++i) close(held[i]);
-  return 0;
-}
-
 class SteerBalanceTest : public SteerTest {
  protected:
   // Accepted connections per backend once the child holds them all.

@@ -180,6 +180,19 @@ bool Await(int fd) {
   return read(fd, &byte, 1) == 1;
 }
 
+int HoldConnections(ChildPipes pipes, const SockAddr& vip, int count) {
+  static int held[kMaxHeldConnections];
+  if (count > kMaxHeldConnections) return 12;
+  for (int i = 0; i < count; ++i) {
+    held[i] = ConnectWithTimeout(vip.storage.ss_family, SOCK_STREAM, vip);
+    if (held[i] < 0) return 10;
+  }
+  Signal(pipes.to_parent);
+  if (!Await(pipes.from_parent)) return 11;
+  for (int i = 0; i < count; ++i) close(held[i]);
+  return 0;
+}
+
 std::unique_ptr<Child> Child::Start(const OwnedCgroup& cgroup,
                                     const std::function<int(ChildPipes)>& body) {
   int to_parent[2];

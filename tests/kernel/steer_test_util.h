@@ -111,6 +111,12 @@ class Child {
   Fd from_parent_;
 };
 
+// Child body: opens `count` (at most kMaxHeldConnections) TCP connections to `vip`, signals
+// the parent, holds them until the parent says close, then closes them. Static storage: a
+// forked child must not allocate. Exit 10: a connect failed; 11: the parent went away.
+inline constexpr int kMaxHeldConnections = 2000;
+int HoldConnections(ChildPipes pipes, const SockAddr& vip, int count);
+
 // True when the socket's peer, as the application sees it (getpeername), is `expected`.
 bool PeerIs(int fd, const SockAddr& expected);
 

@@ -142,4 +142,21 @@ inline std::unique_ptr<DeltaStream> OpenDelta(std::shared_ptr<grpc::Channel> cha
   return std::make_unique<DeltaStream>(std::move(context), std::move(stream), reading);
 }
 
+// The ACK of a delta response: its type and nonce, nothing subscribed or dropped.
+inline envoy::service::discovery::v3::DeltaDiscoveryRequest DeltaAck(
+    const envoy::service::discovery::v3::DeltaDiscoveryResponse& response) {
+  envoy::service::discovery::v3::DeltaDiscoveryRequest request;
+  request.set_type_url(response.type_url());
+  request.set_response_nonce(response.nonce());
+  return request;
+}
+
+// The names of a delta response's resources, in order.
+inline std::vector<std::string> Names(
+    const envoy::service::discovery::v3::DeltaDiscoveryResponse& response) {
+  std::vector<std::string> names;
+  for (const auto& resource : response.resources()) names.push_back(resource.name());
+  return names;
+}
+
 }  // namespace skewless::xds::testing

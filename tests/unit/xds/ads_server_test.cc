@@ -24,8 +24,10 @@ using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 using testing::AdsServerFixture;
+using testing::DeltaAck;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing::Names;
 using testing::OpenDelta;
 using testing::OpenSotw;
 using ::testing::UnorderedElementsAre;
@@ -424,19 +426,6 @@ DeltaDiscoveryRequest DeltaRequest(std::string_view type_url, std::vector<std::s
   for (auto& name : subscribe) request.add_resource_names_subscribe(name);
   if (node) *request.mutable_node() = *node;
   return request;
-}
-
-DeltaDiscoveryRequest DeltaAck(const DeltaDiscoveryResponse& response) {
-  DeltaDiscoveryRequest request;
-  request.set_type_url(response.type_url());
-  request.set_response_nonce(response.nonce());
-  return request;
-}
-
-std::vector<std::string> Names(const DeltaDiscoveryResponse& response) {
-  std::vector<std::string> names;
-  for (const auto& resource : response.resources()) names.push_back(resource.name());
-  return names;
 }
 
 TEST(AdsDelta, WildcardClustersThenOnlyChangesAndRemovals) {

@@ -22,8 +22,10 @@ namespace {
 using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using skewless::load::v1::ClusterLoad;
+using testing::DeltaAck;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing::Names;
 
 constexpr char kEcho[] = "default/echo:8080";
 constexpr char kWeb[] = "default/web:8080";
@@ -149,19 +151,6 @@ DeltaDiscoveryRequest Subscribe(std::string_view type_url, bool with_node) {
   return request;
 }
 
-DeltaDiscoveryRequest Ack(const DeltaDiscoveryResponse& response) {
-  DeltaDiscoveryRequest request;
-  request.set_type_url(response.type_url());
-  request.set_response_nonce(response.nonce());
-  return request;
-}
-
-std::vector<std::string> Names(const DeltaDiscoveryResponse& response) {
-  std::vector<std::string> names;
-  for (const auto& resource : response.resources()) names.push_back(resource.name());
-  return names;
-}
-
 TEST(ClusterLoadDelta, AnAgentGetsOnlyTheChangedClusterLoadAndNoEndpoints) {
   testing::AdsServerFixture server;
   ASSERT_THAT(server.cache().Update(TwoPorts()), IsEmpty());
@@ -179,7 +168,7 @@ TEST(ClusterLoadDelta, AnAgentGetsOnlyTheChangedClusterLoadAndNoEndpoints) {
     ASSERT_TRUE(first);
     EXPECT_EQ(first->type_url(), type_url);
     EXPECT_THAT(Names(*first), ElementsAre(kEcho, kWeb));
-    ASSERT_TRUE(stream->Send(Ack(*first)));
+    ASSERT_TRUE(stream->Send(DeltaAck(*first)));
   }
 
   auto loads = Load(kEcho, 7);
@@ -192,7 +181,7 @@ TEST(ClusterLoadDelta, AnAgentGetsOnlyTheChangedClusterLoadAndNoEndpoints) {
   ClusterLoad echo;
   ASSERT_TRUE(pushed->resources(0).resource().UnpackTo(&echo));
   EXPECT_EQ(echo.endpoints(0).connections(), 7u);
-  ASSERT_TRUE(stream->Send(Ack(*pushed)));
+  ASSERT_TRUE(stream->Send(DeltaAck(*pushed)));
   EXPECT_FALSE(stream->Next(kQuiet)) << "nothing else: no EDS, no unchanged ClusterLoad";
 }
 
