@@ -103,16 +103,6 @@ TEST_F(LabCli, KillNineThenCleanupRemovesEverythingTheRunCreated) {
   EXPECT_THAT(again->stdout_text, HasSubstr("nothing to clean up"));
 }
 
-bool Mounted(const std::string& path) {
-  std::ifstream mounts("/proc/mounts");
-  std::string device, mount_point;
-  while (mounts >> device >> mount_point) {
-    if (mount_point == path) return true;
-    mounts.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  return false;
-}
-
 TEST_F(LabCli, KillNineOfASkewlessRunThenCleanupRemovesItsDataPath) {
   // Three nodes: three agents' data paths pinned, each in its own directory.
   auto lab = Start({"up", "--dataplane", "skewless", "--zones", "zone-a,zone-b", "--pods", "2",

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -72,6 +74,17 @@ inline void AwaitLog(Child& child, const std::string& needle, std::chrono::milli
 inline int CountHostKubeRules() {
   auto saved = RunCommand({"sh", "-c", "iptables-save 2>/dev/null | grep -c KUBE- || true"});
   return saved.ok() ? std::stoi(saved->stdout_text) : -1;
+}
+
+// Whether something is mounted at `path` (a run's bpffs, before and after teardown).
+inline bool Mounted(const std::string& path) {
+  std::ifstream mounts("/proc/mounts");
+  std::string device, mount_point;
+  while (mounts >> device >> mount_point) {
+    if (mount_point == path) return true;
+    mounts.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return false;
 }
 
 }  // namespace skewless::lab::testing

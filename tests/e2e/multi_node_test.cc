@@ -42,16 +42,6 @@ LabConfig TwoByTwo(Dataplane dataplane, const std::string& id) {
   return config;
 }
 
-bool Mounted(const std::string& path) {
-  std::ifstream mounts("/proc/mounts");
-  std::string device, mount_point;
-  while (mounts >> device >> mount_point) {
-    if (mount_point == path) return true;
-    mounts.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  return false;
-}
-
 class MultiNode : public ::testing::Test {
  protected:
   void SetUp() override {
