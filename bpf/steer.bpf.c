@@ -150,7 +150,7 @@ static __always_inline int skw_steer(struct bpf_sock_addr *ctx, const struct skw
 }
 
 // Remembers the VIP with the socket (getpeername) and where it went (sockops
-// counts it once established). Connected UDP sockets get it too, for
+// counts it from its connect on). Connected UDP sockets get it too, for
 // getpeername; sockops only ever sees TCP.
 static __always_inline void skw_remember_steered(struct bpf_sock_addr *ctx,
                                                  const struct skw_addr *vip,
@@ -436,25 +436,34 @@ static __always_inline void skw_record_origin(struct bpf_sock_ops *skops, const 
   bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-static __always_inline void skw_count_established(struct bpf_sock_ops *skops) {
+// A connection to a backend is load from its connect on, not from its handshake: a node's
+// own burst of connects within one round trip must see its earlier picks, or least-loaded
+// sends every one of them to the same pod. A connect that fails passes TCP_CLOSE and is
+// uncounted there. total_conns counts it once established. `established` is 0 at
+// TCP_CONNECT (the destination and source port are set, the SYN not yet sent) and 1 at
+// ACTIVE_ESTABLISHED, which also counts sockets whose connect this program did not see
+// (attached mid-handshake).
+static __always_inline void skw_count_connection(struct bpf_sock_ops *skops, int established) {
   struct bpf_sock *sk = skops->sk;
   if (!sk) return;
   struct skw_sock_state *state = bpf_sk_storage_get(&skw_sock_states, sk, 0, 0);
-  if (!state || state->counted) return;
+  if (!state) return;
   struct skw_tuple tuple = {};
   if (!skw_read_tuple(skops, &tuple) || !skw_peer_is_target(&tuple, state)) return;
   if (state->flags & SKW_SOCK_F_SPLICED) {
-    skw_record_origin(skops, &tuple, state);
+    if (established) skw_record_origin(skops, &tuple, state);
     return;
   }
   struct skw_backend_load *load = bpf_map_lookup_elem(&skw_backend_loads, &state->backend_id);
   if (!load) return;
-  // Many CPUs establish connections to the same backend at once.
-  __sync_fetch_and_add(&load->active_conns, 1);
-  __sync_fetch_and_add(&load->total_conns, 1);
-  state->counted = 1;
-  // Ask for state callbacks on this socket only, to see it close.
-  bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+  if (!state->counted) {
+    // Many CPUs connect to the same backend at once.
+    __sync_fetch_and_add(&load->active_conns, 1);
+    state->counted = 1;
+    // Ask for state callbacks on this socket only, to see it close (or its connect fail).
+    bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+  }
+  if (established) __sync_fetch_and_add(&load->total_conns, 1);
 }
 
 static __always_inline void skw_count_closed(struct bpf_sock_ops *skops) {
@@ -490,8 +499,11 @@ static __always_inline void skw_forget_origin(struct bpf_sock_ops *skops) {
 SEC("sockops")
 int skw_sockops(struct bpf_sock_ops *skops) {
   switch (skops->op) {
+    case BPF_SOCK_OPS_TCP_CONNECT_CB:
+      skw_count_connection(skops, 0);
+      break;
     case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-      skw_count_established(skops);
+      skw_count_connection(skops, 1);
       break;
     case BPF_SOCK_OPS_STATE_CB:
       // args[0] is the old state, args[1] the new one. A connection stops

@@ -159,7 +159,7 @@ SKW_ABI_SIZE_ASSERT(struct skw_backend, 32);
 // BPF_F_MMAPABLE so the splicer adds to outstanding_requests with one atomic
 // instruction per stream, no syscall.
 struct skw_backend_load {
-  __u64 active_conns;          // established TCP connections steered to it, open now
+  __u64 active_conns;          // TCP connections steered to it, connecting or open now
   __u64 total_conns;           // established ever
   __u64 outstanding_requests;  // the splicer's in-flight streams to it, all workers summed
   // bpf_ktime_get_ns() clock. Until then the splicer has it ejected as an

@@ -6,7 +6,9 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -66,6 +68,43 @@ class SteerBalanceTest : public SteerTest {
     std::vector<Backend> backends;
     for (int i = 0; i < n; ++i) backends.push_back(ListenOn(absl::StrCat("127.0.0.", i + 1)));
     return backends;
+  }
+
+  // Backends that leave every new connect waiting for its SYN-ACK, as a pod one round trip
+  // away does: each listens with an accept queue of one, filled by a connection from this
+  // process (outside the test cgroup, so not steered), so the kernel drops further SYNs.
+  std::vector<Backend> SilentBackends(int n, std::vector<Fd>* plugs) {
+    std::vector<Backend> backends = Backends(n);
+    for (const Backend& backend : backends) {
+      EXPECT_EQ(listen(backend.fd.get(), 0), 0) << std::strerror(errno);
+      const int plug =
+          ConnectWithTimeout(AF_INET, SOCK_STREAM, MakeSockAddr(backend.ip, backend.port));
+      EXPECT_GE(plug, 0) << "plugging " << backend.ip << ": " << std::strerror(-plug);
+      plugs->emplace_back(plug);
+    }
+    return backends;
+  }
+
+  std::vector<std::uint64_t> TotalConns(const std::vector<Backend>& backends) {
+    std::vector<std::uint64_t> total;
+    for (const Backend& backend : backends) {
+      absl::StatusOr<skw_backend_load> load =
+          steering_->BackendLoad(table_->BackendId(backend.ip, backend.port).value_or(0));
+      total.push_back(load.ok() ? load->total_conns : ~0ull);
+    }
+    return total;
+  }
+
+  // The active_conns of every backend once they equal `want`, or the last read after 2 s.
+  std::vector<std::uint64_t> AwaitActiveConns(const std::vector<Backend>& backends,
+                                              const std::vector<std::uint64_t>& want) {
+    std::vector<std::uint64_t> active;
+    for (int tries = 0; tries < 100; ++tries) {
+      active = ActiveConns(backends);
+      if (active == want) break;
+      usleep(20000);
+    }
+    return active;
   }
 };
 
@@ -131,6 +170,90 @@ TEST_F(SteerBalanceTest, ARandomServiceSpreadsUniformlyWhateverTheWeightsAndLoad
   absl::StatusOr<std::array<std::uint64_t, SKW_REASON_COUNT>> reasons = steering_->ReasonCounts();
   ASSERT_TRUE(reasons.ok()) << reasons.status();
   EXPECT_EQ((*reasons)[SKW_REASON_RANDOM], 400u);
+}
+
+// Child body: `count` non-blocking connects to `vip`, none of which completes; signals the
+// parent, waits for its word, closes them all and signals again. Exit 10: a connect did
+// not report EINPROGRESS.
+int ConnectWithoutWaiting(ChildPipes pipes, const SockAddr& vip, int count) {
+  static int fds[64];
+  if (count > 64) return 12;
+  for (int i = 0; i < count; ++i) {
+    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fds[i] < 0 || connect(fds[i], vip.get(), vip.length) == 0 || errno != EINPROGRESS) {
+      return 10;
+    }
+  }
+  Signal(pipes.to_parent);
+  if (!Await(pipes.from_parent)) return 11;
+  for (int i = 0; i < count; ++i) close(fds[i]);
+  Signal(pipes.to_parent);
+  return 0;
+}
+
+TEST_F(SteerBalanceTest, AConnectAwaitingItsHandshakeIsLoadAndStopsBeingLoadWhenAbandoned) {
+  std::vector<Fd> plugs;
+  std::vector<Backend> backends = SilentBackends(1, &plugs);
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.1.10", 80, {EndpointOf(backends[0])})}));
+  const SockAddr vip = MakeSockAddr("198.19.1.10", 80);
+  std::unique_ptr<Child> child = Child::Start(
+      *cgroup_, [&](ChildPipes pipes) { return ConnectWithoutWaiting(pipes, vip, 3); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(10000)) << "the child's connects did not start";
+  // Counted from the connect, so the next pick of this node sees it at once; never
+  // established, so not in the total.
+  EXPECT_EQ(ActiveConns(backends), std::vector<std::uint64_t>{3});
+  EXPECT_EQ(TotalConns(backends), std::vector<std::uint64_t>{0});
+  child->SendSignal();
+  EXPECT_TRUE(child->AwaitSignal(10000));
+  EXPECT_EQ(AwaitActiveConns(backends, {0}), std::vector<std::uint64_t>{0})
+      << "a connect abandoned in SYN_SENT must stop being load";
+  EXPECT_EQ(child->Wait(), 0);
+}
+
+TEST_F(SteerBalanceTest, AConnectThatIsRefusedIsNotLeftCountedAsLoad) {
+  // A backend address with nothing listening: the kernel answers the SYN with a reset.
+  Backend gone = ListenOn("127.0.0.1");
+  std::vector<Backend> backends;
+  backends.push_back(Backend{Fd(), gone.ip, gone.port});
+  gone.fd.Close();
+  SKW_ASSERT_OK(table_->Apply({Service("198.19.1.11", 80, {EndpointOf(backends[0])})}));
+  const SockAddr vip = MakeSockAddr("198.19.1.11", 80);
+  std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {
+    for (int i = 0; i < 5; ++i) {
+      if (ConnectWithTimeout(AF_INET, SOCK_STREAM, vip) != -ECONNREFUSED) return 10;
+    }
+    return 0;
+  });
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(child->Wait(), 0) << "each connect should have been refused by the backend";
+  EXPECT_EQ(AwaitActiveConns(backends, {0}), std::vector<std::uint64_t>{0});
+  EXPECT_EQ(TotalConns(backends), std::vector<std::uint64_t>{0});
+}
+
+TEST_F(SteerBalanceTest, ABurstOfConnectsWithinOneRoundTripSpreadsOverEveryPod) {
+  // Least-loaded weighs a tier whole. A node opening six connections before any handshake
+  // completes (a client's pool warming up, one pod a round trip away) must see its own
+  // earlier picks: counted only once established, each of the six would see six idle pods
+  // and its random tie-break would pile them up (all six distinct by chance: 6!/6^6, 1.5%).
+  std::vector<Fd> plugs;
+  std::vector<Backend> backends = SilentBackends(6, &plugs);
+  std::vector<datapath::Endpoint> endpoints;
+  for (const Backend& backend : backends) endpoints.push_back(EndpointOf(backend));
+  datapath::ServiceSpec spec = Service("198.19.1.12", 80, endpoints);
+  spec.lb_policy = SKW_LB_LEAST_LOADED;
+  SKW_ASSERT_OK(table_->Apply({spec}));
+  const SockAddr vip = MakeSockAddr("198.19.1.12", 80);
+  std::unique_ptr<Child> child = Child::Start(
+      *cgroup_, [&](ChildPipes pipes) { return ConnectWithoutWaiting(pipes, vip, 6); });
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->AwaitSignal(10000)) << "the child's connects did not start";
+  EXPECT_EQ(ActiveConns(backends), std::vector<std::uint64_t>(6, 1));
+  child->SendSignal();
+  EXPECT_TRUE(child->AwaitSignal(10000));
+  EXPECT_EQ(AwaitActiveConns(backends, std::vector<std::uint64_t>(6, 0)),
+            std::vector<std::uint64_t>(6, 0));
+  EXPECT_EQ(child->Wait(), 0);
 }
 
 TEST_F(SteerBalanceTest, TerminatingBackendsGetNothingWhileReadyOnesExist) {
