@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 cannot run, 2 bad flags or config."};
   std::string config_path;
   std::optional<std::string> xds_listen, http_listen, source, file, kubeconfig, kube_context,
-      cluster_domain, log_level, log_format;
+      cluster_domain, default_load_balancing, log_level, log_format;
   std::optional<double> shutdown_grace_s;
   std::optional<std::size_t> max_streams, max_streams_per_peer, max_names_per_stream,
       max_stream_memory_bytes, max_request_bytes, max_requests_per_second;
@@ -135,6 +135,11 @@ int main(int argc, char** argv) {
   app.add_option("--kube-context", kube_context, "kubeconfig context (default: current-context)");
   app.add_option("--cluster-domain", cluster_domain,
                  "DNS suffix of Service names in gRPC targets (default cluster.local)");
+  app.add_option("--default-load-balancing", default_load_balancing,
+                 "Connect-time policy of Services without the skewless.io/load-balancing "
+                 "annotation: least-loaded (default: the cheapest pod of a tier of up to 16, "
+                 "counting every node's connections; P2C above), least-request (the cheaper of "
+                 "two random pods) or random (as kube-proxy)");
   app.add_option("--log-level", log_level, "debug, info (default), warn or error");
   app.add_option("--log-format", log_format, "logfmt (default) or json, one line per event");
   app.add_option("--shutdown-grace", shutdown_grace_s,
@@ -267,6 +272,7 @@ int main(int argc, char** argv) {
   if (kubeconfig) config.kubeconfig = *kubeconfig;
   if (kube_context) config.kube_context = *kube_context;
   if (cluster_domain) config.cluster_domain = *cluster_domain;
+  if (default_load_balancing) config.default_load_balancing = *default_load_balancing;
   if (log_level) config.log_level = *log_level;
   if (log_format) config.log_format = *log_format;
   if (shutdown_grace_s) {

@@ -95,7 +95,7 @@ class ServerImpl final : public ControlPlaneServer {
  public:
   explicit ServerImpl(const ServerConfig& config)
       : config_(config),
-        input_builder_(config.cluster_domain),
+        input_builder_(config.cluster_domain, config.default_load_balancing),
         cache_(xds::CacheOptions{.grpc_load_reports = config.lrs.grpc_clients_report}),
         xds_metrics_(registry_),
         ads_(cache_, xds_metrics_, 0, config.limits, StreamScopes(config)),

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ca_secret.h"
+#include "skewless/common/lb_policy.h"
 #include "skewless/common/log.h"
 #include "skewless/common/yaml_load.h"
 
@@ -411,6 +412,11 @@ absl::StatusOr<ServerConfig> ParseServerConfigYaml(std::string_view document,
           if (!inner.ok()) return inner;
           return true;
         }
+        if (key == "defaultLoadBalancing") {
+          absl::Status s = ReadString(name, root, key, path, &config.default_load_balancing);
+          if (!s.ok()) return s;
+          return true;
+        }
         if (key == "clusterDomain") {
           absl::Status s = ReadString(name, root, key, path, &config.cluster_domain);
           if (!s.ok()) return s;
@@ -495,6 +501,11 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   }
   if (config.cluster_domain.empty()) {
     return absl::InvalidArgumentError("clusterDomain: must not be empty");
+  }
+  if (!ParseLbPolicy(config.default_load_balancing)) {
+    return absl::InvalidArgumentError(absl::StrCat("defaultLoadBalancing: unknown policy \"",
+                                                   config.default_load_balancing,
+                                                   "\" (known: ", LbPolicyNameList(), ")"));
   }
   if (absl::StatusOr<log::Level> level = log::ParseLevel(config.log_level); !level.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("log.level: ", level.status().message()));

@@ -12,27 +12,33 @@
 namespace skewless::controlplane {
 namespace {
 
-// The annotation's policy name, "" for the default. Kubernetes does not validate
-// annotations, so a value we do not know serves the Service as the default and says so.
-std::string LoadBalancingOf(const Service& service) {
+// The policy name the Cluster carries: the annotation's, else the control plane's default;
+// "" for least-request, which agents read from no value (the ABI's zero). Kubernetes does
+// not validate annotations, so a value we do not know serves the Service as the default
+// and says so.
+std::string LoadBalancingOf(const Service& service, const std::string& default_policy) {
+  const std::string fallback =
+      default_policy == LbPolicyName(SKW_LB_LEAST_REQUEST) ? "" : default_policy;
   auto it = service.annotations.find(std::string(kLoadBalancingAnnotation));
-  if (it == service.annotations.end()) return "";
+  if (it == service.annotations.end()) return fallback;
   const std::optional<std::uint8_t> policy = ParseLbPolicy(it->second);
   if (!policy) {
     log::Warn("unknown load-balancing policy: the Service is served with the default",
               {{"service", absl::StrCat(service.key.namespace_name, "/", service.key.name)},
                {"annotation", std::string(kLoadBalancingAnnotation)},
                {"value", log::Clip(it->second)},
-               {"known", LbPolicyNameList()}});
-    return "";
+               {"known", LbPolicyNameList()},
+               {"default", default_policy}});
+    return fallback;
   }
   return *policy == SKW_LB_LEAST_REQUEST ? "" : std::string(LbPolicyName(*policy));
 }
 
 std::vector<std::shared_ptr<const xds::ServicePort>> Translate(
-    const Service& service, const std::vector<const ServicePortEndpoints*>& endpoints) {
+    const Service& service, const std::vector<const ServicePortEndpoints*>& endpoints,
+    const std::string& default_load_balancing) {
   std::vector<std::shared_ptr<const xds::ServicePort>> ports;
-  const std::string load_balancing = LoadBalancingOf(service);
+  const std::string load_balancing = LoadBalancingOf(service, default_load_balancing);
   for (const ServicePort& port : service.ports) {
     auto out = std::make_shared<xds::ServicePort>(xds::ServicePort{
         .namespace_name = service.key.namespace_name,
@@ -86,8 +92,9 @@ bool IsCanonical(const Snapshot& snapshot) {
 
 }  // namespace
 
-XdsInputBuilder::XdsInputBuilder(std::string cluster_domain)
-    : cluster_domain_(std::move(cluster_domain)) {}
+XdsInputBuilder::XdsInputBuilder(std::string cluster_domain, std::string default_load_balancing)
+    : cluster_domain_(std::move(cluster_domain)),
+      default_load_balancing_(std::move(default_load_balancing)) {}
 
 xds::CacheInput XdsInputBuilder::Build(std::shared_ptr<const Snapshot> snapshot) {
   if (!IsCanonical(*snapshot)) {
@@ -114,7 +121,7 @@ xds::CacheInput XdsInputBuilder::Build(std::shared_ptr<const Snapshot> snapshot)
         SameEndpoints(translated_[p].endpoints, current.endpoints)) {
       current.ports = translated_[p].ports;
     } else {
-      current.ports = Translate(service, current.endpoints);
+      current.ports = Translate(service, current.endpoints, default_load_balancing_);
     }
     input.ports.insert(input.ports.end(), current.ports.begin(), current.ports.end());
     next.push_back(std::move(current));

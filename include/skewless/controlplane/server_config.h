@@ -43,6 +43,9 @@ struct ServerConfig {
   std::string kubeconfig;
   std::string kube_context;                      // empty = the kubeconfig's current-context
   std::string cluster_domain = "cluster.local";  // for gRPC target names
+  // The connect-time policy of a Service without the skewless.io/load-balancing annotation
+  // (or with a value this build does not know): enum skw_lb_policy (common/lb_policy.h).
+  std::string default_load_balancing = "least-loaded";
   std::string log_level = "info";
   std::string log_format = "logfmt";
   // How long SIGTERM waits for streams to end before cancelling them.

@@ -19,7 +19,8 @@ namespace skewless::controlplane {
 // costs one translation, not one per Service.
 class XdsInputBuilder {
  public:
-  explicit XdsInputBuilder(std::string cluster_domain);
+  // `default_load_balancing`: the policy name of Services without a known annotation.
+  XdsInputBuilder(std::string cluster_domain, std::string default_load_balancing);
 
   // `snapshot` is kept until the next call (the comparison base).
   xds::CacheInput Build(std::shared_ptr<const Snapshot> snapshot);
@@ -32,6 +33,7 @@ class XdsInputBuilder {
   };
 
   const std::string cluster_domain_;
+  const std::string default_load_balancing_;
   std::shared_ptr<const Snapshot> previous_;
   std::vector<Translated> translated_;  // previous_'s services, in their (sorted) order
 };

@@ -16,6 +16,7 @@
 #include "kube_fixtures.h"
 #include "skewless/agent/cluster_translation.h"
 #include "skewless/controlplane/kube_objects.h"
+#include "skewless/controlplane/server_config.h"
 #include "skewless/controlplane/xds_input.h"
 #include "skewless/datapath/backend_set.h"
 #include "skewless/xds/resources.h"
@@ -72,7 +73,11 @@ datapath::SpliceService AsPinned(const datapath::BackendSet& set) {
   return service;
 }
 
-Outcome ThroughEveryStage(const json& service_object, const std::vector<json>& slice_objects) {
+// `default_load_balancing`: the control plane's --default-load-balancing (its default when
+// not given).
+Outcome ThroughEveryStage(
+    const json& service_object, const std::vector<json>& slice_objects,
+    const std::string& default_load_balancing = ServerConfig{}.default_load_balancing) {
   Outcome outcome;
   absl::StatusOr<std::optional<Service>> service = ParseKubeService(service_object);
   EXPECT_TRUE(service.ok() && service->has_value()) << service.status();
@@ -84,7 +89,7 @@ Outcome ThroughEveryStage(const json& service_object, const std::vector<json>& s
   }
   absl::StatusOr<Snapshot> snapshot = BuildKubeSnapshot({**service}, std::move(slices), {});
   EXPECT_TRUE(snapshot.ok()) << snapshot.status();
-  XdsInputBuilder builder("cluster.local");
+  XdsInputBuilder builder("cluster.local", default_load_balancing);
   xds::CacheInput input = builder.Build(std::make_shared<Snapshot>(*std::move(snapshot)));
   EXPECT_EQ(input.ports.size(), 1u);
   if (input.ports.size() != 1) return outcome;
@@ -252,8 +257,15 @@ TEST(KubeToBackends, TheLoadBalancingAnnotationReachesTheAgentAndTheSplicer) {
   const std::vector<PodState> pods = {{.name = "echo-a", .ipv4 = "10.0.0.1"},
                                       {.name = "echo-b", .ipv4 = "10.0.0.2"}};
   json service = Echo();
+  // Without the annotation: the control plane's default, least-loaded (docs/datapath.md
+  // has the numbers it was chosen with).
   Outcome plain = ThroughEveryStage(service, V4Slices(pods));
-  EXPECT_EQ(plain.lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+  EXPECT_EQ(plain.lb_policy["10.96.0.10"], SKW_LB_LEAST_LOADED);
+  EXPECT_EQ(plain.splicer_lb_policy["10.96.0.10"], SKW_LB_LEAST_LOADED);
+  // The fleet's default is the operator's to choose.
+  Outcome p2c_fleet = ThroughEveryStage(service, V4Slices(pods), "least-request");
+  EXPECT_EQ(p2c_fleet.lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+  EXPECT_EQ(p2c_fleet.splicer_lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
 
   service["metadata"]["annotations"]["skewless.io/load-balancing"] = "random";
   Outcome random = ThroughEveryStage(service, V4Slices(pods));
@@ -261,10 +273,16 @@ TEST(KubeToBackends, TheLoadBalancingAnnotationReachesTheAgentAndTheSplicer) {
   EXPECT_EQ(random.splicer_lb_policy["10.96.0.10"], SKW_LB_RANDOM);
   EXPECT_EQ(random.agent_eds, plain.agent_eds) << "the policy changes no endpoint";
 
+  // One Service may keep P2C under a least-loaded default.
+  service["metadata"]["annotations"]["skewless.io/load-balancing"] = "least-request";
+  Outcome p2c = ThroughEveryStage(service, V4Slices(pods));
+  EXPECT_EQ(p2c.lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+  EXPECT_EQ(p2c.splicer_lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+
   // The API accepts any annotation value: the Service is still served, with the default.
   service["metadata"]["annotations"]["skewless.io/load-balancing"] = "round-robin-please";
   Outcome unknown = ThroughEveryStage(service, V4Slices(pods));
-  EXPECT_EQ(unknown.lb_policy["10.96.0.10"], SKW_LB_LEAST_REQUEST);
+  EXPECT_EQ(unknown.lb_policy["10.96.0.10"], SKW_LB_LEAST_LOADED);
   EXPECT_EQ(unknown.agent_eds, plain.agent_eds);
 }
 

@@ -30,6 +30,7 @@ TEST(ServerConfig, EmptyDocumentGivesTheDefaults) {
   EXPECT_EQ(config->http_listen, "0.0.0.0:9090");
   EXPECT_EQ(config->source, SourceKind::kFile);
   EXPECT_EQ(config->cluster_domain, "cluster.local");
+  EXPECT_EQ(config->default_load_balancing, "least-loaded");
 }
 
 TEST(ServerConfig, ReadsEveryKey) {
@@ -37,6 +38,7 @@ TEST(ServerConfig, ReadsEveryKey) {
       "xds: {listen: 127.0.0.1:1800}\nhttp: {listen: '[::1]:9091'}\n"
       "source: {kind: kubernetes, kubeconfig: /k, context: prod}\n"
       "clusterDomain: example.org\nlog: {level: debug, format: json}\n"
+      "defaultLoadBalancing: least-request\n"
       "shutdownGraceSeconds: 2.5\n"
       "limits: {maxStreams: 5, maxStreamsPerPeer: 2, maxNamesPerStream: 7,\n"
       "         maxStreamMemoryBytes: 4096, maxRequestBytes: 2048, maxRequestsPerSecond: 3}\n",
@@ -48,6 +50,7 @@ TEST(ServerConfig, ReadsEveryKey) {
   EXPECT_EQ(config->kubeconfig, "/k");
   EXPECT_EQ(config->kube_context, "prod");
   EXPECT_EQ(config->cluster_domain, "example.org");
+  EXPECT_EQ(config->default_load_balancing, "least-request");
   EXPECT_EQ(config->log_level, "debug");
   EXPECT_EQ(config->log_format, "json");
   EXPECT_EQ(config->shutdown_grace, std::chrono::milliseconds(2500));
@@ -107,6 +110,9 @@ TEST(ServerConfig, ErrorsNameTheFileLineAndKey) {
            {"xds: {listen: nope}\n", "cp.yaml: xds.listen: \"nope\" is not host:port"},
            {"log: {level: loud}\n", "cp.yaml: log.level: log level \"loud\""},
            {"shutdownGraceSeconds: soon\n", "shutdownGraceSeconds: expected seconds"},
+           {"defaultLoadBalancing: round-robin\n",
+            "defaultLoadBalancing: unknown policy \"round-robin\" (known: least-request, random, "
+            "least-loaded)"},
            {"source: {kubeconfig: /k}\n", "source.kubeconfig: set, but source.kind is file"},
            {"xds: [1, 2]\n", "cp.yaml:1:6: xds: expected a mapping"},
            {"limits: {maxStreams: 0}\n", "limits.maxStreams: expected a positive integer"},
