@@ -10,7 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "skewless/agent/ads_client.h"
 #include "skewless/agent/load_exchange.h"
-#include "skewless/agent/lrs_client.h"
+#include "skewless/loadreport/lrs_client.h"
 #include "skewless/agent/service_sync.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
@@ -225,8 +225,8 @@ class AgentImpl final : public Agent, public AdsHandler {
     }
     load_->Start(adopted);
     if (!config_.load_reporting) return;
-    lrs_ = std::make_unique<LrsClient>(
-        LrsClientOptions{.servers = config_.xds_servers,
+    lrs_ = std::make_unique<loadreport::LrsClient>(
+        loadreport::LrsClientOptions{.servers = config_.xds_servers,
                          .node_name = config_.node_name,
                          .zone = config_.zone.value_or(""),
                          .tls = ControlPlaneTls(config_),
@@ -305,7 +305,7 @@ class AgentImpl final : public Agent, public AdsHandler {
   // Before ads_: the ADS thread calls into load_ until ads_ is stopped.
   std::unique_ptr<datapath::LoadCounters> counters_;
   std::unique_ptr<LoadExchange> load_;
-  std::unique_ptr<LrsClient> lrs_;
+  std::unique_ptr<loadreport::LrsClient> lrs_;
   AdsClient ads_;
   std::unique_ptr<HttpServer> http_;
   std::once_flag shutdown_;

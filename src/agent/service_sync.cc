@@ -194,8 +194,8 @@ std::vector<std::string> ServiceSync::EndpointSubscriptions() const {
   return names;
 }
 
-std::vector<SteeredEndpoint> ServiceSync::SteeredEndpoints() const {
-  std::vector<SteeredEndpoint> steered;
+std::vector<loadreport::SteeredEndpoint> ServiceSync::SteeredEndpoints() const {
+  std::vector<loadreport::SteeredEndpoint> steered;
   for (const auto& [name, cluster] : clusters_) {
     if (!cluster.target.skip_reason.empty() || !cluster.endpoints) continue;
     for (const AssignedEndpoint& endpoint : cluster.endpoints->Expanded()) {

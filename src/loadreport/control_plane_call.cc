@@ -1,26 +1,28 @@
-// The agent's calls to the control plane: transport options and Node.
-#include "skewless/agent/control_plane_call.h"
+// Calls to the control plane: transport options and Node.
+#include "skewless/loadreport/control_plane_call.h"
 
 #include "absl/strings/str_cat.h"
 
-namespace skewless::agent {
+namespace skewless::loadreport {
 
-envoy::config::core::v3::Node AgentNode(const std::string& node_name, const std::string& zone) {
+envoy::config::core::v3::Node ClientNode(std::string_view user_agent, const std::string& node_name,
+                                         const std::string& zone) {
   envoy::config::core::v3::Node node;
   node.set_id(node_name);
-  node.set_user_agent_name("skewless-agent");
-  node.set_user_agent_version(kAgentVersion);
+  node.set_user_agent_name(std::string(user_agent));
+  node.set_user_agent_version(kSkewlessVersion);
   if (!zone.empty()) node.mutable_locality()->set_zone(zone);
   return node;
 }
 
 h2::GrpcCallOptions ControlPlaneCall(const std::string& server, std::string_view method,
+                                     std::string_view user_agent,
                                      const std::optional<h2::TlsClientOptions>& tls,
                                      const std::string& bearer_token_file) {
   return h2::GrpcCallOptions{
       .target = server,
       .method = std::string(method),
-      .user_agent = absl::StrCat("skewless-agent/", kAgentVersion),
+      .user_agent = absl::StrCat(std::string(user_agent), "/", kSkewlessVersion),
       .connect_timeout = std::chrono::seconds(5),
       // A control plane that vanished without a FIN is noticed within a minute, not
       // hours. (The control plane permits a PING every 5 s.)
@@ -31,4 +33,4 @@ h2::GrpcCallOptions ControlPlaneCall(const std::string& server, std::string_view
   };
 }
 
-}  // namespace skewless::agent
+}  // namespace skewless::loadreport
