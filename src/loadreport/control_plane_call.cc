@@ -33,4 +33,36 @@ h2::GrpcCallOptions ControlPlaneCall(const std::string& server, std::string_view
   };
 }
 
+absl::StatusOr<std::optional<h2::TlsClientOptions>> ControlPlaneTlsOf(
+    const ControlPlaneSecurity& security) {
+  if (security.plaintext) {
+    if (!security.ca_file.empty() || !security.server_name.empty() ||
+        !security.client_cert_file.empty() || !security.client_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--plaintext and the TLS flags (--controlplane-ca-file, --controlplane-server-name, "
+          "--tls-client-*) exclude each other");
+    }
+    if (!security.token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-file: a bearer token is not sent over plaintext; give "
+          "--controlplane-ca-file instead of --plaintext");
+    }
+    return std::optional<h2::TlsClientOptions>();
+  }
+  if (security.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "the control plane is reached over TLS unless told otherwise: give its CA bundle "
+        "(--controlplane-ca-file) or, for a plaintext control plane, --plaintext");
+  }
+  if (security.client_cert_file.empty() != security.client_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-client-cert-file and --tls-client-key-file: give both (mTLS) or neither");
+  }
+  return std::optional<h2::TlsClientOptions>(
+      h2::TlsClientOptions{.ca_file = security.ca_file,
+                           .server_name = security.server_name,
+                           .client_cert_file = security.client_cert_file,
+                           .client_key_file = security.client_key_file});
+}
+
 }  // namespace skewless::loadreport

@@ -10,6 +10,8 @@
 #include "lease_keeper.h"
 #include "proxied_stream.h"
 #include "skewless/common/http_server.h"
+#include "skewless/loadreport/control_plane_call.h"
+#include "splicer_load.h"
 #include "splicer_metrics.h"
 #include "worker.h"
 
@@ -89,6 +91,14 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   setup.mark = options.mark;
   setup.refresh = options.refresh;
   setup.limits = options.limits;
+  if (options.load_reporting) {
+    if (options.load_reporting->servers.empty()) {
+      return absl::InvalidArgumentError("load reporting needs a control-plane address");
+    }
+    splicer->load_ = std::make_unique<SplicerLoad>();
+    setup.load = splicer->load_.get();
+    setup.backend_cluster = options.backend_cluster;
+  }
   if (!options.pin_dir.empty()) {
     absl::StatusOr<std::unique_ptr<datapath::PinnedServices>> services =
         datapath::PinnedServices::Open(options.pin_dir);
@@ -124,6 +134,16 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     splicer->workers_.push_back(std::move(worker));
   }
   for (auto& worker : splicer->workers_) worker->Start();
+  if (options.load_reporting) {
+    loadreport::LrsClientOptions lrs = *options.load_reporting;
+    lrs.user_agent = loadreport::kSplicerUserAgent;
+    lrs.metric_prefix = "skewless_splicer";
+    // Streams are the splicer's own from its start: an endpoint's first ones count.
+    lrs.report = {.unit = loadreport::LoadUnit::kRequests, .counters_start_at_zero = true};
+    splicer->lrs_ =
+        std::make_unique<loadreport::LrsClient>(std::move(lrs), *splicer->load_, splicer->registry_);
+    splicer->lrs_->Start();
+  }
   if (lease) {
     splicer->lease_ = std::make_unique<LeaseKeeper>(std::move(lease), kLeaseRenewal, kLease);
   }
@@ -134,7 +154,7 @@ Splicer::Splicer() = default;
 
 Splicer::~Splicer() {
   Stop();
-  workers_.clear();  // before the setup and maps they use
+  workers_.clear();  // before the setup, maps and ledger they use
 }
 
 void Splicer::Drain(std::chrono::milliseconds grace) {
@@ -158,6 +178,7 @@ void Splicer::Drain(std::chrono::milliseconds grace) {
 
 void Splicer::Stop() {
   if (lease_) lease_->Release();
+  if (lrs_) lrs_->Stop();
   for (auto& worker : workers_) worker->Stop();
 }
 

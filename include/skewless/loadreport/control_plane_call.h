@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/statusor.h"
 #include "envoy/config/core/v3/base.pb.h"
 #include "skewless/h2/grpc_client_stream.h"
 #include "skewless/h2/tls_transport.h"
@@ -30,5 +31,22 @@ h2::GrpcCallOptions ControlPlaneCall(const std::string& server, std::string_view
                                      std::string_view user_agent,
                                      const std::optional<h2::TlsClientOptions>& tls,
                                      const std::string& bearer_token_file);
+
+// How a reporter proves the control plane is the one and who it is itself, as its flags
+// give it. TLS is the default and needs the CA bundle; plaintext must be asked for and then
+// takes none of the TLS settings (nor a token, which would go out in clear).
+struct ControlPlaneSecurity {
+  std::string ca_file;
+  std::string server_name;  // empty = each server's host
+  std::string client_cert_file;
+  std::string client_key_file;
+  std::string token_file;
+  bool plaintext = false;
+};
+
+// The call's TLS settings (nullopt = plaintext), or InvalidArgument naming the flags that
+// cannot go together.
+absl::StatusOr<std::optional<h2::TlsClientOptions>> ControlPlaneTlsOf(
+    const ControlPlaneSecurity& security);
 
 }  // namespace skewless::loadreport
