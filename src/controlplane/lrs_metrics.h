@@ -18,6 +18,8 @@ struct LrsMetrics {
   prometheus::Family<prometheus::Gauge>& reporters;            // {}
   prometheus::Family<prometheus::Counter>& expired;            // {}
   prometheus::Family<prometheus::Counter>& publishes;          // {}
+  prometheus::Family<prometheus::Counter>& issued_requests;     // {cluster}
+  prometheus::Family<prometheus::Counter>& completed_requests;  // {cluster, result}
 };
 
 }  // namespace skewless::controlplane
