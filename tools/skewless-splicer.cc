@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
                  "(\"namespace/service:port\"): their load is reported as that cluster's. "
                  "Empty = --backend load is not reported")
       ->group("Load reporting");
+  app.add_option("--agent-url", options.agent_url,
+                 "With --pin-dir: the node agent's HTTP address (its --http-listen), where the "
+                 "cluster names of the Services it steers are read every 2 s; a Service's load "
+                 "is reported once the agent has named it")
+      ->capture_default_str()
+      ->group("Load reporting");
   app.add_option("--controlplane-ca-file", ca_file,
                  "PEM CA bundle the control plane's serving certificate must chain to. TLS is "
                  "the default: without this file reporting needs --plaintext")

@@ -285,6 +285,18 @@ class AgentImpl final : public Agent, public AdsHandler {
                                   {"node", {{"name", config_.node_name}, {"zone", state.zone}}}};
            return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};
          }});
+    routes.push_back(
+        // Cluster names are not in the maps either: the splicer names the Services it
+        // reports load for from here (VIP and port → cluster).
+        {"/debug/clusters", [this] {
+           nlohmann::json clusters = nlohmann::json::array();
+           std::lock_guard lock(mutex_);
+           for (const ClusterTarget& target : sync_.SteeredTargets()) {
+             clusters.push_back({{"name", target.name}, {"vips", target.vips}, {"port", target.port}});
+           }
+           nlohmann::json body = {{"clusters", clusters}};
+           return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};
+         }});
     return routes;
   }
 

@@ -11,6 +11,7 @@
 #include "proxied_stream.h"
 #include "skewless/common/http_server.h"
 #include "skewless/loadreport/control_plane_call.h"
+#include "cluster_names.h"
 #include "splicer_load.h"
 #include "splicer_metrics.h"
 #include "worker.h"
@@ -23,6 +24,9 @@ namespace {
 constexpr std::chrono::milliseconds kLeaseRenewal{500};
 constexpr std::chrono::milliseconds kLease{2000};
 constexpr std::chrono::milliseconds kLeaseReleaseGrace{50};
+// How often the agent's cluster names are read: a new Service's load is reported this long
+// after the agent steers it, at most.
+constexpr std::chrono::milliseconds kClusterNamesRefresh{2000};
 
 // The limits must leave room for one stream's worth in every budget; errors name the flag.
 absl::Status CheckLimits(const SplicerLimits& limits) {
@@ -98,6 +102,14 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     splicer->load_ = std::make_unique<SplicerLoad>();
     setup.load = splicer->load_.get();
     setup.backend_cluster = options.backend_cluster;
+    if (!options.pin_dir.empty()) {
+      splicer->cluster_names_ =
+          std::make_unique<ClusterNames>(options.agent_url, kClusterNamesRefresh);
+      setup.cluster_of = [names = splicer->cluster_names_.get()](const skw_addr& vip,
+                                                                 std::uint16_t port) {
+        return names->Lookup(vip, port);
+      };
+    }
   }
   if (!options.pin_dir.empty()) {
     absl::StatusOr<std::unique_ptr<datapath::PinnedServices>> services =

@@ -112,7 +112,8 @@ absl::Status Upstream::Update(std::vector<UpstreamBackend> backends) {
                              -static_cast<std::int64_t>(target->outstanding));
       loads_->AddOutstanding(backend.backend_id, static_cast<std::int64_t>(target->outstanding));
     }
-    if (reporting_.load != nullptr && !reporting_.cluster.empty() && target->load == nullptr) {
+    if (reporting_.load != nullptr && !reporting_.cluster.empty() && target->load == nullptr &&
+        target->outstanding == 0) {
       target->load = reporting_.load->For(reporting_.cluster, IpOf(backend), PortOf(backend),
                                           reporting_.zones ? backend.zone : std::string());
     }

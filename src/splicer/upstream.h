@@ -83,6 +83,13 @@ class Upstream final : public StreamRouter {
   // Replaces the backend list; state is kept for addresses that stay. An invalid list (a
   // duplicate or empty address) is refused and the old one kept.
   absl::Status Update(std::vector<UpstreamBackend> backends);
+  // Names the cluster this upstream's load is reported under, once it is known (the agent
+  // names a pinned Service after the splicer may have met it). Backends take counters at
+  // the next Update, each once no stream runs on it uncounted.
+  void ReportAs(const std::string& cluster) {
+    if (reporting_.load != nullptr && reporting_.cluster.empty()) reporting_.cluster = cluster;
+  }
+  bool reported() const { return reporting_.load == nullptr || !reporting_.cluster.empty(); }
   // The Service's load-balancing policy (enum skw_lb_policy), followed from the next pick.
   void SetPolicy(std::uint8_t lb_policy) { balancer_.SetPolicy(lb_policy); }
   // Renews the connect path's view of the backends the balancer has ejected now, for `hold`
@@ -116,7 +123,7 @@ class Upstream final : public StreamRouter {
   SplicerMetrics& metrics_;
   datapath::LoadCounters* const loads_;
   const std::uint32_t mark_;
-  const UpstreamReporting reporting_;
+  UpstreamReporting reporting_;
   balance::Backends balancer_;
   std::unordered_map<std::string, std::unique_ptr<UpstreamTarget>> targets_;  // by address
   std::unordered_map<TcpRelay*, std::unique_ptr<TcpRelay>> relays_;

@@ -272,6 +272,9 @@ void Worker::Refresh(PinnedUpstream& pinned) {
   }
   absl::StatusOr<ServiceBackends> backends = ServiceBackendsOf(**service);
   if (!backends.ok()) return;
+  if (!pinned.upstream->reported() && setup_.cluster_of) {
+    pinned.upstream->ReportAs(setup_.cluster_of(pinned.vip, pinned.port));
+  }
   pinned.upstream->SetPolicy(backends->options.lb_policy);
   if (pinned.upstream->Update(std::move(backends->backends)).ok()) pinned.listed = true;
 }

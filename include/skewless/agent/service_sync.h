@@ -70,6 +70,9 @@ class ServiceSync {
   // Every address of every steered cluster's endpoints that has a backend in the maps,
   // with its id: what load reports count and ClusterLoads name.
   std::vector<loadreport::SteeredEndpoint> SteeredEndpoints() const;
+  // The clusters the data path steers (name, VIPs and port), by name: what the splicer
+  // names its load reports' clusters by (the maps hold VIPs, not names).
+  std::vector<ClusterTarget> SteeredTargets() const;
   // Clusters whose endpoints the agent needs (the steered ones), sorted.
   std::vector<std::string> EndpointSubscriptions() const;
   SyncState State() const;

@@ -80,11 +80,15 @@ struct SplicerOptions {
   // The cluster name (as the control plane serves it, "namespace/service:port") the
   // --backend endpoints are reported under; empty = they are not reported.
   std::string backend_cluster;
+  // With pin_dir and load_reporting: the node agent's HTTP address, where the cluster names
+  // of the Services it steers are read (the maps hold only their addresses).
+  std::string agent_url = "http://127.0.0.1:9091";
 };
 
 class Worker;
 class SplicerMetrics;
 class SplicerLoad;
+class ClusterNames;
 class LeaseKeeper;
 struct WorkerSetup;
 
@@ -115,6 +119,7 @@ class Splicer {
   std::unique_ptr<datapath::PinnedServices> services_;
   std::unique_ptr<datapath::LoadCounters> loads_;
   std::unique_ptr<SplicerLoad> load_;  // with load_reporting; outlives lrs_ and the workers
+  std::unique_ptr<ClusterNames> cluster_names_;  // with load_reporting and pin_dir
   std::unique_ptr<loadreport::LrsClient> lrs_;
   std::unique_ptr<WorkerSetup> setup_;
   std::vector<std::unique_ptr<Worker>> workers_;
