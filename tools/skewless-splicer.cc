@@ -212,13 +212,12 @@ int main(int argc, char** argv) {
   }
   if (!xds_servers.empty() && load_reporting) {
     if (absl::StatusOr<std::optional<skewless::h2::TlsClientOptions>> tls =
-            skewless::loadreport::ControlPlaneTlsOf(
-                {.ca_file = ca_file,
-                 .server_name = server_name,
-                 .client_cert_file = client_cert_file,
-                 .client_key_file = client_key_file,
-                 .token_file = token_file,
-                 .plaintext = plaintext});
+            skewless::loadreport::ControlPlaneTlsOf({.ca_file = ca_file,
+                                                     .server_name = server_name,
+                                                     .client_cert_file = client_cert_file,
+                                                     .client_key_file = client_key_file,
+                                                     .token_file = token_file,
+                                                     .plaintext = plaintext});
         !tls.ok()) {
       std::cerr << "skewless-splicer: " << tls.status().message() << "\n";
       return kExitBadConfig;

@@ -10,7 +10,6 @@
 #include "nlohmann/json.hpp"
 #include "skewless/agent/ads_client.h"
 #include "skewless/agent/load_exchange.h"
-#include "skewless/loadreport/lrs_client.h"
 #include "skewless/agent/service_sync.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
@@ -18,6 +17,7 @@
 #include "skewless/common/prometheus.h"
 #include "skewless/datapath/splice_maps.h"
 #include "skewless/datapath/steering.h"
+#include "skewless/loadreport/lrs_client.h"
 
 namespace skewless::agent {
 namespace {
@@ -227,11 +227,11 @@ class AgentImpl final : public Agent, public AdsHandler {
     if (!config_.load_reporting) return;
     lrs_ = std::make_unique<loadreport::LrsClient>(
         loadreport::LrsClientOptions{.servers = config_.xds_servers,
-                         .node_name = config_.node_name,
-                         .zone = config_.zone.value_or(""),
-                         .tls = ControlPlaneTls(config_),
-                         .bearer_token_file = config_.token_file,
-                         .change_interval = config_.load_report_change_interval},
+                                     .node_name = config_.node_name,
+                                     .zone = config_.zone.value_or(""),
+                                     .tls = ControlPlaneTls(config_),
+                                     .bearer_token_file = config_.token_file,
+                                     .change_interval = config_.load_report_change_interval},
         *load_, registry_);
     lrs_->Start();
   }
@@ -292,7 +292,8 @@ class AgentImpl final : public Agent, public AdsHandler {
            nlohmann::json clusters = nlohmann::json::array();
            std::lock_guard lock(mutex_);
            for (const ClusterTarget& target : sync_.SteeredTargets()) {
-             clusters.push_back({{"name", target.name}, {"vips", target.vips}, {"port", target.port}});
+             clusters.push_back(
+                 {{"name", target.name}, {"vips", target.vips}, {"port", target.port}});
            }
            nlohmann::json body = {{"clusters", clusters}};
            return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};

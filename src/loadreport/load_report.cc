@@ -14,7 +14,9 @@ namespace {
 
 // Growth of a total since `last`; a total that went backwards belongs to a new owner of
 // the id (or a reinstalled data path): everything it counts is new.
-std::uint64_t Growth(std::uint64_t now, std::uint64_t last) { return now >= last ? now - last : now; }
+std::uint64_t Growth(std::uint64_t now, std::uint64_t last) {
+  return now >= last ? now - last : now;
+}
 
 }  // namespace
 

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "envoy/service/load_stats/v3/lrs.pb.h"
-#include "skewless/loadreport/control_plane_call.h"
 #include "skewless/common/log.h"
 #include "skewless/h2/grpc_client_stream.h"
+#include "skewless/loadreport/control_plane_call.h"
 #include "skewless/xds/resources.h"
 
 namespace skewless::loadreport {
@@ -105,9 +105,8 @@ void LrsClient::Run() {
 }
 
 bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
-  h2::GrpcClientStream stream(
-      ControlPlaneCall(server, xds::kLoadStatsMethod, options_.user_agent, options_.tls,
-                       options_.bearer_token_file));
+  h2::GrpcClientStream stream(ControlPlaneCall(server, xds::kLoadStatsMethod, options_.user_agent,
+                                               options_.tls, options_.bearer_token_file));
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;

@@ -66,10 +66,9 @@ void ClusterNames::Run() {
     client.set_read_timeout(std::chrono::seconds(2));
     httplib::Result result = client.Get("/debug/clusters");
     absl::StatusOr<ClusterNameMap> names =
-        !result ? absl::UnavailableError(httplib::to_string(result.error()))
-        : result->status != 200
-            ? absl::UnavailableError(absl::StrCat("HTTP ", result->status))
-            : ParseAgentClusters(result->body);
+        !result                 ? absl::UnavailableError(httplib::to_string(result.error()))
+        : result->status != 200 ? absl::UnavailableError(absl::StrCat("HTTP ", result->status))
+                                : ParseAgentClusters(result->body);
     if (names.ok()) {
       if (failing) log::Info("cluster names read from the agent", {{"agent", agent_url_}});
       failing = false;

@@ -7,11 +7,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cluster_names.h"
 #include "lease_keeper.h"
 #include "proxied_stream.h"
 #include "skewless/common/http_server.h"
 #include "skewless/loadreport/control_plane_call.h"
-#include "cluster_names.h"
 #include "splicer_load.h"
 #include "splicer_metrics.h"
 #include "worker.h"
@@ -152,8 +152,8 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     lrs.metric_prefix = "skewless_splicer";
     // Streams are the splicer's own from its start: an endpoint's first ones count.
     lrs.report = {.unit = loadreport::LoadUnit::kRequests, .counters_start_at_zero = true};
-    splicer->lrs_ =
-        std::make_unique<loadreport::LrsClient>(std::move(lrs), *splicer->load_, splicer->registry_);
+    splicer->lrs_ = std::make_unique<loadreport::LrsClient>(std::move(lrs), *splicer->load_,
+                                                            splicer->registry_);
     splicer->lrs_->Start();
   }
   if (lease) {

@@ -31,11 +31,12 @@ std::vector<loadreport::EndpointLoadSample> SplicerLoad::SampleLoads() {
   samples.reserve(entries_.size());
   for (auto it = entries_.begin(); it != entries_.end();) {
     const EndpointCounters& counters = *it->second.counters;
-    samples.push_back({.endpoint = {.key = it->first, .zone = it->second.zone, .backend_id = it->second.id},
-                       .in_progress = counters.in_progress.load(std::memory_order_relaxed),
-                       .issued_total = counters.issued.load(std::memory_order_relaxed),
-                       .successful_total = counters.successful.load(std::memory_order_relaxed),
-                       .error_total = counters.errors.load(std::memory_order_relaxed)});
+    samples.push_back(
+        {.endpoint = {.key = it->first, .zone = it->second.zone, .backend_id = it->second.id},
+         .in_progress = counters.in_progress.load(std::memory_order_relaxed),
+         .issued_total = counters.issued.load(std::memory_order_relaxed),
+         .successful_total = counters.successful.load(std::memory_order_relaxed),
+         .error_total = counters.errors.load(std::memory_order_relaxed)});
     // Held by the ledger alone: no worker lists it or has a stream on it; what it counted
     // is in this sample.
     if (it->second.counters.use_count() == 1) {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "skewless/loadreport/load_report.h"
 #include "skewless/load/v1/cluster_load.pb.h"
+#include "skewless/loadreport/load_report.h"
 
 namespace skewless::agent {
 
@@ -47,7 +47,9 @@ class ClusterLoadTracker {
   void OnReportSent(loadreport::ReportedShares shares) { shares_ = std::move(shares); }
 
   // The endpoints programmed now; backends that left get their cluster_conns cleared.
-  void SetEndpoints(std::vector<loadreport::SteeredEndpoint> endpoints) { endpoints_ = std::move(endpoints); }
+  void SetEndpoints(std::vector<loadreport::SteeredEndpoint> endpoints) {
+    endpoints_ = std::move(endpoints);
+  }
   const std::vector<loadreport::SteeredEndpoint>& endpoints() const { return endpoints_; }
 
   bool Fresh(Clock::time_point now) const;

@@ -15,9 +15,9 @@
 
 #include "absl/status/status.h"
 #include "skewless/agent/cluster_load_tracker.h"
-#include "skewless/loadreport/lrs_client.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/datapath/splice_maps.h"
+#include "skewless/loadreport/lrs_client.h"
 
 namespace skewless::agent {
 

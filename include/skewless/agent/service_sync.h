@@ -22,9 +22,9 @@
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "skewless/agent/cluster_translation.h"
-#include "skewless/loadreport/load_report.h"
 #include "skewless/agent/v1/node_info.pb.h"
 #include "skewless/datapath/service_table.h"
+#include "skewless/loadreport/load_report.h"
 
 namespace skewless::agent {
 

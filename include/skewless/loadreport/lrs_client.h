@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "skewless/loadreport/load_report.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/h2/tls_transport.h"
+#include "skewless/loadreport/load_report.h"
 
 namespace skewless::h2 {
 class GrpcClientStream;

@@ -321,7 +321,8 @@ TEST(LoadAggregatorRequests, RequestReportersCountsArePerClusterAndOnlyForKnownE
   ASSERT_TRUE(splicer.ok()) << splicer.status();
   EXPECT_EQ(splicer->unknown_endpoint, 1u);
   ASSERT_TRUE(splicer->requests.contains(kShop));
-  EXPECT_EQ(splicer->requests.at(kShop), (RequestCounts{.issued = 15, .successful = 12, .errors = 2}));
+  EXPECT_EQ(splicer->requests.at(kShop),
+            (RequestCounts{.issued = 15, .successful = 12, .errors = 2}));
 
   absl::StatusOr<ReportOutcome> agent =
       aggregator.Report(2, "node-b", ReporterKind::kConnections, request, now);

@@ -1,6 +1,6 @@
-// The LRS client (the agent's and the splicer's) against a gRPC C++ LoadReportingService on loopback: the first
-// request's Node, reports that follow the server's interval and cluster list, a new
-// stream after the server goes away, and a server without LRS.
+// The LRS client (the agent's and the splicer's) against a gRPC C++ LoadReportingService on
+// loopback: the first request's Node, reports that follow the server's interval and cluster list, a
+// new stream after the server goes away, and a server without LRS.
 #include "skewless/loadreport/lrs_client.h"
 
 #include <atomic>

@@ -31,8 +31,8 @@ TEST(ParseAgentClusters, MapsEveryVipAndPortToItsCluster) {
   EXPECT_EQ(names->size(), 3u);
   EXPECT_EQ(names->at({"fd00::10", 8080}), "default/echo:grpc");
   EXPECT_EQ(names->at({"10.96.0.11", 80}), "default/web:http");
-  EXPECT_FALSE(ParseAgentClusters(R"({"clusters": [{"name": "x", "port": 70000, "vips": []}]})")
-                   .ok());
+  EXPECT_FALSE(
+      ParseAgentClusters(R"({"clusters": [{"name": "x", "port": 70000, "vips": []}]})").ok());
   EXPECT_FALSE(ParseAgentClusters("not json").ok());
 }
 
@@ -53,7 +53,8 @@ TEST(ClusterNames, FollowsTheAgentsAnswer) {
     EXPECT_EQ(names.Lookup(vip, htons(8080)), "");
     {
       std::lock_guard lock(mutex);
-      body = R"({"clusters": [{"name": "default/echo:grpc", "vips": ["10.96.0.10"], "port": 8080}]})";
+      body =
+          R"({"clusters": [{"name": "default/echo:grpc", "vips": ["10.96.0.10"], "port": 8080}]})";
     }
     std::string named;
     for (int i = 0; i < 250 && named.empty(); ++i) {

@@ -4,8 +4,8 @@
 // their completions in the control plane's per-cluster counters, and a pod the control
 // plane does not serve is dropped and counted.
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -53,9 +53,9 @@ constexpr auto kWait = std::chrono::seconds(10);
 class ClusterLoadWatcher {
  public:
   explicit ClusterLoadWatcher(int port)
-      : stub_(envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
-            grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                grpc::InsecureChannelCredentials()))) {
+      : stub_(
+            envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(grpc::CreateChannel(
+                absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()))) {
     stream_ = stub_->DeltaAggregatedResources(&context_);
     DeltaDiscoveryRequest request;
     request.mutable_node()->set_id("node-b");
@@ -132,8 +132,10 @@ class SplicerLrsTest : public ::testing::Test {
     // One port for every pod: a Service port has one targetPort.
     const int pod_port = testing::FreePort();
     for (const char* ip : kPodIps) {
-      absl::StatusOr<std::unique_ptr<podserver::EchoServer>> pod = podserver::EchoServer::Start(
-          {.pod_name = ip, .listen_address = absl::StrCat(ip, ":", pod_port), .service_time_us = 0});
+      absl::StatusOr<std::unique_ptr<podserver::EchoServer>> pod =
+          podserver::EchoServer::Start({.pod_name = ip,
+                                        .listen_address = absl::StrCat(ip, ":", pod_port),
+                                        .service_time_us = 0});
       ASSERT_TRUE(pod.ok()) << pod.status();
       pods_.push_back(*std::move(pod));
     }
@@ -217,8 +219,8 @@ class SplicerLrsTest : public ::testing::Test {
 TEST_F(SplicerLrsTest, TheSplicersStreamsAreThePodsRequestsInProgressAndAStrangerIsDropped) {
   // Reporting is under way once the control plane has answered the splicer's stream.
   const auto deadline = std::chrono::steady_clock::now() + kWait;
-  const std::string up = absl::StrCat("skewless_splicer_lrs_stream_up{server=\"127.0.0.1:",
-                                      control_plane_->xds_port(), "\"}");
+  const std::string up = absl::StrCat(
+      "skewless_splicer_lrs_stream_up{server=\"127.0.0.1:", control_plane_->xds_port(), "\"}");
   while (testing::SampleValue(Metrics(splicer_http_port_), up) != 1) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no LRS stream:\n" << SplicerLog();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -228,8 +230,8 @@ TEST_F(SplicerLrsTest, TheSplicersStreamsAreThePodsRequestsInProgressAndAStrange
   // One client connection, kCalls long calls at once: the splicer holds each as a stream.
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = Echo::NewStub(grpc::CreateCustomChannel(
-      absl::StrCat("127.0.0.1:", splicer_port_), grpc::InsecureChannelCredentials(), args));
+  auto stub = Echo::NewStub(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", splicer_port_),
+                                                      grpc::InsecureChannelCredentials(), args));
   std::map<std::string, int> served;
   std::mutex served_mutex;
   std::vector<std::thread> calls;
@@ -312,13 +314,14 @@ TEST_F(SplicerLrsTest, TheSplicersStreamsAreThePodsRequestsInProgressAndAStrange
                                                     kEcho, "\",result=\"error\"}")),
             0);
   if (served[kPodIps[2]] > 0) {
-    EXPECT_GT(testing::SampleValue(
-                  text, "skewless_controlplane_lrs_dropped_endpoints_total{reason=\"unknown_endpoint\"}"),
-              0)
+    EXPECT_GT(
+        testing::SampleValue(
+            text, "skewless_controlplane_lrs_dropped_endpoints_total{reason=\"unknown_endpoint\"}"),
+        0)
         << text;
   }
-  EXPECT_GT(served[kPodIps[2]], 0) << "P2C over three pods left the stranger idle: "
-                                   << ::testing::PrintToString(served);
+  EXPECT_GT(served[kPodIps[2]], 0)
+      << "P2C over three pods left the stranger idle: " << ::testing::PrintToString(served);
 }
 
 }  // namespace
