@@ -13,6 +13,7 @@
 #include "skewless/common/log.h"
 #include "skewless/common/probe_routes.h"
 #include "skewless/common/stop_signals.h"
+#include "skewless/loadreport/control_plane_call.h"
 #include "skewless/splicer/splicer.h"
 
 using skewless::kExitBadConfig;
@@ -52,7 +53,71 @@ int main(int argc, char** argv) {
   app.add_option("--workers", options.workers,
                  "Event loops, each with its own SO_REUSEPORT listener (0: one per CPU)")
       ->capture_default_str();
-  app.add_option("--zone", options.zone, "This node's zone (its backends are preferred)");
+  app.add_option("--zone", options.zone,
+                 "This node's zone (its backends are preferred; the Node's locality in load "
+                 "reports)");
+  // Load reporting (LRS) to the control plane: the agent's flag names and meanings.
+  std::vector<std::string> xds_servers;
+  std::string node_name, ca_file, server_name, token_file, client_cert_file, client_key_file;
+  bool plaintext = false;
+  bool load_reporting = true;
+  double change_interval_s = 0.25;
+  app.add_option("--xds-server", xds_servers,
+                 "Control plane host:port to report load to over LRS; repeat for several, tried "
+                 "in order on failure. None (the default) = no load reporting, no control-plane "
+                 "connection")
+      ->group("Load reporting");
+  CLI::Option* load_reporting_flag =
+      app.add_flag("--load-reporting,!--no-load-reporting", load_reporting,
+                   "With --xds-server: report per endpoint the streams outstanding now and the "
+                   "streams issued, successful and failed since the previous report (default "
+                   "on when --xds-server is given; --no-load-reporting turns it off)")
+          ->group("Load reporting");
+  app.add_option("--load-report-change-interval", change_interval_s,
+                 "Seconds between checks of the outstanding-stream counts; a change is "
+                 "reported at once (0 = report only at the control plane's interval)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group("Load reporting");
+  app.add_option("--node-name", node_name,
+                 "This node's Kubernetes name, the reports' Node id (required with "
+                 "--xds-server; the DaemonSet sets NODE_NAME from the downward API)")
+      ->envname("NODE_NAME")
+      ->group("Load reporting");
+  app.add_option("--backend-cluster", options.backend_cluster,
+                 "Cluster name the control plane serves the --backend pods under "
+                 "(\"namespace/service:port\"): their load is reported as that cluster's. "
+                 "Empty = --backend load is not reported")
+      ->group("Load reporting");
+  app.add_option("--agent-url", options.agent_url,
+                 "With --pin-dir: the node agent's HTTP address (its --http-listen), where the "
+                 "cluster names of the Services it steers are read every 2 s; a Service's load "
+                 "is reported once the agent has named it")
+      ->capture_default_str()
+      ->group("Load reporting");
+  app.add_option("--controlplane-ca-file", ca_file,
+                 "PEM CA bundle the control plane's serving certificate must chain to. TLS is "
+                 "the default: without this file reporting needs --plaintext")
+      ->group("Load reporting");
+  app.add_option("--controlplane-server-name", server_name,
+                 "Name the control plane's certificate is verified against and sent as SNI "
+                 "(default: the host of each --xds-server)")
+      ->group("Load reporting");
+  app.add_option("--token-file", token_file,
+                 "File whose contents are sent as `authorization: Bearer <token>` on every LRS "
+                 "stream, read again at each connect (a projected ServiceAccount token with "
+                 "audience skewless-controlplane). Needs TLS (default: none)")
+      ->group("Load reporting");
+  app.add_option("--tls-client-cert-file", client_cert_file,
+                 "PEM client certificate chain for mTLS; needs --tls-client-key-file")
+      ->group("Load reporting");
+  app.add_option("--tls-client-key-file", client_key_file,
+                 "PEM private key of --tls-client-cert-file")
+      ->group("Load reporting");
+  app.add_flag("--plaintext", plaintext,
+               "Report to the control plane without TLS (h2c): only for a control plane run "
+               "with --plaintext, e.g. on loopback; excludes every TLS flag and --token-file")
+      ->group("Load reporting");
   std::string http_listen = skewless::splicer::kDefaultHttpListen;
   app.add_option("--http-listen", http_listen,
                  "host:port for /metrics (skewless_splicer_*), /healthz and /readyz (503 while "
@@ -139,6 +204,37 @@ int main(int argc, char** argv) {
     std::cerr << "skewless-splicer: nothing to send clients to: give --pin-dir (the agent's "
                  "maps), --backend, or both\n";
     return kExitBadConfig;
+  }
+  if (load_reporting_flag->count() > 0 && load_reporting && xds_servers.empty()) {
+    std::cerr << "skewless-splicer: --load-reporting needs --xds-server (the control plane to "
+                 "report to)\n";
+    return kExitBadConfig;
+  }
+  if (!xds_servers.empty() && load_reporting) {
+    if (absl::StatusOr<std::optional<skewless::h2::TlsClientOptions>> tls =
+            skewless::loadreport::ControlPlaneTlsOf({.ca_file = ca_file,
+                                                     .server_name = server_name,
+                                                     .client_cert_file = client_cert_file,
+                                                     .client_key_file = client_key_file,
+                                                     .token_file = token_file,
+                                                     .plaintext = plaintext});
+        !tls.ok()) {
+      std::cerr << "skewless-splicer: " << tls.status().message() << "\n";
+      return kExitBadConfig;
+    } else if (node_name.empty()) {
+      std::cerr << "skewless-splicer: --xds-server needs --node-name (or NODE_NAME): the "
+                   "reports' Node id\n";
+      return kExitBadConfig;
+    } else {
+      options.load_reporting = skewless::loadreport::LrsClientOptions{
+          .servers = xds_servers,
+          .node_name = node_name,
+          .zone = options.zone,
+          .tls = *tls,
+          .bearer_token_file = token_file,
+          .change_interval =
+              std::chrono::milliseconds(static_cast<long>(change_interval_s * 1000))};
+    }
   }
   for (const std::string& text : backends) {
     SplicerBackend backend;

@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "envoy/service/discovery/v3/ads.pb.h"
-#include "skewless/agent/control_plane_call.h"
 #include "skewless/common/log.h"
 #include "skewless/h2/grpc_client_stream.h"
+#include "skewless/loadreport/control_plane_call.h"
 #include "skewless/xds/resources.h"
 #include "skewless/xds/server_metrics.h"
 
@@ -208,8 +208,8 @@ absl::Status AdsClient::Dispatch(const std::string& type_url, const AnyList& res
 }
 
 bool AdsClient::RunDelta(const std::string& server) {
-  h2::GrpcClientStream stream(
-      ControlPlaneCall(server, kDeltaMethod, options_.tls, options_.bearer_token_file));
+  h2::GrpcClientStream stream(loadreport::ControlPlaneCall(
+      server, kDeltaMethod, loadreport::kAgentUserAgent, options_.tls, options_.bearer_token_file));
   if (!Open(stream, server)) return false;
   bool first = true;
   std::set<std::string> endpoint_names;
@@ -239,7 +239,8 @@ bool AdsClient::RunDelta(const std::string& server) {
   };
 
   DeltaDiscoveryRequest node_request;
-  *node_request.mutable_node() = AgentNode(options_.node_name, options_.zone);
+  *node_request.mutable_node() =
+      loadreport::ClientNode(loadreport::kAgentUserAgent, options_.node_name, options_.zone);
   node_request.set_type_url(std::string(xds::kNodeInfoTypeUrl));
   node_request.add_resource_names_subscribe(options_.node_name);
   DeltaDiscoveryRequest clusters_request;
@@ -271,8 +272,8 @@ bool AdsClient::RunDelta(const std::string& server) {
 }
 
 bool AdsClient::RunSotw(const std::string& server) {
-  h2::GrpcClientStream stream(
-      ControlPlaneCall(server, kSotwMethod, options_.tls, options_.bearer_token_file));
+  h2::GrpcClientStream stream(loadreport::ControlPlaneCall(
+      server, kSotwMethod, loadreport::kAgentUserAgent, options_.tls, options_.bearer_token_file));
   if (!Open(stream, server)) return false;
   bool first = true;
   bool node_answered = false;
@@ -297,7 +298,8 @@ bool AdsClient::RunSotw(const std::string& server) {
   };
 
   DiscoveryRequest node_request = request_for(xds::kNodeInfoTypeUrl);
-  *node_request.mutable_node() = AgentNode(options_.node_name, options_.zone);
+  *node_request.mutable_node() =
+      loadreport::ClientNode(loadreport::kAgentUserAgent, options_.node_name, options_.zone);
   bool ok = stream.Write(node_request) && stream.Write(request_for(xds::kClusterTypeUrl));
 
   for (DiscoveryResponse response; ok && stream.Read(&response); ReleaseIfLarge(response)) {

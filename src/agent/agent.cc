@@ -10,7 +10,6 @@
 #include "nlohmann/json.hpp"
 #include "skewless/agent/ads_client.h"
 #include "skewless/agent/load_exchange.h"
-#include "skewless/agent/lrs_client.h"
 #include "skewless/agent/service_sync.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
@@ -18,6 +17,7 @@
 #include "skewless/common/prometheus.h"
 #include "skewless/datapath/splice_maps.h"
 #include "skewless/datapath/steering.h"
+#include "skewless/loadreport/lrs_client.h"
 
 namespace skewless::agent {
 namespace {
@@ -225,13 +225,13 @@ class AgentImpl final : public Agent, public AdsHandler {
     }
     load_->Start(adopted);
     if (!config_.load_reporting) return;
-    lrs_ = std::make_unique<LrsClient>(
-        LrsClientOptions{.servers = config_.xds_servers,
-                         .node_name = config_.node_name,
-                         .zone = config_.zone.value_or(""),
-                         .tls = ControlPlaneTls(config_),
-                         .bearer_token_file = config_.token_file,
-                         .change_interval = config_.load_report_change_interval},
+    lrs_ = std::make_unique<loadreport::LrsClient>(
+        loadreport::LrsClientOptions{.servers = config_.xds_servers,
+                                     .node_name = config_.node_name,
+                                     .zone = config_.zone.value_or(""),
+                                     .tls = ControlPlaneTls(config_),
+                                     .bearer_token_file = config_.token_file,
+                                     .change_interval = config_.load_report_change_interval},
         *load_, registry_);
     lrs_->Start();
   }
@@ -285,6 +285,19 @@ class AgentImpl final : public Agent, public AdsHandler {
                                   {"node", {{"name", config_.node_name}, {"zone", state.zone}}}};
            return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};
          }});
+    routes.push_back(
+        // Cluster names are not in the maps either: the splicer names the Services it
+        // reports load for from here (VIP and port → cluster).
+        {"/debug/clusters", [this] {
+           nlohmann::json clusters = nlohmann::json::array();
+           std::lock_guard lock(mutex_);
+           for (const ClusterTarget& target : sync_.SteeredTargets()) {
+             clusters.push_back(
+                 {{"name", target.name}, {"vips", target.vips}, {"port", target.port}});
+           }
+           nlohmann::json body = {{"clusters", clusters}};
+           return HttpReply{.content_type = "application/json", .body = body.dump() + "\n"};
+         }});
     return routes;
   }
 
@@ -305,7 +318,7 @@ class AgentImpl final : public Agent, public AdsHandler {
   // Before ads_: the ADS thread calls into load_ until ads_ is stopped.
   std::unique_ptr<datapath::LoadCounters> counters_;
   std::unique_ptr<LoadExchange> load_;
-  std::unique_ptr<LrsClient> lrs_;
+  std::unique_ptr<loadreport::LrsClient> lrs_;
   AdsClient ads_;
   std::unique_ptr<HttpServer> http_;
   std::once_flag shutdown_;

@@ -79,7 +79,7 @@ std::optional<std::chrono::nanoseconds> ClusterLoadTracker::Age(Clock::time_poin
 std::map<std::uint32_t, std::uint64_t> ClusterLoadTracker::Desired(Clock::time_point now) const {
   std::map<std::uint32_t, std::uint64_t> desired;
   const bool fresh = Fresh(now);
-  for (const SteeredEndpoint& endpoint : endpoints_) {
+  for (const loadreport::SteeredEndpoint& endpoint : endpoints_) {
     if (endpoint.backend_id == 0) continue;
     std::uint64_t others = 0;
     if (fresh) {

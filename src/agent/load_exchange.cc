@@ -7,7 +7,7 @@
 namespace skewless::agent {
 
 LoadExchange::LoadExchange(datapath::LoadCounters& counters,
-                           std::function<std::vector<SteeredEndpoint>()> steered,
+                           std::function<std::vector<loadreport::SteeredEndpoint>()> steered,
                            std::chrono::milliseconds max_age, prometheus::Registry& registry)
     : counters_(counters),
       steered_(std::move(steered)),
@@ -82,7 +82,7 @@ absl::Status LoadExchange::OnClusterLoads(
 void LoadExchange::Refresh() {
   // Unlocked while listing: `steered_` takes the agent's lock, which the ADS thread holds
   // while it calls into this object.
-  std::vector<SteeredEndpoint> steered = steered_();
+  std::vector<loadreport::SteeredEndpoint> steered = steered_();
   std::lock_guard lock(mutex_);
   tracker_.SetEndpoints(std::move(steered));
   ApplyLocked();
@@ -111,19 +111,19 @@ void LoadExchange::ApplyLocked() {
   }
 }
 
-std::vector<EndpointLoadSample> LoadExchange::SampleLoads() {
+std::vector<loadreport::EndpointLoadSample> LoadExchange::SampleLoads() {
   std::lock_guard lock(mutex_);
-  std::vector<EndpointLoadSample> samples;
+  std::vector<loadreport::EndpointLoadSample> samples;
   samples.reserve(tracker_.endpoints().size());
-  for (const SteeredEndpoint& endpoint : tracker_.endpoints()) {
+  for (const loadreport::SteeredEndpoint& endpoint : tracker_.endpoints()) {
     const skw_backend_load load = counters_.Read(endpoint.backend_id);
     samples.push_back(
-        {.endpoint = endpoint, .active_conns = load.active_conns, .total_conns = load.total_conns});
+        {.endpoint = endpoint, .in_progress = load.active_conns, .issued_total = load.total_conns});
   }
   return samples;
 }
 
-void LoadExchange::OnReportSent(ReportedShares shares) {
+void LoadExchange::OnReportSent(loadreport::ReportedShares shares) {
   std::lock_guard lock(mutex_);
   tracker_.OnReportSent(std::move(shares));
   ApplyLocked();

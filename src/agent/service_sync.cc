@@ -194,8 +194,16 @@ std::vector<std::string> ServiceSync::EndpointSubscriptions() const {
   return names;
 }
 
-std::vector<SteeredEndpoint> ServiceSync::SteeredEndpoints() const {
-  std::vector<SteeredEndpoint> steered;
+std::vector<ClusterTarget> ServiceSync::SteeredTargets() const {
+  std::vector<ClusterTarget> targets;
+  for (const auto& [name, cluster] : clusters_) {
+    if (cluster.target.skip_reason.empty()) targets.push_back(cluster.target);
+  }
+  return targets;
+}
+
+std::vector<loadreport::SteeredEndpoint> ServiceSync::SteeredEndpoints() const {
+  std::vector<loadreport::SteeredEndpoint> steered;
   for (const auto& [name, cluster] : clusters_) {
     if (!cluster.target.skip_reason.empty() || !cluster.endpoints) continue;
     for (const AssignedEndpoint& endpoint : cluster.endpoints->Expanded()) {

@@ -102,6 +102,14 @@ absl::StatusOr<ReportOutcome> LoadAggregator::Report(
           value += stats.total_requests_in_progress();
         }
         ++outcome.endpoints;
+        if (kind == ReporterKind::kRequests &&
+            (stats.total_issued_requests() | stats.total_successful_requests() |
+             stats.total_error_requests()) != 0) {
+          RequestCounts& counts = outcome.requests[cluster.cluster_name()];
+          counts.issued += stats.total_issued_requests();
+          counts.successful += stats.total_successful_requests();
+          counts.errors += stats.total_error_requests();
+        }
       }
     }
   }

@@ -35,7 +35,17 @@ LrsMetrics::LrsMetrics(prometheus::Registry& registry)
           "forgotten at once and not counted here).")),
       publishes(registry.AddCounter(
           "skewless_controlplane_cluster_load_publishes_total",
-          "ClusterLoad resources published with a new version (added, changed or removed).")) {
+          "ClusterLoad resources published with a new version (added, changed or removed).")),
+      issued_requests(registry.AddCounter(
+          "skewless_controlplane_lrs_issued_requests_total",
+          "Requests that request reporters (splicers, Envoy, proxyless gRPC; not agents) say "
+          "they sent to the cluster's known endpoints, summed from their reports' deltas.",
+          {"cluster"})),
+      completed_requests(registry.AddCounter(
+          "skewless_controlplane_lrs_completed_requests_total",
+          "Requests that request reporters say completed at the cluster's known endpoints, by "
+          "result: success (total_successful_requests) or error (total_error_requests).",
+          {"cluster", "result"})) {
   // Exported from the start, so rate() and alerts see the series before any event.
   streams.With({});
   reports.With({});

@@ -214,6 +214,11 @@ class LrsService::Stream final
     metrics.dropped_endpoints.With({"invalid_address"}).Increment(outcome.invalid_address);
     metrics.clamped.With({}).Increment(outcome.clamped);
     metrics.locality_only.With({}).Increment(outcome.locality_only);
+    for (const auto& [cluster, counts] : outcome.requests) {
+      metrics.issued_requests.With({cluster}).Increment(counts.issued);
+      metrics.completed_requests.With({cluster, "success"}).Increment(counts.successful);
+      metrics.completed_requests.With({cluster, "error"}).Increment(counts.errors);
+    }
     metrics.reporters.With({}).Set(static_cast<double>(service_.aggregator_.reporters()));
   }
 

@@ -7,9 +7,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cluster_names.h"
 #include "lease_keeper.h"
 #include "proxied_stream.h"
 #include "skewless/common/http_server.h"
+#include "skewless/loadreport/control_plane_call.h"
+#include "splicer_load.h"
 #include "splicer_metrics.h"
 #include "worker.h"
 
@@ -21,6 +24,9 @@ namespace {
 constexpr std::chrono::milliseconds kLeaseRenewal{500};
 constexpr std::chrono::milliseconds kLease{2000};
 constexpr std::chrono::milliseconds kLeaseReleaseGrace{50};
+// How often the agent's cluster names are read: a new Service's load is reported this long
+// after the agent steers it, at most.
+constexpr std::chrono::milliseconds kClusterNamesRefresh{2000};
 
 // The limits must leave room for one stream's worth in every budget; errors name the flag.
 absl::Status CheckLimits(const SplicerLimits& limits) {
@@ -89,6 +95,22 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   setup.mark = options.mark;
   setup.refresh = options.refresh;
   setup.limits = options.limits;
+  if (options.load_reporting) {
+    if (options.load_reporting->servers.empty()) {
+      return absl::InvalidArgumentError("load reporting needs a control-plane address");
+    }
+    splicer->load_ = std::make_unique<SplicerLoad>();
+    setup.load = splicer->load_.get();
+    setup.backend_cluster = options.backend_cluster;
+    if (!options.pin_dir.empty()) {
+      splicer->cluster_names_ =
+          std::make_unique<ClusterNames>(options.agent_url, kClusterNamesRefresh);
+      setup.cluster_of = [names = splicer->cluster_names_.get()](const skw_addr& vip,
+                                                                 std::uint16_t port) {
+        return names->Lookup(vip, port);
+      };
+    }
+  }
   if (!options.pin_dir.empty()) {
     absl::StatusOr<std::unique_ptr<datapath::PinnedServices>> services =
         datapath::PinnedServices::Open(options.pin_dir);
@@ -124,6 +146,16 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
     splicer->workers_.push_back(std::move(worker));
   }
   for (auto& worker : splicer->workers_) worker->Start();
+  if (options.load_reporting) {
+    loadreport::LrsClientOptions lrs = *options.load_reporting;
+    lrs.user_agent = loadreport::kSplicerUserAgent;
+    lrs.metric_prefix = "skewless_splicer";
+    // Streams are the splicer's own from its start: an endpoint's first ones count.
+    lrs.report = {.unit = loadreport::LoadUnit::kRequests, .counters_start_at_zero = true};
+    splicer->lrs_ = std::make_unique<loadreport::LrsClient>(std::move(lrs), *splicer->load_,
+                                                            splicer->registry_);
+    splicer->lrs_->Start();
+  }
   if (lease) {
     splicer->lease_ = std::make_unique<LeaseKeeper>(std::move(lease), kLeaseRenewal, kLease);
   }
@@ -134,7 +166,7 @@ Splicer::Splicer() = default;
 
 Splicer::~Splicer() {
   Stop();
-  workers_.clear();  // before the setup and maps they use
+  workers_.clear();  // before the setup, maps and ledger they use
 }
 
 void Splicer::Drain(std::chrono::milliseconds grace) {
@@ -158,6 +190,7 @@ void Splicer::Drain(std::chrono::milliseconds grace) {
 
 void Splicer::Stop() {
   if (lease_) lease_->Release();
+  if (lrs_) lrs_->Stop();
   for (auto& worker : workers_) worker->Stop();
 }
 

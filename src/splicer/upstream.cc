@@ -45,13 +45,39 @@ absl::Status ResolveAddress(UpstreamBackend& backend) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The backend's IP in canonical text and its port, from its resolved socket address (as EDS
+// and the control plane write them).
+std::string IpOf(const UpstreamBackend& backend) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (backend.socket_address.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&backend.socket_address)->sin6_addr,
+              text, sizeof(text));
+  } else {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&backend.socket_address)->sin_addr,
+              text, sizeof(text));
+  }
+  return text;
+}
+
+std::uint16_t PortOf(const UpstreamBackend& backend) {
+  return backend.socket_address.ss_family == AF_INET6
+             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&backend.socket_address)->sin6_port)
+             : ntohs(reinterpret_cast<const sockaddr_in*>(&backend.socket_address)->sin_port);
+}
+
+}  // namespace
+
 Upstream::Upstream(event_base* base, balance::BalanceOptions options, const SplicerLimits& limits,
-                   SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark)
+                   SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark,
+                   UpstreamReporting reporting)
     : base_(base),
       limits_(limits),
       metrics_(metrics),
       loads_(loads),
       mark_(mark),
+      reporting_(std::move(reporting)),
       balancer_(std::move(options)) {}
 
 Upstream::~Upstream() {
@@ -85,6 +111,11 @@ absl::Status Upstream::Update(std::vector<UpstreamBackend> backends) {
       loads_->AddOutstanding(target->spec.backend_id,
                              -static_cast<std::int64_t>(target->outstanding));
       loads_->AddOutstanding(backend.backend_id, static_cast<std::int64_t>(target->outstanding));
+    }
+    if (reporting_.load != nullptr && !reporting_.cluster.empty() && target->load == nullptr &&
+        target->outstanding == 0) {
+      target->load = reporting_.load->For(reporting_.cluster, IpOf(backend), PortOf(backend),
+                                          reporting_.zones ? backend.zone : std::string());
     }
     target->spec = std::move(backend);
     target->listed = true;
@@ -137,13 +168,15 @@ void Upstream::CountStart(UpstreamTarget& target) {
   ++outstanding_;
   target.metrics.outstanding->Add(1);
   if (loads_ != nullptr) loads_->AddOutstanding(target.spec.backend_id, 1);
+  if (target.load != nullptr) target.load->Start();
 }
 
-void Upstream::CountEnd(UpstreamTarget& target) {
+void Upstream::CountEnd(UpstreamTarget& target, balance::StreamOutcome outcome) {
   --target.outstanding;
   --outstanding_;
   target.metrics.outstanding->Add(-1);
   if (loads_ != nullptr) loads_->AddOutstanding(target.spec.backend_id, -1);
+  if (target.load != nullptr) target.load->End(outcome);
 }
 
 int Upstream::ConnectSocket(const UpstreamBackend& backend) {
@@ -213,10 +246,11 @@ bool Upstream::PassThrough(H2Connection& client, std::string first_bytes) {
       [this](TimeoutKind kind) { metrics_.timeouts(kind).Increment(); },
       [this, pick, &target](TcpRelay* done, bool backend_reached) {
         // A relay's length says nothing of the backend's speed: no latency sample.
-        balancer_.OnStreamEnd(pick, std::chrono::steady_clock::now(), {},
-                              backend_reached ? balance::StreamOutcome::kCancelled
-                                              : balance::StreamOutcome::kConnectFailure);
-        CountEnd(target);
+        const balance::StreamOutcome outcome = backend_reached
+                                                   ? balance::StreamOutcome::kCancelled
+                                                   : balance::StreamOutcome::kConnectFailure;
+        balancer_.OnStreamEnd(pick, std::chrono::steady_clock::now(), {}, outcome);
+        CountEnd(target, outcome);
         relays_.erase(done);
       });
   TcpRelay* key = relay.get();
@@ -305,7 +339,7 @@ void Upstream::Finished(ProxiedStream& stream) {
   const balance::StreamOutcome outcome = OutcomeOf(stream);
   balancer_.OnStreamEnd(stream.pick, now, latency, outcome);
   UpstreamTarget& target = *stream.target;
-  CountEnd(target);
+  CountEnd(target, outcome);
   target.metrics.streams[static_cast<std::size_t>(outcome)]->Increment();
   if (balance::IsFailure(outcome)) UpdateEjectionMetrics();
 }

@@ -18,6 +18,7 @@
 #include "client_connection.h"
 #include "skewless/balance/backends.h"
 #include "skewless/datapath/splice_maps.h"
+#include "splicer_load.h"
 #include "splicer_metrics.h"
 #include "tcp_relay.h"
 
@@ -54,16 +55,27 @@ struct UpstreamTarget {
   UpstreamBackend spec;
   std::vector<std::unique_ptr<BackendConnection>> pool;
   SplicerMetrics::Backend metrics;
+  // Its LRS counters in the upstream's cluster; null when the upstream reports nothing.
+  std::shared_ptr<EndpointCounters> load;
   std::uint64_t outstanding = 0;  // streams and relays on it now
   bool listed = true;
   bool ejected = false;  // as this worker's balancer last said (for the metrics)
+};
+
+// Where an upstream's streams are reported over LRS: the ledger and the cluster name the
+// control plane serves the Service as. No ledger or no cluster = not reported.
+struct UpstreamReporting {
+  SplicerLoad* load = nullptr;
+  std::string cluster;
+  bool zones = true;  // the backends' zones are real zones (not the pinned set's tiers)
 };
 
 class Upstream final : public StreamRouter {
  public:
   // `loads` may be null (no data path: nothing to publish); `mark` 0 leaves sockets unmarked.
   Upstream(event_base* base, balance::BalanceOptions options, const SplicerLimits& limits,
-           SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark);
+           SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark,
+           UpstreamReporting reporting = {});
   ~Upstream() override;
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
@@ -71,6 +83,13 @@ class Upstream final : public StreamRouter {
   // Replaces the backend list; state is kept for addresses that stay. An invalid list (a
   // duplicate or empty address) is refused and the old one kept.
   absl::Status Update(std::vector<UpstreamBackend> backends);
+  // Names the cluster this upstream's load is reported under, once it is known (the agent
+  // names a pinned Service after the splicer may have met it). Backends take counters at
+  // the next Update, each once no stream runs on it uncounted.
+  void ReportAs(const std::string& cluster) {
+    if (reporting_.load != nullptr && reporting_.cluster.empty()) reporting_.cluster = cluster;
+  }
+  bool reported() const { return reporting_.load == nullptr || !reporting_.cluster.empty(); }
   // The Service's load-balancing policy (enum skw_lb_policy), followed from the next pick.
   void SetPolicy(std::uint8_t lb_policy) { balancer_.SetPolicy(lb_policy); }
   // Renews the connect path's view of the backends the balancer has ejected now, for `hold`
@@ -97,13 +116,14 @@ class Upstream final : public StreamRouter {
   BackendConnection* ConnectionTo(UpstreamTarget& target);
   void Forget(H2Connection* connection);
   void CountStart(UpstreamTarget& target);
-  void CountEnd(UpstreamTarget& target);
+  void CountEnd(UpstreamTarget& target, balance::StreamOutcome outcome);
 
   event_base* const base_;
   const SplicerLimits& limits_;
   SplicerMetrics& metrics_;
   datapath::LoadCounters* const loads_;
   const std::uint32_t mark_;
+  UpstreamReporting reporting_;
   balance::Backends balancer_;
   std::unordered_map<std::string, std::unique_ptr<UpstreamTarget>> targets_;  // by address
   std::unordered_map<TcpRelay*, std::unique_ptr<TcpRelay>> relays_;

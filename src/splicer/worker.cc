@@ -86,7 +86,8 @@ Worker::Worker(const WorkerSetup& setup, SplicerMetrics& metrics)
                                 .local_zone = setup_.zone,
                                 .latency = SplicerLatencyOptions(),
                                 .latency_tolerance = kSplicerLatencyTolerance},
-        setup_.limits, metrics_, nullptr, setup_.mark);
+        setup_.limits, metrics_, nullptr, setup_.mark,
+        UpstreamReporting{.load = setup_.load, .cluster = setup_.backend_cluster});
     // Splicer::Start checked the list with the same update.
     static_upstream_->Update(setup_.static_backends).IgnoreError();
   }
@@ -240,8 +241,13 @@ Upstream* Worker::PinnedUpstreamFor(const skw_addr& vip, std::uint16_t port) {
   }
   if (it == pinned_.end()) {
     PinnedUpstream pinned{.vip = vip, .port = port};
-    pinned.upstream = std::make_unique<Upstream>(base_, backends->options, setup_.limits, metrics_,
-                                                 setup_.loads, setup_.mark);
+    pinned.upstream = std::make_unique<Upstream>(
+        base_, backends->options, setup_.limits, metrics_, setup_.loads, setup_.mark,
+        UpstreamReporting{.load = setup_.load,
+                          .cluster = setup_.load != nullptr && setup_.cluster_of
+                                         ? setup_.cluster_of(vip, port)
+                                         : std::string(),
+                          .zones = false});
     it = pinned_.emplace(key, std::move(pinned)).first;
   }
   it->second.upstream->SetPolicy(backends->options.lb_policy);
@@ -266,6 +272,9 @@ void Worker::Refresh(PinnedUpstream& pinned) {
   }
   absl::StatusOr<ServiceBackends> backends = ServiceBackendsOf(**service);
   if (!backends.ok()) return;
+  if (!pinned.upstream->reported() && setup_.cluster_of) {
+    pinned.upstream->ReportAs(setup_.cluster_of(pinned.vip, pinned.port));
+  }
   pinned.upstream->SetPolicy(backends->options.lb_policy);
   if (pinned.upstream->Update(std::move(backends->backends)).ok()) pinned.listed = true;
 }

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,6 +34,12 @@ struct WorkerSetup {
   std::uint32_t mark = 0;                   // SO_MARK on backend sockets
   std::chrono::milliseconds refresh{1000};  // how often Services are read again
   SplicerLimits limits;
+  // LRS: the ledger streams are counted in (null = no reporting), the cluster the static
+  // backends are reported under, and a pinned Service's cluster name by VIP and port
+  // (network order; "" or unset = that Service is not reported).
+  SplicerLoad* load = nullptr;
+  std::string backend_cluster;
+  std::function<std::string(const skw_addr& vip, std::uint16_t port)> cluster_of;
 };
 
 class Worker {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "skewless/agent/load_report.h"
 #include "skewless/load/v1/cluster_load.pb.h"
+#include "skewless/loadreport/load_report.h"
 
 namespace skewless::agent {
 
@@ -44,11 +44,13 @@ class ClusterLoadTracker {
                               Clock::time_point now);
 
   // What this node's last report said (replaces the previous report's shares).
-  void OnReportSent(ReportedShares shares) { shares_ = std::move(shares); }
+  void OnReportSent(loadreport::ReportedShares shares) { shares_ = std::move(shares); }
 
   // The endpoints programmed now; backends that left get their cluster_conns cleared.
-  void SetEndpoints(std::vector<SteeredEndpoint> endpoints) { endpoints_ = std::move(endpoints); }
-  const std::vector<SteeredEndpoint>& endpoints() const { return endpoints_; }
+  void SetEndpoints(std::vector<loadreport::SteeredEndpoint> endpoints) {
+    endpoints_ = std::move(endpoints);
+  }
+  const std::vector<loadreport::SteeredEndpoint>& endpoints() const { return endpoints_; }
 
   bool Fresh(Clock::time_point now) const;
   // Time since the last ClusterLoad update (none yet: nullopt).
@@ -68,8 +70,8 @@ class ClusterLoadTracker {
   const std::chrono::nanoseconds max_age_;
   // cluster → (address, port) → connections summed over every reporter
   std::map<std::string, std::map<std::pair<std::string, std::uint32_t>, std::uint64_t>> loads_;
-  ReportedShares shares_;
-  std::vector<SteeredEndpoint> endpoints_;
+  loadreport::ReportedShares shares_;
+  std::vector<loadreport::SteeredEndpoint> endpoints_;
   std::map<std::uint32_t, std::uint64_t> written_;
   bool stream_open_ = false;
   std::optional<Clock::time_point> last_update_;    // last ClusterLoad response

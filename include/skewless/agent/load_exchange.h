@@ -15,18 +15,18 @@
 
 #include "absl/status/status.h"
 #include "skewless/agent/cluster_load_tracker.h"
-#include "skewless/agent/lrs_client.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/datapath/splice_maps.h"
+#include "skewless/loadreport/lrs_client.h"
 
 namespace skewless::agent {
 
-class LoadExchange final : public LoadSource {
+class LoadExchange final : public loadreport::LoadSource {
  public:
   // `steered`: the endpoints programmed now; called from Start and Refresh only, without
   // this object's lock held.
   LoadExchange(datapath::LoadCounters& counters,
-               std::function<std::vector<SteeredEndpoint>()> steered,
+               std::function<std::vector<loadreport::SteeredEndpoint>()> steered,
                std::chrono::milliseconds max_age, prometheus::Registry& registry);
   ~LoadExchange() override;  // stops
 
@@ -46,16 +46,16 @@ class LoadExchange final : public LoadSource {
   // again and write what follows now (a backend that left has its cluster_conns cleared).
   void Refresh();
 
-  // LoadSource, from the LRS client.
-  std::vector<EndpointLoadSample> SampleLoads() override;
-  void OnReportSent(ReportedShares shares) override;
+  // loadreport::LoadSource, from the LRS client.
+  std::vector<loadreport::EndpointLoadSample> SampleLoads() override;
+  void OnReportSent(loadreport::ReportedShares shares) override;
 
  private:
   // Writes what the tracker plans now, and the metrics.
   void ApplyLocked();
 
   datapath::LoadCounters& counters_;
-  const std::function<std::vector<SteeredEndpoint>()> steered_;
+  const std::function<std::vector<loadreport::SteeredEndpoint>()> steered_;
   prometheus::Family<prometheus::Counter>& updates_;
   prometheus::Family<prometheus::Gauge>& age_;
   prometheus::Family<prometheus::Gauge>& backends_;

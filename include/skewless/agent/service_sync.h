@@ -22,9 +22,9 @@
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "skewless/agent/cluster_translation.h"
-#include "skewless/agent/load_report.h"
 #include "skewless/agent/v1/node_info.pb.h"
 #include "skewless/datapath/service_table.h"
+#include "skewless/loadreport/load_report.h"
 
 namespace skewless::agent {
 
@@ -69,7 +69,10 @@ class ServiceSync {
 
   // Every address of every steered cluster's endpoints that has a backend in the maps,
   // with its id: what load reports count and ClusterLoads name.
-  std::vector<SteeredEndpoint> SteeredEndpoints() const;
+  std::vector<loadreport::SteeredEndpoint> SteeredEndpoints() const;
+  // The clusters the data path steers (name, VIPs and port), by name: what the splicer
+  // names its load reports' clusters by (the maps hold VIPs, not names).
+  std::vector<ClusterTarget> SteeredTargets() const;
   // Clusters whose endpoints the agent needs (the steered ones), sorted.
   std::vector<std::string> EndpointSubscriptions() const;
   SyncState State() const;

@@ -57,6 +57,15 @@ struct LoadAggregatorLimits {
 inline constexpr std::string_view kLimitReporters = "reporters";
 inline constexpr std::string_view kLimitEndpointsPerReport = "endpoints_per_report";
 
+// Requests a reporter says it sent one cluster's endpoints since its previous report (LRS's
+// deltas), summed over the endpoints it may name.
+struct RequestCounts {
+  std::uint64_t issued = 0;
+  std::uint64_t successful = 0;
+  std::uint64_t errors = 0;
+  friend bool operator==(const RequestCounts&, const RequestCounts&) = default;
+};
+
 // What became of one report, for metrics and logs.
 struct ReportOutcome {
   std::size_t endpoints = 0;         // endpoint entries attributed
@@ -65,6 +74,9 @@ struct ReportOutcome {
   std::size_t invalid_address = 0;   // no socket address, or not an IP literal
   std::size_t clamped = 0;           // values cut to max_per_endpoint
   std::size_t locality_only = 0;     // localities without endpoint stats (gRPC's reports)
+  // Per cluster, from requests reporters only (an agent's "requests" are connections):
+  // counted, not summed into the published load.
+  std::map<std::string, RequestCounts, std::less<>> requests;
 };
 
 // Thread-safe. Reporters are keyed by stream: a node with two streams is two reporters,

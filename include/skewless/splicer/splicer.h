@@ -9,12 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/datapath/splice_maps.h"
+#include "skewless/loadreport/lrs_client.h"
 
 namespace skewless::splicer {
 
@@ -71,10 +73,22 @@ struct SplicerOptions {
   std::uint32_t mark = kDefaultMark;        // SO_MARK on backend sockets (0 = none)
   std::chrono::milliseconds refresh{1000};  // how often a Service's backends are read again
   SplicerLimits limits;
+  // Report per-endpoint load (outstanding, issued, successful and failed streams) to the
+  // control plane over LRS; unset = no reporting. Its user_agent and metric prefix are the
+  // splicer's whatever they say.
+  std::optional<loadreport::LrsClientOptions> load_reporting;
+  // The cluster name (as the control plane serves it, "namespace/service:port") the
+  // --backend endpoints are reported under; empty = they are not reported.
+  std::string backend_cluster;
+  // With pin_dir and load_reporting: the node agent's HTTP address, where the cluster names
+  // of the Services it steers are read (the maps hold only their addresses).
+  std::string agent_url = "http://127.0.0.1:9091";
 };
 
 class Worker;
 class SplicerMetrics;
+class SplicerLoad;
+class ClusterNames;
 class LeaseKeeper;
 struct WorkerSetup;
 
@@ -104,6 +118,9 @@ class Splicer {
   std::unique_ptr<SplicerMetrics> metrics_;
   std::unique_ptr<datapath::PinnedServices> services_;
   std::unique_ptr<datapath::LoadCounters> loads_;
+  std::unique_ptr<SplicerLoad> load_;  // with load_reporting; outlives lrs_ and the workers
+  std::unique_ptr<ClusterNames> cluster_names_;  // with load_reporting and pin_dir
+  std::unique_ptr<loadreport::LrsClient> lrs_;
   std::unique_ptr<WorkerSetup> setup_;
   std::vector<std::unique_ptr<Worker>> workers_;
   // With pin_dir: held from the moment every listener is up until Drain or Stop.

@@ -30,7 +30,8 @@ skewless::load::v1::ClusterLoad Load(
   return load;
 }
 
-SteeredEndpoint Steered(const std::string& cluster, const std::string& address, std::uint32_t id) {
+loadreport::SteeredEndpoint Steered(const std::string& cluster, const std::string& address,
+                                    std::uint32_t id) {
   return {.key = {.cluster = cluster, .address = address, .port = 8080}, .backend_id = id};
 }
 

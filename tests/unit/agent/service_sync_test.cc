@@ -203,3 +203,32 @@ TEST_F(ServiceSyncTest, StateOfTheWorldClustersRemoveWhatTheyOmit) {
 
 }  // namespace
 }  // namespace skewless::agent
+
+namespace skewless::agent {
+namespace {
+
+// What /debug/clusters serves the splicer: the steered clusters' names by VIP and port,
+// so the cluster its load reports name is the one the control plane serves.
+TEST(ServiceSyncTargets, NameEverySteeredClusterWithItsVipsAndPort) {
+  std::uint64_t now_ns = 1'000'000;
+  datapath::testing::FakeMaps maps;
+  datapath::ServiceTable table{maps, [&] { return now_ns; }};
+  ServiceSync sync{table, SyncOptions{.node_name = "node-1"}};
+  const xds::ServicePort echo =
+      testing::Port("echo", {"10.96.0.10", "fd00::10"}, {testing::Pod("10.0.0.1")});
+  const xds::ServicePort headless = testing::Port("db", {}, {testing::Pod("10.0.0.2")});
+  sync.BeginStream();
+  skewless::agent::v1::NodeInfo node;
+  node.set_name("node-1");
+  ASSERT_TRUE(sync.OnNodeInfo(node).ok());
+  ASSERT_TRUE(
+      sync.OnClusters({testing::ClusterOf(echo), testing::ClusterOf(headless)}, {}, false).ok());
+  const std::vector<ClusterTarget> targets = sync.SteeredTargets();
+  ASSERT_EQ(targets.size(), 1u) << "a headless Service has no VIP to name";
+  EXPECT_EQ(targets[0].name, "default/echo:80");
+  EXPECT_THAT(targets[0].vips, ::testing::ElementsAre("10.96.0.10", "fd00::10"));
+  EXPECT_EQ(targets[0].port, 80);
+}
+
+}  // namespace
+}  // namespace skewless::agent

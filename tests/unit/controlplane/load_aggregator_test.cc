@@ -291,3 +291,44 @@ TEST_F(LoadAggregatorTest, ReportsBeyondTheBoundsAreRefusedNamingTheBound) {
 
 }  // namespace
 }  // namespace skewless::controlplane
+
+namespace skewless::controlplane {
+namespace {
+
+// A splicer's completed and failed streams are counted per cluster for the metrics, from
+// known endpoints only and never from an agent (whose "requests" are connections).
+TEST(LoadAggregatorRequests, RequestReportersCountsArePerClusterAndOnlyForKnownEndpoints) {
+  LoadAggregator aggregator(LoadAggregatorLimits{});
+  aggregator.SetCatalog({{kShop, {{"10.0.0.1", 8080}, {"10.0.0.2", 8080}}}});
+  LoadStatsRequest request;
+  auto* stats = request.add_cluster_stats();
+  stats->set_cluster_name(kShop);
+  auto* locality = stats->add_upstream_locality_stats();
+  for (const auto& [address, issued, ok, failed] :
+       {std::tuple{"10.0.0.1", 10, 7, 2}, std::tuple{"10.0.0.2", 5, 5, 0},
+        std::tuple{"10.0.0.9", 100, 100, 100}}) {  // not an endpoint of the cluster
+    auto* entry = locality->add_upstream_endpoint_stats();
+    entry->mutable_address()->mutable_socket_address()->set_address(address);
+    entry->mutable_address()->mutable_socket_address()->set_port_value(8080);
+    entry->set_total_requests_in_progress(1);
+    entry->set_total_issued_requests(issued);
+    entry->set_total_successful_requests(ok);
+    entry->set_total_error_requests(failed);
+  }
+  const auto now = LoadAggregator::Clock::now();
+  absl::StatusOr<ReportOutcome> splicer =
+      aggregator.Report(1, "node-a", ReporterKind::kRequests, request, now);
+  ASSERT_TRUE(splicer.ok()) << splicer.status();
+  EXPECT_EQ(splicer->unknown_endpoint, 1u);
+  ASSERT_TRUE(splicer->requests.contains(kShop));
+  EXPECT_EQ(splicer->requests.at(kShop),
+            (RequestCounts{.issued = 15, .successful = 12, .errors = 2}));
+
+  absl::StatusOr<ReportOutcome> agent =
+      aggregator.Report(2, "node-b", ReporterKind::kConnections, request, now);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_TRUE(agent->requests.empty());
+}
+
+}  // namespace
+}  // namespace skewless::controlplane

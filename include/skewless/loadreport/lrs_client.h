@@ -1,8 +1,9 @@
-// The agent's side of LRS (envoy.service.load_stats.v3.LoadReportingService): one
-// StreamLoadStats call at a time to one of the control-plane addresses, with the ADS
-// client's transport and Node, following the server's interval and cluster list and
-// reconnecting with jittered exponential backoff. Its own thread: a control plane that
-// does not answer (or does not implement LRS) delays nothing else.
+// The reporting side of LRS (envoy.service.load_stats.v3.LoadReportingService), shared by
+// the agent and the splicer: one StreamLoadStats call at a time to one of the
+// control-plane addresses, with the reporter's transport and Node, following the server's
+// interval and cluster list and reconnecting with jittered exponential backoff. Its own
+// thread: a control plane that does not answer (or does not implement LRS) delays nothing
+// else.
 #pragma once
 
 #include <atomic>
@@ -14,15 +15,15 @@
 #include <thread>
 #include <vector>
 
-#include "skewless/agent/load_report.h"
 #include "skewless/common/prometheus.h"
 #include "skewless/h2/tls_transport.h"
+#include "skewless/loadreport/load_report.h"
 
 namespace skewless::h2 {
 class GrpcClientStream;
 }
 
-namespace skewless::agent {
+namespace skewless::loadreport {
 
 // Where reports come from and what they said; called on the client's thread.
 class LoadSource {
@@ -36,6 +37,12 @@ struct LrsClientOptions {
   std::vector<std::string> servers;  // host:port, tried in order, round robin on failure
   std::string node_name;
   std::string zone;
+  // The Node's user_agent_name (kAgentUserAgent, kSplicerUserAgent): what the control plane
+  // reads the in-progress counts as.
+  std::string user_agent = "skewless-agent";
+  // Names the client's metrics: <prefix>_lrs_reports_total, ...
+  std::string metric_prefix = "skewless_agent";
+  ReportOptions report;
   std::optional<h2::TlsClientOptions> tls;  // unset = plaintext
   std::string bearer_token_file;
   std::chrono::milliseconds initial_backoff{1000};
@@ -45,7 +52,7 @@ struct LrsClientOptions {
   std::chrono::milliseconds min_interval{1000};
   // When the server's response has no load_reporting_interval.
   std::chrono::milliseconds default_interval{10000};
-  // This node's counts are checked this often and reported at once when they changed, so
+  // The reporter's counts are checked this often and reported at once when they changed, so
   // the other nodes learn of a pick within a fraction of a second instead of an interval
   // (the server's interval is then a heartbeat). 0 = report at the interval only.
   std::chrono::milliseconds change_interval{250};
@@ -81,4 +88,4 @@ class LrsClient {
   h2::GrpcClientStream* stream_ = nullptr;
 };
 
-}  // namespace skewless::agent
+}  // namespace skewless::loadreport

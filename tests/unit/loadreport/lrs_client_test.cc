@@ -1,7 +1,7 @@
-// The agent's LRS client against a gRPC C++ LoadReportingService on loopback: the first
-// request's Node, reports that follow the server's interval and cluster list, a new
-// stream after the server goes away, and a server without LRS.
-#include "skewless/agent/lrs_client.h"
+// The LRS client (the agent's and the splicer's) against a gRPC C++ LoadReportingService on
+// loopback: the first request's Node, reports that follow the server's interval and cluster list, a
+// new stream after the server goes away, and a server without LRS.
+#include "skewless/loadreport/lrs_client.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -14,7 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
-namespace skewless::agent {
+namespace skewless::loadreport {
 namespace {
 
 using envoy::service::load_stats::v3::LoadStatsRequest;
@@ -78,11 +78,11 @@ class GrowingLoad final : public LoadSource {
     std::lock_guard lock(mutex_);
     ++samples_;
     return {{.endpoint = {.key = {"echo", "10.0.0.1", 8080}, .zone = "zone-a", .backend_id = 1},
-             .active_conns = 2,
-             .total_conns = samples_},
+             .in_progress = 2,
+             .issued_total = samples_},
             {.endpoint = {.key = {"web", "10.0.1.1", 8080}, .zone = "zone-b", .backend_id = 2},
-             .active_conns = 5,
-             .total_conns = samples_}};
+             .in_progress = 5,
+             .issued_total = samples_}};
   }
   void OnReportSent(ReportedShares shares) override {
     std::lock_guard lock(mutex_);
@@ -164,8 +164,8 @@ class SettableLoad final : public LoadSource {
   void Set(std::uint64_t active) { active_ = active; }
   std::vector<EndpointLoadSample> SampleLoads() override {
     return {{.endpoint = {.key = {"web", "10.0.1.1", 8080}, .zone = "zone-b", .backend_id = 2},
-             .active_conns = active_.load(),
-             .total_conns = active_.load()}};
+             .in_progress = active_.load(),
+             .issued_total = active_.load()}};
   }
   void OnReportSent(ReportedShares /*shares*/) override {}
 
@@ -274,4 +274,4 @@ TEST(LrsClient, AServerWithoutLrsIsRetriedAtTheMaximumBackoffAndStopsPromptly) {
 }
 
 }  // namespace
-}  // namespace skewless::agent
+}  // namespace skewless::loadreport

@@ -1,17 +1,17 @@
-// StreamLoadStats from the agent: the report loop and its reconnects.
-#include "skewless/agent/lrs_client.h"
+// StreamLoadStats from a reporter: the report loop and its reconnects.
+#include "skewless/loadreport/lrs_client.h"
 
 #include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "envoy/service/load_stats/v3/lrs.pb.h"
-#include "skewless/agent/control_plane_call.h"
 #include "skewless/common/log.h"
 #include "skewless/h2/grpc_client_stream.h"
+#include "skewless/loadreport/control_plane_call.h"
 #include "skewless/xds/resources.h"
 
-namespace skewless::agent {
+namespace skewless::loadreport {
 namespace {
 
 using envoy::service::load_stats::v3::LoadStatsRequest;
@@ -27,13 +27,13 @@ std::chrono::milliseconds IntervalOf(const LoadStatsResponse& response,
   return std::max(asked, options.min_interval);
 }
 
-// Whether this node's open connections differ from those last reported (same endpoint
+// Whether the in-progress counts differ from those last reported (same endpoint
 // order: both come from the same LoadSource, whose list changes only with the Services).
 bool ActiveChanged(const std::vector<EndpointLoadSample>& now,
                    const std::vector<std::uint64_t>& reported) {
   if (now.size() != reported.size()) return true;
   for (std::size_t i = 0; i < now.size(); ++i) {
-    if (now[i].active_conns != reported[i]) return true;
+    if (now[i].in_progress != reported[i]) return true;
   }
   return false;
 }
@@ -41,7 +41,7 @@ bool ActiveChanged(const std::vector<EndpointLoadSample>& now,
 std::vector<std::uint64_t> ActiveOf(const std::vector<EndpointLoadSample>& samples) {
   std::vector<std::uint64_t> active;
   active.reserve(samples.size());
-  for (const EndpointLoadSample& sample : samples) active.push_back(sample.active_conns);
+  for (const EndpointLoadSample& sample : samples) active.push_back(sample.in_progress);
   return active;
 }
 
@@ -50,14 +50,15 @@ std::vector<std::uint64_t> ActiveOf(const std::vector<EndpointLoadSample>& sampl
 LrsClient::LrsClient(LrsClientOptions options, LoadSource& source, prometheus::Registry& registry)
     : options_(std::move(options)),
       source_(source),
-      reports_(registry.AddCounter("skewless_agent_lrs_reports_total",
+      reports_(registry.AddCounter(options_.metric_prefix + "_lrs_reports_total",
                                    "Load reports sent to the control plane over LRS.", {"server"})),
       stream_up_(registry.AddGauge(
-          "skewless_agent_lrs_stream_up",
+          options_.metric_prefix + "_lrs_stream_up",
           "1 while an LRS stream is open and the control plane has answered it.", {"server"})),
-      streams_(registry.AddCounter("skewless_agent_lrs_streams_total",
+      streams_(registry.AddCounter(options_.metric_prefix + "_lrs_streams_total",
                                    "LRS streams opened (the first and every reconnect).",
-                                   {"server"})) {}
+                                   {"server"})),
+      builder_(options_.report) {}
 
 LrsClient::~LrsClient() { Stop(); }
 
@@ -104,8 +105,8 @@ void LrsClient::Run() {
 }
 
 bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
-  h2::GrpcClientStream stream(
-      ControlPlaneCall(server, xds::kLoadStatsMethod, options_.tls, options_.bearer_token_file));
+  h2::GrpcClientStream stream(ControlPlaneCall(server, xds::kLoadStatsMethod, options_.user_agent,
+                                               options_.tls, options_.bearer_token_file));
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;
@@ -114,7 +115,7 @@ bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
   bool answered = false;
   if (stream.Start().ok()) {
     LoadStatsRequest hello;
-    *hello.mutable_node() = AgentNode(options_.node_name, options_.zone);
+    *hello.mutable_node() = ClientNode(options_.user_agent, options_.node_name, options_.zone);
     bool ok = stream.Write(hello);
     std::optional<std::chrono::milliseconds> interval;  // none until the server answers
     ReportScope scope;
@@ -173,14 +174,14 @@ bool LrsClient::RunStream(const std::string& server, bool* unimplemented) {
     if (*unimplemented) {
       log::Info(
           "the control plane takes no load reports (LRS unimplemented): other nodes will "
-          "not see this node's connections; steering is unaffected",
+          "not see this reporter's load; balancing is unaffected",
           {{"server", server}});
     } else {
-      log::Warn("LRS stream ended; steering is unaffected",
+      log::Warn("LRS stream ended; balancing is unaffected",
                 {{"server", server}, {"error", std::string(status.message())}});
     }
   }
   return answered;
 }
 
-}  // namespace skewless::agent
+}  // namespace skewless::loadreport

@@ -1,11 +1,11 @@
 // Load reports from per-endpoint counters: the LoadStatsRequest's shape, the connection
 // deltas between reports, and the server's choice of clusters.
-#include "skewless/agent/load_report.h"
+#include "skewless/loadreport/load_report.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace skewless::agent {
+namespace skewless::loadreport {
 namespace {
 
 using namespace std::chrono_literals;
@@ -20,8 +20,8 @@ EndpointLoadSample Sample(std::string cluster, std::string address, std::string 
                                .port = 8080},
                        .zone = std::move(zone),
                        .backend_id = id},
-          .active_conns = active,
-          .total_conns = total};
+          .in_progress = active,
+          .issued_total = total};
 }
 
 const UpstreamLocalityStats& Locality(const ClusterStats& stats, const std::string& zone) {
@@ -174,4 +174,4 @@ TEST(LoadReport, AnEndpointWithoutAZoneIsInALocalityWithoutOne) {
 }
 
 }  // namespace
-}  // namespace skewless::agent
+}  // namespace skewless::loadreport
