@@ -230,8 +230,7 @@ absl::Status Finish(Flags& f) {
   c.slow_start_window = *slow_start;
   // D[,WHAT]: the time, then the zone (added) or the pod (removed).
   const auto time_and_name = [](const std::string& text, const std::string& flag,
-                                std::chrono::milliseconds& at,
-                                std::string& name) -> absl::Status {
+                                std::chrono::milliseconds& at, std::string& name) -> absl::Status {
     if (text.empty()) return absl::OkStatus();
     std::pair<std::string, std::string> parts = absl::StrSplit(text, absl::MaxSplits(',', 1));
     auto parsed = ParseDuration(parts.first, flag);
@@ -243,8 +242,7 @@ absl::Status Finish(Flags& f) {
     name = parts.second;
     return absl::OkStatus();
   };
-  if (auto s = time_and_name(f.add_pod_at, "--add-pod-at", c.add_pod_at, c.add_pod_zone);
-      !s.ok()) {
+  if (auto s = time_and_name(f.add_pod_at, "--add-pod-at", c.add_pod_at, c.add_pod_zone); !s.ok()) {
     return s;
   }
   if (auto s = time_and_name(f.remove_pod_at, "--remove-pod-at", c.remove_pod_at, c.remove_pod);

@@ -196,9 +196,9 @@ absl::Status ReplaceServiceRules(Dataplane dataplane, const std::string& netns,
   if (dataplane == Dataplane::kNftables) {
     // `table` first makes the delete valid even if the table were gone; one nft -f is one
     // transaction, so no packet sees the table missing.
-    return RunCommand({"ip", "netns", "exec", netns, "nft", "-f", "-"},
-                      "table ip kube-proxy\ndelete table ip kube-proxy\n" +
-                          RenderNftables(services))
+    return RunCommand(
+               {"ip", "netns", "exec", netns, "nft", "-f", "-"},
+               "table ip kube-proxy\ndelete table ip kube-proxy\n" + RenderNftables(services))
         .status();
   }
   return ApplyDataplane(dataplane, netns, services);

@@ -89,7 +89,8 @@ void AddChangeReport(const LabPlan& plan, const LabConfig& config, const loadgen
     const double spread = Spread(per_pod, ListedAt(plan, changes, t));
     sum += spread;
     ++samples;
-    report.connections_max_over_mean_worst = std::max(report.connections_max_over_mean_worst, spread);
+    report.connections_max_over_mean_worst =
+        std::max(report.connections_max_over_mean_worst, spread);
   }
   if (samples > 0) report.connections_max_over_mean_mean = sum / samples;
 

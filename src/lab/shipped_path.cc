@@ -38,8 +38,8 @@ std::vector<std::string> AgentArgv(const LabConfig& config, const std::string& b
                              std::to_string(kSplicerMark)});
   }
   if (config.slow_start_window.count() > 0) {
-    argv.insert(argv.end(), {"--slow-start-window",
-                             absl::StrCat(config.slow_start_window.count() / 1e3)});
+    argv.insert(argv.end(),
+                {"--slow-start-window", absl::StrCat(config.slow_start_window.count() / 1e3)});
   }
   if (!config.cluster_load) {
     // Node-local: no reports out, no ClusterLoad in.

@@ -90,8 +90,7 @@ struct ClientState : Event {
 class Driver {
  public:
   Driver(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-         const ChannelFactory& reconnect, const std::atomic<bool>* stop,
-         const ProgressFn& progress)
+         const ChannelFactory& reconnect, const std::atomic<bool>* stop, const ProgressFn& progress)
       : options_(options),
         reconnect_(reconnect),
         stop_(stop),
@@ -250,11 +249,10 @@ class Driver {
         (c.reported_generation != c.generation || c.current_pod != call->reply.pod())) {
       c.reported_generation = c.generation;
       c.current_pod = call->reply.pod();
-      c.result.pod_timeline.emplace_back(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count(),
-          c.current_pod);
+      c.result.pod_timeline.emplace_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count(),
+                                         c.current_pod);
     }
     if (call->status.ok()) {
       if (measured) {
