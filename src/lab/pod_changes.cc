@@ -23,8 +23,11 @@ PodChanges::PodChanges(const LabConfig& config, const LabPlan& plan) {
       pending_.push_back({PodChange::kRemoved, i, pod.name, config.remove_pod_at});
     }
   }
-  std::sort(pending_.begin(), pending_.end(),
-            [](const PodChange& a, const PodChange& b) { return a.at < b.at; });
+  // At the same time, the addition first: a rolling update with surge lists the new pod
+  // before it takes the old one away.
+  std::sort(pending_.begin(), pending_.end(), [](const PodChange& a, const PodChange& b) {
+    return a.at != b.at ? a.at < b.at : a.kind == PodChange::kAdded && b.kind != a.kind;
+  });
 }
 
 absl::Status PodChanges::ApplyDue(Node& node, std::chrono::milliseconds into_measured,

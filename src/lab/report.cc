@@ -104,7 +104,8 @@ nlohmann::json ToJson(const LabReport& r) {
                     {"server_served", p.server_served},
                     {"share", p.share},
                     {"p50_ms", p.p50_ms},
-                    {"p99_ms", p.p99_ms}});
+                    {"p99_ms", p.p99_ms},
+                    {"connections_end", p.connections_end}});
   }
   return {{"dataplane", r.dataplane},
           {"label", r.label},

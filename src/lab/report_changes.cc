@@ -73,6 +73,11 @@ void AddChangeReport(const LabPlan& plan, const LabConfig& config, const loadgen
     answered_clients += client.pod_timeline.empty() ? 0 : 1;
   }
   const int64_t end = measure_start_unix_ms + config.duration.count();
+  const auto connections_end = ConnectionsAt(result, end);
+  for (auto& row : report.pods) {
+    auto it = connections_end.find(row.pod);
+    row.connections_end = it == connections_end.end() ? 0 : it->second;
+  }
   report.connections_max_over_mean_end =
       Spread(ConnectionsAt(result, end), ListedAt(plan, changes, end));
   double sum = 0;

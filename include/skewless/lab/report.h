@@ -23,6 +23,7 @@ struct PodRow {
   double share = 0;            // of all requests
   double p50_ms = 0;
   double p99_ms = 0;
+  int connections_end = 0;  // clients on it at the end of the measured period
 };
 
 struct LabReport {
