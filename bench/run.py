@@ -1726,18 +1726,113 @@ CLUSTER_VARIANTS = [
 ]
 
 
+# Cluster-wide load under change: 3 zones x 2 nodes x 2 clients (12 connections, 6 agents:
+# short rounds) over 6 pods, a rollout of 0.5 s per node, 600 calls/s. Each case runs
+# through kube-proxy, node-local and cluster-wide least-loaded.
+CHANGE_TOPOLOGY = ["--nodes-per-zone", "2", "--clients-per-node", "2", "--pods", "6",
+                   "--client-stagger", "500ms", "--rate", "600"]
+CHANGE_VARIANTS = [
+    ("kube-proxy iptables", "iptables", []),
+    ("skewless L4 node-local (least-request)", "skewless",
+     ["--cluster-load", "false", "--lb-policy", "least-request"]),
+    ("skewless L4 cluster-wide (least-loaded)", "skewless",
+     ["--cluster-load", "true", "--lb-policy", "least-loaded"]),
+]
+# (key, title, seconds, flags): churn at MaxConnectionAge 4 s (3 reconnects/s); a pod added
+# 2 s in under the same churn, with a 1 s slow start; pod-0 removed 2 s in, no churn.
+CHANGE_CASES = [
+    ("churn", "churn", 8, ["--max-connection-age", "4s"]),
+    ("added", "a pod added", 8,
+     ["--max-connection-age", "4s", "--add-pod-at", "2s", "--slow-start-window", "1s"]),
+    ("removed", "a pod removed", 5, ["--remove-pod-at", "2s,pod-0"]),
+]
+
+
 def cluster_bench(bin_dir, quick):
-    """The multi-node lab, rounds of each variant: connections per pod across nodes."""
+    """The multi-node lab, rounds of each variant: connections per pod across nodes, held
+    (long-lived), churning, with a pod added and with a pod removed."""
     rounds = 2 if quick else 10
+    started = time.monotonic()
     results = []
     for label, dataplane, extra in CLUSTER_VARIANTS:
         ratios = []
         for i in range(rounds):
-            say(f"cluster load: {label}, round {i + 1}/{rounds}")
+            say(f"cluster load: long-lived, {label}, round {i + 1}/{rounds} "
+                f"({time.monotonic() - started:.0f} s in)")
             r = lab_run(bin_dir, dataplane, 5, CLUSTER_TOPOLOGY + extra)
             ratios.append(r["spread"]["max_over_mean"])
         results.append({"label": label, "ratios": ratios})
-    return {"rounds": rounds, "results": results}
+    changes = {}
+    for key, title, seconds, flags in CHANGE_CASES:
+        changes[key] = []
+        for label, dataplane, extra in CHANGE_VARIANTS:
+            reports = []
+            for i in range(rounds):
+                say(f"cluster load: {title}, {label}, round {i + 1}/{rounds} "
+                    f"({time.monotonic() - started:.0f} s in)")
+                reports.append(lab_run(bin_dir, dataplane, seconds,
+                                       CHANGE_TOPOLOGY + flags + extra))
+            changes[key].append({"label": label, "reports": reports})
+    return {"rounds": rounds, "results": results, "changes": changes,
+            "load_1m": os.getloadavg()[0], "wall_s": time.monotonic() - started}
+
+
+def change_tables(run):
+    """The three cases under change, one table each, from the lab reports' "connections"."""
+    def mean(values):
+        return sum(values) / len(values) if values else float("nan")
+
+    def mean_worst(values):
+        return f"{mean(values):.2f} | {max(values):.2f}"
+
+    lines = []
+    lines += ["", "**Churn** (every connection replaced after 4 s ±10%, as gRPC's "
+              "MaxConnectionAge does; 8 s): connections per pod, busiest / mean, sampled every "
+              "100 ms over the measured period and averaged, mean and worst round; calls per "
+              "pod likewise.", "",
+              "| data path | connections max/mean, mean | worst | calls max/mean, mean | worst "
+              "| reconnects per round | rounds |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for v in run["changes"]["churn"]:
+        c = [r["connections"]["max_over_mean_mean"] for r in v["reports"]]
+        calls = [r["spread"]["max_over_mean"] for r in v["reports"]]
+        reconnects = [r["connections"]["reconnects_by_age"] for r in v["reports"]]
+        lines.append(f"| {v['label']} | {mean_worst(c)} | {mean_worst(calls)} "
+                     f"| {mean(reconnects):.0f} | {len(c)} |")
+    lines += ["", "**A pod added** 2 s in (a 7th pod, fair share 1/7 = 14.3%), under the same "
+              "churn, skewless with a 1 s slow start: its share of the connections at the end "
+              "and of the calls since it joined (mean, and the lowest round), how long after "
+              "it was listed it first held 80% of its fair share of connections (mean of the "
+              "rounds that reached it; how many never did), and connections per pod at the "
+              "end (busiest / mean, mean and worst round).", "",
+              "| data path | connections share at end, mean | lowest | calls share since "
+              "joined, mean | lowest | to 80% of fair share | never reached | connections "
+              "max/mean at end, mean | worst | rounds |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for v in run["changes"]["added"]:
+        a = [r["connections"]["added"] for r in v["reports"]]
+        share = [100 * x["connection_share_end"] for x in a]
+        calls = [100 * x["request_share_since_added"] for x in a]
+        reached = [x["ms_to_80pct_fair"] / 1e3 for x in a if x["ms_to_80pct_fair"] >= 0]
+        end = [r["connections"]["max_over_mean_end"] for r in v["reports"]]
+        to_fair = f"{mean(reached):.1f} s" if reached else "-"
+        lines.append(
+            f"| {v['label']} | {mean(share):.1f}% | {min(share):.1f}% | {mean(calls):.1f}% "
+            f"| {min(calls):.1f}% | {to_fair} | {len(a) - len(reached)} of {len(a)} "
+            f"| {mean_worst(end)} | {len(a)} |")
+    lines += ["", "**A pod removed** 2 s in (pod-0 unlisted, then stopped with a GOAWAY; no "
+              "churn, 5 s): connections per pod over the 5 remaining pods at the end, busiest "
+              "/ mean, mean and worst round; the clients that had to move; failed calls.", "",
+              "| data path | connections max/mean at end, mean | worst | clients moved per "
+              "round | failed calls | rounds |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for v in run["changes"]["removed"]:
+        end = [r["connections"]["max_over_mean_end"] for r in v["reports"]]
+        moved = [r["connections"]["removed"]["clients"] for r in v["reports"]]
+        errors = sum(r["errors"] for r in v["reports"])
+        lines.append(f"| {v['label']} | {mean_worst(end)} | {mean(moved):.1f} | {errors} "
+                     f"| {len(end)} |")
+    return lines
 
 
 def cluster_section(command, run):
@@ -1761,7 +1856,19 @@ def cluster_section(command, run):
         ratios = r["ratios"]
         lines.append(f"| {r['label']} | {sum(ratios) / len(ratios):.2f} | {max(ratios):.2f} "
                      f"| {len(ratios)} |")
-    lines += ["", "Goal: connections per pod max/mean at most 1.10 cluster-wide.", CLUSTER_END]
+    lines += ["", "Goal: connections per pod max/mean at most 1.10 cluster-wide."]
+    if "changes" in run:
+        lines += ["", "### Under change: churn, a pod added, a pod removed", "",
+                  "`skewless-lab run` with 3 zones x 2 nodes, 2 gRPC clients per node (12 "
+                  "connections), 6 pods, the nodes starting 0.5 s apart in a random order, "
+                  "600 calls/s; each client's pod is that of its latest reply (the lab "
+                  "report's `connections`). "
+                  f"{run['rounds']} rounds of each case per data path; the whole section took "
+                  f"{run['wall_s'] / 60:.0f} minutes, and the machine's 1-minute load average "
+                  f"was {run['load_1m']:.1f} at its end (2 cores shared with other work), which "
+                  "stretches the staleness window of cluster-wide load."]
+        lines += change_tables(run)
+    lines.append(CLUSTER_END)
     return "\n".join(lines)
 
 

@@ -35,6 +35,10 @@ struct Flags {
   std::string dataplane = "iptables";
   std::string duration = "10s";
   std::string client_stagger = "0s";
+  std::string max_connection_age = "0s";
+  std::string add_pod_at;
+  std::string remove_pod_at;
+  std::string slow_start_window = "0s";
   std::string state_dir = skewless::lab::kDefaultStateDir;
   std::string output = "table";
   std::string save;
@@ -132,6 +136,25 @@ void AddWorkloadFlags(CLI::App* app, Flags& f) {
                   "scripts/demo_chart.py, from the demo's)");
 }
 
+void AddChangeFlags(CLI::App* app, Flags& f) {
+  app->add_option("--max-connection-age", f.max_connection_age,
+                  "Churn: every client connection is closed and a new one dialled (through the "
+                  "dataplane again) after this long, +-10%, as gRPC's MaxConnectionAge makes "
+                  "clients do; e.g. 4s. Default 0: connections last the whole run")
+      ->capture_default_str();
+  app->add_option("--add-pod-at", f.add_pod_at,
+                  "D[,ZONE]: a new pod joins D into the measured period, in ZONE (default the "
+                  "first zone): its server starts, then it is listed as ready (the EndpointSlice "
+                  "and kube-proxy's rules); e.g. 2s,zone-b");
+  app->add_option("--remove-pod-at", f.remove_pod_at,
+                  "D[,NAME]: pod NAME (default pod-0) is unlisted D into the measured period and "
+                  "its server stopped (SIGTERM, GOAWAY); its clients reconnect; e.g. 3s,pod-2");
+  app->add_option("--slow-start-window", f.slow_start_window,
+                  "The skewless agents' slow start: a new pod's cost is raised at first and "
+                  "eases over this window, e.g. 2s. Default 0: the agents' own default (none)")
+      ->capture_default_str();
+}
+
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text,
                                                         const std::string& flag = "--duration") {
   double value = 0;
@@ -199,6 +222,33 @@ absl::Status Finish(Flags& f) {
   auto stagger = ParseDuration(f.client_stagger, "--client-stagger");
   if (!stagger.ok()) return stagger.status();
   c.client_stagger = *stagger;
+  auto age = ParseDuration(f.max_connection_age, "--max-connection-age");
+  if (!age.ok()) return age.status();
+  c.max_connection_age = *age;
+  auto slow_start = ParseDuration(f.slow_start_window, "--slow-start-window");
+  if (!slow_start.ok()) return slow_start.status();
+  c.slow_start_window = *slow_start;
+  // D[,WHAT]: the time, then the zone (added) or the pod (removed).
+  const auto time_and_name = [](const std::string& text, const std::string& flag,
+                                std::chrono::milliseconds& at, std::string& name) -> absl::Status {
+    if (text.empty()) return absl::OkStatus();
+    std::pair<std::string, std::string> parts = absl::StrSplit(text, absl::MaxSplits(',', 1));
+    auto parsed = ParseDuration(parts.first, flag);
+    if (!parsed.ok()) return parsed.status();
+    if (parsed->count() <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": the time must be > 0"));
+    }
+    at = *parsed;
+    name = parts.second;
+    return absl::OkStatus();
+  };
+  if (auto s = time_and_name(f.add_pod_at, "--add-pod-at", c.add_pod_at, c.add_pod_zone); !s.ok()) {
+    return s;
+  }
+  if (auto s = time_and_name(f.remove_pod_at, "--remove-pod-at", c.remove_pod_at, c.remove_pod);
+      !s.ok()) {
+    return s;
+  }
   return skewless::lab::Plan(c).status();
 }
 
@@ -309,9 +359,11 @@ int main(int argc, char** argv) {
       "--rate 1200; no zone preference unless given");
   AddNodeFlags(demo, flags);
   AddWorkloadFlags(demo, flags);
+  AddChangeFlags(demo, flags);
   auto* run = app.add_subcommand("run", "Build a node, drive the workload once, print the report");
   AddNodeFlags(run, flags);
   AddWorkloadFlags(run, flags);
+  AddChangeFlags(run, flags);
   auto* up = app.add_subcommand("up", "Build a node and keep it until Ctrl-C (for poking at it)");
   AddNodeFlags(up, flags);
   auto* cleanup = app.add_subcommand(

@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
   app.add_option("--extra-service-time-us", o.extra_service_time_us,
                  "Service time asked of the pod per call, on top of its own")
       ->capture_default_str();
+  AddDuration(app, "--max-connection-age", &o.max_connection_age,
+              "Churn: each client closes its connection and opens a new one (dialling "
+              "--target again) after this long, +-10%, as gRPC's MaxConnectionAge makes "
+              "clients do; the first age is drawn over [0, age] so reconnects arrive at a "
+              "steady rate. 0 = one connection per client for the whole run");
   app.add_flag("--quiet,-q", quiet, "No progress lines on stderr");
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadFlags)) {
     return *exit_code;

@@ -140,6 +140,28 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
       ++total_pods;
     }
   }
+  if (config.add_pod_at.count() != 0) {
+    const std::string zone = config.add_pod_zone.empty() ? config.zones[0] : config.add_pod_zone;
+    if (!zones.count(zone)) {
+      return absl::InvalidArgumentError(absl::StrCat("--add-pod-at: unknown zone '", zone,
+                                                     "' (zones: ", absl::StrJoin(config.zones, ","),
+                                                     ")"));
+    }
+    if (config.add_pod_at < std::chrono::milliseconds(0) || config.add_pod_at >= config.duration) {
+      return absl::InvalidArgumentError(
+          "--add-pod-at: the time must fall within the measured period (0 < D < --duration)");
+    }
+    PodSpec pod;
+    pod.name = absl::StrCat("pod-", total_pods);
+    pod.zone = zone;
+    const int in_zone = static_cast<int>(std::count_if(
+        plan.pods.begin(), plan.pods.end(), [&](const PodSpec& p) { return p.zone == zone; }));
+    pod.node = NodeName(zone, in_zone % config.nodes_per_zone);
+    pod.ip = absl::StrCat("198.18.0.", 10 + total_pods);
+    pod.joins_late = true;
+    plan.pods.push_back(pod);
+    ++total_pods;
+  }
   if (total_pods == 0) {
     return absl::InvalidArgumentError("--pods / --pods-per-zone: the lab needs at least 1 pod");
   }
@@ -246,6 +268,32 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
   if (config.client_stagger < std::chrono::milliseconds(0) ||
       config.client_stagger > std::chrono::milliseconds(60000)) {
     return absl::InvalidArgumentError("--client-stagger: expected 0 to 60 s");
+  }
+  if (config.remove_pod_at.count() != 0) {
+    if (config.remove_pod_at < std::chrono::milliseconds(0) ||
+        config.remove_pod_at >= config.duration) {
+      return absl::InvalidArgumentError(
+          "--remove-pod-at: the time must fall within the measured period (0 < D < --duration)");
+    }
+    const std::string name = config.remove_pod.empty() ? "pod-0" : config.remove_pod;
+    auto it = std::find_if(plan.pods.begin(), plan.pods.end(),
+                           [&](const PodSpec& p) { return p.name == name && !p.joins_late; });
+    if (it == plan.pods.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--remove-pod-at: no pod named '", name, "' at the start of the run"));
+    }
+    if (plan.pods.size() < 2) {
+      return absl::InvalidArgumentError("--remove-pod-at: the Service needs a pod left");
+    }
+  }
+  if (config.max_connection_age.count() != 0 &&
+      (config.max_connection_age < std::chrono::milliseconds(100) ||
+       config.max_connection_age > std::chrono::hours(1))) {
+    return absl::InvalidArgumentError("--max-connection-age: expected 0 (never) or 100ms to 1h");
+  }
+  if (config.slow_start_window < std::chrono::milliseconds(0) ||
+      config.slow_start_window > std::chrono::hours(1)) {
+    return absl::InvalidArgumentError("--slow-start-window: expected 0 to 1h");
   }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");

@@ -180,6 +180,30 @@ std::string RenderNftables(const ClusterIpService& service) {
   return RenderNftables(std::vector<ClusterIpService>{service});
 }
 
+absl::Status ReplaceServiceRules(Dataplane dataplane, const std::string& netns,
+                                 const std::vector<ClusterIpService>& services) {
+  if (dataplane == Dataplane::kIptables) {
+    // Only KUBE-SERVICES and the Services' own chains are declared (so flushed and
+    // refilled): the portal jumps and the masquerade chains stay as they were. A removed
+    // endpoint's KUBE-SEP chain is left unreferenced.
+    std::string chains = "*nat\n:KUBE-SERVICES - [0:0]\n";
+    std::string rules;
+    for (const auto& s : services) AppendIptablesService(s, chains, rules);
+    return RunCommand({"ip", "netns", "exec", netns, "iptables-restore", "--noflush"},
+                      chains + rules + "COMMIT\n")
+        .status();
+  }
+  if (dataplane == Dataplane::kNftables) {
+    // `table` first makes the delete valid even if the table were gone; one nft -f is one
+    // transaction, so no packet sees the table missing.
+    return RunCommand(
+               {"ip", "netns", "exec", netns, "nft", "-f", "-"},
+               "table ip kube-proxy\ndelete table ip kube-proxy\n" + RenderNftables(services))
+        .status();
+  }
+  return ApplyDataplane(dataplane, netns, services);
+}
+
 absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
                             const std::vector<ClusterIpService>& services) {
   switch (dataplane) {

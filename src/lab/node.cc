@@ -74,7 +74,11 @@ Node::Node(LabConfig config, LabPlan plan, NodeOptions options)
   service_.port_name = "grpc";
   service_.vip = config_.service_vip;
   service_.port = config_.service_port;
-  for (const auto& pod : plan_.pods) service_.endpoints.push_back({pod.ip, config_.service_port});
+  // A pod that joins late is in no EndpointSlice and no rule until it does.
+  for (const auto& pod : plan_.pods) {
+    pod_endpoints_.push_back(pod.joins_late ? PodEndpoint::kRemoved : PodEndpoint::kReady);
+    if (!pod.joins_late) service_.endpoints.push_back({pod.ip, config_.service_port});
+  }
 }
 
 void Node::Say(const std::string& line) const {
@@ -251,39 +255,52 @@ absl::Status Node::Record(pid_t pid) {
   return SaveState(options_.state_dir, state_);
 }
 
+absl::StatusOr<Child> Node::SpawnPod(const PodSpec& pod) {
+  SpawnOptions spawn;
+  spawn.argv = {options_.bin_dir + "/" + kPodServerBinary,
+                "--name",
+                pod.name,
+                "--zone",
+                pod.zone,
+                "--listen",
+                absl::StrCat(pod.ip, ":", config_.service_port),
+                "--service-time-us",
+                std::to_string(config_.service_time_us),
+                "--slow-factor",
+                absl::StrCat(pod.slow_factor)};
+  spawn.netns = PodNetns(plan_.id, pod.name);
+  spawn.log_path = absl::StrCat(log_dir_, "/", pod.name, ".log");
+  auto child = Child::Spawn(spawn);
+  if (!child.ok()) return child.status();
+  if (auto status = Record(child->pid()); !status.ok()) return status;
+  return child;
+}
+
+absl::Status Node::AwaitPodReady(std::size_t index) {
+  auto line = pods_[index].ReadLine(milliseconds(15000));
+  if (!line.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat(plan_.pods[index].name, " did not start: ", line.status().message()));
+  }
+  if (line->rfind("READY", 0) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat(plan_.pods[index].name, " said '", *line, "' instead of READY"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Node::StartPods() {
   Say(absl::StrCat("lab ", plan_.id, ": starting ", plan_.pods.size(), " gRPC pod servers"));
+  // A late pod is the plan's last (Plan() appends it): pods_ stays indexed like plan_.pods.
   for (const auto& pod : plan_.pods) {
-    SpawnOptions spawn;
-    spawn.argv = {options_.bin_dir + "/" + kPodServerBinary,
-                  "--name",
-                  pod.name,
-                  "--zone",
-                  pod.zone,
-                  "--listen",
-                  absl::StrCat(pod.ip, ":", config_.service_port),
-                  "--service-time-us",
-                  std::to_string(config_.service_time_us),
-                  "--slow-factor",
-                  absl::StrCat(pod.slow_factor)};
-    spawn.netns = PodNetns(plan_.id, pod.name);
-    spawn.log_path = absl::StrCat(log_dir_, "/", pod.name, ".log");
-    auto child = Child::Spawn(spawn);
+    if (pod.joins_late) continue;
+    auto child = SpawnPod(pod);
     if (!child.ok()) return child.status();
-    if (auto status = Record(child->pid()); !status.ok()) return status;
     pods_.push_back(*std::move(child));
   }
   // Start all, then wait for all: the servers come up in parallel.
   for (size_t i = 0; i < pods_.size(); ++i) {
-    auto line = pods_[i].ReadLine(milliseconds(15000));
-    if (!line.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat(plan_.pods[i].name, " did not start: ", line.status().message()));
-    }
-    if (line->rfind("READY", 0) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat(plan_.pods[i].name, " said '", *line, "' instead of READY"));
-    }
+    if (auto status = AwaitPodReady(i); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -324,33 +341,45 @@ absl::Status Node::SignalPod(std::size_t index, int signo) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<PodCounters> Node::ReadPodCounters(std::size_t index) {
+  auto out = pods_[index].ReadAll(milliseconds(5000));
+  (void)pods_[index].Wait(milliseconds(2000));
+  if (!out.ok()) return out.status();
+  // The server prints READY first, then one JSON line at exit.
+  std::string last = *out;
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
+  auto json = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::DataLossError(absl::StrCat(plan_.pods[index].name,
+                                            " printed no counters at exit: '", last,
+                                            "'; log: ", pods_[index].LogTail()));
+  }
+  return PodCounters{json.value("pod", ""), json.value("zone", ""),
+                     json.value("work_served", uint64_t{0}),
+                     json.value("connections_seen", uint64_t{0})};
+}
+
 absl::StatusOr<std::vector<PodCounters>> Node::StopPods() {
-  for (auto& pod : pods_) pod.Signal(SIGTERM);
+  for (size_t i = 0; i < pods_.size(); ++i) {
+    if (!stopped_pods_.count(i)) pods_[i].Signal(SIGTERM);
+  }
   std::vector<PodCounters> counters;
   absl::Status first_error;
   for (size_t i = 0; i < pods_.size(); ++i) {
-    auto out = pods_[i].ReadAll(milliseconds(5000));
-    (void)pods_[i].Wait(milliseconds(2000));
-    if (!out.ok()) {
-      first_error.Update(out.status());
+    if (auto it = stopped_pods_.find(i); it != stopped_pods_.end()) {
+      counters.push_back(it->second);
       continue;
     }
-    // The server prints READY first, then one JSON line at exit.
-    std::string last = *out;
-    while (!last.empty() && last.back() == '\n') last.pop_back();
-    last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
-    auto json = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
-    if (json.is_discarded() || !json.is_object()) {
-      first_error.Update(
-          absl::DataLossError(absl::StrCat(plan_.pods[i].name, " printed no counters at exit: '",
-                                           last, "'; log: ", pods_[i].LogTail())));
+    auto pod = ReadPodCounters(i);
+    if (!pod.ok()) {
+      first_error.Update(pod.status());
       continue;
     }
-    counters.push_back({json.value("pod", ""), json.value("zone", ""),
-                        json.value("work_served", uint64_t{0}),
-                        json.value("connections_seen", uint64_t{0})});
+    counters.push_back(*std::move(pod));
   }
   pods_.clear();
+  stopped_pods_.clear();
   if (!first_error.ok()) return first_error;
   return counters;
 }

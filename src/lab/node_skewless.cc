@@ -35,7 +35,6 @@ absl::Status Node::StartShippedPath() {
   absl::StatusOr<std::string> mounted = MountBpffs("bpffs");
   if (!mounted.ok()) return mounted.status();
   bpffs_ = *mounted;
-  pod_endpoints_.assign(plan_.pods.size(), PodEndpoint::kReady);
   document_path_ = absl::StrCat(log_dir_, "/cluster.yaml");
   if (auto status = WriteClusterDocument(); !status.ok()) return status;
 
@@ -135,21 +134,6 @@ absl::Status Node::AwaitProgrammed(milliseconds timeout) {
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
-}
-
-absl::Status Node::SetPodEndpoint(std::size_t index, PodEndpoint state) {
-  if (index >= plan_.pods.size()) {
-    return absl::NotFoundError(
-        absl::StrCat("no pod #", index, " (", plan_.pods.size(), " in the plan)"));
-  }
-  if (document_path_.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--dataplane ", DataplaneName(config_.dataplane),
-                     " runs no control plane: only the skewless dataplanes follow endpoints"));
-  }
-  pod_endpoints_[index] = state;
-  if (auto status = WriteClusterDocument(); !status.ok()) return status;
-  return AwaitProgrammed(milliseconds(15000));
 }
 
 absl::Status Node::StartSplicers() {

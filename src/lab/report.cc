@@ -104,7 +104,8 @@ nlohmann::json ToJson(const LabReport& r) {
                     {"server_served", p.server_served},
                     {"share", p.share},
                     {"p50_ms", p.p50_ms},
-                    {"p99_ms", p.p99_ms}});
+                    {"p99_ms", p.p99_ms},
+                    {"connections_end", p.connections_end}});
   }
   return {{"dataplane", r.dataplane},
           {"label", r.label},
@@ -124,7 +125,8 @@ nlohmann::json ToJson(const LabReport& r) {
           {"clients_on_one_pod", r.clients_on_one_pod},
           {"service_connects", r.service_connects},
           {"server_requests", r.server_requests},
-          {"client_requests_including_warmup", r.client_requests_including_warmup}};
+          {"client_requests_including_warmup", r.client_requests_including_warmup},
+          {"connections", ChangeReportJson(r)}};
 }
 
 void PrintReport(const LabReport& r, std::ostream& out) {
@@ -157,6 +159,7 @@ void PrintReport(const LabReport& r, std::ostream& out) {
                          r.server_requests == r.client_requests_including_warmup
                              ? " (match)"
                              : " (MISMATCH: see docs/lab.md)");
+  PrintChangeReport(r, out);
 }
 
 void PrintComparison(const std::vector<LabReport>& reports, std::ostream& out) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "skewless/datapath/connect_observer.h"
 #include "skewless/lab/node.h"
+#include "skewless/lab/pod_changes.h"
 #include "skewless/loadgen/result_json.h"
 
 namespace skewless::lab {
@@ -53,6 +54,8 @@ std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client,
           client.zone,
           "--warmup",
           absl::StrCat(warmup.count(), "ms"),
+          "--max-connection-age",
+          absl::StrCat(config.max_connection_age.count(), "ms"),
           "--quiet"};
 }
 
@@ -106,6 +109,9 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
                                  config.client_stagger.count() / 1e3));
   }
   std::vector<Child> loadgens;
+  // The last node to start warms up for no time: its start is the measured period's.
+  int64_t measure_start_unix_ms = UnixMillisNow();
+  PodChanges changes(config, node.plan());
   for (std::size_t i = 0; i < starts.size(); ++i) {
     if (i > 0 && config.client_stagger.count() > 0) {
       if (stop != nullptr && stop->requested()) break;
@@ -117,6 +123,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
                                   absl::StrCat("loadgen-", client.node));
     if (!child.ok()) return child.status();
     loadgens.push_back(*std::move(child));
+    measure_start_unix_ms = UnixMillisNow();
   }
   int connections = 0;
   for (const auto& client : node.plan().clients) connections += client.connections;
@@ -139,6 +146,14 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
       if (poll(&fd, 1, 0) == 0) all_done = false;
     }
     if (all_done) break;
+    if (!stopping) {
+      const milliseconds into_measured(UnixMillisNow() - measure_start_unix_ms);
+      const auto say = [&](const std::string& line) { Say(options, line); };
+      if (auto status = changes.ApplyDue(node, into_measured, say); !status.ok()) {
+        for (auto& lg : loadgens) lg.Signal(SIGTERM);
+        return status;
+      }
+    }
     if (stop && stop->requested() && !stopping) {
       stopping = true;
       Say(options, absl::StrCat("[", mode, "] stopping early"));
@@ -183,6 +198,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   auto counters = node.StopPods();
   if (!counters.ok()) return counters.status();
   LabReport report = BuildReport(node.plan(), config, merged, *counters);
+  AddChangeReport(node.plan(), config, merged, measure_start_unix_ms, changes.applied(), report);
   if (observer.ok()) {
     auto counts = (*observer)->Counts();
     if (!counts.ok()) return counts.status();

@@ -37,6 +37,10 @@ std::vector<std::string> AgentArgv(const LabConfig& config, const std::string& b
     argv.insert(argv.end(), {"--splicer-address", kSplicerAddress, "--splicer-mark",
                              std::to_string(kSplicerMark)});
   }
+  if (config.slow_start_window.count() > 0) {
+    argv.insert(argv.end(),
+                {"--slow-start-window", absl::StrCat(config.slow_start_window.count() / 1e3)});
+  }
   if (!config.cluster_load) {
     // Node-local: no reports out, no ClusterLoad in.
     argv.insert(argv.end(), {"--no-load-reporting", "--cluster-load-max-age", "0"});

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <random>
 
 #include "absl/status/status.h"
 #include "skewless/lab/v1/echo.grpc.pb.h"
@@ -53,6 +55,9 @@ struct ClientState;
 
 struct Call : Event {
   ClientState* client = nullptr;
+  // The client's channel generation the call was sent on: replies still arriving on a
+  // replaced connection say nothing about where the client is now.
+  uint64_t generation = 0;
   Clock::time_point intended;
   // Where latency is counted from: the intended time, or the real send time
   // when the call left early (see kSendAhead).
@@ -65,6 +70,13 @@ struct Call : Event {
 
 struct ClientState : Event {
   std::unique_ptr<Echo::Stub> stub;
+  // Bumped on every new channel; `reported_generation` is the last one whose pod is in
+  // the result's timeline.
+  uint64_t generation = 0;
+  uint64_t reported_generation = UINT64_MAX;
+  std::string current_pod;
+  // Churn: when this client closes its channel and opens a new one.
+  Clock::time_point reconnect_at = Clock::time_point::max();
   int free_slots = 0;
   // Fixed-rate mode: when this client's next call should leave.
   Clock::time_point next_intended;
@@ -78,8 +90,12 @@ struct ClientState : Event {
 class Driver {
  public:
   Driver(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-         const std::atomic<bool>* stop, const ProgressFn& progress)
-      : options_(options), stop_(stop), progress_(progress), clients_(channels.size()) {
+         const ChannelFactory& reconnect, const std::atomic<bool>* stop, const ProgressFn& progress)
+      : options_(options),
+        reconnect_(reconnect),
+        stop_(stop),
+        progress_(progress),
+        clients_(channels.size()) {
     request_.set_payload(std::string(static_cast<size_t>(options.payload_bytes), 'x'));
     request_.set_extra_service_time_us(options.extra_service_time_us);
     for (size_t i = 0; i < channels.size(); ++i) {
@@ -108,6 +124,13 @@ class Driver {
         clients_[i].next_intended = start_ + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(per_call_s * i));
       }
+    }
+    if (options_.max_connection_age > absl::ZeroDuration()) {
+      // The first age is drawn over [0, age]: the connections behave as in a cluster that
+      // has been running a while, reconnecting at a steady rate from the start instead of
+      // all together one age in.
+      std::uniform_real_distribution<double> phase(0.0, 1.0);
+      for (ClientState& c : clients_) c.reconnect_at = start_ + Age(phase(random_));
     }
     for (ClientState& c : clients_) Pump(c);
     ArmTick();
@@ -157,10 +180,30 @@ class Driver {
     }
   }
 
+  // `fraction` of the connection age, with gRPC's ±10% jitter (MaxConnectionAge), so
+  // connections opened together do not all close together.
+  Clock::duration Age(double fraction) {
+    std::uniform_real_distribution<double> jitter(0.9, 1.1);
+    return std::chrono::duration_cast<Clock::duration>(
+        absl::ToChronoNanoseconds(options_.max_connection_age) * (fraction * jitter(random_)));
+  }
+
+  // Closes the client's channel (it goes once its calls in flight have finished, which
+  // hold it) and opens a new one: the next call dials the target again.
+  void Reconnect(ClientState& c) {
+    c.stub = Echo::NewStub(reconnect_(c.result.id));
+    ++c.generation;
+  }
+
   // Sends whatever this client may send now, then sleeps it until it may send more.
   void Pump(ClientState& c) {
     const Clock::time_point now = Clock::now();
     if (now >= end_) return;
+    if (now >= c.reconnect_at) {
+      Reconnect(c);
+      ++c.result.reconnects_by_age;
+      c.reconnect_at = now + Age(1.0);
+    }
     if (now < c.paused_until) {
       ArmClientAlarm(c, c.paused_until);
       return;
@@ -185,6 +228,7 @@ class Driver {
     auto* call = new Call;
     call->kind = Event::kCall;
     call->client = &c;
+    call->generation = c.generation;
     call->intended = intended;
     call->latency_origin = std::min(intended, now);
     call->context.set_deadline(std::chrono::system_clock::now() +
@@ -201,6 +245,15 @@ class Driver {
     ++c.free_slots;
     --outstanding_;
     const bool measured = call->intended >= measure_start_;
+    if (call->status.ok() && call->generation == c.generation &&
+        (c.reported_generation != c.generation || c.current_pod != call->reply.pod())) {
+      c.reported_generation = c.generation;
+      c.current_pod = call->reply.pod();
+      c.result.pod_timeline.emplace_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count(),
+                                         c.current_pod);
+    }
     if (call->status.ok()) {
       if (measured) {
         ++ok_;
@@ -224,6 +277,13 @@ class Driver {
         ++c.result.errors_by_code[StatusCodeName(call->status.error_code())];
       }
       c.paused_until = now + kPauseAfterError;
+      // Its pod went away (a GOAWAY and a closed listener, or a reset): dial the Service
+      // again on a new connection, as a gRPC client reconnects, once per connection.
+      if (call->status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+          call->generation == c.generation) {
+        Reconnect(c);
+        ++c.result.reconnects_after_error;
+      }
     }
     delete call;
     Pump(c);
@@ -284,6 +344,8 @@ class Driver {
   }
 
   const Options& options_;
+  const ChannelFactory& reconnect_;
+  std::mt19937_64 random_{std::random_device{}()};
   const std::atomic<bool>* stop_;
   const ProgressFn& progress_;
   grpc::CompletionQueue cq_;
@@ -309,8 +371,9 @@ class Driver {
 
 Result DriveLoad(const Options& options,
                  const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-                 const std::atomic<bool>* stop, const ProgressFn& progress) {
-  return Driver(options, channels, stop, progress).Run();
+                 const ChannelFactory& reconnect, const std::atomic<bool>* stop,
+                 const ProgressFn& progress) {
+  return Driver(options, channels, reconnect, stop, progress).Run();
 }
 
 }  // namespace skewless::loadgen

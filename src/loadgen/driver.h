@@ -4,6 +4,7 @@
 #include <grpcpp/channel.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -11,11 +12,17 @@
 
 namespace skewless::loadgen {
 
+// Opens a fresh channel (a new connection) for client `client_id`.
+using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(int client_id)>;
+
 // Sends load on already-connected channels (one per client) for
 // options.warmup + options.duration, then waits for every outstanding call.
+// A client replaces its channel through `reconnect` when its connection reaches
+// options.max_connection_age and when a call fails UNAVAILABLE.
 // Fills the measured fields of Result (not target labels or server_stats).
 Result DriveLoad(const Options& options,
                  const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-                 const std::atomic<bool>* stop, const ProgressFn& progress);
+                 const ChannelFactory& reconnect, const std::atomic<bool>* stop,
+                 const ProgressFn& progress);
 
 }  // namespace skewless::loadgen

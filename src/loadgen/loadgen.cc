@@ -76,7 +76,12 @@ absl::StatusOr<Result> Run(const Options& options, const std::atomic<bool>* stop
   auto channels = ConnectClients(options);
   if (!channels.ok()) return channels.status();
 
-  Result result = DriveLoad(options, *channels, stop, progress);
+  // A replacement channel gets an id of its own, so it can never share a connection.
+  int next_channel_id = options.clients;
+  const ChannelFactory reconnect = [&](int) {
+    return NewClientChannel(options.target, next_channel_id++);
+  };
+  Result result = DriveLoad(options, *channels, reconnect, stop, progress);
   result.target = options.target;
   result.client_zone = options.client_zone;
 

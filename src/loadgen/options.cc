@@ -24,6 +24,11 @@ absl::Status ValidateOptions(const Options& o) {
   if (o.connect_timeout <= absl::ZeroDuration()) {
     return bad("connect timeout must be > 0, got ", absl::FormatDuration(o.connect_timeout));
   }
+  if (o.max_connection_age != absl::ZeroDuration() &&
+      o.max_connection_age < absl::Milliseconds(100)) {
+    return bad("max connection age must be 0 (never) or >= 100ms, got ",
+               absl::FormatDuration(o.max_connection_age));
+  }
   for (const auto& a : o.stats_addresses) {
     if (a.empty()) return bad("stats address must not be empty");
   }

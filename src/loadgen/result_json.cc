@@ -14,7 +14,10 @@ json ClientToJson(const ClientResult& c) {
           {"rpcs", c.rpcs},
           {"errors", c.errors},
           {"rpcs_by_pod", c.rpcs_by_pod},
-          {"errors_by_code", c.errors_by_code}};
+          {"errors_by_code", c.errors_by_code},
+          {"reconnects_by_age", c.reconnects_by_age},
+          {"reconnects_after_error", c.reconnects_after_error},
+          {"pod_timeline", c.pod_timeline}};
 }
 
 json ServerStatsToJson(const ServerStatsDelta& s) {
@@ -37,6 +40,12 @@ ClientResult ClientFromJson(const json& j) {
   c.errors = j.at("errors").get<uint64_t>();
   c.rpcs_by_pod = j.at("rpcs_by_pod").get<std::map<std::string, uint64_t>>();
   c.errors_by_code = j.at("errors_by_code").get<std::map<std::string, uint64_t>>();
+  // Added later than the fields above: results without them read as no churn.
+  c.reconnects_by_age = j.value("reconnects_by_age", uint64_t{0});
+  c.reconnects_after_error = j.value("reconnects_after_error", uint64_t{0});
+  if (j.contains("pod_timeline")) {
+    c.pod_timeline = j.at("pod_timeline").get<std::vector<std::pair<int64_t, std::string>>>();
+  }
   return c;
 }
 

@@ -37,6 +37,9 @@ struct PodSpec {
   std::string node;  // the node it is scheduled on (round robin within its zone)
   double slow_factor = 1.0;
   std::string ip;  // filled by Plan()
+  // The pod --add-pod-at brings in mid-run: its namespace exists from the start (a
+  // scheduled pod's sandbox), its server starts and it is listed only at that time.
+  bool joins_late = false;
 };
 
 // The clients of one node (nodes without clients get none: no namespace, no agent).
@@ -93,6 +96,20 @@ struct LabConfig {
   // lab does not model itself, e.g. cluster-wide load reporting (LRS) once it ships.
   std::vector<std::string> agent_flags;
   std::vector<std::string> controlplane_flags;
+
+  // Pods that change mid-run (docs/lab.md, "Pods that come and go"), timed from the start
+  // of the measured period; zero = never. The added pod joins `add_pod_zone` (empty: the
+  // first zone); the removed one is `remove_pod` (empty: pod-0).
+  std::chrono::milliseconds add_pod_at{0};
+  std::string add_pod_zone;
+  std::chrono::milliseconds remove_pod_at{0};
+  std::string remove_pod;
+  // Churn: every client connection is replaced after this long, ±10% (gRPC's
+  // MaxConnectionAge); zero = each client keeps one connection for the run.
+  std::chrono::milliseconds max_connection_age{0};
+  // The skewless agents' --slow-start-window: a new pod's cost is raised at first and
+  // eases over this window. Zero = the agents' default.
+  std::chrono::milliseconds slow_start_window{0};
 
   uint32_t service_time_us = 1000;
   int concurrency = 4;  // outstanding RPCs per client connection

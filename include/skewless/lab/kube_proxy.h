@@ -48,4 +48,11 @@ std::string EndpointChain(const ClusterIpService& service, const Endpoint& endpo
 absl::Status ApplyDataplane(Dataplane dataplane, const std::string& netns,
                             const std::vector<ClusterIpService>& services);
 
+// Rewrites the Services' rules after their endpoints changed, as kube-proxy does on an
+// EndpointSlice update: one atomic change per mode (iptables-restore --noflush flushes
+// and refills the chains it declares; nft replaces the table in one transaction).
+// Connections already made keep their conntrack entry, so their pod.
+absl::Status ReplaceServiceRules(Dataplane dataplane, const std::string& netns,
+                                 const std::vector<ClusterIpService>& services);
+
 }  // namespace skewless::lab

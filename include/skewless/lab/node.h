@@ -81,11 +81,18 @@ class Node {
   std::string PinDir(const std::string& node_or_zone) const;
   const std::string& cluster_document_path() const { return document_path_; }
 
-  // Changes what the Service's EndpointSlice says about pod plan().pods[index] (the
-  // cluster document is rewritten) and, for the skewless dataplanes, waits until every
-  // agent has programmed it. The kube-proxy baselines keep their rules: this is the
-  // control plane's input only.
+  // Changes what the Service's EndpointSlice says about pod plan().pods[index]: for the
+  // skewless dataplanes the cluster document is rewritten and every agent awaited; for
+  // the kube-proxy baselines the rules are rewritten over the ready pods, as kube-proxy
+  // does on an EndpointSlice change (node_pod_changes.cc).
   absl::Status SetPodEndpoint(std::size_t index, PodEndpoint state);
+
+  // The pod that joins late (PodSpec::joins_late): starts its server and waits until it
+  // listens. Listing it is SetPodEndpoint's job, as Kubernetes lists a pod once Ready.
+  absl::Status StartLatePod(std::size_t index);
+  // Stops one pod's server (SIGTERM: it drains with a GOAWAY, then closes) and keeps its
+  // counters for StopPods.
+  absl::Status StopPod(std::size_t index);
 
   // Waits until every client node's agent holds the Service with exactly the pods the
   // document calls ready; the error names the late agent and ends with its log.
@@ -106,6 +113,9 @@ class Node {
   absl::Status Build();
   absl::Status BuildNetwork();
   absl::Status StartPods();
+  absl::StatusOr<Child> SpawnPod(const PodSpec& pod);
+  absl::Status AwaitPodReady(std::size_t index);
+  absl::StatusOr<PodCounters> ReadPodCounters(std::size_t index);
   absl::Status StartShippedPath();  // node_skewless.cc
   absl::Status WriteClusterDocument() const;
   absl::Status StartSplicers();
@@ -120,7 +130,8 @@ class Node {
   std::string cgroup_root_;
   std::string client_cgroup_;
   std::string log_dir_;
-  std::vector<Child> pods_;
+  std::vector<Child> pods_;  // indexed like plan_.pods; a late pod is added when it starts
+  std::map<std::size_t, PodCounters> stopped_pods_;  // stopped mid-run, by index
   // The shipped path (skewless dataplanes): control plane, one agent and (L7) one
   // splicer per client node, the bpffs they pin in, the document and its pods' states.
   std::vector<Child> control_plane_;  // empty or one
@@ -128,7 +139,7 @@ class Node {
   std::vector<Child> splicers_;
   std::string bpffs_;
   std::string document_path_;
-  std::vector<PodEndpoint> pod_endpoints_;
+  std::vector<PodEndpoint> pod_endpoints_;  // what the EndpointSlice says, every dataplane
   bool destroyed_ = false;
 };
 

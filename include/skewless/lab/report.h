@@ -10,6 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "skewless/lab/config.h"
 #include "skewless/lab/node.h"
+#include "skewless/lab/pod_changes.h"
 #include "skewless/loadgen/result.h"
 
 namespace skewless::lab {
@@ -22,6 +23,7 @@ struct PodRow {
   double share = 0;            // of all requests
   double p50_ms = 0;
   double p99_ms = 0;
+  int connections_end = 0;  // clients on it at the end of the measured period
 };
 
 struct LabReport {
@@ -51,7 +53,44 @@ struct LabReport {
   // clients counted; equal when nothing was lost or double counted.
   uint64_t server_requests = 0;
   uint64_t client_requests_including_warmup = 0;
+
+  // Where the clients' connections were (each client's pod is that of its latest reply,
+  // loadgen pod_timeline), as busiest pod / mean over the pods listed at that moment.
+  // At the end of the measured period, and sampled every 100 ms over it (mean, worst);
+  // 0 when no client was answered.
+  double connections_max_over_mean_end = 0;
+  double connections_max_over_mean_mean = 0;
+  double connections_max_over_mean_worst = 0;
+  // New connections the clients opened: at the end of a connection's age (churn,
+  // --max-connection-age), and after their pod went away.
+  uint64_t reconnects_by_age = 0;
+  uint64_t reconnects_after_error = 0;
+  // --add-pod-at: the new pod's connections at the end, its share of all connections and
+  // its fair share (1 / pods listed); its share of the calls answered since it joined
+  // (the calls since then taken pro rata of the run: the lab's load is a fixed total
+  // rate); and how long after it was listed it first held 80% of its fair share of
+  // connections (-1: never).
+  std::string added_pod;
+  int added_pod_connections_end = 0;
+  double added_pod_connection_share_end = 0;
+  double added_pod_fair_share = 0;
+  double added_pod_request_share_since_added = 0;
+  int64_t added_pod_ms_to_80pct_fair = -1;
+  // --remove-pod-at: the clients on the pod when it was unlisted, and how many were
+  // still on it (had not been answered elsewhere) at the end.
+  std::string removed_pod;
+  int removed_pod_clients = 0;
+  int removed_pod_clients_at_end = 0;
 };
+
+// The fields above that follow the clients' connections and the pod changes.
+// `measure_start_unix_ms`: when the measured period began (the loadgens' clock).
+void AddChangeReport(const LabPlan& plan, const LabConfig& config, const loadgen::Result& result,
+                     int64_t measure_start_unix_ms, const std::vector<PodChange>& changes,
+                     LabReport& report);
+// Their JSON object ("connections") and lines of the printed report.
+nlohmann::json ChangeReportJson(const LabReport& report);
+void PrintChangeReport(const LabReport& report, std::ostream& out);
 
 LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadgen::Result& result,
                       const std::vector<PodCounters>& pods);

@@ -36,6 +36,11 @@ struct Options {
   absl::Duration connect_timeout = absl::Seconds(5);
   // Asks each pod for this much service time on top of its own.
   uint32_t extra_service_time_us = 0;
+  // Churn: each client closes its channel and opens a new one (a new connect() to the
+  // target, through whatever balancer is in the way) every `max_connection_age`, ±10%,
+  // as gRPC's server-side MaxConnectionAge makes clients do. Zero = one connection for
+  // the whole run.
+  absl::Duration max_connection_age = absl::ZeroDuration();
 };
 
 // InvalidArgument naming the offending field, or OK.

@@ -20,6 +20,14 @@ struct ClientResult {
   std::map<std::string, uint64_t> rpcs_by_pod;
   // Failed RPCs by gRPC status code name ("DEADLINE_EXCEEDED").
   std::map<std::string, uint64_t> errors_by_code;
+  // New channels opened: at the end of a connection's age (churn), and after a call
+  // failed UNAVAILABLE (its pod went away), as a gRPC client reconnects.
+  uint64_t reconnects_by_age = 0;
+  uint64_t reconnects_after_error = 0;
+  // Which pod this client's connection was on, and since when: an entry each time the
+  // first reply on a new connection, or a reply from another pod, arrived (Unix ms, so
+  // the timelines of processes on one machine line up). Warmup included.
+  std::vector<std::pair<int64_t, std::string>> pod_timeline;
 
   bool operator==(const ClientResult&) const = default;
 };

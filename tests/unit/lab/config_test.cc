@@ -227,5 +227,41 @@ TEST(Dataplane, ParsesKnownNamesAndRejectsOthers) {
   EXPECT_THAT(std::string(ParseDataplane("ipvs").status().message()), HasSubstr("--dataplane"));
 }
 
+TEST(LabPlan, AnAddedPodIsPlannedLastInItsZoneAndMarkedToJoinLate) {
+  LabConfig config;
+  config.add_pod_at = std::chrono::milliseconds(2000);
+  config.add_pod_zone = "zone-b";
+  auto plan = Plan(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->pods.size(), 7u);
+  EXPECT_EQ(plan->pods[6].name, "pod-6");
+  EXPECT_EQ(plan->pods[6].zone, "zone-b");
+  EXPECT_EQ(plan->pods[6].ip, "198.18.0.16");
+  EXPECT_TRUE(plan->pods[6].joins_late);
+  EXPECT_FALSE(plan->pods[0].joins_late);
+}
+
+TEST(LabPlan, PodChangesAndChurnOutsideTheRunAreRefusedNamingTheFlag) {
+  const auto error = [](LabConfig config) { return std::string(Plan(config).status().message()); };
+  LabConfig late;
+  late.add_pod_at = std::chrono::milliseconds(20000);  // after the 10 s run
+  EXPECT_THAT(error(late), HasSubstr("--add-pod-at"));
+  LabConfig zone;
+  zone.add_pod_at = std::chrono::milliseconds(1000);
+  zone.add_pod_zone = "zone-z";
+  EXPECT_THAT(error(zone), HasSubstr("--add-pod-at: unknown zone 'zone-z'"));
+  LabConfig missing;
+  missing.remove_pod_at = std::chrono::milliseconds(1000);
+  missing.remove_pod = "pod-42";
+  EXPECT_THAT(error(missing), HasSubstr("--remove-pod-at: no pod named 'pod-42'"));
+  LabConfig age;
+  age.max_connection_age = std::chrono::milliseconds(10);
+  EXPECT_THAT(error(age), HasSubstr("--max-connection-age"));
+  LabConfig fine;
+  fine.remove_pod_at = std::chrono::milliseconds(1000);
+  fine.max_connection_age = std::chrono::milliseconds(4000);
+  EXPECT_TRUE(Plan(fine).ok());
+}
+
 }  // namespace
 }  // namespace skewless::lab

@@ -25,6 +25,9 @@ Result SampleResult(const std::string& zone, const std::string& pod, uint64_t rp
   c.errors = 2;
   c.rpcs_by_pod = {{pod, rpcs}};
   c.errors_by_code = {{"DEADLINE_EXCEEDED", 2}};
+  c.reconnects_by_age = 3;
+  c.reconnects_after_error = 1;
+  c.pod_timeline = {{1'765'000'000'000, pod}, {1'765'000'001'500, "pod-9"}};
   r.clients.push_back(c);
   PodResult p;
   p.zone = "zone-a";
