@@ -88,10 +88,10 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
                   "The Service's spec.trafficDistribution: PreferClose, PreferSameZone or "
                   "PreferSameNode (applied by the skewless dataplane); default none");
   app->add_option("--lb-policy", f.config.lb_policy,
-                  "How the skewless dataplanes choose a pod inside a zone tier: least-request "
-                  "(the cheaper of two random pods), least-loaded (the cheapest pod of a tier "
-                  "of up to 16, P2C above) or random (uniform, load ignored, as kube-proxy), "
-                  "for A/B runs")
+                  "How the skewless dataplanes choose a pod inside a zone tier: least-loaded "
+                  "(the product's default: the cheapest pod of a tier of up to 16, P2C above), "
+                  "least-request (the cheaper of two random pods) or random (uniform, load "
+                  "ignored, as kube-proxy), for A/B runs")
       ->capture_default_str();
   app->add_option("--cluster-load", f.config.cluster_load,
                   "true: the skewless dataplanes' agents report their connections over LRS and "

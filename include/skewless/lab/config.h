@@ -79,10 +79,10 @@ struct LabConfig {
   // PreferSameZone or PreferSameNode. Only the skewless dataplane applies it
   // (the lab's kube-proxy rules serve every zone from one node namespace).
   std::string traffic_distribution;
-  // The Service's skewless.io/load-balancing policy (common/lb_policy.h): least-request,
-  // random or least-loaded, for A/B runs of the choice itself. Only the skewless
-  // dataplanes apply it.
-  std::string lb_policy = "least-request";
+  // The Service's skewless.io/load-balancing policy (common/lb_policy.h): least-loaded
+  // (the control plane's default), least-request or random, for A/B runs of the choice
+  // itself. Only the skewless dataplanes apply it.
+  std::string lb_policy = "least-loaded";
   // The skewless dataplanes' agents report their connections over LRS and weigh every
   // node's (cluster-wide, the product's default); off, each node counts only its own.
   bool cluster_load = true;
