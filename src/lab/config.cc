@@ -64,6 +64,24 @@ absl::StatusOr<Dataplane> ParseDataplane(const std::string& name) {
                    "' (expected iptables, nftables, skewless, skewless-l7 or none)"));
 }
 
+const char* WorkloadName(Workload workload) {
+  switch (workload) {
+    case Workload::kGrpc:
+      return "grpc";
+    case Workload::kWebSocket:
+      return "websocket";
+  }
+  return "?";
+}
+
+absl::StatusOr<Workload> ParseWorkload(const std::string& name) {
+  for (Workload w : {Workload::kGrpc, Workload::kWebSocket}) {
+    if (name == WorkloadName(w)) return w;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--workload: unknown '", name, "' (expected grpc or websocket)"));
+}
+
 std::string NodeNetns(const std::string& id) { return absl::StrCat(kNetnsPrefix, id, "-node"); }
 std::string PodNetns(const std::string& id, const std::string& pod) {
   return absl::StrCat(kNetnsPrefix, id, "-", pod);
@@ -246,6 +264,14 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
   if (config.client_stagger < std::chrono::milliseconds(0) ||
       config.client_stagger > std::chrono::milliseconds(60000)) {
     return absl::InvalidArgumentError("--client-stagger: expected 0 to 60 s");
+  }
+  if (config.workload == Workload::kWebSocket && config.dataplane == Dataplane::kSkewlessL7) {
+    // The hooks send only appProtocol h2c/grpc ports to the splicer, and a WebSocket
+    // Service is HTTP/1.1: skewless-l7 would run exactly as skewless, under a wrong name.
+    return absl::InvalidArgumentError(
+        "--workload websocket: --dataplane skewless-l7 cannot help it (the HTTP/2 splicer "
+        "carries only h2c/grpc ports; a WebSocket connection is HTTP/1.1 and is balanced "
+        "once, at connect, by --dataplane skewless)");
   }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "skewless/lab/websocket_report.h"
 
 namespace skewless::lab {
 namespace {
@@ -105,8 +106,9 @@ nlohmann::json ToJson(const LabReport& r) {
                     {"share", p.share},
                     {"p50_ms", p.p50_ms},
                     {"p99_ms", p.p99_ms}});
+    if (r.workload == "websocket") pods.back()["connections"] = p.connections;
   }
-  return {{"dataplane", r.dataplane},
+  nlohmann::json json = {{"dataplane", r.dataplane},
           {"label", r.label},
           {"elapsed_s", r.elapsed_s},
           {"requests", r.requests},
@@ -124,12 +126,25 @@ nlohmann::json ToJson(const LabReport& r) {
           {"clients_on_one_pod", r.clients_on_one_pod},
           {"service_connects", r.service_connects},
           {"server_requests", r.server_requests},
-          {"client_requests_including_warmup", r.client_requests_including_warmup}};
+          {"client_requests_including_warmup", r.client_requests_including_warmup},
+          {"workload", r.workload}};
+  if (r.workload == "websocket") {
+    // Requests, latency and errors above are messages, round trips and unechoed messages.
+    json["websocket"] = {{"connections_max_over_mean", r.connections_max_over_mean},
+                         {"connections_per_pod_mean", r.connections_per_pod_mean},
+                         {"connections_per_pod_max", r.connections_per_pod_max},
+                         {"failed_connections", r.failed_connections},
+                         {"message_failures", r.errors}};
+  }
+  return json;
 }
 
 void PrintReport(const LabReport& r, std::ostream& out) {
-  out << absl::StrFormat("\n== %s: %d requests in %.1f s (%.0f/s), %d errors ==\n", r.label,
-                         r.requests, r.elapsed_s, r.achieved_rps, r.errors);
+  const bool websocket = r.workload == "websocket";
+  out << absl::StrFormat("\n== %s%s: %d %s in %.1f s (%.0f/s), %d errors ==\n", r.label,
+                         websocket ? " (WebSocket)" : "", r.requests,
+                         websocket ? "messages" : "requests", r.elapsed_s, r.achieved_rps,
+                         r.errors);
   out << absl::StrFormat("%-8s %-10s %10s %7s %9s %9s  %s\n", "POD", "ZONE", "REQUESTS", "SHARE",
                          "P50(ms)", "P99(ms)", "LOAD");
   for (const auto& p : r.pods) {
@@ -157,6 +172,7 @@ void PrintReport(const LabReport& r, std::ostream& out) {
                          r.server_requests == r.client_requests_including_warmup
                              ? " (match)"
                              : " (MISMATCH: see docs/lab.md)");
+  if (websocket) PrintWebSocketLines(r, out);
 }
 
 void PrintComparison(const std::vector<LabReport>& reports, std::ostream& out) {

@@ -22,6 +22,8 @@ struct PodRow {
   double share = 0;            // of all requests
   double p50_ms = 0;
   double p99_ms = 0;
+  // WebSocket workload: connections the pod greeted (each holds for the whole run).
+  int connections = 0;
 };
 
 struct LabReport {
@@ -51,6 +53,17 @@ struct LabReport {
   // clients counted; equal when nothing was lost or double counted.
   uint64_t server_requests = 0;
   uint64_t client_requests_including_warmup = 0;
+
+  // "grpc", or "websocket": then requests are echoed WebSocket messages, latency their
+  // round trips, errors the messages never echoed, and the figures below are filled
+  // (skewless/lab/websocket_report.h).
+  std::string workload = "grpc";
+  // Connections per pod: busiest / mean (1.00 = even), the mean and the busiest count.
+  double connections_max_over_mean = 0;
+  double connections_per_pod_mean = 0;
+  int connections_per_pod_max = 0;
+  // Connections never greeted by a pod, or broken before the end.
+  int failed_connections = 0;
 };
 
 LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadgen::Result& result,
