@@ -306,7 +306,8 @@ int main(int argc, char** argv) {
       "namespaces on a bridge, each running a real gRPC server, labelled with zones; each\n"
       "simulated node has its own client namespace and cgroup, whose clients hold persistent\n"
       "gRPC channels to a ClusterIP programmed the way kube-proxy does it, or by skewless's\n"
-      "shipped control plane and one agent per node.\n"
+      "shipped control plane and one agent per node. --workload websocket holds long-lived\n"
+      "WebSocket connections instead (python3-websockets on both sides).\n"
       "Exit codes: 0 ok, 1 the run failed, 2 bad flags, 3 interrupted."};
   app.require_subcommand(1);
   Flags flags;

@@ -264,16 +264,16 @@ absl::Status Node::StartPods() {
       spawn.argv = WebSocketPodArgv(options_.bin_dir, config_, pod);
     } else {
       spawn.argv = {options_.bin_dir + "/" + kPodServerBinary,
-                  "--name",
-                  pod.name,
-                  "--zone",
-                  pod.zone,
-                  "--listen",
-                  absl::StrCat(pod.ip, ":", config_.service_port),
-                  "--service-time-us",
-                  std::to_string(config_.service_time_us),
-                  "--slow-factor",
-                  absl::StrCat(pod.slow_factor)};
+                    "--name",
+                    pod.name,
+                    "--zone",
+                    pod.zone,
+                    "--listen",
+                    absl::StrCat(pod.ip, ":", config_.service_port),
+                    "--service-time-us",
+                    std::to_string(config_.service_time_us),
+                    "--slow-factor",
+                    absl::StrCat(pod.slow_factor)};
     }
     spawn.netns = PodNetns(plan_.id, pod.name);
     spawn.log_path = absl::StrCat(log_dir_, "/", pod.name, ".log");

@@ -96,7 +96,8 @@ LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadge
   return report;
 }
 
-nlohmann::json ToJson(const LabReport& r) {
+// Every workload's fields.
+static nlohmann::json CommonJson(const LabReport& r) {
   nlohmann::json pods = nlohmann::json::array();
   for (const auto& p : r.pods) {
     pods.push_back({{"pod", p.pod},
@@ -106,9 +107,9 @@ nlohmann::json ToJson(const LabReport& r) {
                     {"share", p.share},
                     {"p50_ms", p.p50_ms},
                     {"p99_ms", p.p99_ms}});
-    if (r.workload == "websocket") pods.back()["connections"] = p.connections;
   }
-  nlohmann::json json = {{"dataplane", r.dataplane},
+  return {{"dataplane", r.dataplane},
+          {"workload", r.workload},
           {"label", r.label},
           {"elapsed_s", r.elapsed_s},
           {"requests", r.requests},
@@ -126,16 +127,12 @@ nlohmann::json ToJson(const LabReport& r) {
           {"clients_on_one_pod", r.clients_on_one_pod},
           {"service_connects", r.service_connects},
           {"server_requests", r.server_requests},
-          {"client_requests_including_warmup", r.client_requests_including_warmup},
-          {"workload", r.workload}};
-  if (r.workload == "websocket") {
-    // Requests, latency and errors above are messages, round trips and unechoed messages.
-    json["websocket"] = {{"connections_max_over_mean", r.connections_max_over_mean},
-                         {"connections_per_pod_mean", r.connections_per_pod_mean},
-                         {"connections_per_pod_max", r.connections_per_pod_max},
-                         {"failed_connections", r.failed_connections},
-                         {"message_failures", r.errors}};
-  }
+          {"client_requests_including_warmup", r.client_requests_including_warmup}};
+}
+
+nlohmann::json ToJson(const LabReport& r) {
+  nlohmann::json json = CommonJson(r);
+  if (r.workload == "websocket") AddWebSocketJson(r, json);
   return json;
 }
 

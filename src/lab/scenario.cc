@@ -128,12 +128,12 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   }
   int connections = 0;
   for (const auto& client : node.plan().clients) connections += client.connections;
-  Say(options,
-      absl::StrFormat("[%s] %d persistent %s connections from %d client nodes -> "
-                      "%s:%d, %d pods, %.0f s",
-                      mode, connections,
-                      config.workload == Workload::kWebSocket ? "WebSocket" : "gRPC", loadgens.size(), config.service_vip, config.service_port,
-                      node.plan().pods.size(), config.duration.count() / 1e3));
+  Say(options, absl::StrFormat("[%s] %d persistent %s connections from %d client nodes -> "
+                               "%s:%d, %d pods, %.0f s",
+                               mode, connections,
+                               config.workload == Workload::kWebSocket ? "WebSocket" : "gRPC",
+                               loadgens.size(), config.service_vip, config.service_port,
+                               node.plan().pods.size(), config.duration.count() / 1e3));
 
   // Progress until the generators finish; a stop request asks
   // them to end early (they still print what they measured).
@@ -257,6 +257,10 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
         Phase{Dataplane::kSkewless, "s", false, "least-request"},
         Phase{Dataplane::kSkewless, "c", true, "least-loaded"},
         Phase{Dataplane::kSkewlessL7, "l", true, ""}}) {
+    // WebSocket is HTTP/1.1: the splicer has nothing to offer it (Plan() refuses the pair).
+    if (config.workload == Workload::kWebSocket && p.dataplane == Dataplane::kSkewlessL7) {
+      continue;
+    }
     LabConfig phase = config;
     phase.dataplane = p.dataplane;
     phase.cluster_load = p.cluster_load;

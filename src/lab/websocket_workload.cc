@@ -42,9 +42,8 @@ std::vector<std::string> WebSocketLoadArgv(const std::string& bin_dir, const Lab
 
 absl::StatusOr<WebSocketRun> WebSocketRunFromJson(const nlohmann::json& j) {
   if (!j.is_object() || j.value("schema", "") != kWebSocketResultSchema) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("WebSocket client result: expected an object of schema ",
-                     kWebSocketResultSchema));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "WebSocket client result: expected an object of schema ", kWebSocketResultSchema));
   }
   WebSocketRun run;
   loadgen::Result& r = run.result;

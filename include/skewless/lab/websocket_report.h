@@ -14,6 +14,10 @@ namespace skewless::lab {
 // run of every client node. BuildReport has already filled the rest from run.result.
 void AddWebSocketFigures(const WebSocketRun& run, LabReport& report);
 
+// The report's WebSocket fields in its JSON (ToJson calls it): a connection count in each
+// pod row and a "websocket" object.
+void AddWebSocketJson(const LabReport& report, nlohmann::json& json);
+
 // The report's WebSocket lines, after the common ones (PrintReport calls it).
 void PrintWebSocketLines(const LabReport& report, std::ostream& out);
 

@@ -39,8 +39,8 @@ struct WebSocketRun {
   // Connections each pod greeted (by pod name); a connection that failed before its
   // greeting is in failed_connections instead.
   std::map<std::string, int> connections_by_pod;
-  int failed_connections = 0;  // never greeted, or broke before the end
-  uint64_t message_failures = 0;  // sent and never echoed, or echoed wrong
+  int failed_connections = 0;       // never greeted, or broke before the end
+  uint64_t message_failures = 0;    // sent and never echoed, or echoed wrong
   std::vector<std::string> errors;  // what went wrong, one per failed connection
 };
 
