@@ -1781,23 +1781,27 @@ WEBSOCKET_VARIANTS = [
 
 
 def websocket_bench(bin_dir, quick):
-    """The multi-node lab with WebSocket clients: connections per pod, rounds per variant."""
+    """The multi-node lab with WebSocket clients: connections per pod, rounds per variant.
+
+    Rounds are interleaved (each round runs every variant in turn) so that whatever else
+    the shared machine does at the time falls on every variant alike."""
     rounds = 2 if quick else 10
-    results = []
-    for label, dataplane, extra in WEBSOCKET_VARIANTS:
-        runs = []
-        for i in range(rounds):
+    results = [{"label": label, "runs": []} for label, _, _ in WEBSOCKET_VARIANTS]
+    load_before = os.getloadavg()[0]
+    for i in range(rounds):
+        for (label, dataplane, extra), result in zip(WEBSOCKET_VARIANTS, results):
             say(f"websocket: {label}, round {i + 1}/{rounds}")
             r = lab_run(bin_dir, dataplane, 5, WEBSOCKET_TOPOLOGY + extra)
             ws = r["websocket"]
-            runs.append({"connections_max_over_mean": ws["connections_max_over_mean"],
-                         "messages_max_over_mean": r["spread"]["max_over_mean"],
-                         "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
-                         "messages": r["requests"],
-                         "failed_connections": ws["failed_connections"],
-                         "message_failures": ws["message_failures"]})
-        results.append({"label": label, "runs": runs})
-    return {"rounds": rounds, "results": results}
+            result["runs"].append({
+                "connections_max_over_mean": ws["connections_max_over_mean"],
+                "messages_max_over_mean": r["spread"]["max_over_mean"],
+                "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
+                "messages": r["requests"],
+                "failed_connections": ws["failed_connections"],
+                "message_failures": ws["message_failures"]})
+    return {"rounds": rounds, "results": results,
+            "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
 def websocket_section(command, run):
@@ -1816,7 +1820,10 @@ def websocket_section(command, run):
         "choice is all there is. Connections per pod: busiest / mean (1.00 is even), mean and "
         f"worst of {run['rounds']} rounds; messages per pod follow connections. Round trips "
         "are from each message's intended send time to its echo, through Python on both "
-        "ends on 2 shared cores: they compare data paths only with each other.",
+        "ends on 2 shared cores: they compare data paths only with each other (the "
+        "rounds run the variants in turn, so other work on the machine falls on all alike; "
+        f"its 1-minute load average was {run['load_before']:.1f} before and "
+        f"{run['load_after']:.1f} after).",
         "",
         "| data path | connections max/mean, mean | worst | messages max/mean, mean "
         "| round trip p50 / p99 (ms), mean | failed connections / messages | rounds |",
