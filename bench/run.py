@@ -2,7 +2,7 @@
 """skewless benchmarks: runs every measurement side by side in one go and
 writes docs/BENCHMARKS.md. Ratios, not lone times: this box is noisy.
 
-Usage: bench/run.py BUILD_DIR [--quick] [--only xds|agent|splicer|abuse|policy|cluster|lrs]
+Usage: bench/run.py BUILD_DIR [--quick] [--only xds|agent|splicer|abuse|policy|cluster|lrs|websocket]
        (as root; `make bench` runs it)
 """
 import argparse
@@ -1872,6 +1872,87 @@ def cluster_section(command, run):
     return "\n".join(lines)
 
 
+WEBSOCKET_BEGIN = "<!-- websocket:begin -->"
+WEBSOCKET_END = "<!-- websocket:end -->"
+# The cluster case's topology with long-lived WebSocket connections instead of gRPC
+# channels: HTTP/1.1, so the splicer cannot help; only the connect-time choice can.
+WEBSOCKET_TOPOLOGY = ["--workload", "websocket", "--nodes-per-zone", "4", "--clients-per-node",
+                      "1", "--pods", "6", "--client-stagger", "1s", "--rate", "600"]
+WEBSOCKET_VARIANTS = [
+    ("kube-proxy iptables", "iptables", []),
+    ("skewless L4 node-local (least-request)", "skewless",
+     ["--cluster-load", "false", "--lb-policy", "least-request"]),
+    ("skewless L4 cluster-wide (least-loaded)", "skewless",
+     ["--cluster-load", "true", "--lb-policy", "least-loaded"]),
+]
+
+
+def websocket_bench(bin_dir, quick):
+    """The multi-node lab with WebSocket clients: connections per pod, rounds per variant.
+
+    Rounds are interleaved (each round runs every variant in turn) so that whatever else
+    the shared machine does at the time falls on every variant alike."""
+    rounds = 2 if quick else 10
+    results = [{"label": label, "runs": []} for label, _, _ in WEBSOCKET_VARIANTS]
+    load_before = os.getloadavg()[0]
+    for i in range(rounds):
+        for (label, dataplane, extra), result in zip(WEBSOCKET_VARIANTS, results):
+            say(f"websocket: {label}, round {i + 1}/{rounds}")
+            r = lab_run(bin_dir, dataplane, 5, WEBSOCKET_TOPOLOGY + extra)
+            ws = r["websocket"]
+            result["runs"].append({
+                "connections_max_over_mean": ws["connections_max_over_mean"],
+                "messages_max_over_mean": r["spread"]["max_over_mean"],
+                "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
+                "messages": r["requests"],
+                "failed_connections": ws["failed_connections"],
+                "message_failures": ws["message_failures"]})
+    return {"rounds": rounds, "results": results,
+            "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+def websocket_section(command, run):
+    lines = [
+        WEBSOCKET_BEGIN,
+        "## Long-lived WebSocket connections: many nodes, one client each (lab)",
+        "",
+        f"`{command}` on {platform.node()} ({os.cpu_count()} cores), "
+        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        "`skewless-lab run --workload websocket` with 3 zones x 4 nodes, one long-lived "
+        "WebSocket connection per node (python3-websockets on both sides: "
+        "`skewless-ws-loadgen`, `skewless-ws-pod-server`), 6 pods, the clients starting 1 s "
+        "apart in a random order (a rollout), no zone preference, 600 messages/s spread "
+        "evenly over the connections and echoed by the pod each connection landed on, 5 s "
+        "measured. WebSocket is HTTP/1.1, so the HTTP/2 splicer cannot help: the connect-time "
+        "choice is all there is. Connections per pod: busiest / mean (1.00 is even), mean and "
+        f"worst of {run['rounds']} rounds; messages per pod follow connections. Round trips "
+        "are from each message's intended send time to its echo, through Python on both "
+        "ends on 2 shared cores: they compare data paths only with each other (the "
+        "rounds run the variants in turn, so other work on the machine falls on all alike; "
+        f"its 1-minute load average was {run['load_before']:.1f} before and "
+        f"{run['load_after']:.1f} after).",
+        "",
+        "| data path | connections max/mean, mean | worst | messages max/mean, mean "
+        "| round trip p50 / p99 (ms), mean | failed connections / messages | rounds |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    for r in run["results"]:
+        runs = r["runs"]
+        conns = [x["connections_max_over_mean"] for x in runs]
+        lines.append(
+            f"| {r['label']} | {mean(conns):.2f} | {max(conns):.2f} "
+            f"| {mean([x['messages_max_over_mean'] for x in runs]):.2f} "
+            f"| {mean([x['p50_ms'] for x in runs]):.2f} / {mean([x['p99_ms'] for x in runs]):.2f} "
+            f"| {sum(x['failed_connections'] for x in runs)} / "
+            f"{sum(x['message_failures'] for x in runs)} | {len(runs)} |")
+    lines += ["", "Goal: connections per pod max/mean at most 1.10 cluster-wide.", WEBSOCKET_END]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1879,7 +1960,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     parser.add_argument("--only", choices=["xds", "agent", "splicer", "abuse", "policy", "cluster",
-                                           "lrs"],
+                                           "lrs", "websocket"],
                         help="run one section and replace just that section of the report")
     args = parser.parse_args()
     if os.geteuid() != 0 and args.only not in ("policy", "lrs"):
@@ -1897,6 +1978,8 @@ def main():
                     "cluster-wide load"),
         "policy": (policy_bench, policy_section, POLICY_BEGIN, POLICY_END, "policy"),
         "lrs": (lrs_bench, lrs_section, LRS_BEGIN, LRS_END, "cluster-wide load at scale"),
+        "websocket": (websocket_bench, websocket_section, WEBSOCKET_BEGIN, WEBSOCKET_END,
+                      "WebSocket"),
         "xds": (xds_bench, xds_section, XDS_BEGIN, XDS_END, "control plane"),
         "agent": (agent_bench, agent_section, AGENT_BEGIN, AGENT_END, "node agent"),
     }
@@ -1918,6 +2001,7 @@ def main():
     policy = policy_bench(bin_dir, args.quick)
     cluster = cluster_bench(bin_dir, args.quick)
     lrs = lrs_bench(bin_dir, args.quick)
+    websocket = websocket_bench(bin_dir, args.quick)
     write_report(args.output, command, ceiling, lab, connect)
     splice_section(args.output, xds_section(command, xds))
     splice_section(args.output, agent_section(command, agent), AGENT_BEGIN, AGENT_END)
@@ -1926,6 +2010,8 @@ def main():
     splice_section(args.output, policy_section(command, policy), POLICY_BEGIN, POLICY_END)
     splice_section(args.output, cluster_section(command, cluster), CLUSTER_BEGIN, CLUSTER_END)
     splice_section(args.output, lrs_section(command, lrs), LRS_BEGIN, LRS_END)
+    splice_section(args.output, websocket_section(command, websocket), WEBSOCKET_BEGIN,
+                   WEBSOCKET_END)
     say(f"wrote {args.output}")
 
 

@@ -26,6 +26,9 @@ packages=(
   python3 python3-h2
   # make demo's chart (scripts/demo_chart.py)
   python3-matplotlib
+  # the lab's WebSocket workload (skewless-ws-pod-server, skewless-ws-loadgen): a real
+  # WebSocket library on both sides of the connection, asyncio, client and server
+  python3-websockets
   # make kernel-test: Debian kernels booted in qemu with a busybox initramfs
   qemu-system-x86 busybox-static cpio file
   # benchmark baselines: nginx (grpc_pass) and haproxy (HTTP/2 to backends) in front of the

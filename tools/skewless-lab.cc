@@ -33,6 +33,7 @@ struct Flags {
   std::vector<std::string> slow_pods;
   std::string client_zones;
   std::string dataplane = "iptables";
+  std::string workload = "grpc";
   std::string duration = "10s";
   std::string client_stagger = "0s";
   std::string max_connection_age = "0s";
@@ -83,6 +84,15 @@ void AddNodeFlags(CLI::App* app, Flags& f) {
                   "a skewless-agent per node programming its BPF connect hooks), skewless-l7 "
                   "(the same, the hooks sending the gRPC port to a skewless-splicer per node, "
                   "which balances every call), or none")
+      ->capture_default_str();
+  app->add_option("--workload", f.workload,
+                  "What the pods serve and the clients hold: grpc (persistent gRPC channels, "
+                  "calls multiplexed over each) or websocket (long-lived WebSocket connections "
+                  "on the Service port, messages echoed, python3-websockets on both sides; "
+                  "HTTP/1.1, so not with --dataplane skewless-l7). With websocket, --rate is "
+                  "messages/s and --concurrency the messages in flight per connection when "
+                  "--rate is 0")
+      ->check(CLI::IsMember({"grpc", "websocket"}))
       ->capture_default_str();
   app->add_option("--traffic-distribution", f.config.traffic_distribution,
                   "The Service's spec.trafficDistribution: PreferClose, PreferSameZone or "
@@ -216,6 +226,9 @@ absl::Status Finish(Flags& f) {
   auto dataplane = skewless::lab::ParseDataplane(f.dataplane);
   if (!dataplane.ok()) return dataplane.status();
   c.dataplane = *dataplane;
+  auto workload = skewless::lab::ParseWorkload(f.workload);
+  if (!workload.ok()) return workload.status();
+  c.workload = *workload;
   auto duration = ParseDuration(f.duration);
   if (!duration.ok()) return duration.status();
   c.duration = *duration;
@@ -343,7 +356,8 @@ int main(int argc, char** argv) {
       "namespaces on a bridge, each running a real gRPC server, labelled with zones; each\n"
       "simulated node has its own client namespace and cgroup, whose clients hold persistent\n"
       "gRPC channels to a ClusterIP programmed the way kube-proxy does it, or by skewless's\n"
-      "shipped control plane and one agent per node.\n"
+      "shipped control plane and one agent per node. --workload websocket holds long-lived\n"
+      "WebSocket connections instead (python3-websockets on both sides).\n"
       "Exit codes: 0 ok, 1 the run failed, 2 bad flags, 3 interrupted."};
   app.require_subcommand(1);
   Flags flags;

@@ -26,10 +26,11 @@ std::string ClusterDocument(const LabConfig& config, const LabPlan& plan,
   if (!config.traffic_distribution.empty()) {
     absl::StrAppend(&yaml, "    trafficDistribution: ", config.traffic_distribution, "\n");
   }
-  absl::StrAppend(&yaml, "    annotations: {skewless.io/load-balancing: ", config.lb_policy,
-                  "}\n    ports:\n      - {name: grpc, port: ", config.service_port,
-                  ", targetPort: ", config.service_port, ", protocol: TCP",
-                  splice ? ", appProtocol: grpc" : "", "}\n");
+  absl::StrAppend(
+      &yaml, "    annotations: {skewless.io/load-balancing: ", config.lb_policy,
+      "}\n    ports:\n      - {name: ", config.workload == Workload::kWebSocket ? "http" : "grpc",
+      ", port: ", config.service_port, ", targetPort: ", config.service_port, ", protocol: TCP",
+      splice ? ", appProtocol: grpc" : "", "}\n");
   absl::StrAppend(&yaml, "endpointSlices:\n  - namespace: ", ns, "\n    service: ", name,
                   "\n    name: ", name, "-lab\n    endpoints:\n");
   bool any = false;

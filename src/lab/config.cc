@@ -64,6 +64,24 @@ absl::StatusOr<Dataplane> ParseDataplane(const std::string& name) {
                    "' (expected iptables, nftables, skewless, skewless-l7 or none)"));
 }
 
+const char* WorkloadName(Workload workload) {
+  switch (workload) {
+    case Workload::kGrpc:
+      return "grpc";
+    case Workload::kWebSocket:
+      return "websocket";
+  }
+  return "?";
+}
+
+absl::StatusOr<Workload> ParseWorkload(const std::string& name) {
+  for (Workload w : {Workload::kGrpc, Workload::kWebSocket}) {
+    if (name == WorkloadName(w)) return w;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--workload: unknown '", name, "' (expected grpc or websocket)"));
+}
+
 std::string NodeNetns(const std::string& id) { return absl::StrCat(kNetnsPrefix, id, "-node"); }
 std::string PodNetns(const std::string& id, const std::string& pod) {
   return absl::StrCat(kNetnsPrefix, id, "-", pod);
@@ -294,6 +312,23 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
   if (config.slow_start_window < std::chrono::milliseconds(0) ||
       config.slow_start_window > std::chrono::hours(1)) {
     return absl::InvalidArgumentError("--slow-start-window: expected 0 to 1h");
+  }
+  if (config.workload == Workload::kWebSocket &&
+      (config.max_connection_age.count() != 0 || config.add_pod_at.count() != 0 ||
+       config.remove_pod_at.count() != 0)) {
+    // The WebSocket client holds its connections for the run and records no timeline of
+    // where each one is: the change report would have nothing to say.
+    return absl::InvalidArgumentError(
+        "--workload websocket: --max-connection-age, --add-pod-at and --remove-pod-at run "
+        "with the gRPC workload only");
+  }
+  if (config.workload == Workload::kWebSocket && config.dataplane == Dataplane::kSkewlessL7) {
+    // The hooks send only appProtocol h2c/grpc ports to the splicer, and a WebSocket
+    // Service is HTTP/1.1: skewless-l7 would run exactly as skewless, under a wrong name.
+    return absl::InvalidArgumentError(
+        "--workload websocket: --dataplane skewless-l7 cannot help it (the HTTP/2 splicer "
+        "carries only h2c/grpc ports; a WebSocket connection is HTTP/1.1 and is balanced "
+        "once, at connect, by --dataplane skewless)");
   }
   if (config.service_time_us > 10'000'000) {
     return absl::InvalidArgumentError("--service-time-us: at most 10 s");

@@ -15,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "skewless/common/cgroup.h"
 #include "skewless/datapath/steering.h"
+#include "skewless/lab/websocket_workload.h"
 
 namespace skewless::lab {
 namespace {
@@ -71,7 +72,7 @@ Node::Node(LabConfig config, LabPlan plan, NodeOptions options)
     : config_(std::move(config)), plan_(std::move(plan)), options_(std::move(options)) {
   if (options_.bin_dir.empty()) options_.bin_dir = SelfDir();
   service_.name = config_.service_name;
-  service_.port_name = "grpc";
+  service_.port_name = config_.workload == Workload::kWebSocket ? "http" : "grpc";
   service_.vip = config_.service_vip;
   service_.port = config_.service_port;
   // A pod that joins late is in no EndpointSlice and no rule until it does.
@@ -91,7 +92,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const LabConfig& config,
   if (!plan.ok()) return plan.status();
   if (auto status = CheckLabPrerequisites(); !status.ok()) return status;
   std::unique_ptr<Node> node(new Node(config, *std::move(plan), options));
-  std::string pod_server = node->options_.bin_dir + "/" + kPodServerBinary;
+  std::string pod_server =
+      node->options_.bin_dir + "/" +
+      (config.workload == Workload::kWebSocket ? kWebSocketPodServer : kPodServerBinary);
   if (access(pod_server.c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat(pod_server, " not found: build it (`make`)"));
   }
@@ -257,17 +260,21 @@ absl::Status Node::Record(pid_t pid) {
 
 absl::StatusOr<Child> Node::SpawnPod(const PodSpec& pod) {
   SpawnOptions spawn;
-  spawn.argv = {options_.bin_dir + "/" + kPodServerBinary,
-                "--name",
-                pod.name,
-                "--zone",
-                pod.zone,
-                "--listen",
-                absl::StrCat(pod.ip, ":", config_.service_port),
-                "--service-time-us",
-                std::to_string(config_.service_time_us),
-                "--slow-factor",
-                absl::StrCat(pod.slow_factor)};
+  if (config_.workload == Workload::kWebSocket) {
+    spawn.argv = WebSocketPodArgv(options_.bin_dir, config_, pod);
+  } else {
+    spawn.argv = {options_.bin_dir + "/" + kPodServerBinary,
+                  "--name",
+                  pod.name,
+                  "--zone",
+                  pod.zone,
+                  "--listen",
+                  absl::StrCat(pod.ip, ":", config_.service_port),
+                  "--service-time-us",
+                  std::to_string(config_.service_time_us),
+                  "--slow-factor",
+                  absl::StrCat(pod.slow_factor)};
+  }
   spawn.netns = PodNetns(plan_.id, pod.name);
   spawn.log_path = absl::StrCat(log_dir_, "/", pod.name, ".log");
   auto child = Child::Spawn(spawn);
@@ -290,7 +297,9 @@ absl::Status Node::AwaitPodReady(std::size_t index) {
 }
 
 absl::Status Node::StartPods() {
-  Say(absl::StrCat("lab ", plan_.id, ": starting ", plan_.pods.size(), " gRPC pod servers"));
+  const bool websocket = config_.workload == Workload::kWebSocket;
+  Say(absl::StrCat("lab ", plan_.id, ": starting ", plan_.pods.size(),
+                   websocket ? " WebSocket" : " gRPC", " pod servers"));
   // A late pod is the plan's last (Plan() appends it): pods_ stays indexed like plan_.pods.
   for (const auto& pod : plan_.pods) {
     if (pod.joins_late) continue;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "skewless/lab/websocket_report.h"
 
 namespace skewless::lab {
 namespace {
@@ -95,7 +96,8 @@ LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadge
   return report;
 }
 
-nlohmann::json ToJson(const LabReport& r) {
+// Every workload's fields.
+static nlohmann::json CommonJson(const LabReport& r) {
   nlohmann::json pods = nlohmann::json::array();
   for (const auto& p : r.pods) {
     pods.push_back({{"pod", p.pod},
@@ -108,6 +110,7 @@ nlohmann::json ToJson(const LabReport& r) {
                     {"connections_end", p.connections_end}});
   }
   return {{"dataplane", r.dataplane},
+          {"workload", r.workload},
           {"label", r.label},
           {"elapsed_s", r.elapsed_s},
           {"requests", r.requests},
@@ -129,9 +132,18 @@ nlohmann::json ToJson(const LabReport& r) {
           {"connections", ChangeReportJson(r)}};
 }
 
+nlohmann::json ToJson(const LabReport& r) {
+  nlohmann::json json = CommonJson(r);
+  if (r.workload == "websocket") AddWebSocketJson(r, json);
+  return json;
+}
+
 void PrintReport(const LabReport& r, std::ostream& out) {
-  out << absl::StrFormat("\n== %s: %d requests in %.1f s (%.0f/s), %d errors ==\n", r.label,
-                         r.requests, r.elapsed_s, r.achieved_rps, r.errors);
+  const bool websocket = r.workload == "websocket";
+  out << absl::StrFormat("\n== %s%s: %d %s in %.1f s (%.0f/s), %d errors ==\n", r.label,
+                         websocket ? " (WebSocket)" : "", r.requests,
+                         websocket ? "messages" : "requests", r.elapsed_s, r.achieved_rps,
+                         r.errors);
   out << absl::StrFormat("%-8s %-10s %10s %7s %9s %9s  %s\n", "POD", "ZONE", "REQUESTS", "SHARE",
                          "P50(ms)", "P99(ms)", "LOAD");
   for (const auto& p : r.pods) {
@@ -160,6 +172,7 @@ void PrintReport(const LabReport& r, std::ostream& out) {
                              ? " (match)"
                              : " (MISMATCH: see docs/lab.md)");
   PrintChangeReport(r, out);
+  if (websocket) PrintWebSocketLines(r, out);
 }
 
 void PrintComparison(const std::vector<LabReport>& reports, std::ostream& out) {

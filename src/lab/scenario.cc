@@ -15,6 +15,7 @@
 #include "skewless/datapath/connect_observer.h"
 #include "skewless/lab/node.h"
 #include "skewless/lab/pod_changes.h"
+#include "skewless/lab/websocket_report.h"
 #include "skewless/loadgen/result_json.h"
 
 namespace skewless::lab {
@@ -29,16 +30,23 @@ void Say(const ScenarioOptions& options, const std::string& line) {
   if (options.progress) options.progress(line);
 }
 
+// The total rate is split like the connections, so every connection is offered the same
+// load.
+double ClientRate(const Node& node, const ClientSpec& client) {
+  int total = 0;
+  for (const auto& c : node.plan().clients) total += c.connections;
+  return node.config().rate * client.connections / std::max(total, 1);
+}
+
 // `warmup`: load sent before the measured period, so clients started at different times
 // (a stagger) all hold their connection through one common measured period.
 std::vector<std::string> LoadgenArgv(const Node& node, const ClientSpec& client,
                                      milliseconds warmup) {
   const LabConfig& config = node.config();
-  int total = 0;
-  for (const auto& c : node.plan().clients) total += c.connections;
-  // The total rate is split like the connections, so every connection is
-  // offered the same load.
-  double rate = config.rate * client.connections / std::max(total, 1);
+  if (config.workload == Workload::kWebSocket) {
+    return WebSocketLoadArgv(node.bin_dir(), config, client, ClientRate(node, client), warmup);
+  }
+  const double rate = ClientRate(node, client);
   return {node.bin_dir() + "/" + kLoadgenBinary,
           "--target",
           absl::StrCat(config.service_vip, ":", config.service_port),
@@ -127,11 +135,12 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   }
   int connections = 0;
   for (const auto& client : node.plan().clients) connections += client.connections;
-  Say(options,
-      absl::StrFormat("[%s] %d persistent gRPC connections from %d client nodes -> "
-                      "%s:%d, %d pods, %.0f s",
-                      mode, connections, loadgens.size(), config.service_vip, config.service_port,
-                      node.plan().pods.size(), config.duration.count() / 1e3));
+  Say(options, absl::StrFormat("[%s] %d persistent %s connections from %d client nodes -> "
+                               "%s:%d, %d pods, %.0f s",
+                               mode, connections,
+                               config.workload == Workload::kWebSocket ? "WebSocket" : "gRPC",
+                               loadgens.size(), config.service_vip, config.service_port,
+                               node.plan().pods.size(), config.duration.count() / 1e3));
 
   // Progress until the generators finish; a stop request asks
   // them to end early (they still print what they measured).
@@ -175,6 +184,7 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   }
 
   loadgen::Result merged;
+  WebSocketRun websocket;
   bool first = true;
   for (auto& lg : loadgens) {
     auto text = lg.ReadAll(milliseconds(10000));
@@ -185,6 +195,12 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
       return absl::DataLossError(absl::StrCat(lg.name(), " (exit ",
                                               exit_code.ok() ? *exit_code : -1,
                                               ") printed no result; log: ", lg.LogTail()));
+    }
+    if (config.workload == Workload::kWebSocket) {
+      auto run = WebSocketRunFromJson(json);
+      if (!run.ok()) return run.status();
+      MergeWebSocketRuns(websocket, *run);
+      continue;
     }
     auto result = loadgen::ResultFromJson(json);
     if (!result.ok()) return result.status();
@@ -197,8 +213,10 @@ absl::StatusOr<LabReport> RunOnce(const LabConfig& config, const ScenarioOptions
   }
   auto counters = node.StopPods();
   if (!counters.ok()) return counters.status();
+  if (config.workload == Workload::kWebSocket) merged = websocket.result;
   LabReport report = BuildReport(node.plan(), config, merged, *counters);
   AddChangeReport(node.plan(), config, merged, measure_start_unix_ms, changes.applied(), report);
+  if (config.workload == Workload::kWebSocket) AddWebSocketFigures(websocket, report);
   if (observer.ok()) {
     auto counts = (*observer)->Counts();
     if (!counts.ok()) return counts.status();
@@ -255,6 +273,10 @@ absl::Status RunDemo(const LabConfig& config, const ScenarioOptions& options,
         Phase{Dataplane::kSkewless, "s", false, "least-request"},
         Phase{Dataplane::kSkewless, "c", true, "least-loaded"},
         Phase{Dataplane::kSkewlessL7, "l", true, ""}}) {
+    // WebSocket is HTTP/1.1: the splicer has nothing to offer it (Plan() refuses the pair).
+    if (config.workload == Workload::kWebSocket && p.dataplane == Dataplane::kSkewlessL7) {
+      continue;
+    }
     LabConfig phase = config;
     phase.dataplane = p.dataplane;
     phase.cluster_load = p.cluster_load;

@@ -25,6 +25,14 @@ const char* DataplaneName(Dataplane dataplane);
 inline void PrintTo(Dataplane dataplane, std::ostream* out) { *out << DataplaneName(dataplane); }
 absl::StatusOr<Dataplane> ParseDataplane(const std::string& name);
 
+// What the pods serve and the clients send (docs/lab.md, "Workloads").
+enum class Workload {
+  kGrpc,       // skewless-pod-server + skewless-loadgen: persistent gRPC channels (HTTP/2)
+  kWebSocket,  // skewless-ws-pod-server + skewless-ws-loadgen: long-lived WebSocket (HTTP/1.1)
+};
+const char* WorkloadName(Workload workload);
+absl::StatusOr<Workload> ParseWorkload(const std::string& name);
+
 // One simulated node: its own client namespace, cgroup and (skewless dataplanes) agent.
 struct NodeSpec {
   std::string name;  // <zone>-<index>, e.g. zone-a-0: also its Kubernetes node name
@@ -111,6 +119,9 @@ struct LabConfig {
   // eases over this window. Zero = the agents' default.
   std::chrono::milliseconds slow_start_window{0};
 
+  // gRPC, or WebSocket served on the Service port instead (appProtocol unset: plain
+  // HTTP/1.1, which the splicer cannot balance, so Plan() refuses it with skewless-l7).
+  Workload workload = Workload::kGrpc;
   uint32_t service_time_us = 1000;
   int concurrency = 4;  // outstanding RPCs per client connection
   double rate = 0;      // total RPCs/s; 0 = closed loop

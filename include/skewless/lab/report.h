@@ -24,6 +24,8 @@ struct PodRow {
   double p50_ms = 0;
   double p99_ms = 0;
   int connections_end = 0;  // clients on it at the end of the measured period
+  // WebSocket workload: connections the pod greeted (each holds for the whole run).
+  int connections = 0;
 };
 
 struct LabReport {
@@ -81,6 +83,16 @@ struct LabReport {
   std::string removed_pod;
   int removed_pod_clients = 0;
   int removed_pod_clients_at_end = 0;
+  // "grpc", or "websocket": then requests are echoed WebSocket messages, latency their
+  // round trips, errors the messages never echoed, and the figures below are filled
+  // (skewless/lab/websocket_report.h).
+  std::string workload = "grpc";
+  // Connections per pod: busiest / mean (1.00 = even), the mean and the busiest count.
+  double connections_max_over_mean = 0;
+  double connections_per_pod_mean = 0;
+  int connections_per_pod_max = 0;
+  // Connections never greeted by a pod, or broken before the end.
+  int failed_connections = 0;
 };
 
 // The fields above that follow the clients' connections and the pod changes.

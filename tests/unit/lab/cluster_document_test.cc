@@ -74,6 +74,17 @@ TEST(ClusterDocument, L7MarksThePortGrpcSoAgentsWithASplicerSpliceIt) {
   EXPECT_EQ(snapshot.services[0].ports[0].app_protocol, "grpc");
 }
 
+TEST(ClusterDocument, AWebSocketPortIsPlainHttpSoNoAgentSplicesIt) {
+  LabConfig config = MultiNode();
+  config.workload = Workload::kWebSocket;
+  auto plan = Plan(config);
+  ASSERT_TRUE(plan.ok());
+  auto snapshot = Parse(ClusterDocument(config, *plan, {}, /*splice=*/false));
+  ASSERT_FALSE(snapshot.services.empty());
+  EXPECT_EQ(snapshot.services[0].ports[0].name, "http");
+  EXPECT_EQ(snapshot.services[0].ports[0].app_protocol, "");
+}
+
 TEST(ClusterDocument, PodStatesBecomeConditionsOrLeaveTheSlice) {
   LabConfig config = MultiNode();
   config.traffic_distribution = "";
