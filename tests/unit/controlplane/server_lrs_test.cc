@@ -6,16 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "cluster_load_subscriber.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "envoy/service/load_stats/v3/lrs.grpc.pb.h"
 #include "fake_apiserver.h"
@@ -105,81 +103,16 @@ class LrsReporter {
   std::unique_ptr<grpc::ClientReaderWriter<LoadStatsRequest, LoadStatsResponse>> stream_;
 };
 
-// A delta ADS client (an agent) subscribed to ClusterLoad and EDS, reading on a thread of
-// its own, so the test can wait for an answer with a timeout.
-class DeltaAgent {
- public:
-  DeltaAgent(int port, const std::string& ca_pem, const std::string& token)
-      : stub_(envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
-            TlsChannel(port, ca_pem))) {
-    context_.AddMetadata("authorization", "Bearer " + token);
-    stream_ = stub_->DeltaAggregatedResources(&context_);
-    for (std::string_view type_url :
-         {xds::kClusterLoadAssignmentTypeUrl, xds::kClusterLoadTypeUrl}) {
-      DeltaDiscoveryRequest request;
-      request.mutable_node()->set_id("agent-node-a");
-      request.mutable_node()->set_user_agent_name("skewless-agent");
-      request.set_type_url(std::string(type_url));
-      request.add_resource_names_subscribe(kEcho);
-      stream_->Write(request);
-    }
-    reader_ = std::thread([this] { ReadAll(); });
-  }
-  ~DeltaAgent() {
-    context_.TryCancel();
-    reader_.join();
-  }
-
-  // Waits for a ClusterLoad of kEcho that `accept` takes; returns the last one seen.
-  std::optional<skewless::load::v1::ClusterLoad> AwaitLoad(
-      const std::function<bool(const skewless::load::v1::ClusterLoad&)>& accept) {
-    std::unique_lock lock(mutex_);
-    std::optional<skewless::load::v1::ClusterLoad> last;
-    changed_.wait_for(lock, kWait, [&] {
-      for (; !loads_.empty(); loads_.pop_front()) {
-        last = loads_.front();
-        if (accept(*last)) return true;
-      }
-      return false;
-    });
-    return last;
-  }
-
-  int endpoint_responses() {
-    std::lock_guard lock(mutex_);
-    return endpoint_responses_;
-  }
-
- private:
-  void ReadAll() {
-    DeltaDiscoveryResponse response;
-    while (stream_->Read(&response)) {
-      DeltaDiscoveryRequest ack;
-      ack.set_type_url(response.type_url());
-      ack.set_response_nonce(response.nonce());
-      stream_->Write(ack);
-      std::lock_guard lock(mutex_);
-      if (response.type_url() == xds::kClusterLoadAssignmentTypeUrl) ++endpoint_responses_;
-      if (response.type_url() != xds::kClusterLoadTypeUrl) continue;
-      for (const auto& resource : response.resources()) {
-        skewless::load::v1::ClusterLoad load;
-        if (resource.name() == kEcho && resource.resource().UnpackTo(&load)) {
-          loads_.push_back(load);
-        }
-      }
-      changed_.notify_all();
-    }
-  }
-
-  std::unique_ptr<envoy::service::discovery::v3::AggregatedDiscoveryService::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<DeltaDiscoveryRequest, DeltaDiscoveryResponse>> stream_;
-  std::thread reader_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<skewless::load::v1::ClusterLoad> loads_;
-  int endpoint_responses_ = 0;
-};
+// An agent's delta ADS stream, subscribed to kEcho's ClusterLoad and EDS.
+std::unique_ptr<testing::ClusterLoadSubscriber> AgentA(int port, const std::string& ca_pem) {
+  return std::make_unique<testing::ClusterLoadSubscriber>(
+      TlsChannel(port, ca_pem), testing::ClusterLoadSubscriber::Options{
+                                    .node_id = "agent-node-a",
+                                    .cluster = kEcho,
+                                    .also_types = {std::string(xds::kClusterLoadAssignmentTypeUrl)},
+                                    .bearer_token = "agent-a-token",
+                                    .wait = kWait});
+}
 
 // {connections, requests, reporters} of one pod in a ClusterLoad; zeros when absent.
 std::tuple<std::uint64_t, std::uint64_t, std::uint32_t> PodLoad(
@@ -253,7 +186,7 @@ class LrsServerTest : public TlsControlPlaneTest {
 
 TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) {
   ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
-  DeltaAgent agent(xds_port(), pki_.ca_cert_pem, "agent-a-token");
+  auto agent = AgentA(xds_port(), pki_.ca_cert_pem);
 
   // Two agents (writers: their values are connections) and an Envoy (requests).
   LrsReporter agent_a(xds_port(), pki_.ca_cert_pem, "agent-a-token");
@@ -270,7 +203,7 @@ TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) 
   EXPECT_EQ(answer.load_reporting_interval().nanos(), 500'000'000);
   EXPECT_EQ(answer.load_reporting_interval().seconds(), 0);
 
-  auto summed = agent.AwaitLoad([](const auto& load) {
+  auto summed = agent->Await([](const auto& load) {
     return PodLoad(load, kPod0) == std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>{7, 9, 3};
   });
   ASSERT_TRUE(summed.has_value()) << "no ClusterLoad for " << kEcho;
@@ -280,7 +213,7 @@ TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) 
 
   // One agent's stream ends: its connections leave the sum without waiting for expiry.
   EXPECT_TRUE(agent_b.End().ok());
-  auto dropped = agent.AwaitLoad([](const auto& load) {
+  auto dropped = agent->Await([](const auto& load) {
     return PodLoad(load, kPod0) == std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>{3, 9, 2};
   });
   ASSERT_TRUE(dropped.has_value());
@@ -288,7 +221,7 @@ TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) 
 
   // A newer report replaces the older one.
   ASSERT_TRUE(envoy.Report("envoy-1", "envoy", {{kPod1, 2}}));
-  auto replaced = agent.AwaitLoad([](const auto& load) {
+  auto replaced = agent->Await([](const auto& load) {
     return PodLoad(load, kPod0) == std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>{3, 0, 1};
   });
   ASSERT_TRUE(replaced.has_value());
@@ -296,7 +229,7 @@ TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) 
 
   // Only the load changed: the agent got its ClusterLoadAssignment once, at subscription.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(agent.endpoint_responses(), 1);
+  EXPECT_EQ(agent->responses(std::string(xds::kClusterLoadAssignmentTypeUrl)), 1);
 
   EXPECT_EQ(AwaitSample("skewless_controlplane_lrs_streams", "2"),
             "skewless_controlplane_lrs_streams 2");
@@ -309,10 +242,10 @@ TEST_F(LrsServerTest, ReportersAreSummedForAgentsAndAnEndedStreamStopsCounting) 
 
 TEST_F(LrsServerTest, AnAgentClaimByANonWriterCountsAsRequests) {
   ASSERT_NO_FATAL_FAILURE(StartServerWithReviewedTokens());
-  DeltaAgent agent(xds_port(), pki_.ca_cert_pem, "agent-a-token");
+  auto agent = AgentA(xds_port(), pki_.ca_cert_pem);
   LrsReporter impostor(xds_port(), pki_.ca_cert_pem, "envoy-token");
   ASSERT_TRUE(impostor.Report("node-x", "skewless-agent", {{kPod0, 5}}));
-  auto load = agent.AwaitLoad([](const auto& load) { return load.endpoints_size() > 0; });
+  auto load = agent->Await([](const auto& load) { return load.endpoints_size() > 0; });
   ASSERT_TRUE(load.has_value());
   EXPECT_EQ(PodLoad(*load, kPod0), std::make_tuple(0ull, 5ull, 1u));
 }

@@ -9,9 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +17,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cluster_load_subscriber.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "httplib.h"
 #include "loopback_process.h"
@@ -48,67 +47,6 @@ constexpr int kServed = 2;
 constexpr int kCalls = 9;
 constexpr auto kCallTime = std::chrono::milliseconds(3000);
 constexpr auto kWait = std::chrono::seconds(10);
-
-// A delta ADS client subscribed to the ClusterLoad of kEcho, as an agent is.
-class ClusterLoadWatcher {
- public:
-  explicit ClusterLoadWatcher(int port)
-      : stub_(
-            envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(grpc::CreateChannel(
-                absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()))) {
-    stream_ = stub_->DeltaAggregatedResources(&context_);
-    DeltaDiscoveryRequest request;
-    request.mutable_node()->set_id("node-b");
-    request.mutable_node()->set_user_agent_name("skewless-agent");
-    request.set_type_url(std::string(xds::kClusterLoadTypeUrl));
-    request.add_resource_names_subscribe(kEcho);
-    stream_->Write(request);
-    reader_ = std::thread([this] {
-      DeltaDiscoveryResponse response;
-      while (stream_->Read(&response)) {
-        DeltaDiscoveryRequest ack;
-        ack.set_type_url(response.type_url());
-        ack.set_response_nonce(response.nonce());
-        stream_->Write(ack);
-        std::lock_guard lock(mutex_);
-        for (const auto& resource : response.resources()) {
-          ClusterLoad load;
-          if (resource.name() == kEcho && resource.resource().UnpackTo(&load)) {
-            loads_.push_back(load);
-          }
-        }
-        changed_.notify_all();
-      }
-    });
-  }
-  ~ClusterLoadWatcher() {
-    context_.TryCancel();
-    reader_.join();
-  }
-
-  // The first ClusterLoad `accept` takes within kWait, else the last one seen.
-  std::optional<ClusterLoad> Await(const std::function<bool(const ClusterLoad&)>& accept) {
-    std::unique_lock lock(mutex_);
-    std::optional<ClusterLoad> last;
-    changed_.wait_for(lock, kWait, [&] {
-      for (; !loads_.empty(); loads_.pop_front()) {
-        last = loads_.front();
-        if (accept(*last)) return true;
-      }
-      return false;
-    });
-    return last;
-  }
-
- private:
-  std::unique_ptr<envoy::service::discovery::v3::AggregatedDiscoveryService::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<DeltaDiscoveryRequest, DeltaDiscoveryResponse>> stream_;
-  std::thread reader_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<ClusterLoad> loads_;
-};
 
 const skewless::load::v1::EndpointLoad* EndpointOf(const ClusterLoad& load, const std::string& ip) {
   for (const auto& endpoint : load.endpoints()) {
@@ -225,7 +163,10 @@ TEST_F(SplicerLrsTest, TheSplicersStreamsAreThePodsRequestsInProgressAndAStrange
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no LRS stream:\n" << SplicerLog();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ClusterLoadWatcher watcher(control_plane_->xds_port());
+  testing::ClusterLoadSubscriber watcher(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", control_plane_->xds_port()),
+                          grpc::InsecureChannelCredentials()),
+      {.node_id = "node-b", .cluster = kEcho, .wait = kWait});
 
   // One client connection, kCalls long calls at once: the splicer holds each as a stream.
   grpc::ChannelArguments args;
