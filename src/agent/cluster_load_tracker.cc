@@ -55,6 +55,9 @@ absl::Status ClusterLoadTracker::OnClusterLoads(
       endpoints[{endpoint.address(), endpoint.port()}] = endpoint.connections();
     }
   }
+  // The control plane has had this node's latest report for at least the time it took to
+  // send it; a sum published before reading it can only lag by one publication.
+  included_ = sent_;
   last_update_ = now;
   updated_this_stream_ = true;
   if (errors.empty()) return absl::OkStatus();
@@ -87,7 +90,7 @@ std::map<std::uint32_t, std::uint64_t> ClusterLoadTracker::Desired(Clock::time_p
       if (cluster != loads_.end()) {
         auto load = cluster->second.find({endpoint.key.address, endpoint.key.port});
         if (load != cluster->second.end()) {
-          const std::uint64_t own = shares_.Of(endpoint.key.cluster, endpoint.backend_id);
+          const std::uint64_t own = included_.Of(endpoint.key.cluster, endpoint.backend_id);
           others = load->second > own ? load->second - own : 0;
         }
       }

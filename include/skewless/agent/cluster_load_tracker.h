@@ -4,11 +4,15 @@
 // last report and the programmed endpoints, and writes what Plan returns.
 //
 // cluster_conns = max(0, connections − this node's own open connections in the report
-// it last sent for that endpoint): the sum includes this node, whose exact count the
-// kernel adds itself. Figures are trusted while the ADS stream that delivered them is
-// open, and for max_age after it closed or after the last update, whichever is later; a
-// stream that delivers no ClusterLoad within max_age of opening (a control plane that
-// does not publish them) leaves them at 0. At 0 choices fall back to local counts.
+// the sum includes): the sum counts this node too, whose exact count the kernel adds
+// itself. A report just sent is not in the sum held now, so it is taken off only once a
+// ClusterLoad arrives after it; taking it off at once would hide this node's newest picks
+// from itself (the pod it just left would look loaded by its old connection, and the pod
+// it just chose would not count the new one) until the next publication. Figures are trusted while
+// the ADS stream that delivered them is open, and for max_age after it closed or after the last
+// update, whichever is later; a stream that delivers no ClusterLoad within max_age of opening (a
+// control plane that does not publish them) leaves them at 0. At 0 choices fall back to local
+// counts.
 #pragma once
 
 #include <chrono>
@@ -43,8 +47,8 @@ class ClusterLoadTracker {
                               const std::vector<std::string>& removed, bool full_state,
                               Clock::time_point now);
 
-  // What this node's last report said (replaces the previous report's shares).
-  void OnReportSent(loadreport::ReportedShares shares) { shares_ = std::move(shares); }
+  // What this node's last report said; the sums count it from the next ClusterLoad on.
+  void OnReportSent(loadreport::ReportedShares shares) { sent_ = std::move(shares); }
 
   // The endpoints programmed now; backends that left get their cluster_conns cleared.
   void SetEndpoints(std::vector<loadreport::SteeredEndpoint> endpoints) {
@@ -70,7 +74,8 @@ class ClusterLoadTracker {
   const std::chrono::nanoseconds max_age_;
   // cluster → (address, port) → connections summed over every reporter
   std::map<std::string, std::map<std::pair<std::string, std::uint32_t>, std::uint64_t>> loads_;
-  loadreport::ReportedShares shares_;
+  loadreport::ReportedShares sent_;      // the latest report
+  loadreport::ReportedShares included_;  // the report the sums held now are taken to count
   std::vector<loadreport::SteeredEndpoint> endpoints_;
   std::map<std::uint32_t, std::uint64_t> written_;
   bool stream_open_ = false;

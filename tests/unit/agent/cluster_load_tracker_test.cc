@@ -63,6 +63,29 @@ TEST_F(ClusterLoadTrackerTest, ThisNodesReportedShareIsTakenOffTheSum) {
   EXPECT_THAT(tracker_.Plan(t0_ + 1s), IsEmpty());
 }
 
+TEST_F(ClusterLoadTrackerTest, AReportSentAfterTheSumIsTakenOffOnlyOnceANewSumArrives) {
+  // This node holds one connection to backend 1, reported and summed: others hold 2 on
+  // each backend.
+  tracker_.OnReportSent({.clusters = {"echo"}, .active_conns = {{1, 1}}});
+  ASSERT_TRUE(tracker_
+                  .OnClusterLoads({Load("echo", {{"10.0.0.1", 8080, 3}, {"10.0.0.2", 8080, 2}})},
+                                  {}, false, t0_)
+                  .ok());
+  EXPECT_THAT(tracker_.Plan(t0_), ElementsAre(Pair(1, 2u), Pair(2, 2u), Pair(3, 0u)));
+  // It moves its connection to backend 2 and reports. The sum held still counts the old
+  // connection on backend 1 and not the new one: taking the new report off it would make
+  // backend 1 look loaded by this node's closed connection (3) and backend 2 look one
+  // lighter (1) than the others' two, hiding this node's pick from its own next pick.
+  tracker_.OnReportSent({.clusters = {"echo"}, .active_conns = {{2, 1}}});
+  EXPECT_THAT(tracker_.Plan(t0_ + 100ms), IsEmpty());
+  // The next sum counts the move: still 2 and 2 from the others.
+  ASSERT_TRUE(tracker_
+                  .OnClusterLoads({Load("echo", {{"10.0.0.1", 8080, 2}, {"10.0.0.2", 8080, 3}})},
+                                  {}, false, t0_ + 500ms)
+                  .ok());
+  EXPECT_THAT(tracker_.Plan(t0_ + 500ms), IsEmpty()) << "unchanged: 2 and 2";
+}
+
 TEST_F(ClusterLoadTrackerTest, NeverNegativeWhenTheSumLagsThisNodesOwnCount) {
   tracker_.OnReportSent({.clusters = {"echo"}, .active_conns = {{1, 5}}});
   ASSERT_TRUE(
