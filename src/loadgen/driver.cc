@@ -89,7 +89,8 @@ struct ClientState : Event {
 
 class Driver {
  public:
-  Driver(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+  // Each client's stub becomes the only owner of its channel (`channels` dies here).
+  Driver(const Options& options, std::vector<std::shared_ptr<grpc::Channel>> channels,
          const ChannelFactory& reconnect, const std::atomic<bool>* stop, const ProgressFn& progress)
       : options_(options),
         reconnect_(reconnect),
@@ -101,7 +102,7 @@ class Driver {
     for (size_t i = 0; i < channels.size(); ++i) {
       ClientState& c = clients_[i];
       c.kind = Event::kClientAlarm;
-      c.stub = Echo::NewStub(channels[i]);
+      c.stub = Echo::NewStub(std::move(channels[i]));
       c.free_slots = options.concurrency;
       c.result.id = static_cast<int>(i);
       c.result.zone = options.client_zone;
@@ -369,11 +370,10 @@ class Driver {
 
 }  // namespace
 
-Result DriveLoad(const Options& options,
-                 const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+Result DriveLoad(const Options& options, std::vector<std::shared_ptr<grpc::Channel>> channels,
                  const ChannelFactory& reconnect, const std::atomic<bool>* stop,
                  const ProgressFn& progress) {
-  return Driver(options, channels, reconnect, stop, progress).Run();
+  return Driver(options, std::move(channels), reconnect, stop, progress).Run();
 }
 
 }  // namespace skewless::loadgen

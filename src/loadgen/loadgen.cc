@@ -81,7 +81,7 @@ absl::StatusOr<Result> Run(const Options& options, const std::atomic<bool>* stop
   const ChannelFactory reconnect = [&](int) {
     return NewClientChannel(options.target, next_channel_id++);
   };
-  Result result = DriveLoad(options, *channels, reconnect, stop, progress);
+  Result result = DriveLoad(options, *std::move(channels), reconnect, stop, progress);
   result.target = options.target;
   result.client_zone = options.client_zone;
 
