@@ -1,8 +1,13 @@
 // Loadgen against in-process pod servers on 127.0.0.1: connections, counts, pacing, failures.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "skewless/loadgen/loadgen.h"
 #include "skewless/podserver/echo_server.h"
@@ -105,6 +110,65 @@ TEST(LoadgenEchoTest, WarmupIsLeftOutOfTheResultButNotOutOfThePodsCount) {
   EXPECT_NEAR(result->rpcs, 100, 20);
   EXPECT_EQ(result->server_stats[0].work_served, result->rpcs + result->warmup_rpcs);
   EXPECT_NEAR(result->elapsed_s, 0.5, 0.01);
+}
+
+// Established TCP sockets of this process's network namespace whose peer port is `port`
+// (the clients' side of connections to a pod on loopback), from /proc/net/tcp and tcp6
+// (gRPC dials IPv4 from dual-stack sockets, which show there as v4-mapped).
+int EstablishedTo(int port) {
+  int count = 0;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream table(path);
+    std::string line;
+    std::getline(table, line);  // header
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const auto colon = remote.find(':');
+      if (state == "01" && colon != std::string::npos &&
+          std::stoi(remote.substr(colon + 1), nullptr, 16) == port) {
+        ++count;
+      }
+    }
+  }
+  return count;
+}
+
+TEST(LoadgenEchoTest, UnderChurnEachClientHoldsOneConnectionAtATime) {
+  // A replaced channel closes its connection once its calls are done, as a gRPC client's
+  // does on MaxConnectionAge: a connection left open would count as load on its pod in
+  // every balancer, while the client no longer uses it.
+  auto pod = StartPod("pod-0", "zone-a", 200);
+  ASSERT_TRUE(pod);
+  Options o;
+  o.target = pod->listen_address();
+  o.clients = 2;
+  o.concurrency = 2;
+  o.rate_rps = 200;
+  o.duration = absl::Seconds(2);
+  o.max_connection_age = absl::Milliseconds(300);
+  const int port = std::stoi(o.target.substr(o.target.rfind(':') + 1));
+  std::vector<int> samples;
+  std::thread sampler([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    for (int i = 0; i < 10; ++i) {
+      samples.push_back(EstablishedTo(port));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  auto result = loadgen::Run(o);
+  sampler.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->errors, 0u);
+  std::uint64_t reconnects = 0;
+  for (const ClientResult& c : result->clients) reconnects += c.reconnects_by_age;
+  EXPECT_GE(reconnects, 6u);
+  // A sample may fall between a new connection's handshake and the old one's close; most
+  // do not. With each client's first channel kept for the run, every sample read 4.
+  ASSERT_EQ(samples.size(), 10u);
+  EXPECT_EQ(*std::min_element(samples.begin(), samples.end()), 2)
+      << ::testing::PrintToString(samples);
 }
 
 TEST(LoadgenEchoTest, StopFlagEndsTheRunEarlyWithAResult) {
