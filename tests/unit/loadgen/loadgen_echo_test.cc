@@ -164,11 +164,13 @@ TEST(LoadgenEchoTest, UnderChurnEachClientHoldsOneConnectionAtATime) {
   std::uint64_t reconnects = 0;
   for (const ClientResult& c : result->clients) reconnects += c.reconnects_by_age;
   EXPECT_GE(reconnects, 6u);
-  // A sample may fall between a new connection's handshake and the old one's close; most
-  // do not. With each client's first channel kept for the run, every sample read 4.
+  // A sample may fall between a new connection's handshake and the old one's close, or
+  // (a slow build) after the run; most do not, so the median is the clients' count. With
+  // each client's first channel kept for the run, every sample read 4.
   ASSERT_EQ(samples.size(), 10u);
-  EXPECT_EQ(*std::min_element(samples.begin(), samples.end()), 2)
-      << ::testing::PrintToString(samples);
+  std::vector<int> sorted = samples;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted[sorted.size() / 2], 2) << ::testing::PrintToString(samples);
 }
 
 TEST(LoadgenEchoTest, StopFlagEndsTheRunEarlyWithAResult) {
