@@ -7,7 +7,10 @@
 #include <bpf/bpf_helpers.h>
 // clang-format on
 
+#include "lib/addr.h"
+#include "lib/bpf_sock.h"
 #include "lib/sock_addr.h"
+#include "lib/sock_ops.h"
 #include "lib/steer_env.h"
 #include "lib/steer_maps.h"
 #include "skewless/abi.h"
@@ -19,10 +22,8 @@
 #define SKW_VERDICT_ALLOW 1
 #define SKW_VERDICT_DENY 0
 
-// vmlinux.h carries no errno, AF_*, SOL_* or netfilter macros.
+// vmlinux.h carries no errno, SOL_* or netfilter macros (AF_* are in lib/addr.h).
 #define SKW_ECONNREFUSED 111
-#define SKW_AF_INET 2
-#define SKW_AF_INET6 10
 #define SKW_SOL_IP 0
 #define SKW_SOL_IPV6 41
 // netfilter's SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6).
@@ -37,15 +38,6 @@ struct skw_steered {
   __u32 spliced;
 };
 
-static __always_inline void skw_vip_from_user_ip6(const struct bpf_sock_addr *ctx,
-                                                  struct skw_addr *vip) {
-  // Only whole 4-byte loads of user_ip6[] pass the verifier.
-  vip->words[0] = ctx->user_ip6[0];
-  vip->words[1] = ctx->user_ip6[1];
-  vip->words[2] = ctx->user_ip6[2];
-  vip->words[3] = ctx->user_ip6[3];
-}
-
 // Writes the chosen backend over the destination the application gave.
 // An AF_INET hook gets the IPv4 address; an AF_INET6 hook all four words,
 // which for an IPv4 backend is its v4-mapped form, exactly what a dual-stack
@@ -53,10 +45,7 @@ static __always_inline void skw_vip_from_user_ip6(const struct bpf_sock_addr *ct
 static __always_inline void skw_rewrite_destination(struct bpf_sock_addr *ctx, int hook_is_v6,
                                                     const struct skw_steered *steered) {
   if (hook_is_v6) {
-    ctx->user_ip6[0] = steered->backend.words[0];
-    ctx->user_ip6[1] = steered->backend.words[1];
-    ctx->user_ip6[2] = steered->backend.words[2];
-    ctx->user_ip6[3] = steered->backend.words[3];
+    skw_sock_addr_set_ip6(ctx, &steered->backend);
   } else {
     ctx->user_ip4 = steered->backend.words[3];
   }
@@ -234,7 +223,7 @@ int skw_connect4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/connect6")
 int skw_connect6(struct bpf_sock_addr *ctx) {
   struct skw_addr vip;
-  skw_vip_from_user_ip6(ctx, &vip);
+  skw_sock_addr_ip6(ctx, &vip);
   __u32 reason;
   int err = skw_connect(ctx, &vip, 1, &reason);
   return skw_verdict(err, reason);
@@ -254,7 +243,7 @@ int skw_sendmsg4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/sendmsg6")
 int skw_sendmsg6(struct bpf_sock_addr *ctx) {
   struct skw_addr vip;
-  skw_vip_from_user_ip6(ctx, &vip);
+  skw_sock_addr_ip6(ctx, &vip);
   __u32 reason;
   int err = skw_sendmsg(ctx, &vip, 1, &reason);
   return skw_verdict(err, reason);
@@ -272,10 +261,7 @@ static __always_inline void skw_restore_reply_source(struct bpf_sock_addr *ctx, 
   const struct skw_udp_rev *rev = bpf_map_lookup_elem(&skw_udp_rev, &key);
   if (!rev) return;
   if (hook_is_v6) {
-    ctx->user_ip6[0] = rev->vip.words[0];
-    ctx->user_ip6[1] = rev->vip.words[1];
-    ctx->user_ip6[2] = rev->vip.words[2];
-    ctx->user_ip6[3] = rev->vip.words[3];
+    skw_sock_addr_set_ip6(ctx, &rev->vip);
   } else {
     ctx->user_ip4 = rev->vip.words[3];
   }
@@ -293,7 +279,7 @@ int skw_recvmsg4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/recvmsg6")
 int skw_recvmsg6(struct bpf_sock_addr *ctx) {
   struct skw_addr source;
-  skw_vip_from_user_ip6(ctx, &source);
+  skw_sock_addr_ip6(ctx, &source);
   skw_restore_reply_source(ctx, 1, &source);
   return SKW_VERDICT_ALLOW;
 }
@@ -307,15 +293,9 @@ static __always_inline void skw_report_vip_as_peer(struct bpf_sock_addr *ctx, in
   if (skw_sock_addr_dport(ctx) != state->backend_port) return;
   if (hook_is_v6) {
     struct skw_addr peer;
-    skw_vip_from_user_ip6(ctx, &peer);
-    if (peer.words[0] != state->backend.words[0] || peer.words[1] != state->backend.words[1] ||
-        peer.words[2] != state->backend.words[2] || peer.words[3] != state->backend.words[3]) {
-      return;
-    }
-    ctx->user_ip6[0] = state->vip.words[0];
-    ctx->user_ip6[1] = state->vip.words[1];
-    ctx->user_ip6[2] = state->vip.words[2];
-    ctx->user_ip6[3] = state->vip.words[3];
+    skw_sock_addr_ip6(ctx, &peer);
+    if (!skw_addr_equal(&peer, &state->backend)) return;
+    skw_sock_addr_set_ip6(ctx, &state->vip);
   } else {
     if (!skw_addr_is_v4_mapped(&state->backend) || ctx->user_ip4 != state->backend.words[3]) {
       return;
@@ -336,71 +316,6 @@ SEC("cgroup/getpeername6")
 int skw_getpeername6(struct bpf_sock_addr *ctx) {
   skw_report_vip_as_peer(ctx, 1);
   return SKW_VERDICT_ALLOW;
-}
-
-// Both ends of a TCP socket as sockops sees it, in abi.h's address form.
-struct skw_tuple {
-  struct skw_addr local;
-  struct skw_addr remote;
-  __u16 local_port;   // network order
-  __u16 remote_port;  // network order
-};
-
-// Returns 0 for a socket of neither INET family.
-static __always_inline int skw_read_tuple(const struct bpf_sock_ops *skops, struct skw_tuple *t) {
-  // Every field is read up front, each pinned by barrier_var: left to
-  // itself, clang merges the ip4 and ip6[3] loads of the two family
-  // branches into one load at a computed ctx offset, which the verifier
-  // rejects ("dereference of modified ctx ptr").
-  __u32 family = skops->family;
-  __u32 remote_port = skops->remote_port;
-  __u32 local_port = skops->local_port;
-  __u32 remote_ip4 = skops->remote_ip4;
-  __u32 local_ip4 = skops->local_ip4;
-  struct skw_addr remote_ip6;
-  struct skw_addr local_ip6;
-  remote_ip6.words[0] = skops->remote_ip6[0];
-  remote_ip6.words[1] = skops->remote_ip6[1];
-  remote_ip6.words[2] = skops->remote_ip6[2];
-  remote_ip6.words[3] = skops->remote_ip6[3];
-  local_ip6.words[0] = skops->local_ip6[0];
-  local_ip6.words[1] = skops->local_ip6[1];
-  local_ip6.words[2] = skops->local_ip6[2];
-  local_ip6.words[3] = skops->local_ip6[3];
-  barrier_var(remote_ip4);
-  barrier_var(local_ip4);
-  barrier_var(remote_ip6.words[0]);
-  barrier_var(remote_ip6.words[1]);
-  barrier_var(remote_ip6.words[2]);
-  barrier_var(remote_ip6.words[3]);
-  barrier_var(local_ip6.words[0]);
-  barrier_var(local_ip6.words[1]);
-  barrier_var(local_ip6.words[2]);
-  barrier_var(local_ip6.words[3]);
-
-  // Quirks: remote_port holds the network-order port in its upper 16 bits
-  // (unlike bpf_sock_addr.user_port, which uses the lower 16); local_port is
-  // in host order.
-  t->remote_port = (__u16)(remote_port >> 16);
-  t->local_port = bpf_htons((__u16)local_port);
-  if (family == SKW_AF_INET) {
-    skw_addr_set_v4(&t->remote, remote_ip4);
-    skw_addr_set_v4(&t->local, local_ip4);
-    return 1;
-  }
-  if (family == SKW_AF_INET6) {
-    // Dual-stack sockets to IPv4 peers report v4-mapped addresses here, the
-    // same form abi.h stores.
-    t->remote = remote_ip6;
-    t->local = local_ip6;
-    return 1;
-  }
-  return 0;
-}
-
-static __always_inline int skw_addr_equal(const struct skw_addr *a, const struct skw_addr *b) {
-  return a->words[0] == b->words[0] && a->words[1] == b->words[1] && a->words[2] == b->words[2] &&
-         a->words[3] == b->words[3];
 }
 
 // True when the established socket's peer is where its storage says it was
@@ -541,22 +456,7 @@ int skw_getsockopt(struct bpf_sockopt *ctx) {
   if (!sk) return 1;
   // The accepted socket's local end is the splicer, its peer the client.
   struct skw_origin_key key = {};
-  __u32 family = sk->family;
-  if (family == SKW_AF_INET) {
-    skw_addr_set_v4(&key.splicer, sk->src_ip4);
-    skw_addr_set_v4(&key.client, sk->dst_ip4);
-  } else if (family == SKW_AF_INET6) {
-    key.splicer.words[0] = sk->src_ip6[0];
-    key.splicer.words[1] = sk->src_ip6[1];
-    key.splicer.words[2] = sk->src_ip6[2];
-    key.splicer.words[3] = sk->src_ip6[3];
-    key.client.words[0] = sk->dst_ip6[0];
-    key.client.words[1] = sk->dst_ip6[1];
-    key.client.words[2] = sk->dst_ip6[2];
-    key.client.words[3] = sk->dst_ip6[3];
-  } else {
-    return 1;
-  }
+  if (!skw_bpf_sock_ends(sk, &key.splicer, &key.client)) return 1;
   key.splicer_port = bpf_htons((__u16)sk->src_port);  // host order in bpf_sock
   key.client_port = sk->dst_port;                     // network order
   const struct skw_origin *origin = bpf_map_lookup_elem(&skw_origins, &key);

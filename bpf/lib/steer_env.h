@@ -7,23 +7,10 @@
 #include <bpf/bpf_helpers.h>
 // clang-format on
 
+#include "lib/addr.h"
 #include "lib/steer_maps.h"
 #include "skewless/abi.h"
 #include "skewless/backend_load.h"
-
-// ::ffff:0:0/96 — how abi.h stores IPv4 addresses. One comparison, not
-// three branches: this runs for every backend the choice draws, and each
-// branch there multiplies the states the verifier walks.
-static __always_inline int skw_addr_is_v4_mapped(const struct skw_addr *addr) {
-  return (addr->words[0] | addr->words[1] | (addr->words[2] ^ bpf_htonl(0x0000ffff))) == 0;
-}
-
-static __always_inline void skw_addr_set_v4(struct skw_addr *addr, __u32 ip4) {
-  addr->words[0] = 0;
-  addr->words[1] = 0;
-  addr->words[2] = bpf_htonl(0x0000ffff);
-  addr->words[3] = ip4;
-}
 
 struct skw_steer_env {
   void *backend_set;  // the service's inner array of struct skw_slot
