@@ -81,7 +81,8 @@ void BindFlags(CLI::App& app, AgentFlags& flags) {
   overrides.Add(app, "--uninstall-on-stop", &AgentConfig::uninstall_on_stop,
                 "On SIGTERM/SIGINT detach and unpin the data path instead of leaving it "
                 "steering with the last state (default: leave it)");
-  overrides.Add(app, "--log-level", &AgentConfig::log_level, "debug, info (default), warn or error");
+  overrides.Add(app, "--log-level", &AgentConfig::log_level,
+                "debug, info (default), warn or error");
   overrides.Add(app, "--log-format", &AgentConfig::log_format,
                 "logfmt (default) or json, one line per event");
 }

@@ -123,16 +123,14 @@ void BindLimitFlags(CLI::App& app, SplicerLimits& limits) {
 // --no-load-reporting.
 absl::StatusOr<std::optional<loadreport::LrsClientOptions>> LoadReportingOf(
     const SplicerFlags& flags) {
-  if (flags.load_reporting_flag->count() > 0 && flags.load_reporting &&
-      flags.xds_servers.empty()) {
+  if (flags.load_reporting_flag->count() > 0 && flags.load_reporting && flags.xds_servers.empty()) {
     return absl::InvalidArgumentError(
         "--load-reporting needs --xds-server (the control plane to report to)");
   }
   if (flags.xds_servers.empty() || !flags.load_reporting) return std::nullopt;
   loadreport::ControlPlaneSecurity security;
   if (absl::Status applied = flags.security.ApplyTo(security); !applied.ok()) return applied;
-  absl::StatusOr<std::optional<h2::TlsClientOptions>> tls =
-      loadreport::ControlPlaneTlsOf(security);
+  absl::StatusOr<std::optional<h2::TlsClientOptions>> tls = loadreport::ControlPlaneTlsOf(security);
   if (!tls.ok()) return tls.status();
   if (flags.node_name.empty()) {
     return absl::InvalidArgumentError(

@@ -46,9 +46,8 @@ class FlagOverrides {
   template <typename Field>
   CLI::Option* Add(CLI::App& app, const std::string& flag, Field field, const std::string& help) {
     using Value = std::remove_cvref_t<std::invoke_result_t<Field, Config&>>;
-    return Add<Value>(app, flag, field, help, [](const Value& value) -> absl::StatusOr<Value> {
-      return value;
-    });
+    return Add<Value>(app, flag, field, help,
+                      [](const Value& value) -> absl::StatusOr<Value> { return value; });
   }
 
   // --flag parses as `Parsed`; `convert` turns that into the field's value or an error,

@@ -71,7 +71,8 @@ TEST_F(SplicerFlagsTest, BackendsCarryZoneAndWeight) {
 TEST_F(SplicerFlagsTest, ABackendWeightThatIsNotANumberIsRefusedNamingTheFlag) {
   absl::StatusOr<SplicerOptions> options = Apply("--backend 10.0.0.1:80,zone-b,heavy");
   ASSERT_FALSE(options.ok());
-  EXPECT_EQ(options.status().message(), "--backend 10.0.0.1:80,zone-b,heavy: weight is not a number");
+  EXPECT_EQ(options.status().message(),
+            "--backend 10.0.0.1:80,zone-b,heavy: weight is not a number");
 }
 
 TEST_F(SplicerFlagsTest, NothingToSendClientsToIsRefused) {
