@@ -22,7 +22,8 @@ bool HasLeadingZeroOctet(std::string_view text) {
   if (text.find(':') != std::string_view::npos) return false;
   for (std::size_t i = 0; i + 1 < text.size(); ++i) {
     const bool octet_start = i == 0 || text[i - 1] == '.';
-    if (octet_start && text[i] == '0' && absl::ascii_isdigit(static_cast<unsigned char>(text[i + 1]))) {
+    if (octet_start && text[i] == '0' &&
+        absl::ascii_isdigit(static_cast<unsigned char>(text[i + 1]))) {
       return true;
     }
   }
@@ -149,7 +150,8 @@ absl::StatusOr<HostPort> SplitHostPort(std::string_view text) {
     }
     if (close == 1) return absl::InvalidArgumentError(absl::StrCat("empty [] in ", Quoted(text)));
     const std::string_view rest = text.substr(close + 1);
-    if (rest.empty()) return absl::InvalidArgumentError(absl::StrCat("missing port in ", Quoted(text)));
+    if (rest.empty())
+      return absl::InvalidArgumentError(absl::StrCat("missing port in ", Quoted(text)));
     if (rest.front() != ':') {
       return absl::InvalidArgumentError(
           absl::StrCat("want ':' and a port after ']' in ", Quoted(text)));

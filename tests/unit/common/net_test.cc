@@ -41,10 +41,10 @@ TEST(CanonicalIp, EverySpellingOfOneAddressHasOneText) {
 }
 
 TEST(ParseIp, RefusesWhatIsNotAStrictIpLiteral) {
-  for (const std::string& bad : std::vector<std::string>{"", "10.0.0", "10.1", "10.0.0.256", "010.0.0.1", "10.0.0.01",
-                                "fe80::1%eth0", "fe80::1%1", "host", "10.0.0.1 ", " 10.0.0.1",
-                                "10.0.0.1x", "10.0.0.1:80", "[fd00::1]", "fd00::1::2", "fd00::g",
-                                "1:2:3:4:5:6:7:8:9", std::string("10.0.0.1\0junk", 13)}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "10.0.0", "10.1", "10.0.0.256", "010.0.0.1", "10.0.0.01", "fe80::1%eth0",
+           "fe80::1%1", "host", "10.0.0.1 ", " 10.0.0.1", "10.0.0.1x", "10.0.0.1:80", "[fd00::1]",
+           "fd00::1::2", "fd00::g", "1:2:3:4:5:6:7:8:9", std::string("10.0.0.1\0junk", 13)}) {
     EXPECT_FALSE(ParseIp(bad, V4Mapped::kReadAsIpv4).ok()) << bad;
     EXPECT_FALSE(ParseIp(bad, V4Mapped::kRefuse).ok()) << bad;
   }
