@@ -72,10 +72,12 @@ std::vector<AssignedEndpoint> ServiceSync::StoredEndpoints::Expanded() const {
                                                .ready = stored.ready,
                                                .serving = stored.serving,
                                                .terminating = stored.terminating});
-    if (stored.has_v4)
+    if (stored.has_v4) {
       endpoint.addresses.push_back(net::IpAddress::FromV4Bytes(stored.v4).ToString());
-    if (stored.has_v6)
+    }
+    if (stored.has_v6) {
       endpoint.addresses.push_back(net::IpAddress::FromV6Bytes(stored.v6).ToString());
+    }
   }
   return expanded;
 }

@@ -11,10 +11,11 @@
 //   so), how the BPF ABI stores IPv4 (skw_addr), and how Go's net.IP, so Kubernetes
 //   itself, reads it. Where addresses are *declared* (EndpointSlices, the file source, EDS)
 //   the mapped spelling is refused with V4Mapped::kRefuse rather than silently moved to
-//   the other family: an IPv6 slice cannot list an IPv4 endpoint (the API server refuses a
-//   mapped address in an IPv6 slice, and newer ones refuse it everywhere), and a pod listed
-//   under both spellings would look like a dual-stack pod. Where addresses are *observed*
-//   or typed by an operator (socket peers, load reports, flags) kReadAsIpv4 applies.
+//   the other family: an IPv6 slice cannot list an IPv4 endpoint (Kubernetes' IPv6 check,
+//   ParseIP then To4() == nil, does not count a mapped address as IPv6, and newer API
+//   servers refuse the spelling everywhere), and a pod listed under both spellings would
+//   look like a dual-stack pod. Where addresses are *observed* or typed by an operator
+//   (socket peers, load reports, flags, the BPF maps) kReadAsIpv4 applies.
 // - Canonical IPv6 text is inet_ntop's (RFC 5952: lowercase, longest zero run as "::").
 // - host:port wants an IPv6 host in brackets ("[fd00::1]:80"): "fd00::1:80" is ambiguous.
 //   Ports are decimal digits only, 0-65535; whether 0 is allowed is the caller's call.
