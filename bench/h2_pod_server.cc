@@ -2,7 +2,6 @@
 // session per connection, replies built once where they never change.
 #include "h2_pod_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nghttp2_field.h"
-#include "skewless/common/http_server.h"
+#include "skewless/common/net.h"
 #include "skewless/lab/v1/echo.pb.h"
 
 namespace skewless::h2pod {
@@ -232,28 +231,13 @@ class PodServer::Connection {
 };
 
 absl::StatusOr<std::unique_ptr<PodServer>> PodServer::Listen(const PodOptions& options) {
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(options.listen, &host, &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", options.listen, " is not host:port"));
+  absl::StatusOr<net::IpPort> listen_on = net::ParseIpPort(options.listen);
+  if (!listen_on.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen_on.status().message()));
   }
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  if (auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-      inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<std::uint16_t>(port));
-    length = sizeof *v4;
-  } else if (auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-             inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    length = sizeof *v6;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", options.listen, ": ", host, " is not an IP address"));
-  }
+  net::SocketAddress socket_address = net::ToSocketAddress(*listen_on);
+  sockaddr_storage& address = socket_address.storage;
+  socklen_t& length = socket_address.length;
   const int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(Errno("socket"));
   const int one = 1;
@@ -264,11 +248,12 @@ absl::StatusOr<std::unique_ptr<PodServer>> PodServer::Listen(const PodOptions& o
     return absl::UnavailableError(why);
   }
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  const int bound =
-      ntohs(address.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&address)->sin_port
-                                         : reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
-  const std::string shown = address.ss_family == AF_INET6 ? absl::StrCat("[", host, "]") : host;
-  return std::unique_ptr<PodServer>(new PodServer(options, fd, absl::StrCat(shown, ":", bound)));
+  absl::StatusOr<net::IpPort> bound = net::FromSocketAddress(address);
+  if (!bound.ok()) {
+    close(fd);
+    return bound.status();
+  }
+  return std::unique_ptr<PodServer>(new PodServer(options, fd, net::FormatIpPort(*bound)));
 }
 
 PodServer::PodServer(const PodOptions& options, int listen_fd, std::string address)

@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
+#include "skewless/common/net.h"
 #include "skewless/common/yaml_load.h"
 #include "skewless/datapath/backend_set.h"
 
@@ -209,24 +209,26 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
     return absl::InvalidArgumentError("xds_server: at least one control-plane address");
   }
   for (const std::string& server : config.xds_servers) {
-    std::string host;
-    int port = 0;
-    if (!SplitHostPort(server, &host, &port) || host.empty() || port == 0) {
+    absl::StatusOr<net::HostPort> split = net::SplitHostPort(server);
+    if (!split.ok() || split->host.empty() || split->port == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("xds_server: \"", server, "\" is not host:port"));
+          absl::StrCat("xds_server: \"", server, "\" is not host:port",
+                       split.ok() ? " (empty host or port 0)"
+                                  : absl::StrCat(" (", split.status().message(), ")")));
     }
   }
   if (absl::Status secured = ValidateControlPlaneSecurity(config); !secured.ok()) return secured;
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(config.http_listen, &host, &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("http_listen: \"", config.http_listen, "\" is not host:port"));
+  if (absl::StatusOr<net::HostPort> split = net::SplitHostPort(config.http_listen); !split.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("http_listen: \"", config.http_listen,
+                                                   "\" is not host:port (",
+                                                   split.status().message(), ")"));
   }
-  if (!config.splicer_address.empty() && (!SplitHostPort(config.splicer_address, &host, &port) ||
-                                          port == 0 || !datapath::ParseAddress(host).ok())) {
-    return absl::InvalidArgumentError(absl::StrCat("splicer_address: \"", config.splicer_address,
-                                                   "\" is not IP:port or [IPv6]:port"));
+  if (!config.splicer_address.empty()) {
+    absl::StatusOr<net::IpPort> splicer = net::ParseIpPort(config.splicer_address);
+    if (!splicer.ok() || splicer->port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("splicer_address: \"", config.splicer_address,
+                                                     "\" is not IP:port or [IPv6]:port"));
+    }
   }
   if (config.pin_dir.empty() || config.pin_dir.front() != '/') {
     return absl::InvalidArgumentError(

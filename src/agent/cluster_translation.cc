@@ -1,13 +1,12 @@
 // Cluster + ClusterLoadAssignment → datapath::ServiceSpec.
 #include "skewless/agent/cluster_translation.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "skewless/common/lb_policy.h"
+#include "skewless/common/net.h"
 #include "skewless/xds/resources.h"
 
 namespace skewless::agent {
@@ -17,18 +16,6 @@ namespace core_v3 = envoy::config::core::v3;
 using google::protobuf::Value;
 
 bool IsIpv6(const std::string& address) { return address.find(':') != std::string::npos; }
-
-// inet_ntop's text, so "10.0.0.01"-style oddities and v6 spellings compare equal.
-absl::StatusOr<std::string> Canonical(const std::string& text) {
-  unsigned char bytes[16];
-  char out[INET6_ADDRSTRLEN];
-  const int family = IsIpv6(text) ? AF_INET6 : AF_INET;
-  if (inet_pton(family, text.c_str(), bytes) != 1 ||
-      inet_ntop(family, bytes, out, sizeof(out)) == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IP address"));
-  }
-  return std::string(out);
-}
 
 absl::StatusOr<datapath::TrafficDistribution> ParseDistribution(const std::string& name) {
   if (name.empty()) return datapath::TrafficDistribution::kNone;
@@ -68,7 +55,7 @@ absl::StatusOr<AssignedEndpoint> EndpointOf(const envoy::config::endpoint::v3::L
     texts.push_back(additional.address().socket_address().address());
   }
   for (const std::string& text : texts) {
-    absl::StatusOr<std::string> canonical = Canonical(text);
+    absl::StatusOr<std::string> canonical = net::CanonicalIp(text, net::V4Mapped::kRefuse);
     if (!canonical.ok()) return canonical.status();
     endpoint.addresses.push_back(*std::move(canonical));
   }
@@ -163,7 +150,8 @@ absl::StatusOr<ClusterTarget> TargetOfCluster(const envoy::config::cluster::v3::
         return fail(absl::StrCat(std::string(xds::kMetadataClusterIps), " has a non-string"));
       }
       if (ip.string_value() == "None" || ip.string_value().empty()) continue;
-      absl::StatusOr<std::string> canonical = Canonical(ip.string_value());
+      absl::StatusOr<std::string> canonical =
+          net::CanonicalIp(ip.string_value(), net::V4Mapped::kRefuse);
       if (!canonical.ok()) {
         return fail(absl::StrCat(std::string(xds::kMetadataClusterIps), ": ",
                                  canonical.status().message()));

@@ -1,8 +1,6 @@
 // What the control plane serves → the steering maps, without a gap.
 #include "skewless/agent/service_sync.h"
 
-#include <arpa/inet.h>
-
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "skewless/common/log.h"
 #include "skewless/common/name_numbering.h"
+#include "skewless/common/net.h"
 
 namespace skewless::agent {
 namespace {
@@ -30,13 +29,6 @@ std::vector<datapath::ServiceRef> RefsOf(const ClusterTarget& target) {
   return refs;
 }
 
-template <std::size_t kBytes>
-std::string Format(int family, const std::array<std::uint8_t, kBytes>& bytes) {
-  char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(family, bytes.data(), text, sizeof(text));
-  return text;
-}
-
 }  // namespace
 
 ServiceSync::StoredEndpoints::StoredEndpoints(const std::vector<AssignedEndpoint>& endpoints) {
@@ -53,9 +45,13 @@ ServiceSync::StoredEndpoints::StoredEndpoints(const std::vector<AssignedEndpoint
     // The addresses are canonical (EndpointsOfAssignment), so they parse and print back
     // as they came; later ones of a family are never read (SpecsOf takes the first).
     for (const std::string& address : endpoint.addresses) {
-      if (!stored.has_v4 && inet_pton(AF_INET, address.c_str(), stored.v4.data()) == 1) {
+      absl::StatusOr<net::IpAddress> ip = net::ParseIp(address, net::V4Mapped::kReadAsIpv4);
+      if (!ip.ok()) continue;
+      if (ip->is_v4() && !stored.has_v4) {
+        stored.v4 = ip->v4_bytes();
         stored.has_v4 = true;
-      } else if (!stored.has_v6 && inet_pton(AF_INET6, address.c_str(), stored.v6.data()) == 1) {
+      } else if (!ip->is_v4() && !stored.has_v6) {
+        stored.v6 = ip->v6_bytes();
         stored.has_v6 = true;
       }
     }
@@ -76,8 +72,12 @@ std::vector<AssignedEndpoint> ServiceSync::StoredEndpoints::Expanded() const {
                                                .ready = stored.ready,
                                                .serving = stored.serving,
                                                .terminating = stored.terminating});
-    if (stored.has_v4) endpoint.addresses.push_back(Format(AF_INET, stored.v4));
-    if (stored.has_v6) endpoint.addresses.push_back(Format(AF_INET6, stored.v6));
+    if (stored.has_v4) {
+      endpoint.addresses.push_back(net::IpAddress::FromV4Bytes(stored.v4).ToString());
+    }
+    if (stored.has_v6) {
+      endpoint.addresses.push_back(net::IpAddress::FromV6Bytes(stored.v6).ToString());
+    }
   }
   return expanded;
 }

@@ -11,11 +11,11 @@
 #include <mutex>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "skewless/common/event_threads.h"
 #include "skewless/common/log.h"
 #include "skewless/common/log_limiter.h"
+#include "skewless/common/net.h"
 
 namespace skewless {
 namespace {
@@ -85,16 +85,6 @@ struct HttpServer::State {
   }
 };
 
-bool SplitHostPort(const std::string& address, std::string* host, int* port) {
-  const std::size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = address.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  return absl::SimpleAtoi(address.substr(colon + 1), port) && *port >= 0 && *port <= 65535;
-}
-
 HttpServer::HttpServer() : state_(std::make_unique<State>()) {}
 
 HttpServer::~HttpServer() { Stop(); }
@@ -102,12 +92,12 @@ HttpServer::~HttpServer() { Stop(); }
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
                                                               std::vector<HttpRoute> routes,
                                                               const std::string& field) {
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(listen, &host, &port)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", listen, "\" is not host:port"));
+  absl::StatusOr<net::HostPort> split = net::SplitHostPort(listen);
+  if (!split.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", listen, "\" is not host:port (",
+                                                   split.status().message(), ")"));
   }
-  if (host.empty()) host = "0.0.0.0";
+  const std::string host = split->host.empty() ? "0.0.0.0" : split->host;
   UseLibeventThreads();  // Stop() wakes the loop from another thread
 
   std::unique_ptr<HttpServer> server(new HttpServer());
@@ -124,7 +114,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
     evhttp_set_cb(state.http, route.path.c_str(), &Serve, &route);
   }
   evhttp_bound_socket* bound =
-      evhttp_bind_socket_with_handle(state.http, host.c_str(), static_cast<ev_uint16_t>(port));
+      evhttp_bind_socket_with_handle(state.http, host.c_str(), split->port);
   if (bound == nullptr) {
     return absl::UnavailableError(absl::StrCat(field, ": cannot listen on ", listen,
                                                " (address in use or not on this host?)"));
@@ -136,9 +126,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
                   &length) != 0) {
     return absl::InternalError(absl::StrCat(field, ": cannot read the bound port"));
   }
-  server->port_ =
-      ntohs(address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
-                                          : reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  absl::StatusOr<net::IpPort> bound_address = net::FromSocketAddress(address);
+  if (!bound_address.ok()) return bound_address.status();
+  server->port_ = bound_address->port;
   // EVLOOP_NO_EXIT_ON_EMPTY: the loop lives until Stop(), whatever is pending.
   state.thread =
       std::thread([base = state.base] { event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); });

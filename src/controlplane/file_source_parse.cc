@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "parse_util.h"
 #include "skewless/common/lb_policy.h"
+#include "skewless/common/net.h"
 #include "skewless/common/yaml_load.h"
 #include "skewless/controlplane/file_source.h"
 
@@ -167,7 +168,7 @@ class DocumentParser {
 
   absl::Status GetIp(const YAML::Node& value, const std::string& path, std::string* out) const {
     if (!value.IsScalar()) return Error(value, path, "must be an IP address");
-    absl::StatusOr<std::string> ip = CanonicalIp(value.Scalar());
+    absl::StatusOr<std::string> ip = net::CanonicalIp(value.Scalar(), net::V4Mapped::kRefuse);
     if (!ip.ok()) return Error(value, path, ip.status().message());
     *out = *std::move(ip);
     return absl::OkStatus();

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "parse_util.h"
+#include "skewless/common/net.h"
 
 namespace skewless::controlplane {
 namespace {
@@ -238,7 +239,8 @@ absl::StatusOr<Endpoint> ParseSliceEndpoint(const FieldReader& reader, const jso
     const std::string address_path = Index(addresses_path, i);
     if (!address.is_string())
       return reader.Error(address_path, Quote(address) + " is not a string");
-    absl::StatusOr<std::string> ip = CanonicalIp(address.get<std::string>());
+    absl::StatusOr<std::string> ip =
+        net::CanonicalIp(address.get<std::string>(), net::V4Mapped::kRefuse);
     if (!ip.ok()) return reader.Error(address_path, ip.status().message());
     if (IsIpv6(*ip) != want_ipv6) {
       return reader.Error(address_path, absl::StrCat(Quote(address), " is not an ",
@@ -334,7 +336,7 @@ absl::StatusOr<std::optional<Service>> ParseKubeService(const json& object) {
                         absl::StrCat("lists ", ips.size(), " addresses; at most one per family"));
   }
   for (const auto& [text, path] : ips) {
-    absl::StatusOr<std::string> ip = CanonicalIp(text);
+    absl::StatusOr<std::string> ip = net::CanonicalIp(text, net::V4Mapped::kRefuse);
     if (!ip.ok()) return reader.Error(path, ip.status().message());
     service.cluster_ips.push_back(*std::move(ip));
   }

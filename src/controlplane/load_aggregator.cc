@@ -1,34 +1,12 @@
 // Per-reporter LRS load, replaced per report, expired when silent, summed per endpoint.
 #include "skewless/controlplane/load_aggregator.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/common/net.h"
 
 namespace skewless::controlplane {
-
-absl::StatusOr<std::string> CanonicalReportIp(std::string_view text) {
-  const std::string literal(text);
-  char buffer[INET6_ADDRSTRLEN] = {};
-  in_addr v4{};
-  in6_addr v6{};
-  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
-    return std::string(inet_ntop(AF_INET, &v4, buffer, sizeof(buffer)));
-  }
-  if (inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
-    // EDS never serves a v4-mapped address (the model refuses them), but a reporter on a
-    // dual-stack socket sees its IPv4 peers that way.
-    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
-      std::memcpy(&v4, &v6.s6_addr[12], sizeof(v4));
-      return std::string(inet_ntop(AF_INET, &v4, buffer, sizeof(buffer)));
-    }
-    return std::string(inet_ntop(AF_INET6, &v6, buffer, sizeof(buffer)));
-  }
-  return absl::InvalidArgumentError(absl::StrCat("\"", literal, "\" is not an IP address"));
-}
 
 void LoadAggregator::SetCatalog(LoadCatalog catalog) {
   std::lock_guard lock(mutex_);
@@ -82,7 +60,8 @@ absl::StatusOr<ReportOutcome> LoadAggregator::Report(
       }
       for (const auto& stats : locality.upstream_endpoint_stats()) {
         const auto& socket = stats.address().socket_address();
-        absl::StatusOr<std::string> ip = CanonicalReportIp(socket.address());
+        absl::StatusOr<std::string> ip =
+            net::CanonicalIp(socket.address(), net::V4Mapped::kReadAsIpv4);
         if (!stats.address().has_socket_address() || !ip.ok()) {
           ++outcome.invalid_address;
           continue;

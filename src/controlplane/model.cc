@@ -2,8 +2,6 @@
 // joined), ordering.
 #include "skewless/controlplane/model.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <set>
@@ -223,29 +221,6 @@ const ServicePortEndpoints* Snapshot::FindEndpoints(const ServiceKey& key,
     if (port.service == key && port.port_name == port_name) return &port;
   }
   return nullptr;
-}
-
-absl::StatusOr<std::string> CanonicalIp(std::string_view text) {
-  const std::string literal(text);
-  char buffer[INET6_ADDRSTRLEN] = {};
-  in_addr v4{};
-  in6_addr v6{};
-  // inet_pton refuses leading zeros, short forms like "10.1" and zone ids, which is what a
-  // Kubernetes IP field refuses too.
-  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
-    inet_ntop(AF_INET, &v4, buffer, sizeof(buffer));
-    return std::string(buffer);
-  }
-  if (inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
-    // A v4-mapped address would make one pod look like two families.
-    if (IN6_IS_ADDR_V4MAPPED(&v6)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", Sv(text), "\" is an IPv4-mapped IPv6 address; write the IPv4 form"));
-    }
-    inet_ntop(AF_INET6, &v6, buffer, sizeof(buffer));
-    return std::string(buffer);
-  }
-  return absl::InvalidArgumentError(absl::StrCat("\"", Sv(text), "\" is not an IP address"));
 }
 
 bool IsIpv6(std::string_view canonical_ip) {

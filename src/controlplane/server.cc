@@ -25,6 +25,7 @@
 #include "serving_cert_files.h"
 #include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
+#include "skewless/common/net.h"
 #include "skewless/common/probe_routes.h"
 #include "skewless/controlplane/file_source.h"
 #include "skewless/controlplane/kube_source.h"
@@ -76,7 +77,7 @@ LoadCatalog CatalogOf(const xds::CacheInput& input) {
     std::set<EndpointKey>& endpoints = catalog[xds::ClusterName(*port)];
     for (const xds::Endpoint& endpoint : port->endpoints) {
       for (const std::string& address : endpoint.addresses) {
-        absl::StatusOr<std::string> ip = CanonicalReportIp(address);
+        absl::StatusOr<std::string> ip = net::CanonicalIp(address, net::V4Mapped::kReadAsIpv4);
         if (ip.ok()) endpoints.emplace(*std::move(ip), endpoint.port);
       }
     }

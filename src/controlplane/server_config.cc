@@ -13,6 +13,7 @@
 #include "ca_secret.h"
 #include "skewless/common/lb_policy.h"
 #include "skewless/common/log.h"
+#include "skewless/common/net.h"
 #include "skewless/common/yaml_load.h"
 
 namespace skewless::controlplane {
@@ -59,10 +60,8 @@ absl::Status ForEachKey(std::string_view source_name, const YAML::Node& map, std
 }
 
 bool HasPort(const std::string& address) {
-  const std::size_t colon = address.rfind(':');
-  int port = 0;
-  return colon != std::string::npos && colon > 0 &&
-         absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
+  absl::StatusOr<net::HostPort> split = net::SplitHostPort(address);
+  return split.ok() && !split->host.empty();
 }
 
 // The limits' YAML keys (docs/controlplane.md "Limits").

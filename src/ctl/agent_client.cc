@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
-#include "skewless/common/http_server.h"
+#include "skewless/common/net.h"
 
 namespace skewless::ctl {
 namespace {
@@ -14,10 +14,10 @@ constexpr char kScheme[] = "http://";
 }  // namespace
 
 absl::Status ValidateAgentUrl(const std::string& url) {
-  std::string host;
-  int port = 0;
-  if (!absl::StartsWith(url, kScheme) ||
-      !SplitHostPort(url.substr(sizeof(kScheme) - 1), &host, &port) || port <= 0) {
+  absl::StatusOr<net::HostPort> split = absl::StartsWith(url, kScheme)
+                                            ? net::SplitHostPort(url.substr(sizeof(kScheme) - 1))
+                                            : absl::InvalidArgumentError("no http:// scheme");
+  if (!split.ok() || split->port == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--agent ", url, ": not http://host:port (e.g. ", kDefaultAgentUrl, ")"));
   }

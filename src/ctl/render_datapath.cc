@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "format.h"
 #include "skewless/common/lb_policy.h"
+#include "skewless/common/net.h"
 #include "skewless/ctl/render.h"
 #include "skewless/ctl/table.h"
 #include "skewless/datapath/backend_set.h"
@@ -43,7 +44,7 @@ Json ReadyForJson(const skw_backend& backend, std::uint64_t now_ns) {
 
 Json ServiceKeyJson(const skw_service_key& key) {
   return Json{{"service", ServiceLabel(key)},
-              {"vip", datapath::FormatAddress(key.vip)},
+              {"vip", net::FormatSkwAddr(key.vip)},
               {"port", ntohs(key.port)},
               {"protocol", ProtocolName(key.proto)}};
 }
@@ -51,7 +52,7 @@ Json ServiceKeyJson(const skw_service_key& key) {
 Json BackendJson(std::uint32_t id, const skw_backend& backend, const skw_backend_load& load,
                  const ZoneNames& zones, std::uint64_t now_ns) {
   return Json{{"id", id},
-              {"address", datapath::FormatAddress(backend.addr)},
+              {"address", net::FormatSkwAddr(backend.addr)},
               {"port", ntohs(backend.port)},
               {"state", BackendStateName(backend.state)},
               {"zone_id", backend.zone_id},
@@ -273,7 +274,7 @@ Json LoadJson(const std::vector<ServiceView>& services,
     for (const SlotView& slot : service.slots) {
       Json backend = {{"id", slot.backend_id}};
       if (slot.backend) {
-        backend["address"] = datapath::FormatAddress(slot.backend->addr);
+        backend["address"] = net::FormatSkwAddr(slot.backend->addr);
         backend["port"] = ntohs(slot.backend->port);
         backend["zone_id"] = slot.backend->zone_id;
         backend["zone"] = OptionalJson(zones.Name(slot.backend->zone_id));

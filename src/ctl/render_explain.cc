@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "format.h"
 #include "skewless/common/lb_policy.h"
+#include "skewless/common/net.h"
 #include "skewless/ctl/render.h"
 #include "skewless/ctl/table.h"
 #include "skewless/datapath/backend_set.h"
@@ -261,7 +262,7 @@ Json CandidateJson(const Candidate& candidate, const ZoneNames& zones) {
   Json entry = {
       {"slot", candidate.slot}, {"tier", TierName(candidate.tier)}, {"id", candidate.backend_id}};
   if (candidate.backend) {
-    entry["address"] = datapath::FormatAddress(candidate.backend->addr);
+    entry["address"] = net::FormatSkwAddr(candidate.backend->addr);
     entry["port"] = ntohs(candidate.backend->port);
     entry["zone_id"] = candidate.backend->zone_id;
     entry["zone"] = OptionalJson(zones.Name(candidate.backend->zone_id));
@@ -288,7 +289,7 @@ Json ScenarioJson(const Scenario& scenario, const ZoneNames& zones, std::uint8_t
     Json pick = {{"id", id}};
     for (const Candidate& candidate : scenario.candidates) {
       if (candidate.backend_id == id && candidate.backend) {
-        pick["address"] = datapath::FormatAddress(candidate.backend->addr);
+        pick["address"] = net::FormatSkwAddr(candidate.backend->addr);
         pick["port"] = ntohs(candidate.backend->port);
         break;
       }
@@ -368,7 +369,7 @@ std::string RenderExplainText(const Explanation& explanation, const ZoneNames& z
 Json ExplainJson(const Explanation& explanation, const ZoneNames& zones) {
   const ServiceView& service = explanation.service;
   Json service_json = {{"service", ServiceLabel(service.key)},
-                       {"vip", datapath::FormatAddress(service.key.vip)},
+                       {"vip", net::FormatSkwAddr(service.key.vip)},
                        {"port", ntohs(service.key.port)},
                        {"protocol", ProtocolName(service.key.proto)},
                        {"service_id", service.value.service_id},

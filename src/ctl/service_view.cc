@@ -11,13 +11,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/backend_set.h"
 
 namespace skewless::ctl {
 namespace {
 
 std::string HostLabel(const skw_addr& addr) {
-  const std::string text = datapath::FormatAddress(addr);
+  const std::string text = net::FormatSkwAddr(addr);
   return IsV4(addr) ? text : absl::StrCat("[", text, "]");
 }
 
@@ -131,7 +132,7 @@ absl::StatusOr<skw_service_key> ParseServiceKey(const std::string& vip_port,
       port == 0 || port > 65535) {
     return invalid(absl::StrCat("port \"", port_text, "\" is not 1-65535"));
   }
-  absl::StatusOr<skw_addr> vip = datapath::ParseAddress(host);
+  absl::StatusOr<skw_addr> vip = net::ParseSkwAddr(host);
   if (!vip.ok()) return invalid(absl::StrCat("\"", host, "\" is not an IP address"));
   skw_service_key key{};
   key.vip = *vip;

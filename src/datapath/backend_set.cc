@@ -1,13 +1,12 @@
 // Endpoint conditions and topology → the tiered slot order of one backend set.
 #include "skewless/datapath/backend_set.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/common/net.h"
 
 namespace skewless::datapath {
 namespace {
@@ -73,36 +72,6 @@ std::vector<bool> PreferredByTopology(const std::vector<const Candidate*>& ready
 
 }  // namespace
 
-absl::StatusOr<skw_addr> ParseAddress(const std::string& text) {
-  skw_addr addr{};
-  in_addr v4{};
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-    addr.words[2] = htonl(0x0000ffff);
-    addr.words[3] = v4.s_addr;
-    return addr;
-  }
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-    std::memcpy(addr.words, &v6, sizeof(addr.words));
-    return addr;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("\"", text, "\" is neither an IPv4 nor an IPv6 address"));
-}
-
-std::string FormatAddress(const skw_addr& addr) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (addr.words[0] == 0 && addr.words[1] == 0 && addr.words[2] == htonl(0x0000ffff)) {
-    in_addr v4{.s_addr = addr.words[3]};
-    inet_ntop(AF_INET, &v4, text, sizeof(text));
-  } else {
-    in6_addr v6{};
-    std::memcpy(&v6, addr.words, sizeof(v6));
-    inet_ntop(AF_INET6, &v6, text, sizeof(text));
-  }
-  return text;
-}
-
 absl::StatusOr<BackendSet> BuildBackendSet(const std::vector<Endpoint>& endpoints,
                                            TrafficDistribution traffic_distribution,
                                            const NodeLocality& node) {
@@ -110,7 +79,7 @@ absl::StatusOr<BackendSet> BuildBackendSet(const std::vector<Endpoint>& endpoint
   std::map<BackendAddress, Candidate> by_address;
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     const Endpoint& endpoint = endpoints[i];
-    absl::StatusOr<skw_addr> addr = ParseAddress(endpoint.address);
+    absl::StatusOr<skw_addr> addr = net::ParseSkwAddr(endpoint.address);
     if (!addr.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(Describe(endpoint, i), ": ", addr.status().message()));

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "connect_observer.skel.h"
 #include "skewless/abi.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/bpf_util.h"
 
 namespace skewless::datapath {
@@ -95,10 +96,9 @@ absl::StatusOr<std::vector<ConnectCount>> ConnectObserver::Counts() const {
     }
     skw_conn_count value{};
     if (int err = bpf_map_lookup_elem(map_fd, &next, &value); err == 0) {
-      char text[INET_ADDRSTRLEN] = {};
-      in_addr daddr{.s_addr = next.daddr};
-      inet_ntop(AF_INET, &daddr, text, sizeof(text));
-      counts.push_back({.daddr = text, .dport = ntohs(next.dport), .connects = value.connects});
+      const std::string daddr =
+          net::IpAddress::FromInAddr(in_addr{.s_addr = next.daddr}).ToString();
+      counts.push_back({.daddr = daddr, .dport = ntohs(next.dport), .connects = value.connects});
     } else if (err != -ENOENT) {  // ENOENT: evicted by LRU between the two calls
       return absl::ErrnoToStatus(-err, "reading BPF map conn_counts");
     }

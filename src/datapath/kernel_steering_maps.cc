@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/backend_set.h"
 #include "skewless/datapath/bpf_util.h"
 
@@ -114,7 +115,7 @@ absl::StatusOr<ScopedFd> CreateFilledSet(std::uint32_t service_id,
 absl::Status KernelSteeringMaps::WriteBackend(std::uint32_t backend_id,
                                               const skw_backend& backend) {
   return Update(fds_.backends, &backend_id, &backend,
-                absl::StrCat("writing backend ", backend_id, " (", FormatAddress(backend.addr),
+                absl::StrCat("writing backend ", backend_id, " (", net::FormatSkwAddr(backend.addr),
                              ") to skw_backends"));
 }
 
@@ -222,14 +223,14 @@ absl::Status KernelSteeringMaps::DeleteBackendSets(const std::vector<std::uint32
 absl::Status KernelSteeringMaps::WriteService(const skw_service_key& key,
                                               const skw_service& service) {
   return Update(fds_.services, &key, &service,
-                absl::StrCat("writing service ", FormatAddress(key.vip), " port ", ntohs(key.port),
-                             " (id ", service.service_id, ") to skw_services"));
+                absl::StrCat("writing service ", net::FormatSkwAddr(key.vip), " port ",
+                             ntohs(key.port), " (id ", service.service_id, ") to skw_services"));
 }
 
 absl::Status KernelSteeringMaps::DeleteService(const skw_service_key& key) {
   return Delete(fds_.services, &key,
-                absl::StrCat("deleting service ", FormatAddress(key.vip), " port ", ntohs(key.port),
-                             " from skw_services"));
+                absl::StrCat("deleting service ", net::FormatSkwAddr(key.vip), " port ",
+                             ntohs(key.port), " from skw_services"));
 }
 
 absl::Status KernelSteeringMaps::WriteNode(const skw_node_config& node) {

@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "skewless/common/http_server.h"
 #include "skewless/common/name_numbering.h"
+#include "skewless/common/net.h"
 
 namespace skewless::datapath {
 namespace {
@@ -41,7 +41,7 @@ int Rank(std::uint8_t state) {
 
 absl::StatusOr<skw_service_key> KeyOf(const std::string& vip, std::uint16_t port,
                                       Protocol protocol) {
-  absl::StatusOr<skw_addr> addr = ParseAddress(vip);
+  absl::StatusOr<skw_addr> addr = net::ParseSkwAddr(vip);
   if (!addr.ok()) return addr.status();
   skw_service_key key{};
   key.vip = *addr;
@@ -210,16 +210,14 @@ absl::Status ServiceTable::SetNode(const NodeConfig& node) {
   value.spill_ratio_permille = node.spill_ratio_permille;
   value.spill_min_delta = node.spill_min_delta;
   if (!node.splicer_address.empty()) {
-    std::string host;
-    int port = 0;
-    absl::StatusOr<skw_addr> addr = absl::InvalidArgumentError("not IP:port or [IPv6]:port");
-    if (SplitHostPort(node.splicer_address, &host, &port) && port > 0) addr = ParseAddress(host);
-    if (!addr.ok()) {
+    absl::StatusOr<net::IpPort> splicer = net::ParseIpPort(node.splicer_address);
+    if (splicer.ok() && splicer->port == 0) splicer = absl::InvalidArgumentError("port 0");
+    if (!splicer.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("splicer address \"", node.splicer_address,
-                                                     "\": ", addr.status().message()));
+                                                     "\": ", splicer.status().message()));
     }
-    value.splicer_addr = *addr;
-    value.splicer_port = htons(static_cast<std::uint16_t>(port));
+    value.splicer_addr = net::ToSkwAddr(splicer->ip);
+    value.splicer_port = htons(splicer->port);
     value.splicer_mark = node.splicer_mark;
   }
   const bool locality_changed = node.locality.zone != node_.locality.zone ||
@@ -271,7 +269,7 @@ absl::StatusOr<ServiceTable::PlannedService> ServiceTable::Plan(const ServiceSpe
   planned.listed.reserve(spec.endpoints.size());
   // Every listed endpoint keeps its backend id; only set members are usable.
   for (const Endpoint& endpoint : spec.endpoints) {
-    absl::StatusOr<skw_addr> addr = ParseAddress(endpoint.address);  // checked by the build
+    absl::StatusOr<skw_addr> addr = net::ParseSkwAddr(endpoint.address);  // checked by the build
     if (!addr.ok()) return addr.status();
     absl::StatusOr<std::uint16_t> zone_id = zones_.IdOf(endpoint.zone);
     if (!zone_id.ok()) return zone_id.status();
@@ -302,7 +300,7 @@ absl::StatusOr<ServiceTable::PlannedService> ServiceTable::Plan(const ServiceSpe
 
 ServiceSpec ServiceTable::SpecOf(const skw_service_key& key, const StoredSpec& stored) const {
   ServiceSpec spec{.name = stored.name,
-                   .vip = FormatAddress(key.vip),
+                   .vip = net::FormatSkwAddr(key.vip),
                    .port = ntohs(key.port),
                    .protocol = static_cast<Protocol>(key.proto),
                    .traffic_distribution = stored.traffic_distribution,
@@ -311,7 +309,7 @@ ServiceSpec ServiceTable::SpecOf(const skw_service_key& key, const StoredSpec& s
                    .splice = stored.splice};
   spec.endpoints.reserve(stored.endpoints.size());
   for (const StoredEndpoint& endpoint : stored.endpoints) {
-    spec.endpoints.push_back(Endpoint{.address = FormatAddress(endpoint.backend.addr),
+    spec.endpoints.push_back(Endpoint{.address = net::FormatSkwAddr(endpoint.backend.addr),
                                       .port = endpoint.backend.port,
                                       .zone = zones_.NameOf(endpoint.zone_id),
                                       .node_name = stored.node_names[endpoint.node_name],
@@ -388,8 +386,8 @@ absl::Status ServiceTable::List(const PlannedService& planned, std::set<BackendA
           InsertSorted(backends_[listed].referrers, planned.key, KeyLess{});
         service.slots.clear();
         return absl::ResourceExhaustedError(
-            absl::StrCat(Describe(*planned.spec), ": backend ", FormatAddress(address.addr), ":",
-                         address.port, ": all ", SKW_MAX_BACKENDS - 1, " backend ids in use"));
+            absl::StrCat(Describe(*planned.spec), ": backend ", net::FormatSkwAddr(address.addr),
+                         ":", address.port, ": all ", SKW_MAX_BACKENDS - 1, " backend ids in use"));
       }
     }
     InsertSorted(entry->second.referrers, planned.key, KeyLess{});
@@ -612,7 +610,7 @@ std::vector<std::uint32_t> ServiceTable::BackendIds() const {
 
 std::optional<std::uint32_t> ServiceTable::BackendId(const std::string& address,
                                                      std::uint16_t port) const {
-  absl::StatusOr<skw_addr> addr = ParseAddress(address);
+  absl::StatusOr<skw_addr> addr = net::ParseSkwAddr(address);
   if (!addr.ok()) return std::nullopt;
   auto it = backends_.find(BackendAddress{.addr = *addr, .port = port});
   if (it == backends_.end()) return std::nullopt;

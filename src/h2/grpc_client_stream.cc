@@ -26,7 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "skewless/common/http_server.h"
+#include "skewless/common/net.h"
 #include "skewless/h2/grpc_framing.h"
 #include "skewless/h2/tls_transport.h"
 
@@ -210,17 +210,18 @@ class GrpcClientStream::Connection {
   // connect_timeout in all. (getaddrinfo itself cannot be cancelled; it has its own
   // resolver timeouts.)
   absl::Status Dial() {
-    std::string& host = host_;
-    int port = 0;
-    if (!SplitHostPort(options_.target, &host, &port) || host.empty()) {
+    absl::StatusOr<net::HostPort> split = net::SplitHostPort(options_.target);
+    if (!split.ok() || split->host.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("gRPC target \"", options_.target, "\" is not host:port"));
     }
+    host_ = split->host;
+    const std::string& host = host_;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    const std::string service = std::to_string(port);
+    const std::string service = std::to_string(split->port);
     if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
       return absl::UnavailableError(
           absl::StrCat("cannot resolve ", options_.target, ": ", gai_strerror(rc)));

@@ -2,7 +2,6 @@
 // name, ALPN h2 required, optional client certificate, nonblocking steps.
 #include "skewless/h2/tls_transport.h"
 
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -16,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "skewless/common/net.h"
 
 namespace skewless::h2 {
 namespace {
@@ -24,9 +24,7 @@ namespace {
 constexpr std::array<unsigned char, 3> kAlpnH2 = {2, 'h', '2'};
 
 bool IsIpAddress(const std::string& host) {
-  std::array<unsigned char, 16> address{};
-  return inet_pton(AF_INET, host.c_str(), address.data()) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), address.data()) == 1;
+  return net::ParseIp(host, net::V4Mapped::kReadAsIpv4).ok();
 }
 
 // Everything OpenSSL queued on this thread, oldest first, then cleared.

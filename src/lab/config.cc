@@ -1,8 +1,6 @@
 // Validation of lab flags and expansion into pods, clients and addresses.
 #include "skewless/lab/config.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <random>
 #include <set>
@@ -10,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "skewless/common/lb_policy.h"
+#include "skewless/common/net.h"
 
 namespace skewless::lab {
 namespace {
@@ -253,8 +252,8 @@ absl::StatusOr<LabPlan> Plan(const LabConfig& config) {
     plan.clients.push_back(client);
   }
 
-  in_addr vip;
-  if (inet_pton(AF_INET, config.service_vip.c_str(), &vip) != 1) {
+  if (absl::StatusOr<net::IpAddress> vip = net::ParseIp(config.service_vip, net::V4Mapped::kRefuse);
+      !vip.ok() || !vip->is_v4()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--vip: '", config.service_vip, "' is not an IPv4 address"));
   }

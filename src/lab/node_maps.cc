@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include "skewless/common/net.h"
 #include "skewless/datapath/backend_set.h"
 #include "skewless/datapath/pinned_steering.h"
 
@@ -16,7 +17,7 @@ absl::StatusOr<ProgrammedService> ReadProgrammedService(const std::string& pin_d
   if (!snapshot.ok()) return snapshot.status();
   ProgrammedService out;
   for (const auto& [key, service] : snapshot->services) {
-    if (datapath::FormatAddress(key.vip) != vip || ntohs(key.port) != port) continue;
+    if (net::FormatSkwAddr(key.vip) != vip || ntohs(key.port) != port) continue;
     auto set = snapshot->sets.find(service.service_id);
     if (set == snapshot->sets.end() || set->second.empty()) break;
     const std::vector<skw_slot>& slots = set->second;
@@ -31,7 +32,7 @@ absl::StatusOr<ProgrammedService> ReadProgrammedService(const std::string& pin_d
       if (backend == snapshot->backends.end()) continue;
       ProgrammedBackend b;
       b.id = slots[i].backend_id;
-      b.address = datapath::FormatAddress(backend->second.addr);
+      b.address = net::FormatSkwAddr(backend->second.addr);
       b.port = ntohs(backend->second.port);
       b.preferred = i <= out.n_preferred;
       auto load = (*pinned)->BackendLoad(b.id);

@@ -7,6 +7,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "skewless/common/log.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/backend_set.h"
 
 namespace skewless::splicer {
@@ -50,7 +51,7 @@ ClusterNames::~ClusterNames() {
 }
 
 std::string ClusterNames::Lookup(const skw_addr& vip, std::uint16_t port_network_order) const {
-  const std::pair<std::string, std::uint16_t> key{datapath::FormatAddress(vip),
+  const std::pair<std::string, std::uint16_t> key{net::FormatSkwAddr(vip),
                                                   ntohs(port_network_order)};
   std::lock_guard lock(mutex_);
   auto it = names_.find(key);

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/backend_set.h"
 
 namespace skewless::splicer {
@@ -26,17 +27,16 @@ absl::StatusOr<ServiceBackends> ServiceBackendsOf(const datapath::SpliceService&
   out.options.latency = SplicerLatencyOptions();
   out.options.latency_tolerance = kSplicerLatencyTolerance;
   for (const datapath::SpliceBackend& member : service.backends) {
-    const std::string ip = datapath::FormatAddress(member.backend.addr);
-    const std::uint16_t port = ntohs(member.backend.port);
-    UpstreamBackend backend{
-        .address = ip.find(':') == std::string::npos ? absl::StrCat(ip, ":", port)
-                                                     : absl::StrCat("[", ip, "]:", port),
-        .zone = member.preferred ? kPreferredTier : kOtherTier,
-        .weight = std::max<std::uint32_t>(member.backend.weight, 1),
-        .draining = member.backend.state == SKW_BACKEND_EJECTED ||
-                    member.backend.state == SKW_BACKEND_UNUSED || (member.terminating && any_ready),
-        .backend_id = member.backend_id};
-    if (absl::Status resolved = ResolveAddress(backend); !resolved.ok()) return resolved;
+    const net::IpPort ip_port{.ip = net::FromSkwAddr(member.backend.addr),
+                              .port = ntohs(member.backend.port)};
+    UpstreamBackend backend{.address = net::FormatIpPort(ip_port),
+                            .zone = member.preferred ? kPreferredTier : kOtherTier,
+                            .weight = std::max<std::uint32_t>(member.backend.weight, 1),
+                            .draining = member.backend.state == SKW_BACKEND_EJECTED ||
+                                        member.backend.state == SKW_BACKEND_UNUSED ||
+                                        (member.terminating && any_ready),
+                            .backend_id = member.backend_id,
+                            .ip_port = ip_port};
     out.backends.push_back(std::move(backend));
   }
   return out;

@@ -10,7 +10,7 @@
 #include "cluster_names.h"
 #include "lease_keeper.h"
 #include "proxied_stream.h"
-#include "skewless/common/http_server.h"
+#include "skewless/common/net.h"
 #include "skewless/loadreport/control_plane_call.h"
 #include "splicer_load.h"
 #include "splicer_metrics.h"
@@ -68,11 +68,10 @@ absl::Status CheckLimits(const SplicerLimits& limits) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& options) {
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(options.listen, &host, &port)) {
+  absl::StatusOr<net::IpPort> listen_on = net::ParseIpPort(options.listen);
+  if (!listen_on.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("listen address \"", options.listen, "\" is not host:port"));
+        absl::StrCat("listen address: ", listen_on.status().message(), " (want IP:port)"));
   }
   if (absl::Status limits = CheckLimits(options.limits); !limits.ok()) return limits;
   std::unique_ptr<Splicer> splicer(new Splicer());
@@ -80,11 +79,17 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   WorkerSetup& setup = *splicer->setup_;
   std::vector<balance::BackendSpec> specs;
   for (const SplicerBackend& backend : options.backends) {
-    UpstreamBackend resolved{
-        .address = backend.address, .zone = backend.zone, .weight = backend.weight};
-    if (absl::Status status = ResolveAddress(resolved); !status.ok()) return status;
+    absl::StatusOr<net::IpPort> ip_port = net::ParseIpPort(backend.address);
+    if (ip_port.ok() && ip_port->port == 0) ip_port = absl::InvalidArgumentError("port 0");
+    if (!ip_port.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backend \"", backend.address, "\": ", ip_port.status().message()));
+    }
     specs.push_back({.address = backend.address});
-    setup.static_backends.push_back(std::move(resolved));
+    setup.static_backends.push_back(UpstreamBackend{.address = backend.address,
+                                                    .zone = backend.zone,
+                                                    .weight = backend.weight,
+                                                    .ip_port = *ip_port});
   }
   balance::Backends check({});
   if (absl::Status valid = check.Update(std::chrono::steady_clock::now(), specs); !valid.ok()) {
@@ -140,7 +145,9 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(const SplicerOptions& op
   for (int i = 0; i < workers; ++i) {
     auto worker = std::make_unique<Worker>(setup, *splicer->metrics_);
     // The first worker may pick the port (0); the others join it.
-    absl::StatusOr<int> bound = worker->Listen(host, i == 0 ? port : splicer->port_);
+    absl::StatusOr<int> bound = worker->Listen(
+        {.ip = listen_on->ip,
+         .port = i == 0 ? listen_on->port : static_cast<std::uint16_t>(splicer->port_)});
     if (!bound.ok()) return bound.status();
     splicer->port_ = *bound;
     splicer->workers_.push_back(std::move(worker));

@@ -1,7 +1,6 @@
 // An upstream: per-stream choice, pooled backend connections, counts for the connect path.
 #include "upstream.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -11,7 +10,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "skewless/common/http_server.h"
 #include "skewless/common/log.h"
 
 namespace skewless::splicer {
@@ -20,54 +18,6 @@ balance::PeakEwmaOptions SplicerLatencyOptions() {
   return balance::PeakEwmaOptions{
       .decay = std::chrono::seconds(5), .min_sample_weight = 0.05, .max_rise_per_sample = 1.5};
 }
-
-absl::Status ResolveAddress(UpstreamBackend& backend) {
-  std::string host;
-  int port = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&backend.socket_address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&backend.socket_address);
-  if (!SplitHostPort(backend.address, &host, &port) || port == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("backend \"", backend.address, "\" is not IP:port"));
-  }
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<std::uint16_t>(port));
-    backend.socket_address_length = sizeof(*v4);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    backend.socket_address_length = sizeof(*v6);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("backend \"", backend.address, "\": \"", host, "\" is not an IP address"));
-  }
-  return absl::OkStatus();
-}
-
-namespace {
-
-// The backend's IP in canonical text and its port, from its resolved socket address (as EDS
-// and the control plane write them).
-std::string IpOf(const UpstreamBackend& backend) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (backend.socket_address.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&backend.socket_address)->sin6_addr,
-              text, sizeof(text));
-  } else {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&backend.socket_address)->sin_addr,
-              text, sizeof(text));
-  }
-  return text;
-}
-
-std::uint16_t PortOf(const UpstreamBackend& backend) {
-  return backend.socket_address.ss_family == AF_INET6
-             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&backend.socket_address)->sin6_port)
-             : ntohs(reinterpret_cast<const sockaddr_in*>(&backend.socket_address)->sin_port);
-}
-
-}  // namespace
 
 Upstream::Upstream(event_base* base, balance::BalanceOptions options, const SplicerLimits& limits,
                    SplicerMetrics& metrics, datapath::LoadCounters* loads, std::uint32_t mark,
@@ -114,7 +64,8 @@ absl::Status Upstream::Update(std::vector<UpstreamBackend> backends) {
     }
     if (reporting_.load != nullptr && !reporting_.cluster.empty() && target->load == nullptr &&
         target->outstanding == 0) {
-      target->load = reporting_.load->For(reporting_.cluster, IpOf(backend), PortOf(backend),
+      target->load = reporting_.load->For(reporting_.cluster, backend.ip_port.ip.ToString(),
+                                          backend.ip_port.port,
                                           reporting_.zones ? backend.zone : std::string());
     }
     target->spec = std::move(backend);
@@ -180,8 +131,8 @@ void Upstream::CountEnd(UpstreamTarget& target, balance::StreamOutcome outcome) 
 }
 
 int Upstream::ConnectSocket(const UpstreamBackend& backend) {
-  const int fd =
-      socket(backend.socket_address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const net::SocketAddress to = net::ToSocketAddress(backend.ip_port);
+  const int fd = socket(to.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -193,9 +144,7 @@ int Upstream::ConnectSocket(const UpstreamBackend& backend) {
     log::Warn("splicer: cannot mark backend sockets (needs CAP_NET_ADMIN)",
               {{"mark", absl::StrCat(mark_)}, {"error", std::strerror(errno)}});
   }
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&backend.socket_address),
-              backend.socket_address_length) != 0 &&
-      errno != EINPROGRESS) {
+  if (connect(fd, to.get(), to.length) != 0 && errno != EINPROGRESS) {
     close(fd);
     return -1;
   }

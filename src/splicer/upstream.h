@@ -17,6 +17,7 @@
 #include "backend_connection.h"
 #include "client_connection.h"
 #include "skewless/balance/backends.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/splice_maps.h"
 #include "splicer_load.h"
 #include "splicer_metrics.h"
@@ -30,8 +31,7 @@ struct UpstreamBackend {
   std::uint32_t weight = SKW_DEFAULT_WEIGHT;
   bool draining = false;         // no new streams, in-flight ones finish
   std::uint32_t backend_id = 0;  // its id in the agent's maps; 0 for --backend ones
-  sockaddr_storage socket_address{};
-  socklen_t socket_address_length = 0;
+  net::IpPort ip_port;           // `address` parsed
 };
 
 // The splicer's latency estimate: samples come by the thousand a second, so each gets a
@@ -45,9 +45,6 @@ balance::PeakEwmaOptions SplicerLatencyOptions();
 // jitter moves estimates by that much, and letting it steer would skew shares among like
 // pods (at low load, where every pod is idle, latency alone decides each draw).
 inline constexpr double kSplicerLatencyTolerance = 2.0;
-
-// Parses IP:port or [IPv6]:port into `backend`'s socket address; the error names it.
-absl::Status ResolveAddress(UpstreamBackend& backend);
 
 // A backend the upstream has connections or streams on, listed or not (a removed one stays
 // until its last stream is done).

@@ -15,6 +15,7 @@
 #include "service_backends.h"
 #include "skewless/common/event_threads.h"
 #include "skewless/common/log.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/backend_set.h"
 #include "skewless/datapath/service_table.h"
 
@@ -115,22 +116,10 @@ Worker::~Worker() {
   event_base_free(base_);
 }
 
-absl::StatusOr<int> Worker::Listen(const std::string& host, int port) {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<std::uint16_t>(port));
-    length = sizeof(*v4);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    length = sizeof(*v6);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("listen host \"", host, "\" is not an IP"));
-  }
+absl::StatusOr<int> Worker::Listen(const net::IpPort& on) {
+  net::SocketAddress bound = net::ToSocketAddress(on);
+  sockaddr_storage& address = bound.storage;
+  socklen_t& length = bound.length;
   listen_fd_ = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int one = 1;
   // One listener per worker on the same port: the kernel spreads connections over them.
@@ -139,13 +128,15 @@ absl::StatusOr<int> Worker::Listen(const std::string& host, int port) {
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
       listen(listen_fd_, SOMAXCONN) != 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", host, ":", port, ": ", std::strerror(errno)));
+        absl::StrCat("cannot listen on ", net::FormatIpPort(on), ": ", std::strerror(errno)));
   }
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
   listen_address_ = address;
   accept_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &Accept, this);
   event_add(accept_event_, nullptr);
-  return ntohs(address.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  absl::StatusOr<net::IpPort> local = net::FromSocketAddress(address);
+  if (!local.ok()) return local.status();
+  return local->port;
 }
 
 void Worker::Start() {
@@ -198,18 +189,9 @@ Upstream* Worker::UpstreamFor(int client_fd) {
       getsockname(client_fd, reinterpret_cast<sockaddr*>(&local), &local_length);
       const bool redirected =
           !(length == local_length && std::memcmp(&original, &local, length) == 0);
-      if (redirected && original.ss_family == AF_INET) {
-        const auto& in = reinterpret_cast<const sockaddr_in&>(original);
-        skw_addr vip{};
-        vip.words[2] = htonl(0xffff);
-        vip.words[3] = in.sin_addr.s_addr;
-        return PinnedUpstreamFor(vip, in.sin_port);
-      }
-      if (redirected && original.ss_family == AF_INET6) {
-        const auto& in6 = reinterpret_cast<const sockaddr_in6&>(original);
-        skw_addr vip{};
-        std::memcpy(vip.words, &in6.sin6_addr, sizeof(vip.words));
-        return PinnedUpstreamFor(vip, in6.sin6_port);
+      if (absl::StatusOr<net::IpPort> dialled = net::FromSocketAddress(original);
+          redirected && dialled.ok()) {
+        return PinnedUpstreamFor(net::ToSkwAddr(dialled->ip), htons(dialled->port));
       }
     }
   }
@@ -226,7 +208,7 @@ Upstream* Worker::PinnedUpstreamFor(const skw_addr& vip, std::uint16_t port) {
   if (!service.ok()) {
     metrics_.unrouted(UnroutedReason::kMapError).Increment();
     log::Warn("splicer: cannot read the Service a client dialled",
-              {{"service", absl::StrCat(datapath::FormatAddress(vip), ":", ntohs(port))},
+              {{"service", absl::StrCat(net::FormatSkwAddr(vip), ":", ntohs(port))},
                {"error", std::string(service.status().message())}});
     return nullptr;
   }

@@ -19,6 +19,7 @@
 #include "buffer_account.h"
 #include "client_connection.h"
 #include "skewless/common/log_limiter.h"
+#include "skewless/common/net.h"
 #include "skewless/datapath/splice_maps.h"
 #include "splicer_metrics.h"
 #include "upstream.h"
@@ -48,7 +49,7 @@ class Worker {
   ~Worker();
 
   // Binds a SO_REUSEPORT listener (every worker binds the same port); the bound port.
-  absl::StatusOr<int> Listen(const std::string& host, int port);
+  absl::StatusOr<int> Listen(const net::IpPort& address);
   void Start();
   // Thread-safe: stops accepting and sends every client GOAWAY; their streams finish.
   void BeginDrain();

@@ -1,8 +1,6 @@
 // Service port model → Envoy xDS resources (CDS, EDS, LDS, RDS) and their versions.
 #include "skewless/xds/resources.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -20,6 +18,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/struct.pb.h"
+#include "skewless/common/net.h"
 #include "skewless/xds/locality_plan.h"
 
 namespace skewless::xds {
@@ -56,21 +55,6 @@ core_v3::HealthStatus HealthOf(Usability usability) {
   return core_v3::UNHEALTHY;
 }
 
-// The canonical text of an IP literal ("fd00:0::1" → "fd00::1"), so that two
-// spellings of one address are one address.
-absl::StatusOr<std::string> CanonicalIp(const std::string& text) {
-  char buffer[INET6_ADDRSTRLEN] = {};
-  in_addr v4{};
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-    return std::string(inet_ntop(AF_INET, &v4, buffer, sizeof(buffer)));
-  }
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-    return std::string(inet_ntop(AF_INET6, &v6, buffer, sizeof(buffer)));
-  }
-  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IP literal"));
-}
-
 // An endpoint checked and reduced to what the CLA needs.
 struct Candidate {
   std::vector<std::string> addresses;  // canonical, unique, primary first
@@ -98,7 +82,8 @@ absl::StatusOr<Candidate> CandidateOf(const ServicePort& service_port, const End
                       .weight = endpoint.weight,
                       .usability = UsabilityOf(endpoint)};
   for (const std::string& address : endpoint.addresses) {
-    absl::StatusOr<std::string> canonical = CanonicalIp(address);
+    // Declared addresses (net.h): EDS never carries a v4-mapped one.
+    absl::StatusOr<std::string> canonical = net::CanonicalIp(address, net::V4Mapped::kRefuse);
     if (!canonical.ok()) return fail(canonical.status().message());
     if (std::find(candidate.addresses.begin(), candidate.addresses.end(), *canonical) ==
         candidate.addresses.end()) {

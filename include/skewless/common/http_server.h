@@ -48,7 +48,4 @@ class HttpServer {
   int port_ = 0;
 };
 
-// Splits "host:port" (IPv6 hosts in brackets) into its parts; false when it is not that.
-bool SplitHostPort(const std::string& address, std::string* host, int* port);
-
 }  // namespace skewless

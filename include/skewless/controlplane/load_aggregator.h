@@ -36,11 +36,6 @@ using EndpointKey = std::pair<std::string, std::uint32_t>;
 // canonical): a report may only name these.
 using LoadCatalog = std::map<std::string, std::set<EndpointKey>, std::less<>>;
 
-// The canonical text of an IP literal as EDS writes it ("FD00::0:7" → "fd00::7"), with a
-// v4-mapped IPv6 address ("::ffff:10.0.0.7", what a dual-stack socket reports) read as
-// the IPv4 address it carries.
-absl::StatusOr<std::string> CanonicalReportIp(std::string_view text);
-
 struct LoadAggregatorLimits {
   // A reporter silent this long no longer counts (its values are "in progress now").
   std::chrono::milliseconds expiry{6000};

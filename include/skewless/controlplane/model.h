@@ -196,8 +196,7 @@ struct Snapshot {
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
 
-// Parses an IP literal (v4 or v6, no zone id) into inet_ntop's canonical text.
-absl::StatusOr<std::string> CanonicalIp(std::string_view text);
+// Whether canonical IP text (net::CanonicalIp) is an IPv6 address.
 bool IsIpv6(std::string_view canonical_ip);
 
 }  // namespace skewless::controlplane

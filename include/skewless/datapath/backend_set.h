@@ -78,12 +78,6 @@ struct BackendSet {
   std::uint16_t n_serving = 0;
 };
 
-// Parses "a.b.c.d" (as v4-mapped) or an IPv6 address into the ABI form.
-absl::StatusOr<skw_addr> ParseAddress(const std::string& text);
-
-// Text form of an ABI address: dotted quad for v4-mapped ones.
-std::string FormatAddress(const skw_addr& addr);
-
 // Errors name the offending endpoint (unparsable address, port 0) or the
 // count when more than kMaxBackendsPerSet endpoints are usable. The same
 // address:port listed twice (EndpointSlices overlap during updates) counts

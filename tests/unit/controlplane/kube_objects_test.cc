@@ -357,6 +357,11 @@ INSTANTIATE_TEST_SUITE_P(
                       [](json& o) { o["endpoints"][1]["addresses"][0] = "10.0.0.x"; },
                       "EndpointSlice default/echo-abc12: endpoints[1].addresses[0]: \"10.0.0.x\" "
                       "is not an IP address"},
+        MalformedCase{"EndpointAddressV4Mapped", "EndpointSlice",
+                      [](json& o) { o["endpoints"][0]["addresses"][0] = "::ffff:10.0.0.1"; },
+                      "EndpointSlice default/echo-abc12: endpoints[0].addresses[0]: "
+                      "\"::ffff:10.0.0.1\" is an IPv4-mapped IPv6 address; write the IPv4 form "
+                      "(10.0.0.1)"},
         MalformedCase{"EndpointAddressOfOtherFamily", "EndpointSlice",
                       [](json& o) { o["endpoints"][0]["addresses"][0] = "fd00::1"; },
                       "EndpointSlice default/echo-abc12: endpoints[0].addresses[0]: \"fd00::1\" "

@@ -15,6 +15,7 @@
 
 #include "kube_fixtures.h"
 #include "skewless/agent/cluster_translation.h"
+#include "skewless/common/net.h"
 #include "skewless/controlplane/kube_objects.h"
 #include "skewless/controlplane/server_config.h"
 #include "skewless/controlplane/xds_input.h"
@@ -118,7 +119,7 @@ Outcome ThroughEveryStage(
     EXPECT_TRUE(set.ok()) << set.status();
     std::vector<std::string>& tiers = outcome.tiers[spec.vip];
     for (std::size_t i = 0; i < set->members.size(); ++i) {
-      tiers.push_back(datapath::FormatAddress(set->members[i].backend.addr) +
+      tiers.push_back(net::FormatSkwAddr(set->members[i].backend.addr) +
                       (i < set->n_ready ? ":ready" : ":serving"));
     }
     datapath::SpliceService pinned = AsPinned(*set);

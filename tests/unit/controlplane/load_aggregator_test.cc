@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "skewless/common/net.h"
+
 namespace skewless::controlplane {
 namespace {
 
@@ -232,10 +234,11 @@ TEST_F(LoadAggregatorTest, IpSpellingsMeetEdsCanonicalForm) {
   EXPECT_EQ(LoadOf(kShop, "10.0.0.1", 8080), (Load{2, 0, 1}));
   EXPECT_EQ(LoadOf(kShop, "fd00::7", 8080), (Load{3, 0, 1}));
 
-  EXPECT_EQ(*CanonicalReportIp("::FFFF:192.168.0.1"), "192.168.0.1");
-  EXPECT_EQ(*CanonicalReportIp("2001:DB8:0:0:0:0:0:1"), "2001:db8::1");
-  EXPECT_FALSE(CanonicalReportIp("010.0.0.1").ok());
-  EXPECT_FALSE(CanonicalReportIp("").ok());
+  // Reported addresses are observed ones: net::CanonicalIp reading the mapped form as IPv4.
+  EXPECT_EQ(*net::CanonicalIp("::FFFF:192.168.0.1", net::V4Mapped::kReadAsIpv4), "192.168.0.1");
+  EXPECT_EQ(*net::CanonicalIp("2001:DB8:0:0:0:0:0:1", net::V4Mapped::kReadAsIpv4), "2001:db8::1");
+  EXPECT_FALSE(net::CanonicalIp("010.0.0.1", net::V4Mapped::kReadAsIpv4).ok());
+  EXPECT_FALSE(net::CanonicalIp("", net::V4Mapped::kReadAsIpv4).ok());
 }
 
 TEST_F(LoadAggregatorTest, ChangesCountWhatCanMoveTheSumsAndNothingElse) {

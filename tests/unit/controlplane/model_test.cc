@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "skewless/common/net.h"
+
 namespace skewless::controlplane {
 namespace {
 
@@ -66,12 +68,13 @@ TEST(Weight, ParsesOnlyPlainIntegersInRange) {
   }
 }
 
+// The model's addresses are declared ones: net::CanonicalIp with the mapped form refused.
 TEST(Ip, CanonicalizesAndRefusesNonLiterals) {
-  EXPECT_EQ(*CanonicalIp("10.0.0.1"), "10.0.0.1");
-  EXPECT_EQ(*CanonicalIp("FD00:0:0::1"), "fd00::1");
+  EXPECT_EQ(*net::CanonicalIp("10.0.0.1", net::V4Mapped::kRefuse), "10.0.0.1");
+  EXPECT_EQ(*net::CanonicalIp("FD00:0:0::1", net::V4Mapped::kRefuse), "fd00::1");
   for (const char* bad :
        {"10.0.0", "10.0.0.256", "010.0.0.1", "fe80::1%eth0", "::ffff:10.0.0.1", "host", ""}) {
-    EXPECT_FALSE(CanonicalIp(bad).ok()) << bad;
+    EXPECT_FALSE(net::CanonicalIp(bad, net::V4Mapped::kRefuse).ok()) << bad;
   }
   EXPECT_TRUE(IsIpv6("fd00::1"));
   EXPECT_FALSE(IsIpv6("10.0.0.1"));

@@ -7,6 +7,7 @@
 #include "ctl_test_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "skewless/common/net.h"
 #include "skewless/ctl/service_view.h"
 
 namespace skewless::ctl {
@@ -185,7 +186,7 @@ TEST(CtlExplain, ABackendOfTheOtherFamilyIsHiddenAsTheKernelHidesIt) {
   // Force an IPv6 backend into the IPv4 service's set (the agent never writes one).
   const std::uint32_t id = node.IdOf("10.0.0.1");
   skw_backend& backend = node.maps().backends.at(id);
-  absl::StatusOr<skw_addr> v6 = datapath::ParseAddress("fd00::1");
+  absl::StatusOr<skw_addr> v6 = net::ParseSkwAddr("fd00::1");
   ASSERT_TRUE(v6.ok());
   backend.addr = *v6;
   const Scenario current = ExplainOk(node, "10.96.0.10:80").current;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "skewless/common/net.h"
 
 namespace skewless::datapath {
 namespace {
@@ -33,34 +34,35 @@ Endpoint Terminating(std::string address, bool serving = true) {
 
 std::vector<std::string> Addresses(const BackendSet& set) {
   std::vector<std::string> out;
-  for (const SetMember& member : set.members) out.push_back(FormatAddress(member.backend.addr));
+  for (const SetMember& member : set.members)
+    out.push_back(net::FormatSkwAddr(member.backend.addr));
   return out;
 }
 
 const NodeLocality kNodeA{.zone = "zone-a", .node_name = "node-1"};
 
 TEST(ParseAddressTest, StoresIpv4AsV4MappedInNetworkOrder) {
-  absl::StatusOr<skw_addr> addr = ParseAddress("10.1.2.3");
+  absl::StatusOr<skw_addr> addr = net::ParseSkwAddr("10.1.2.3");
   ASSERT_TRUE(addr.ok()) << addr.status();
   EXPECT_EQ(addr->words[0], 0u);
   EXPECT_EQ(addr->words[1], 0u);
   EXPECT_EQ(addr->words[2], htonl(0xffff));
   EXPECT_EQ(addr->words[3], htonl(0x0a010203));
-  EXPECT_EQ(FormatAddress(*addr), "10.1.2.3");
+  EXPECT_EQ(net::FormatSkwAddr(*addr), "10.1.2.3");
 }
 
 TEST(ParseAddressTest, StoresIpv6AsIs) {
-  absl::StatusOr<skw_addr> addr = ParseAddress("2001:db8::7");
+  absl::StatusOr<skw_addr> addr = net::ParseSkwAddr("2001:db8::7");
   ASSERT_TRUE(addr.ok()) << addr.status();
   EXPECT_EQ(addr->words[0], htonl(0x20010db8));
   EXPECT_EQ(addr->words[3], htonl(7));
-  EXPECT_EQ(FormatAddress(*addr), "2001:db8::7");
+  EXPECT_EQ(net::FormatSkwAddr(*addr), "2001:db8::7");
 }
 
 TEST(ParseAddressTest, RejectsHostnamesAndScopedAddresses) {
-  EXPECT_FALSE(ParseAddress("pod.local").ok());
-  EXPECT_FALSE(ParseAddress("fe80::1%eth0").ok());
-  EXPECT_FALSE(ParseAddress("").ok());
+  EXPECT_FALSE(net::ParseSkwAddr("pod.local").ok());
+  EXPECT_FALSE(net::ParseSkwAddr("fe80::1%eth0").ok());
+  EXPECT_FALSE(net::ParseSkwAddr("").ok());
 }
 
 TEST(BuildBackendSetTest, WithoutTrafficDistributionEveryReadyEndpointIsOneTierSortedByAddress) {
