@@ -196,7 +196,7 @@ TEST_F(ConnectObserverTest, DestroyingItDetachesTheProgramAndTheCgroupGoesAway) 
   EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get()), IsEmpty());
   EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get(), BPF_CGROUP_INET6_CONNECT), IsEmpty());
   const std::string path = cgroup_->path();
-  cgroup_fd.Close();
+  cgroup_fd.reset();
   absl::Status destroyed = cgroup_->Destroy();
   ASSERT_TRUE(destroyed.ok()) << destroyed;
   struct stat st;

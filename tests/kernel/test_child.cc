@@ -16,11 +16,6 @@
 
 namespace skewless::testing {
 
-void Fd::Close() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
-
 void Signal(int fd) {
   const char byte = 's';
   if (write(fd, &byte, 1) != 1) _exit(90);

@@ -7,29 +7,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <utility>
 
 #include "skewless/common/cgroup.h"
+#include "skewless/datapath/bpf_util.h"
 
 namespace skewless::testing {
 
-// An owned file descriptor, closed when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    Close();
-    fd_ = std::exchange(other.fd_, -1);
-    return *this;
-  }
-  ~Fd() { Close(); }
-  int get() const { return fd_; }
-  void Close();
-
- private:
-  int fd_;
-};
+// An owned file descriptor, closed when it goes out of scope: the loader's own.
+using Fd = datapath::ScopedFd;
 
 // Exit codes of the children, so a failure says which step broke.
 enum ChildResult {
