@@ -1,21 +1,8 @@
 // The agent's DaemonSet reaches the host (BPF, cgroup, /proc) and the control plane.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::AllOf;
-using testing::ClusterDomain;
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
-using testing::WithUninstall;
 
 YAML::Node AgentPod(ManifestSet& set) {
   return DocumentNode(set, "DaemonSet", kAgent)["spec"]["template"]["spec"];

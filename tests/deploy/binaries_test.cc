@@ -1,25 +1,11 @@
 // The manifests against the real binaries (their --help) and the container recipe.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include "absl/strings/str_replace.h"
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
-using testing::kDeployDir;
-using testing::Kustomization;
-using ::testing::Not;
-using testing::ReadFile;
-using testing::WithUninstall;
 
 // Every invocation of `program` in the manifests, checked against its own --help.
 void ExpectFlagsInHelp(const std::string& program, const std::string& binary) {

@@ -1,20 +1,8 @@
 // The example Envoy and gRPC bootstraps take ADS from the control plane's Service.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using testing::ClusterDomain;
-using ::testing::Contains;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
-using testing::kDeployDir;
-using testing::ReadFile;
 
 YAML::Node EnvoyBootstrap() {
   return YAML::LoadFile((kDeployDir / "examples" / "envoy-bootstrap.yaml").string());

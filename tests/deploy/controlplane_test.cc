@@ -1,19 +1,8 @@
 // The control plane's Deployment and the config its own parser would read.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::AllOf;
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
 
 void SetConfig(ManifestSet& set, const std::string& text) {
   DocumentNode(set, "ConfigMap", "skewless-controlplane-config")["data"]["controlplane.yaml"] =

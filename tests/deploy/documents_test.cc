@@ -1,24 +1,10 @@
 // Every manifest parses, is well formed and in skewless-system; kustomize applies all.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <fstream>
 
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
-using testing::kDeployDir;
-using testing::Kustomization;
-using ::testing::Not;
-using testing::WithUninstall;
 
 TEST(DeployDocuments, EveryYamlFileParsesIntoAtLeastOneDocument) {
   std::vector<std::filesystem::path> files = {"kustomization.yaml",

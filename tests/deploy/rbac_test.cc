@@ -1,20 +1,10 @@
 // The control plane reads Services, EndpointSlices and Nodes, creates TokenReviews, reads
 // and creates its CA Secret and bundle ConfigMap by name in skewless-system, and can do
 // nothing else.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
 
 TEST(DeployRbac, TheClusterRoleGrantsExactlyReadsOfTheWatchedKinds) {
   EXPECT_THAT(CheckRoles(Installed()), IsEmpty());

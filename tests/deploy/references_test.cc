@@ -1,20 +1,8 @@
 // What workloads, Services, budgets and quotas refer to exists and matches.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
-using ::testing::Not;
-using testing::WithUninstall;
 
 YAML::Node PodSpec(ManifestSet& set, std::string_view kind, std::string_view name) {
   return DocumentNode(set, kind, name)["spec"]["template"]["spec"];

@@ -1,18 +1,8 @@
 // The splicer's DaemonSet agrees with the agent's: address, pins, mark, host access.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "checks.h"
-#include "deploy_fixture.h"
+#include "deploy_test.h"
 
 namespace skewless::deploy {
 namespace {
-
-using ::testing::Contains;
-using testing::DocumentNode;
-using ::testing::HasSubstr;
-using testing::Installed;
-using ::testing::IsEmpty;
 
 YAML::Node SplicerContainer(ManifestSet& set) {
   return DocumentNode(set, "DaemonSet", kSplicer)["spec"]["template"]["spec"]["containers"][0];

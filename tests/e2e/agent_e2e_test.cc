@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "file_source_lab.h"
 #include "lab_fixture.h"
 #include "skewless/lab/node.h"
 
@@ -27,10 +27,6 @@ namespace {
 
 using namespace skewless::lab::testing;
 using std::chrono::milliseconds;
-
-constexpr char kXdsAddress[] = "127.0.0.1:18000";  // inside zone-a's namespace
-constexpr char kAgentHttp[] = "127.0.0.1:19101";
-constexpr char kVip[] = "198.19.0.10";
 
 std::int64_t MonotonicNs() {
   timespec now{};
@@ -44,12 +40,10 @@ struct Landing {
   std::string backend;
 };
 
-class AgentEndToEnd : public ::testing::Test {
+class AgentEndToEnd : public ::testing::Test, protected FileSourceLab {
  protected:
   void SetUp() override {
     SKEWLESS_REQUIRE_ROOT();
-    dir_ = TestStateDir() + "-agent";
-    std::filesystem::create_directories(dir_);
     LabConfig config;
     config.id = "g" + std::to_string(getpid() % 100000);
     config.zones = {"zone-a", "zone-b"};
@@ -57,59 +51,13 @@ class AgentEndToEnd : public ::testing::Test {
     config.clients = 1;
     config.client_zones = {"zone-a"};
     config.dataplane = Dataplane::kNone;  // the agent installs the data path
-    NodeOptions options;
-    options.state_dir = TestStateDir();
-    options.bin_dir = SKEWLESS_BIN_DIR;
-    options.progress = [](const std::string&) {};
-    auto node = Node::Create(config, options);
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = *std::move(node);
-    auto bpffs = node_->MountBpffs("agent-bpffs");
-    ASSERT_TRUE(bpffs.ok()) << bpffs.status();
-    pin_dir_ = *bpffs + "/agent";
+    ASSERT_NO_FATAL_FAILURE(CreateLab(config, "agent"));
+    MountAgentBpffs("agent-bpffs");
   }
 
   void TearDown() override {
     StopProbe();
-    agent_.reset();
-    control_plane_.reset();
-    node_.reset();  // kills what is left, removes cgroups, uninstalls the pins, unmounts
-    std::filesystem::remove_all(TestStateDir());
-    std::filesystem::remove_all(dir_);
-  }
-
-  // The file source's YAML with the given pods (by index) as ready endpoints, written to
-  // a temporary name and renamed, as a ConfigMap update or an editor would.
-  void WriteEndpoints(const std::set<int>& pods) {
-    std::string yaml =
-        "nodes:\n  - {name: node-a, zone: zone-a}\n  - {name: node-b, zone: zone-b}\n"
-        "services:\n  - namespace: default\n    name: echo\n    clusterIPs: [198.19.0.10]\n"
-        "    ports:\n      - {name: tcp, port: 8080, targetPort: 8080}\n"
-        "endpointSlices:\n  - namespace: default\n    service: echo\n    name: echo-1\n"
-        "    endpoints:\n";
-    if (pods.empty()) yaml += "      []\n";
-    for (int index : pods) {
-      const PodSpec& pod = node_->plan().pods.at(index);
-      absl::StrAppend(&yaml, "      - {address: ", pod.ip, ", zone: ", pod.zone,
-                      ", nodeName: node-", pod.zone.substr(5), "}\n");
-    }
-    const std::string path = dir_ + "/endpoints.yaml";
-    std::ofstream(path + ".tmp") << yaml;
-    std::filesystem::rename(path + ".tmp", path);
-  }
-
-  std::unique_ptr<Child> Spawn(std::vector<std::string> argv, const std::string& name) {
-    return SpawnInZone(*node_, "zone-a", std::move(argv), name);
-  }
-
-  void StartControlPlane() {
-    control_plane_ =
-        Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source", "file",
-               "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress, "--http-listen",
-               "127.0.0.1:19100", "--shutdown-grace", "1", "--plaintext"},
-              absl::StrCat("controlplane-", ++control_plane_starts_));
-    ASSERT_TRUE(control_plane_);
-    AwaitLog(*control_plane_, "control plane serving", milliseconds(10000));
+    TearDownLab();
   }
 
   void StopControlPlane() {
@@ -117,27 +65,6 @@ class AgentEndToEnd : public ::testing::Test {
     auto code = control_plane_->Wait(milliseconds(10000));
     ASSERT_TRUE(code.ok()) << code.status();
     control_plane_.reset();
-  }
-
-  void StartAgent(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {std::string(SKEWLESS_BIN_DIR) + "/skewless-agent",
-                                     "--node-name",
-                                     "node-a",
-                                     "--xds-server",
-                                     kXdsAddress,
-                                     "--plaintext",
-                                     "--cgroup",
-                                     node_->ZoneCgroup("zone-a"),
-                                     "--pin-dir",
-                                     pin_dir_,
-                                     "--http-listen",
-                                     kAgentHttp};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    agent_ = Spawn(argv,
-                   // A log of its own per start: waiting for a line must not find the last one's.
-                   absl::StrCat("agent-", ++agent_starts_));
-    ASSERT_TRUE(agent_);
-    AwaitLog(*agent_, "first complete state written", milliseconds(10000));
   }
 
   void StartProbe() {
@@ -248,13 +175,6 @@ class AgentEndToEnd : public ::testing::Test {
     return absl::StrJoin(tail, " ");
   }
 
-  std::string dir_;
-  std::string pin_dir_;
-  int agent_starts_ = 0;
-  int control_plane_starts_ = 0;
-  std::unique_ptr<Node> node_;
-  std::unique_ptr<Child> control_plane_;
-  std::unique_ptr<Child> agent_;
   std::unique_ptr<Child> probe_;
   std::thread probe_reader_;
   std::atomic<bool> probing_{false};

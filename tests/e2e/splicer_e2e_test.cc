@@ -8,12 +8,14 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "file_source_lab.h"
 #include "lab_fixture.h"
+#include "loopback_process.h"
 #include "nlohmann/json.hpp"
 #include "prometheus_sample.h"
 #include "skewless/lab/node.h"
@@ -24,21 +26,19 @@ namespace {
 using namespace skewless::lab::testing;
 using std::chrono::milliseconds;
 
-constexpr char kXdsAddress[] = "127.0.0.1:18000";  // inside zone-a's client namespace
-constexpr char kAgentHttp[] = "127.0.0.1:19101";
 constexpr char kSplicer[] = "127.0.0.1:15001";
 constexpr char kSplicerHttp[] = "127.0.0.1:19193";
-constexpr char kVip[] = "198.19.0.10";
 
-class SplicerEndToEnd : public ::testing::Test {
+class SplicerEndToEnd : public ::testing::Test, protected FileSourceLab {
  protected:
-  void SetUp() override { SKEWLESS_REQUIRE_ROOT(); }
+  void SetUp() override {
+    SKEWLESS_REQUIRE_ROOT();
+    service_.grpc = true;
+  }
 
   // Four pods in one zone (`slow` of them 10x slower), one client namespace; the control
   // plane, the agent and the splicer running.
   void StartLab(std::vector<std::pair<std::string, double>> slow_pods = {}) {
-    dir_ = TestStateDir() + "-splicer";
-    std::filesystem::create_directories(dir_);
     LabConfig config;
     config.id = "s" + std::to_string(getpid() % 100000);
     config.zones = {"zone-a"};
@@ -46,33 +46,13 @@ class SplicerEndToEnd : public ::testing::Test {
     config.slow_pods = std::move(slow_pods);
     config.clients = 1;
     config.dataplane = Dataplane::kNone;  // the agent installs the data path
-    NodeOptions options;
-    options.state_dir = TestStateDir();
-    options.bin_dir = SKEWLESS_BIN_DIR;
-    options.progress = [](const std::string&) {};
-    auto node = Node::Create(config, options);
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = *std::move(node);
-    auto bpffs = node_->MountBpffs("splicer-bpffs");
-    ASSERT_TRUE(bpffs.ok()) << bpffs.status();
-    pin_dir_ = *bpffs + "/agent";
+    ASSERT_NO_FATAL_FAILURE(CreateLab(config, "splicer"));
+    ASSERT_NO_FATAL_FAILURE(MountAgentBpffs("splicer-bpffs"));
 
     WriteEndpoints(service_pods_);
 
-    control_plane_ =
-        Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source", "file",
-               "--file", dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress, "--http-listen",
-               "127.0.0.1:19100", "--shutdown-grace", "1", "--plaintext"},
-              "controlplane");
-    ASSERT_TRUE(control_plane_);
-    AwaitLog(*control_plane_, "control plane serving", milliseconds(10000));
-    agent_ =
-        Spawn({std::string(SKEWLESS_BIN_DIR) + "/skewless-agent", "--node-name", "node-a",
-               "--xds-server", kXdsAddress, "--plaintext", "--cgroup", node_->ZoneCgroup("zone-a"),
-               "--pin-dir", pin_dir_, "--http-listen", kAgentHttp, "--splicer-address", kSplicer},
-              "agent");
-    ASSERT_TRUE(agent_);
-    AwaitLog(*agent_, "first complete state written", milliseconds(10000));
+    ASSERT_NO_FATAL_FAILURE(StartControlPlane());
+    ASSERT_NO_FATAL_FAILURE(StartAgent({"--splicer-address", kSplicer}));
     StartSplicer();
   }
 
@@ -89,15 +69,7 @@ class SplicerEndToEnd : public ::testing::Test {
 
   void TearDown() override {
     splicer_.reset();
-    agent_.reset();
-    control_plane_.reset();
-    node_.reset();  // kills what is left, removes cgroups, uninstalls the pins, unmounts
-    std::filesystem::remove_all(TestStateDir());
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  std::unique_ptr<Child> Spawn(std::vector<std::string> argv, const std::string& name) {
-    return SpawnInZone(*node_, "zone-a", std::move(argv), name);
+    TearDownLab();
   }
 
   // skewless-loadgen from the client namespace and cgroup, to the Service VIP: one gRPC
@@ -141,32 +113,9 @@ class SplicerEndToEnd : public ::testing::Test {
     return Spawn(argv, absl::StrCat("script-", ++loads_));
   }
 
-  // Rewrites the file source's endpoints to `pods` (by index), as a ConfigMap update would.
-  void WriteEndpoints(const std::vector<int>& pods) {
-    std::string yaml =
-        "nodes:\n  - {name: node-a, zone: zone-a}\n"
-        "services:\n  - namespace: default\n    name: echo\n    clusterIPs: [198.19.0.10]\n"
-        "    ports:\n      - {name: grpc, port: 8080, targetPort: 8080, appProtocol: grpc}\n"
-        "endpointSlices:\n  - namespace: default\n    service: echo\n    name: echo-1\n"
-        "    endpoints:\n";
-    for (int index : pods) {
-      const PodSpec& pod = node_->plan().pods.at(index);
-      absl::StrAppend(&yaml, "      - {address: ", pod.ip, ", zone: ", pod.zone,
-                      ", nodeName: node-a}\n");
-    }
-    const std::string path = dir_ + "/endpoints.yaml";
-    std::ofstream(path + ".tmp") << yaml;
-    std::filesystem::rename(path + ".tmp", path);
-  }
-
-  std::unique_ptr<Node> node_;
-  std::string dir_;
-  std::string pin_dir_;
-  std::unique_ptr<Child> control_plane_;
-  std::unique_ptr<Child> agent_;
   std::unique_ptr<Child> splicer_;
   int splicer_workers_ = 2;
-  std::vector<int> service_pods_ = {0, 1, 2, 3};  // the pods (by index) in the EndpointSlice
+  std::set<int> service_pods_ = {0, 1, 2, 3};  // the pods (by index) in the EndpointSlice
   int loads_ = 0;
 };
 
@@ -364,15 +313,6 @@ TEST_F(SplicerEndToEnd, CraftedBadInputToTheServiceEndsOnlyThatConnectionWithAGo
   EXPECT_EQ(result.at("pods").size(), 4u) << result.at("pods").dump();
 }
 
-// VmRSS of a process in bytes, or -1 when it cannot be read.
-double ResidentBytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024;
-  }
-  return -1;
-}
-
 // Eight calls whose 3 MiB replies a client does not read: the pods have 24 MiB to send,
 // and the splicer holds at most its 256 KiB window of each stream (the pods wait), not
 // 24 MiB. Once the client reads, every reply arrives whole.
@@ -384,7 +324,7 @@ TEST_F(SplicerEndToEnd, AClientThatStopsReadingCostsTheSplicerAWindowPerStreamNo
   // The splicer's workers and pools at their working size before the measurement.
   ASSERT_EQ(Load({"--concurrency", "8", "--rate", "400", "--duration", "1s"}).value("errors", -1),
             0);
-  const double rss_before = ResidentBytes(splicer_->pid());
+  const double rss_before = skewless::testing::RssBytes(splicer_->pid());
   ASSERT_GT(rss_before, 0);
 
   std::unique_ptr<Child> reader =
@@ -399,7 +339,7 @@ TEST_F(SplicerEndToEnd, AClientThatStopsReadingCostsTheSplicerAWindowPerStreamNo
     most_buffered = std::max(
         most_buffered,
         skewless::testing::SampleValue(SplicerMetrics(), "skewless_splicer_buffered_bytes"));
-    most_rss = std::max(most_rss, ResidentBytes(splicer_->pid()));
+    most_rss = std::max(most_rss, skewless::testing::RssBytes(splicer_->pid()));
   }
   RecordProperty("most_buffered_bytes", std::to_string(most_buffered));
   RecordProperty("rss_growth_bytes", std::to_string(most_rss - rss_before));

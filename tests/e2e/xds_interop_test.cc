@@ -11,9 +11,8 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <thread>
 
-#include "absl/strings/str_cat.h"
+#include "file_source_lab.h"
 #include "lab_fixture.h"
 #include "nlohmann/json.hpp"
 #include "skewless/lab/node.h"
@@ -26,7 +25,6 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kTarget[] = "xds:///echo.default.svc.cluster.local:8080";
-constexpr char kXdsAddress[] = "127.0.0.1:18000";  // inside the client namespace
 // Resolution of the clients' counters; "within a second" is checked as 1 s + one line.
 constexpr milliseconds kInterval{200};
 constexpr milliseconds kFollowBudget{1000 + 200};
@@ -43,12 +41,11 @@ struct Counts {
   }
 };
 
-class XdsInterop : public ::testing::TestWithParam<std::string> {
+class XdsInterop : public ::testing::TestWithParam<std::string>, protected FileSourceLab {
  protected:
   void SetUp() override {
     SKEWLESS_REQUIRE_ROOT();
-    dir_ = TestStateDir() + "-xds";
-    std::filesystem::create_directories(dir_);
+    service_ = {.grpc = true, .hostname = true};
     LabConfig config;
     config.id = "x" + std::to_string(getpid() % 100000);
     config.zones = {"zone-a", "zone-b"};
@@ -56,42 +53,13 @@ class XdsInterop : public ::testing::TestWithParam<std::string> {
     config.clients = 1;
     config.client_zones = {"zone-a"};
     config.dataplane = Dataplane::kNone;  // gRPC balances itself; no VIP involved
-    NodeOptions options;
-    options.state_dir = TestStateDir();
-    options.bin_dir = SKEWLESS_BIN_DIR;
-    options.progress = [](const std::string&) {};
-    auto node = Node::Create(config, options);
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = *std::move(node);
+    ASSERT_NO_FATAL_FAILURE(CreateLab(config, "xds"));
     WriteBootstrap("");
   }
 
   void TearDown() override {
     client_.reset();
-    control_plane_.reset();
-    node_.reset();
-    std::filesystem::remove_all(TestStateDir());
-    std::filesystem::remove_all(dir_);
-  }
-
-  // The file source's YAML with the given pods (by index) as ready endpoints. Written
-  // to a temporary name and renamed, as a ConfigMap update or an editor would.
-  void WriteEndpoints(const std::set<int>& pods) {
-    std::string yaml =
-        "nodes:\n  - {name: node-a, zone: zone-a}\n  - {name: node-b, zone: zone-b}\n"
-        "services:\n  - namespace: default\n    name: echo\n    clusterIPs: [198.19.0.10]\n"
-        "    ports:\n      - {name: grpc, port: 8080, targetPort: 8080, appProtocol: grpc}\n"
-        "endpointSlices:\n  - namespace: default\n    service: echo\n    name: echo-1\n"
-        "    endpoints:\n";
-    if (pods.empty()) yaml += "      []\n";
-    for (int index : pods) {
-      const PodSpec& pod = node_->plan().pods.at(index);
-      absl::StrAppend(&yaml, "      - {address: ", pod.ip, ", zone: ", pod.zone,
-                      ", hostname: ", pod.name, "}\n");
-    }
-    const std::string path = dir_ + "/endpoints.yaml";
-    std::ofstream(path + ".tmp") << yaml;
-    std::filesystem::rename(path + ".tmp", path);
+    TearDownLab();
   }
 
   // The client's bootstrap; `zone` is its node.locality.zone (empty = unknown).
@@ -105,23 +73,7 @@ class XdsInterop : public ::testing::TestWithParam<std::string> {
     std::ofstream(dir_ + "/bootstrap.json") << bootstrap.dump(2);
   }
 
-  void StartControlPlane() {
-    auto child = node_->SpawnClient(
-        "zone-a",
-        {std::string(SKEWLESS_BIN_DIR) + "/skewless-controlplane", "--source", "file", "--file",
-         dir_ + "/endpoints.yaml", "--xds-listen", kXdsAddress, "--http-listen", "127.0.0.1:19000",
-         "--shutdown-grace", "1", "--plaintext"},
-        "controlplane");
-    ASSERT_TRUE(child.ok()) << child.status();
-    control_plane_ = std::make_unique<Child>(*std::move(child));
-    // Clients started before the port is bound back off for seconds; wait for it.
-    const auto deadline = Clock::now() + milliseconds(10000);
-    while (control_plane_->LogTail().find("control plane serving") == std::string::npos) {
-      ASSERT_LT(Clock::now(), deadline)
-          << "control plane did not start: " << control_plane_->LogTail();
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-  }
+  void StartControlPlane() { FileSourceLab::StartControlPlane("127.0.0.1:19000"); }
 
   void StopControlPlane() {
     control_plane_->Signal(SIGTERM);
@@ -195,9 +147,6 @@ class XdsInterop : public ::testing::TestWithParam<std::string> {
 
   std::string PodName(int index) { return node_->plan().pods.at(index).name; }
 
-  std::string dir_;
-  std::unique_ptr<Node> node_;
-  std::unique_ptr<Child> control_plane_;
   std::unique_ptr<Child> client_;
 };
 

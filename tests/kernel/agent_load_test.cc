@@ -8,13 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "envoy/service/load_stats/v3/lrs.grpc.pb.h"
+#include "fake_lrs.h"
 #include "grpcpp/grpcpp.h"
 #include "httplib.h"
 #include "skewless/agent/agent.h"
@@ -48,13 +48,20 @@ xds::ServicePort EchoPort(const std::vector<Backend>& backends) {
   return port;
 }
 
+// Every cluster, every second.
+LoadStatsResponse LrsAnswer() {
+  LoadStatsResponse response;
+  response.set_send_all_clusters(true);
+  response.mutable_load_reporting_interval()->set_seconds(1);
+  return response;
+}
+
 // A delta ADS server that serves NodeInfo, one Cluster, its endpoints and, once the test
-// pushes one, its ClusterLoad; and an LRS server recording every request.
+// pushes one, its ClusterLoad; and, on the same server, LRS recording every request.
 class FakeControlPlane final
-    : public envoy::service::discovery::v3::AggregatedDiscoveryService::Service,
-      public envoy::service::load_stats::v3::LoadReportingService::Service {
+    : public envoy::service::discovery::v3::AggregatedDiscoveryService::Service {
  public:
-  explicit FakeControlPlane(const xds::ServicePort& port) {
+  explicit FakeControlPlane(const xds::ServicePort& port) : lrs_(LrsAnswer()) {
     skewless::agent::v1::NodeInfo node;
     node.set_name("node-1");
     node.set_zone("zone-a");
@@ -64,10 +71,8 @@ class FakeControlPlane final
         *xds::BuildLoadAssignment(port));
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(
-        static_cast<envoy::service::discovery::v3::AggregatedDiscoveryService::Service*>(this));
-    builder.RegisterService(
-        static_cast<envoy::service::load_stats::v3::LoadReportingService::Service*>(this));
+    builder.RegisterService(this);
+    builder.RegisterService(&lrs_);
     server_ = builder.BuildAndStart();
   }
   ~FakeControlPlane() override { Stop(); }
@@ -89,8 +94,7 @@ class FakeControlPlane final
   // Waits until `done(reports)` holds for the LRS requests received so far.
   template <typename Done>
   bool AwaitReports(Done done, std::chrono::seconds timeout = 15s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return done(reports_); });
+    return lrs_.AwaitReports(done, timeout);
   }
 
   grpc::Status DeltaAggregatedResources(
@@ -114,31 +118,7 @@ class FakeControlPlane final
     return grpc::Status::OK;
   }
 
-  grpc::Status StreamLoadStats(
-      grpc::ServerContext* /*context*/,
-      grpc::ServerReaderWriter<LoadStatsResponse, LoadStatsRequest>* stream) override {
-    LoadStatsRequest request;
-    if (!stream->Read(&request)) return grpc::Status::OK;
-    {
-      std::lock_guard lock(mutex_);
-      first_requests_.push_back(request);
-    }
-    LoadStatsResponse response;
-    response.set_send_all_clusters(true);
-    response.mutable_load_reporting_interval()->set_seconds(1);
-    stream->Write(response);
-    while (stream->Read(&request)) {
-      std::lock_guard lock(mutex_);
-      reports_.push_back(request);
-      changed_.notify_all();
-    }
-    return grpc::Status::OK;
-  }
-
-  std::vector<LoadStatsRequest> first_requests() {
-    std::lock_guard lock(mutex_);
-    return first_requests_;
-  }
+  std::vector<LoadStatsRequest> first_requests() { return lrs_.first_requests(); }
 
  private:
   void SendLocked(grpc::ServerReaderWriter<DeltaDiscoveryResponse, DeltaDiscoveryRequest>& stream,
@@ -163,13 +143,11 @@ class FakeControlPlane final
   }
 
   std::mutex mutex_;
-  std::condition_variable changed_;
   std::map<std::string, std::map<std::string, google::protobuf::Any>> resources_;
   grpc::ServerReaderWriter<DeltaDiscoveryResponse, DeltaDiscoveryRequest>* ads_stream_ = nullptr;
   bool cluster_load_subscribed_ = false;
   int nonce_ = 0;
-  std::vector<LoadStatsRequest> first_requests_;
-  std::vector<LoadStatsRequest> reports_;
+  FakeLrsService lrs_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };
@@ -181,9 +159,9 @@ struct Reported {
   bool seen = false;
 };
 
-Reported ReportedFor(const std::vector<LoadStatsRequest>& reports, const Backend& backend) {
+Reported ReportedFor(const FakeLrsService::TimedReports& reports, const Backend& backend) {
   Reported out;
-  for (const LoadStatsRequest& report : reports) {
+  for (const auto& [at, report] : reports) {
     for (const auto& cluster : report.cluster_stats()) {
       if (cluster.cluster_name() != kCluster) continue;
       for (const auto& locality : cluster.upstream_locality_stats()) {

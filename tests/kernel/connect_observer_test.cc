@@ -7,15 +7,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -24,31 +23,19 @@
 #include "skewless/common/cgroup.h"
 #include "skewless/datapath/map_layout.h"
 #include "test_cgroup.h"
+#include "test_child.h"
 
 namespace skewless::datapath {
 namespace {
 
+using skewless::testing::Child;
+using skewless::testing::ChildPipes;
+using skewless::testing::Fd;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  ~Fd() { Close(); }
-  int get() const { return fd_; }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 // A TCP listener on 127.0.0.1:<ephemeral>. Nobody accepts: the kernel
 // completes handshakes into the backlog, which is all connect() needs.
@@ -92,40 +79,17 @@ bool ConnectOnce(const sockaddr_in& to, int socket_type = SOCK_STREAM, Dial dial
          connect(socket_fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) == 0;
 }
 
-// Forks a child, moves it into `cgroup`, then lets it connect `times` times to
-// `to` with sockets of `socket_type`. Returns the child's exit status (0 when
-// every connect succeeded).
+// Starts a child in `cgroup` that connects `times` times to `to` with sockets of
+// `socket_type`. Returns the child's exit status (0 when every connect succeeded).
 int ConnectFromChildInCgroup(const OwnedCgroup& cgroup, const sockaddr_in& to, int times,
                              int socket_type = SOCK_STREAM, Dial dial = Dial::kInet4) {
-  int go_pipe[2];
-  if (pipe2(go_pipe, O_CLOEXEC) != 0) return -1;
-  Fd go_read(go_pipe[0]);
-  Fd go_write(go_pipe[1]);
-  const pid_t child = fork();
-  if (child < 0) return -1;
-  if (child == 0) {
-    // Async-signal-safe calls only until _exit: we are a copy of the test.
-    go_write.Close();
-    char go;
-    // EOF means the parent could not move us into the cgroup: connect nothing.
-    if (read(go_read.get(), &go, 1) != 1) _exit(2);
+  std::unique_ptr<Child> child = Child::Start(cgroup, [&](ChildPipes) {
     for (int i = 0; i < times; ++i) {
-      if (!ConnectOnce(to, socket_type, dial)) _exit(3);
+      if (!ConnectOnce(to, socket_type, dial)) return 3;
     }
-    _exit(0);
-  }
-  skewless::testing::RecordChildInTestCgroup(child);
-  go_read.Close();
-  absl::Status joined = cgroup.Add(child);
-  EXPECT_TRUE(joined.ok()) << joined;
-  if (joined.ok()) {
-    EXPECT_EQ(write(go_write.get(), "g", 1), 1);
-  }
-  go_write.Close();
-  int status = 0;
-  waitpid(child, &status, 0);
-  skewless::testing::RecordChildInTestCgroup(0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return 0;
+  });
+  return child ? child->Wait() : -1;
 }
 
 std::vector<std::uint32_t> ConnectProgramsOn(int cgroup_fd,
@@ -232,7 +196,7 @@ TEST_F(ConnectObserverTest, DestroyingItDetachesTheProgramAndTheCgroupGoesAway) 
   EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get()), IsEmpty());
   EXPECT_THAT(ConnectProgramsOn(cgroup_fd.get(), BPF_CGROUP_INET6_CONNECT), IsEmpty());
   const std::string path = cgroup_->path();
-  cgroup_fd.Close();
+  cgroup_fd.reset();
   absl::Status destroyed = cgroup_->Destroy();
   ASSERT_TRUE(destroyed.ok()) << destroyed;
   struct stat st;

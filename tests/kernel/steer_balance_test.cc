@@ -216,7 +216,7 @@ TEST_F(SteerBalanceTest, AConnectThatIsRefusedIsNotLeftCountedAsLoad) {
   Backend gone = ListenOn("127.0.0.1");
   std::vector<Backend> backends;
   backends.push_back(Backend{Fd(), gone.ip, gone.port});
-  gone.fd.Close();
+  gone.fd.reset();
   SKW_ASSERT_OK(table_->Apply({Service("198.19.1.11", 80, {EndpointOf(backends[0])})}));
   const SockAddr vip = MakeSockAddr("198.19.1.11", 80);
   std::unique_ptr<Child> child = Child::Start(*cgroup_, [&](ChildPipes) {

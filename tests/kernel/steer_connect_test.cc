@@ -19,18 +19,6 @@ namespace {
 
 using datapath::Protocol;
 
-// Exit codes of the children, so a failure says which step broke.
-enum ChildResult {
-  kOk = 0,
-  kConnectFailed = 10,
-  kWrongPeer = 11,
-  kSendFailed = 12,
-  kNoReply = 13,
-  kWrongReplySource = 14,
-  kWrongErrno = 15,
-  kTooSlow = 16,
-};
-
 // Connects to `vip` with a `family` socket, checks getpeername, sends one byte.
 int ConnectAndSend(int family, const SockAddr& vip) {
   const int fd = ConnectWithTimeout(family, SOCK_STREAM, vip);

@@ -27,15 +27,6 @@ namespace {
 
 using datapath::Protocol;
 
-enum ChildResult {
-  kOk = 0,
-  kConnectFailed = 10,
-  kWrongPeer = 11,
-  kSendFailed = 12,
-  kNotAccepted = 13,
-  kNoByte = 14,
-};
-
 // What the child saw on each connection the splicer accepted; in memory shared with the
 // parent, because the child may not allocate.
 struct Accepted {

@@ -1,16 +1,14 @@
-// Shared pieces of the steering kernel tests: pin dir, backends, children in the test cgroup.
+// Shared pieces of the steering kernel tests: pin dir, backends, connections from children in
+// the test cgroup (test_child.h).
 #pragma once
 
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,6 +16,7 @@
 #include "skewless/common/cgroup.h"
 #include "skewless/datapath/service_table.h"
 #include "skewless/datapath/steering.h"
+#include "test_child.h"
 
 // ASSERT that an absl::Status is ok, printing it when not (what the kernel refused).
 #define SKW_ASSERT_OK(expr)                     \
@@ -48,23 +47,6 @@ class SteerPinEnvironment : public ::testing::Environment {
   void TearDown() override;
 };
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    Close();
-    fd_ = std::exchange(other.fd_, -1);
-    return *this;
-  }
-  ~Fd() { Close(); }
-  int get() const { return fd_; }
-  void Close();
-
- private:
-  int fd_;
-};
-
 // An address as connect()/sendto() take it.
 struct SockAddr {
   sockaddr_storage storage{};
@@ -84,32 +66,6 @@ Backend ListenOn(const std::string& ip, int type = SOCK_STREAM);
 // Accepts every pending connection of `backend`, waiting up to `timeout_ms`
 // for the first; accepted sockets go to `keep` when given, else are closed.
 int AcceptPending(const Backend& backend, int timeout_ms, std::vector<Fd>* keep = nullptr);
-
-// A forked child moved into the test cgroup before it runs `body`. The body
-// runs in a copy of a possibly multi-threaded process: plain syscalls only,
-// no allocation. It gets two pipe ends to talk to the parent (Signal/Await).
-struct ChildPipes {
-  int to_parent;
-  int from_parent;
-};
-void Signal(int fd);  // one byte; a child that cannot send it exits 90
-bool Await(int fd);   // one byte or false on EOF
-
-class Child {
- public:
-  static std::unique_ptr<Child> Start(const OwnedCgroup& cgroup,
-                                      const std::function<int(ChildPipes)>& body);
-  ~Child();
-  bool AwaitSignal(int timeout_ms);  // the child called Signal(to_parent)
-  void SendSignal();                 // the child's Await(from_parent) returns
-  int Wait();                        // exit status; 128+signal when killed
-  std::optional<int> TryWait();      // the same, or nullopt while it runs
-
- private:
-  pid_t pid_ = -1;
-  Fd to_parent_;
-  Fd from_parent_;
-};
 
 // Child body: opens `count` (at most kMaxHeldConnections) TCP connections to `vip`, signals
 // the parent, holds them until the parent says close, then closes them. Static storage: a

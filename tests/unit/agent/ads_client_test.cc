@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "ads_protocols.h"
 #include "agent_fixtures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -120,12 +121,8 @@ TEST_P(AdsClientTest, AClusterLoadSubscriptionToAControlPlaneWithoutThemChangesN
               HasSubstr("skewless_agent_xds_streams_total{server=\"" + Address() + "\"} 1"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, AdsClientTest,
-                         ::testing::Values(AdsProtocol::kDelta, AdsProtocol::kStateOfTheWorld),
-                         [](const auto& info) {
-                           return info.param == AdsProtocol::kDelta ? std::string("Delta")
-                                                                    : std::string("Sotw");
-                         });
+INSTANTIATE_TEST_SUITE_P(Protocols, AdsClientTest, ::testing::ValuesIn(testing::kAdsProtocols),
+                         testing::AdsProtocolName);
 
 }  // namespace
 }  // namespace skewless::agent

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "ads_protocols.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -194,12 +195,8 @@ TEST_P(AdsClusterLoadTest, WithoutTheOptionClusterLoadIsNeitherAskedNorDelivered
   EXPECT_TRUE(handler.cluster_loads.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, AdsClusterLoadTest,
-                         ::testing::Values(AdsProtocol::kDelta, AdsProtocol::kStateOfTheWorld),
-                         [](const auto& info) {
-                           return info.param == AdsProtocol::kDelta ? std::string("Delta")
-                                                                    : std::string("Sotw");
-                         });
+INSTANTIATE_TEST_SUITE_P(Protocols, AdsClusterLoadTest, ::testing::ValuesIn(testing::kAdsProtocols),
+                         testing::AdsProtocolName);
 
 }  // namespace
 }  // namespace skewless::agent

@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -18,23 +19,22 @@ struct AdsProbe {
   std::string client_key_pem;
   std::string token;  // sent as "authorization: Bearer <token>" when not empty
   std::chrono::seconds deadline{10};
+  // The name the server's certificate must carry (the test PKI's names 127.0.0.1 and
+  // localhost; a CA the control plane makes names its Service).
+  std::string target_name = "localhost";
 };
 
-// One CDS request on a new connection (its own subchannel, as separate clients have):
-// OK once a response arrives (copied to *response when given), else the status the stream
-// ended with.
+// One CDS request on a new connection (its own subchannel, as separate clients have) with
+// `credentials` (plaintext, or trusting another CA): OK once a response arrives (copied to
+// *response when given), else the status the stream ended with. The probe's PEMs are unused.
 inline grpc::Status FetchClusters(
-    int xds_port, const AdsProbe& probe,
-    envoy::service::discovery::v3::DiscoveryResponse* response = nullptr) {
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = probe.ca_pem;
-  options.pem_cert_chain = probe.client_cert_pem;
-  options.pem_private_key = probe.client_key_pem;
+    int xds_port, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const AdsProbe& probe, envoy::service::discovery::v3::DiscoveryResponse* response = nullptr) {
   grpc::ChannelArguments args;
-  args.SetSslTargetNameOverride("localhost");
+  args.SetSslTargetNameOverride(probe.target_name);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(xds_port),
-                                           grpc::SslCredentials(options), args);
+  auto channel =
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(xds_port), credentials, args);
   auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + probe.deadline);
@@ -50,6 +50,17 @@ inline grpc::Status FetchClusters(
     return grpc::Status::OK;
   }
   return stream->Finish();
+}
+
+// The same over TLS trusting the probe's CA, with its client certificate when it has one.
+inline grpc::Status FetchClusters(
+    int xds_port, const AdsProbe& probe,
+    envoy::service::discovery::v3::DiscoveryResponse* response = nullptr) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = probe.ca_pem;
+  options.pem_cert_chain = probe.client_cert_pem;
+  options.pem_private_key = probe.client_key_pem;
+  return FetchClusters(xds_port, grpc::SslCredentials(options), probe, response);
 }
 
 inline std::string MetricsPage(int http_port) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "ads_probe.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "fake_apiserver.h"
 #include "grpcpp/grpcpp.h"
@@ -24,7 +25,6 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-constexpr char kClusterType[] = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 constexpr char kServiceName[] = "skewless-controlplane.skewless-system.svc";
 
 class CaSecretServerTest : public ::testing::Test {
@@ -78,26 +78,8 @@ class CaSecretServerTest : public ::testing::Test {
 
   // One CDS request from a client trusting only `ca_pem`, checking the Service's name.
   grpc::Status FetchClusters(int port, const std::string& ca_pem) {
-    grpc::SslCredentialsOptions options;
-    options.pem_root_certs = ca_pem;
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride(kServiceName);
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                             grpc::SslCredentials(options), args);
-    auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    auto stream = stub->StreamAggregatedResources(&context);
-    envoy::service::discovery::v3::DiscoveryRequest request;
-    request.set_type_url(kClusterType);
-    stream->Write(request);
-    envoy::service::discovery::v3::DiscoveryResponse response;
-    if (stream->Read(&response)) {
-      context.TryCancel();
-      stream->Finish().IgnoreError();
-      return grpc::Status::OK;
-    }
-    return stream->Finish();
+    return testing::FetchClusters(
+        port, {.ca_pem = ca_pem, .deadline = std::chrono::seconds(5), .target_name = kServiceName});
   }
 
   std::filesystem::path dir_;

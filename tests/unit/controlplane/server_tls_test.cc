@@ -37,24 +37,8 @@ class TlsServerTest : public TlsControlPlaneTest {
   // One CDS request on a new stream; the stream's status when no response came.
   grpc::Status FetchClusters(std::shared_ptr<grpc::ChannelCredentials> credentials,
                              envoy::service::discovery::v3::DiscoveryResponse* response) {
-    grpc::ChannelArguments args;
-    // The certificate names 127.0.0.1 and localhost; gRPC checks the target's host.
-    args.SetSslTargetNameOverride("localhost");
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->xds_port()),
-                                             credentials, args);
-    auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    auto stream = stub->StreamAggregatedResources(&context);
-    envoy::service::discovery::v3::DiscoveryRequest request;
-    request.set_type_url(kClusterType);
-    stream->Write(request);
-    if (stream->Read(response)) {
-      context.TryCancel();
-      stream->Finish().IgnoreError();
-      return grpc::Status::OK;
-    }
-    return stream->Finish();
+    return testing::FetchClusters(server_->xds_port(), credentials,
+                                  {.deadline = std::chrono::seconds(5)}, response);
   }
 };
 

@@ -4,12 +4,12 @@
 #include "skewless/loadreport/lrs_client.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "envoy/service/load_stats/v3/lrs.grpc.pb.h"
+#include "fake_lrs.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -19,57 +19,9 @@ namespace {
 
 using envoy::service::load_stats::v3::LoadStatsRequest;
 using envoy::service::load_stats::v3::LoadStatsResponse;
+using skewless::testing::FakeLrs;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-// Answers each stream's first request with `response`, then records every report.
-class FakeLrs final : public envoy::service::load_stats::v3::LoadReportingService::Service {
- public:
-  explicit FakeLrs(LoadStatsResponse response, int port = 0) : response_(std::move(response)) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-  }
-  ~FakeLrs() override { server_->Shutdown(std::chrono::system_clock::now()); }
-
-  grpc::Status StreamLoadStats(
-      grpc::ServerContext* /*context*/,
-      grpc::ServerReaderWriter<LoadStatsResponse, LoadStatsRequest>* stream) override {
-    LoadStatsRequest request;
-    if (!stream->Read(&request)) return grpc::Status::OK;
-    {
-      std::lock_guard lock(mutex_);
-      firsts_.push_back(request);
-    }
-    stream->Write(response_);
-    while (stream->Read(&request)) {
-      std::lock_guard lock(mutex_);
-      reports_.push_back({std::chrono::steady_clock::now(), request});
-      changed_.notify_all();
-    }
-    return grpc::Status::OK;
-  }
-
-  bool AwaitReports(std::size_t count, std::chrono::seconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return reports_.size() >= count; });
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  int port() const { return port_; }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<LoadStatsRequest> firsts_;
-  std::vector<std::pair<std::chrono::steady_clock::time_point, LoadStatsRequest>> reports_;
-
- private:
-  LoadStatsResponse response_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-};
 
 // Two clusters of one endpoint each; every sample opens one more connection to each.
 class GrowingLoad final : public LoadSource {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -419,23 +420,20 @@ INSTANTIATE_TEST_SUITE_P(Frames, SplicerBadInputTest,
                                            BadInput{"http1", std::nullopt}),   // not HTTP/2: closed
                          [](const auto& info) { return info.param.name; });
 
-// A plain TCP echo server on loopback: echoes until EOF, then half-closes back.
-class TcpEcho {
+// A plain TCP server on loopback for one connection, which `serve` handles before it is
+// closed.
+class OneConnectionServer {
  public:
-  TcpEcho() {
+  explicit OneConnectionServer(std::function<void(int fd)> serve) {
     listener_ = testing::LoopbackSocket(8, &port_);
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, serve = std::move(serve)] {
       const int fd = accept(listener_, nullptr, nullptr);
       if (fd < 0) return;
-      char buffer[65536];
-      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
-        for (ssize_t sent = 0; sent < n;) sent += write(fd, buffer + sent, n - sent);
-      }
-      shutdown(fd, SHUT_WR);
+      serve(fd);
       close(fd);
     });
   }
-  ~TcpEcho() {
+  ~OneConnectionServer() {
     shutdown(listener_, SHUT_RDWR);
     close(listener_);
     thread_.join();
@@ -446,6 +444,19 @@ class TcpEcho {
   int listener_ = -1;
   int port_ = 0;
   std::thread thread_;
+};
+
+// Echoes until EOF, then half-closes back.
+class TcpEcho : public OneConnectionServer {
+ public:
+  TcpEcho()
+      : OneConnectionServer([](int fd) {
+          char buffer[65536];
+          for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
+            for (ssize_t sent = 0; sent < n;) sent += write(fd, buffer + sent, n - sent);
+          }
+          shutdown(fd, SHUT_WR);
+        }) {}
 };
 
 TEST(SplicerTest, AClientThatIsNotHttp2IsRelayedToABackendAsBytes) {
@@ -479,30 +490,14 @@ TEST(SplicerTest, AClientThatIsNotHttp2IsRelayedToABackendAsBytes) {
               HasSubstr("skewless_splicer_passthrough_connections_total 1\n"));
 }
 
-// A plain TCP server that answers one line and closes, as an HTTP/1.0 server does.
-class AnswerAndClose {
+// Answers one line and closes, as an HTTP/1.0 server does.
+class AnswerAndClose : public OneConnectionServer {
  public:
-  AnswerAndClose() {
-    listener_ = testing::LoopbackSocket(8, &port_);
-    thread_ = std::thread([this] {
-      const int fd = accept(listener_, nullptr, nullptr);
-      if (fd < 0) return;
-      char buffer[1024];
-      if (read(fd, buffer, sizeof(buffer)) > 0) (void)!write(fd, "bye\n", 4);
-      close(fd);
-    });
-  }
-  ~AnswerAndClose() {
-    shutdown(listener_, SHUT_RDWR);
-    close(listener_);
-    thread_.join();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread thread_;
+  AnswerAndClose()
+      : OneConnectionServer([](int fd) {
+          char buffer[1024];
+          if (read(fd, buffer, sizeof(buffer)) > 0) (void)!write(fd, "bye\n", 4);
+        }) {}
 };
 
 TEST(SplicerTest, ARelayWhoseBackendClosedIsReapedWhileTheClientHoldsItsEnd) {
