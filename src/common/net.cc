@@ -133,6 +133,34 @@ absl::StatusOr<IpAddress> ParseIp(std::string_view text, V4Mapped mapped) {
   return absl::InvalidArgumentError(absl::StrCat(Quoted(text), " is not an IP address"));
 }
 
+absl::StatusOr<IpAddress> ParseKubernetesIp(std::string_view text) {
+  // A dotted IPv4 part (the whole text, or the tail of an IPv6 literal) loses the leading
+  // zeros of its octets, as Go's pre-1.17 parser read them (decimal); the rest is ParseIp.
+  const std::size_t colon = text.rfind(':');
+  const std::size_t tail = colon == std::string_view::npos ? 0 : colon + 1;
+  std::string literal(text.substr(0, tail));
+  std::string_view rest = text.substr(tail);
+  if (rest.find('.') != std::string_view::npos) {
+    int octets = 0;
+    while (true) {
+      const std::size_t dot = rest.find('.');
+      std::string_view octet = rest.substr(0, dot);
+      while (octet.size() > 1 && octet.front() == '0') octet.remove_prefix(1);
+      absl::StrAppend(&literal, std::string(octet));
+      ++octets;
+      if (dot == std::string_view::npos) break;
+      literal += '.';
+      rest.remove_prefix(dot + 1);
+    }
+    if (octets != 4) return ParseIp(text, V4Mapped::kReadAsIpv4);
+  } else {
+    literal.append(rest);
+  }
+  absl::StatusOr<IpAddress> ip = ParseIp(literal, V4Mapped::kReadAsIpv4);
+  if (!ip.ok()) return ParseIp(text, V4Mapped::kReadAsIpv4);  // the error quotes the input
+  return ip;
+}
+
 absl::StatusOr<std::string> CanonicalIp(std::string_view text, V4Mapped mapped) {
   absl::StatusOr<IpAddress> ip = ParseIp(text, mapped);
   if (!ip.ok()) return ip.status();

@@ -239,14 +239,16 @@ absl::StatusOr<Endpoint> ParseSliceEndpoint(const FieldReader& reader, const jso
     const std::string address_path = Index(addresses_path, i);
     if (!address.is_string())
       return reader.Error(address_path, Quote(address) + " is not a string");
-    absl::StatusOr<std::string> ip =
-        net::CanonicalIp(address.get<std::string>(), net::V4Mapped::kRefuse);
-    if (!ip.ok()) return reader.Error(address_path, ip.status().message());
-    if (IsIpv6(*ip) != want_ipv6) {
+    // As the API server validates it: "::ffff:a.b.c.d" and leading zeros are valid IPv4
+    // (the EndpointSlice controller never writes them, but a client may have).
+    absl::StatusOr<net::IpAddress> parsed = net::ParseKubernetesIp(address.get<std::string>());
+    if (!parsed.ok()) return reader.Error(address_path, parsed.status().message());
+    std::string ip = parsed->ToString();
+    if (parsed->is_v4() == want_ipv6) {
       return reader.Error(address_path, absl::StrCat(Quote(address), " is not an ",
                                                      Sv(address_type), " address (addressType)"));
     }
-    endpoint.addresses.push_back(*std::move(ip));
+    endpoint.addresses.push_back(std::move(ip));
   }
 
   const json* conditions = nullptr;
@@ -336,9 +338,9 @@ absl::StatusOr<std::optional<Service>> ParseKubeService(const json& object) {
                         absl::StrCat("lists ", ips.size(), " addresses; at most one per family"));
   }
   for (const auto& [text, path] : ips) {
-    absl::StatusOr<std::string> ip = net::CanonicalIp(text, net::V4Mapped::kRefuse);
+    absl::StatusOr<net::IpAddress> ip = net::ParseKubernetesIp(text);
     if (!ip.ok()) return reader.Error(path, ip.status().message());
-    service.cluster_ips.push_back(*std::move(ip));
+    service.cluster_ips.push_back(ip->ToString());
   }
   if (ips.size() == 2 && IsIpv6(service.cluster_ips[0]) == IsIpv6(service.cluster_ips[1])) {
     return reader.Error(ips[1].second, "a second cluster IP must be of the other family");

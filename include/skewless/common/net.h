@@ -2,20 +2,20 @@
 //
 // The rules, and why:
 // - An IP literal is what inet_pton accepts, nothing looser: no leading zeros ("010.0.0.1"
-//   is octal to some parsers and decimal to others; newer Kubernetes refuses it), no
-//   short forms ("10.1"), no zone ids ("fe80::1%eth0": a zone names an interface of one
-//   host, and pod, service and listen addresses here never need one), no whitespace.
+//   is octal to some parsers and decimal to others), no short forms ("10.1"), no zone ids
+//   ("fe80::1%eth0": a zone names an interface of one host, and pod, service and listen
+//   addresses here never need one), no whitespace. The one exception is what the API
+//   server stores: ParseKubernetesIp below reads exactly what it accepts.
 // - A v4-mapped IPv6 address (::ffff:a.b.c.d) IS the IPv4 address it carries: one
 //   address, one value, one canonical text (the dotted quad), never "::ffff:…". That is
 //   how the kernel treats a dual-stack socket (gRPC dials IPv4 that way, and peers show up
 //   so), how the BPF ABI stores IPv4 (skw_addr), and how Go's net.IP, so Kubernetes
-//   itself, reads it. Where addresses are *declared* (EndpointSlices, the file source, EDS)
-//   the mapped spelling is refused with V4Mapped::kRefuse rather than silently moved to
-//   the other family: an IPv6 slice cannot list an IPv4 endpoint (Kubernetes' IPv6 check,
-//   ParseIP then To4() == nil, does not count a mapped address as IPv6, and newer API
-//   servers refuse the spelling everywhere), and a pod listed under both spellings would
-//   look like a dual-stack pod. Where addresses are *observed* or typed by an operator
-//   (socket peers, load reports, flags, the BPF maps) kReadAsIpv4 applies.
+//   itself, reads it. Where addresses are *declared* in skewless' own formats (the file
+//   source, EDS) the mapped spelling is refused with V4Mapped::kRefuse rather than
+//   silently moved to the other family: a pod listed under both spellings would look like
+//   a dual-stack pod. Where addresses are *observed* or typed by an operator (socket
+//   peers, load reports, flags, the BPF maps) kReadAsIpv4 applies. Kubernetes objects are
+//   read as the API server validated them (ParseKubernetesIp).
 // - Canonical IPv6 text is inet_ntop's (RFC 5952: lowercase, longest zero run as "::").
 // - host:port wants an IPv6 host in brackets ("[fd00::1]:80"): "fd00::1:80" is ambiguous.
 //   Ports are decimal digits only, 0-65535; whether 0 is allowed is the caller's call.
@@ -67,6 +67,14 @@ class IpAddress {
 
 // Parses an IP literal; the error quotes it and says what is wrong with it.
 absl::StatusOr<IpAddress> ParseIp(std::string_view text, V4Mapped mapped);
+// An address from a Kubernetes object (EndpointSlice addresses, Service clusterIPs), read
+// as the API server's validation reads it (k8s.io/utils ParseIPSloppy, then To4 for the
+// family), so skewless refuses nothing the API server stores: leading zeros in an IPv4
+// octet are decimal ("010.000.000.001" is 10.0.0.1: sloppy parsing kept for objects stored
+// before Go 1.17), and "::ffff:a.b.c.d" is that IPv4 address, so it is valid in an IPv4
+// slice and not in an IPv6 one, as there. Zone ids and short forms stay refused, as there.
+absl::StatusOr<IpAddress> ParseKubernetesIp(std::string_view text);
+
 // ParseIp, printed back: "FD00:0::1" → "fd00::1", "::ffff:10.0.0.1" → "10.0.0.1".
 absl::StatusOr<std::string> CanonicalIp(std::string_view text, V4Mapped mapped);
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace skewless::net {
 namespace {
 
@@ -208,6 +210,41 @@ TEST(SkwAddr, StoresIpv4AsV4MappedInNetworkOrderAndIpv6AsIs) {
   EXPECT_EQ(v6->words[3], htonl(7));
   EXPECT_EQ(FormatSkwAddr(*v6), "2001:db8::7");
   EXPECT_FALSE(ParseSkwAddr("fe80::1%eth0").ok());
+}
+
+// What the API server stores: k8s.io/utils ParseIPSloppy (leading zeros decimal), with
+// "::ffff:a.b.c.d" the IPv4 address it carries; what it refuses stays refused.
+TEST(ParseKubernetesIp, ReadsWhatTheApiServerAccepts) {
+  struct Case {
+    std::string_view text;
+    std::string_view canonical;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"10.0.0.1", "10.0.0.1"},
+           {"010.000.000.001", "10.0.0.1"},
+           {"0010.0.0.0255", "10.0.0.255"},
+           {"0.0.0.0", "0.0.0.0"},
+           {"::ffff:10.0.0.1", "10.0.0.1"},
+           {"::ffff:010.0.0.01", "10.0.0.1"},
+           {"FD00:0::1", "fd00::1"},
+       }) {
+    absl::StatusOr<IpAddress> ip = ParseKubernetesIp(c.text);
+    ASSERT_TRUE(ip.ok()) << c.text << ": " << ip.status();
+    EXPECT_EQ(ip->ToString(), c.canonical) << c.text;
+  }
+  EXPECT_TRUE(ParseKubernetesIp("::ffff:10.0.0.1")->is_v4());
+}
+
+TEST(ParseKubernetesIp, RefusesWhatTheApiServerRefusesQuotingTheInput) {
+  for (std::string_view bad :
+       {"", "10.0.0.256", "010.0.0.0256", "10.0.1", "1.2.3.4.5", "10..0.1", "fe80::1%eth0",
+        " 10.0.0.1", "10.0.0.1 ", "pod.local", "::ffff:1.2.3"}) {
+    absl::StatusOr<IpAddress> ip = ParseKubernetesIp(bad);
+    EXPECT_FALSE(ip.ok()) << bad << " read as " << (ip.ok() ? ip->ToString() : "");
+    if (!bad.empty() && !ip.ok()) {
+      EXPECT_THAT(ip.status().message(), HasSubstr(absl::StrCat("\"", std::string(bad), "\"")));
+    }
+  }
 }
 
 }  // namespace

@@ -176,6 +176,34 @@ TEST(KubeEndpointSliceTest, ReadsEndpointsPortsConditionsAndWeight) {
   EXPECT_EQ(s.endpoints[2].conditions, (EndpointConditions{true, true, false}));
 }
 
+// What the API server's IPv4 check (k8s.io/utils ParseIPSloppy, then To4() != nil) lets
+// through for objects written by other clients, or stored before Go 1.17: refusing it would
+// drop a Service the API server and kube-proxy serve.
+TEST(KubeEndpointSliceTest, ReadsIpv4AddressesAsTheApiServerValidatesThem) {
+  json object = MakeEndpointSliceJson(
+      "default", "echo-abc12", "echo", "IPv4", {{"grpc", 9090}},
+      {{.address = "::ffff:10.0.0.1"}, {.address = "010.000.000.002"}, {.address = "10.0.0.3"}});
+
+  absl::StatusOr<std::optional<EndpointSlice>> slice = ParseKubeEndpointSlice(object);
+
+  ASSERT_TRUE(slice.ok()) << slice.status();
+  ASSERT_TRUE(slice->has_value());
+  ASSERT_EQ((*slice)->endpoints.size(), 3u);
+  EXPECT_THAT((*slice)->endpoints[0].addresses, ElementsAre("10.0.0.1"));
+  EXPECT_THAT((*slice)->endpoints[1].addresses, ElementsAre("10.0.0.2"));
+  EXPECT_THAT((*slice)->endpoints[2].addresses, ElementsAre("10.0.0.3"));
+}
+
+TEST(KubeServiceTest, ReadsClusterIpsAsTheApiServerValidatesThem) {
+  json object = MakeServiceJson("default", "echo", {"010.096.000.010"}, {{.port = 80}});
+
+  absl::StatusOr<std::optional<Service>> service = ParseKubeService(object);
+
+  ASSERT_TRUE(service.ok()) << service.status();
+  ASSERT_TRUE(service->has_value());
+  EXPECT_THAT((*service)->cluster_ips, ElementsAre("10.96.0.10"));
+}
+
 TEST(KubeEndpointSliceTest, ReadsTheRoundTripFixtureShapeWithEveryConditionTrue) {
   // The API server accepts this; so must we (kept as written, and then ready).
   json object =
@@ -357,11 +385,19 @@ INSTANTIATE_TEST_SUITE_P(
                       [](json& o) { o["endpoints"][1]["addresses"][0] = "10.0.0.x"; },
                       "EndpointSlice default/echo-abc12: endpoints[1].addresses[0]: \"10.0.0.x\" "
                       "is not an IP address"},
-        MalformedCase{"EndpointAddressV4Mapped", "EndpointSlice",
-                      [](json& o) { o["endpoints"][0]["addresses"][0] = "::ffff:10.0.0.1"; },
+        // The API server's IPv6 check (ParseIPSloppy, then To4() == nil) refuses it too.
+        MalformedCase{"V4MappedAddressInAnIpv6Slice", "EndpointSlice",
+                      [](json& o) {
+                        o["addressType"] = "IPv6";
+                        o["endpoints"][0]["addresses"][0] = "::ffff:10.0.0.1";
+                      },
                       "EndpointSlice default/echo-abc12: endpoints[0].addresses[0]: "
-                      "\"::ffff:10.0.0.1\" is an IPv4-mapped IPv6 address; write the IPv4 form "
-                      "(10.0.0.1)"},
+                      "\"::ffff:10.0.0.1\" is not an IPv6 address (addressType)"},
+        MalformedCase{"EndpointAddressWithAZone", "EndpointSlice",
+                      [](json& o) { o["endpoints"][0]["addresses"][0] = "10.0.0.1%eth0"; },
+                      "EndpointSlice default/echo-abc12: endpoints[0].addresses[0]: "
+                      "\"10.0.0.1%eth0\" has a zone id; zones name a local interface and are not "
+                      "accepted"},
         MalformedCase{"EndpointAddressOfOtherFamily", "EndpointSlice",
                       [](json& o) { o["endpoints"][0]["addresses"][0] = "fd00::1"; },
                       "EndpointSlice default/echo-abc12: endpoints[0].addresses[0]: \"fd00::1\" "
