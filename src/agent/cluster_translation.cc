@@ -15,8 +15,6 @@ namespace {
 namespace core_v3 = envoy::config::core::v3;
 using google::protobuf::Value;
 
-bool IsIpv6(const std::string& address) { return address.find(':') != std::string::npos; }
-
 absl::StatusOr<datapath::TrafficDistribution> ParseDistribution(const std::string& name) {
   if (name.empty()) return datapath::TrafficDistribution::kNone;
   if (name == "PreferClose") return datapath::TrafficDistribution::kPreferClose;
@@ -206,10 +204,10 @@ std::vector<datapath::ServiceSpec> SpecsOf(const ClusterTarget& target,
                                .lb_policy = target.lb_policy,
                                .splice = target.protocol == datapath::Protocol::kTcp &&
                                          IsHttp2AppProtocol(target.app_protocol)};
-    const bool v6 = IsIpv6(vip);
+    const bool v6 = net::IsIpv6Text(vip);
     for (const AssignedEndpoint& endpoint : endpoints) {
       auto address = std::find_if(endpoint.addresses.begin(), endpoint.addresses.end(),
-                                  [&](const std::string& a) { return IsIpv6(a) == v6; });
+                                  [&](const std::string& a) { return net::IsIpv6Text(a) == v6; });
       if (address == endpoint.addresses.end()) continue;
       spec.endpoints.push_back(datapath::Endpoint{.address = *address,
                                                   .port = endpoint.port,

@@ -264,7 +264,8 @@ absl::Status DocumentParser::ParseService(const YAML::Node& node, const std::str
     SKW_RETURN_IF_ERROR(GetIp(ips[i], Index(ips_path, i), &ip));
     service->cluster_ips.push_back(std::move(ip));
   }
-  if (ips.size() == 2 && IsIpv6(service->cluster_ips[0]) == IsIpv6(service->cluster_ips[1])) {
+  if (ips.size() == 2 &&
+      net::IsIpv6Text(service->cluster_ips[0]) == net::IsIpv6Text(service->cluster_ips[1])) {
     return Error(ips[1], Index(ips_path, 1),
                  "a second cluster IP must be of the other family (dual-stack)");
   }
@@ -367,16 +368,17 @@ absl::Status DocumentParser::ParseEndpoint(const YAML::Node& node, const std::st
       SKW_RETURN_IF_ERROR(GetIp(list[i], Index(Child(path, "addresses"), i), &ip));
       // An EndpointSlice has one address type; mixing families would make "the first
       // address" depend on the family the consumer wants.
-      if (IsIpv6(ip) != IsIpv6(endpoint->addresses.empty() ? ip : endpoint->addresses[0])) {
+      if (net::IsIpv6Text(ip) !=
+          net::IsIpv6Text(endpoint->addresses.empty() ? ip : endpoint->addresses[0])) {
         return Error(list[i], Index(Child(path, "addresses"), i),
                      "all addresses of an endpoint must be of one family");
       }
       endpoint->addresses.push_back(std::move(ip));
     }
   }
-  const bool v6 = IsIpv6(endpoint->addresses[0]);
+  const bool v6 = net::IsIpv6Text(endpoint->addresses[0]);
   if (std::none_of(service.cluster_ips.begin(), service.cluster_ips.end(),
-                   [&](const std::string& ip) { return IsIpv6(ip) == v6; })) {
+                   [&](const std::string& ip) { return net::IsIpv6Text(ip) == v6; })) {
     return Error(single.IsDefined() ? single : list, path,
                  absl::StrCat("an IPv", v6 ? "6" : "4", " endpoint, but service ",
                               ToString(service.key), " has no IPv", v6 ? "6" : "4", " cluster IP"));

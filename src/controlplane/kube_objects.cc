@@ -342,7 +342,8 @@ absl::StatusOr<std::optional<Service>> ParseKubeService(const json& object) {
     if (!ip.ok()) return reader.Error(path, ip.status().message());
     service.cluster_ips.push_back(ip->ToString());
   }
-  if (ips.size() == 2 && IsIpv6(service.cluster_ips[0]) == IsIpv6(service.cluster_ips[1])) {
+  if (ips.size() == 2 &&
+      net::IsIpv6Text(service.cluster_ips[0]) == net::IsIpv6Text(service.cluster_ips[1])) {
     return reader.Error(ips[1].second, "a second cluster IP must be of the other family");
   }
 

@@ -3,6 +3,7 @@
 #include <map>
 #include <utility>
 
+#include "skewless/common/net.h"
 #include "skewless/controlplane/kube_objects.h"
 
 namespace skewless::controlplane {
@@ -14,9 +15,9 @@ namespace {
 // be served.
 bool FitSliceToService(const Service& service, EndpointSlice& slice) {
   if (slice.endpoints.empty() || slice.endpoints.front().addresses.empty()) return false;
-  const bool ipv6 = IsIpv6(slice.endpoints.front().addresses.front());
+  const bool ipv6 = net::IsIpv6Text(slice.endpoints.front().addresses.front());
   if (std::none_of(service.cluster_ips.begin(), service.cluster_ips.end(),
-                   [&](const std::string& ip) { return IsIpv6(ip) == ipv6; })) {
+                   [&](const std::string& ip) { return net::IsIpv6Text(ip) == ipv6; })) {
     return false;
   }
   std::erase_if(slice.ports, [&](const EndpointSlicePort& port) {
@@ -57,7 +58,7 @@ absl::StatusOr<Snapshot> BuildKubeSnapshot(std::vector<Service> services,
     // A dual-stack pod's endpoint lists the Service's primary family first (gRFC A61:
     // the first address is the one a client tries first). Only Services with a cluster IP
     // got slices (FitSliceToService).
-    const bool primary_ipv6 = IsIpv6(snapshot.FindService(key)->cluster_ips.front());
+    const bool primary_ipv6 = net::IsIpv6Text(snapshot.FindService(key)->cluster_ips.front());
     absl::StatusOr<std::vector<ServicePortEndpoints>> merged =
         MergeEndpointSlices(key, service_slices, primary_ipv6);
     if (!merged.ok()) return merged.status();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "parse_util.h"
 #include "skewless/abi.h"
+#include "skewless/common/net.h"
 
 namespace skewless::controlplane {
 
@@ -112,7 +113,7 @@ std::vector<PortEndpoint> JoinFamilies(std::map<AddressPort, MergeEntry>& merged
   for (auto& [key, entry] : merged) {
     Endpoint& endpoint = entry.endpoint.endpoint;
     if (endpoint.target_ref.empty()) continue;
-    const int family = IsIpv6(key.first) == primary_ipv6 ? 0 : 1;
+    const int family = net::IsIpv6Text(key.first) == primary_ipv6 ? 0 : 1;
     PortEndpoint*& slot = by_pod[{endpoint.target_ref, key.second}][family];
     if (slot == nullptr ||
         UsabilityOf(endpoint.conditions) > UsabilityOf(slot->endpoint.conditions)) {
@@ -221,10 +222,6 @@ const ServicePortEndpoints* Snapshot::FindEndpoints(const ServiceKey& key,
     if (port.service == key && port.port_name == port_name) return &port;
   }
   return nullptr;
-}
-
-bool IsIpv6(std::string_view canonical_ip) {
-  return canonical_ip.find(':') != std::string_view::npos;
 }
 
 }  // namespace skewless::controlplane

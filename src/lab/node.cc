@@ -420,6 +420,22 @@ absl::Status RemoveRecordedRun(const std::string& state_dir, const RunState& sta
   for (const auto& process : state.processes) {
     if (IsAlive(process)) kill(process.pid, SIGKILL);
   }
+  // SIGKILL lands when the process next leaves the kernel: an agent inside a BPF syscall
+  // (an RCU wait) or a pod in a namespace's teardown outlives the kill() for a moment.
+  // Teardown is done when they are gone, not when they were told to go.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::vector<pid_t> survivors;
+  do {
+    survivors.clear();
+    for (const auto& process : state.processes) {
+      if (IsAlive(process)) survivors.push_back(process.pid);
+    }
+    if (!survivors.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (!survivors.empty() && std::chrono::steady_clock::now() < deadline);
+  if (!survivors.empty()) {
+    status.Update(absl::UnavailableError(absl::StrCat(
+        "still running 5 s after SIGKILL: pid ", absl::StrJoin(survivors, ", pid "))));
+  }
   for (const auto& cgroup : state.cgroups) status.Update(KillAndRemoveCgroup(cgroup));
   std::vector<std::string> remove;
   for (const auto& name : state.netns) {

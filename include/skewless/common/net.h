@@ -75,6 +75,12 @@ absl::StatusOr<IpAddress> ParseIp(std::string_view text, V4Mapped mapped);
 // slice and not in an IPv6 one, as there. Zone ids and short forms stay refused, as there.
 absl::StatusOr<IpAddress> ParseKubernetesIp(std::string_view text);
 
+// Whether canonical IP text (CanonicalIp, IpAddress::ToString) is an IPv6 address: only
+// IPv6 text has a colon. For text known canonical, without parsing it again.
+inline bool IsIpv6Text(std::string_view canonical_ip) {
+  return canonical_ip.find(':') != std::string_view::npos;
+}
+
 // ParseIp, printed back: "FD00:0::1" → "fd00::1", "::ffff:10.0.0.1" → "10.0.0.1".
 absl::StatusOr<std::string> CanonicalIp(std::string_view text, V4Mapped mapped);
 

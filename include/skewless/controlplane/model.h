@@ -196,7 +196,4 @@ struct Snapshot {
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
 
-// Whether canonical IP text (net::CanonicalIp) is an IPv6 address.
-bool IsIpv6(std::string_view canonical_ip);
-
 }  // namespace skewless::controlplane

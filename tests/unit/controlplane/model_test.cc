@@ -76,8 +76,8 @@ TEST(Ip, CanonicalizesAndRefusesNonLiterals) {
        {"10.0.0", "10.0.0.256", "010.0.0.1", "fe80::1%eth0", "::ffff:10.0.0.1", "host", ""}) {
     EXPECT_FALSE(net::CanonicalIp(bad, net::V4Mapped::kRefuse).ok()) << bad;
   }
-  EXPECT_TRUE(IsIpv6("fd00::1"));
-  EXPECT_FALSE(IsIpv6("10.0.0.1"));
+  EXPECT_TRUE(net::IsIpv6Text("fd00::1"));
+  EXPECT_FALSE(net::IsIpv6Text("10.0.0.1"));
 }
 
 TEST(Names, RoundTrip) {
