@@ -433,8 +433,8 @@ absl::Status RemoveRecordedRun(const std::string& state_dir, const RunState& sta
     if (!survivors.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   } while (!survivors.empty() && std::chrono::steady_clock::now() < deadline);
   if (!survivors.empty()) {
-    status.Update(absl::UnavailableError(absl::StrCat(
-        "still running 5 s after SIGKILL: pid ", absl::StrJoin(survivors, ", pid "))));
+    status.Update(absl::UnavailableError(
+        absl::StrCat("still running 5 s after SIGKILL: pid ", absl::StrJoin(survivors, ", pid "))));
   }
   for (const auto& cgroup : state.cgroups) status.Update(KillAndRemoveCgroup(cgroup));
   std::vector<std::string> remove;
