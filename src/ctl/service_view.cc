@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -117,26 +116,14 @@ absl::StatusOr<skw_service_key> ParseServiceKey(const std::string& vip_port,
     return absl::InvalidArgumentError(absl::StrCat(
         "\"", vip_port, "\": ", why, " (want VIP:port, e.g. 10.96.0.10:80 or [fd00::10]:80)"));
   };
-  const std::size_t colon = vip_port.rfind(':');
-  if (colon == std::string::npos) return invalid("no port");
-  std::string host = vip_port.substr(0, colon);
-  const std::string port_text = vip_port.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string::npos) {
-    return invalid("an IPv6 VIP needs brackets");
-  }
-  std::uint32_t port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
-      port == 0 || port > 65535) {
-    return invalid(absl::StrCat("port \"", port_text, "\" is not 1-65535"));
-  }
-  absl::StatusOr<skw_addr> vip = net::ParseSkwAddr(host);
-  if (!vip.ok()) return invalid(absl::StrCat("\"", host, "\" is not an IP address"));
+  absl::StatusOr<net::IpPort> address = net::ParseIpPort(vip_port);
+  if (!address.ok()) return invalid(std::string(address.status().message()));
+  if (address->port == 0) return invalid("port 0 is not a Service port (1-65535)");
+  const skw_addr vip = net::ToSkwAddr(address->ip);
+  const std::uint16_t port = address->port;
   skw_service_key key{};
-  key.vip = *vip;
-  key.port = htons(static_cast<std::uint16_t>(port));
+  key.vip = vip;
+  key.port = htons(port);
   const std::string proto = absl::AsciiStrToLower(protocol);
   if (proto == "tcp") {
     key.proto = IPPROTO_TCP;

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "echo_service.h"
+#include "skewless/common/net.h"
 
 namespace skewless::podserver {
 namespace {
@@ -19,12 +20,12 @@ absl::Status Validate(const EchoServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("slow factor must be a positive number, got ", o.slow_factor));
   }
-  const auto colon = o.listen_address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(o.listen_address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+  // gRPC binds a name too, so any host goes, but not none: gRPC has no "any address" form.
+  absl::StatusOr<net::HostPort> listen = net::SplitHostPort(o.listen_address);
+  if (!listen.ok() || listen->host.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("listen address must be host:port, got '", o.listen_address, "'"));
+        absl::StrCat("listen address must be host:port, got '", o.listen_address, "'",
+                     listen.ok() ? "" : absl::StrCat(" (", listen.status().message(), ")")));
   }
   return absl::OkStatus();
 }

@@ -35,10 +35,11 @@ TEST(CtlParseServiceKey, ErrorsNameWhatIsWrong) {
     std::string error;
   };
   for (const Case& c : std::vector<Case>{
-           {"10.96.0.10", "tcp", "no port"},
-           {"10.96.0.10:0", "tcp", "port \"0\" is not 1-65535"},
-           {"10.96.0.10:http", "tcp", "port \"http\" is not 1-65535"},
-           {"fd00::10:80", "tcp", "an IPv6 VIP needs brackets"},
+           {"10.96.0.10", "tcp", "missing port"},
+           {"10.96.0.10:0", "tcp", "port 0 is not a Service port (1-65535)"},
+           {"10.96.0.10:70000", "tcp", "port 70000 out of range"},
+           {"10.96.0.10:http", "tcp", "port \"http\" is not a decimal number"},
+           {"fd00::10:80", "tcp", "an IPv6 address must be in brackets"},
            {"cart:80", "tcp", "\"cart\" is not an IP address"},
            {"10.96.0.10:80", "sctp", "--proto sctp"},
        }) {
