@@ -40,6 +40,7 @@ LabReport BuildReport(const LabPlan& plan, const LabConfig& config, const loadge
   report.elapsed_s = result.elapsed_s;
   report.requests = result.rpcs;
   report.errors = result.errors;
+  report.errors_by_code = result.errors_by_code;
   report.achieved_rps = result.achieved_rps;
   report.p50_ms = Ms(result.latency.PercentileNs(50));
   report.p90_ms = Ms(result.latency.PercentileNs(90));
@@ -115,6 +116,7 @@ static nlohmann::json CommonJson(const LabReport& r) {
           {"elapsed_s", r.elapsed_s},
           {"requests", r.requests},
           {"errors", r.errors},
+          {"errors_by_code", r.errors_by_code},
           {"achieved_rps", r.achieved_rps},
           {"latency_ms",
            {{"p50", r.p50_ms}, {"p90", r.p90_ms}, {"p99", r.p99_ms}, {"p99.9", r.p999_ms}}},
@@ -144,6 +146,11 @@ void PrintReport(const LabReport& r, std::ostream& out) {
                          websocket ? " (WebSocket)" : "", r.requests,
                          websocket ? "messages" : "requests", r.elapsed_s, r.achieved_rps,
                          r.errors);
+  if (!r.errors_by_code.empty()) {
+    out << "errors by gRPC status:";
+    for (const auto& [code, n] : r.errors_by_code) out << " " << code << "=" << n;
+    out << "\n";
+  }
   out << absl::StrFormat("%-8s %-10s %10s %7s %9s %9s  %s\n", "POD", "ZONE", "REQUESTS", "SHARE",
                          "P50(ms)", "P99(ms)", "LOAD");
   for (const auto& p : r.pods) {

@@ -67,7 +67,7 @@ TEST_F(ClusterChanges, EveryClientOfARestartedPodReconnectsAndTheReplacementTake
   ASSERT_TRUE(report.ok()) << report.status();
 
   // No call failed: the GOAWAY drained the old pod's calls, every reconnect succeeded.
-  EXPECT_EQ(report->errors, 0u);
+  EXPECT_EQ(report->errors, 0u) << ToJson(*report)["errors_by_code"].dump();
   EXPECT_EQ(report->clients, 12);
   EXPECT_EQ(report->removed_pod, "pod-0");
   EXPECT_GE(report->removed_pod_clients, 1) << "the restarted pod held no client";

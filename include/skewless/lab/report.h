@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ struct LabReport {
   double elapsed_s = 0;
   uint64_t requests = 0;
   uint64_t errors = 0;
+  std::map<std::string, uint64_t> errors_by_code;  // gRPC status name → failed calls
   double achieved_rps = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0;
   std::vector<PodRow> pods;

@@ -2,6 +2,8 @@
 // removed mid-run shows, from loadgen timelines built by hand.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "skewless/lab/report.h"
 
@@ -34,6 +36,23 @@ PlannedRun ThreePods(bool late) {
   EXPECT_TRUE(plan.ok()) << plan.status();
   run.plan = *plan;
   return run;
+}
+
+// A failed call says which gRPC status it failed with, in the JSON and the printed report:
+// "1 error" alone cannot tell a refused connect from a deadline.
+TEST(Report, ErrorsAreBrokenDownByGrpcStatus) {
+  PlannedRun run = ThreePods(false);
+  loadgen::Result result;
+  result.errors = 3;
+  result.errors_by_code = {{"UNAVAILABLE", 2}, {"DEADLINE_EXCEEDED", 1}};
+  LabReport report = BuildReport(run.plan, run.config, result, {});
+  EXPECT_EQ(ToJson(report)["errors_by_code"],
+            (nlohmann::json{{"DEADLINE_EXCEEDED", 1}, {"UNAVAILABLE", 2}}));
+  std::ostringstream printed;
+  PrintReport(report, printed);
+  EXPECT_NE(printed.str().find("errors by gRPC status: DEADLINE_EXCEEDED=1 UNAVAILABLE=2"),
+            std::string::npos)
+      << printed.str();
 }
 
 TEST(ChangeReport, ConnectionsFollowEachClientsLatestPodAndSpreadIsOverListedPods) {
