@@ -66,8 +66,19 @@ TEST_F(ClusterChanges, EveryClientOfARestartedPodReconnectsAndTheReplacementTake
   auto report = RunOnce(config, options_, nullptr);
   ASSERT_TRUE(report.ok()) << report.status();
 
-  // No call failed: the GOAWAY drained the old pod's calls, every reconnect succeeded.
-  EXPECT_EQ(report->errors, 0u) << ToJson(*report)["errors_by_code"].dump();
+  // Every reconnect succeeded: no call failed but those gRPC's own server shutdown may
+  // cancel. A C++ server told to shut down cancels (RST_STREAM CANCEL) the calls it has
+  // received and not yet started, so a call sent in the instant of the SIGTERM can come
+  // back CANCELLED: at most the calls then in flight to the stopped pod. Anything else
+  // (UNAVAILABLE: a reconnect refused; DEADLINE_EXCEEDED) is a reconnect that failed.
+  const std::string by_code = ToJson(*report)["errors_by_code"].dump();
+  const auto cancelled = report->errors_by_code.find("CANCELLED");
+  const uint64_t shutdown_cancelled =
+      cancelled == report->errors_by_code.end() ? 0 : cancelled->second;
+  EXPECT_EQ(report->errors - shutdown_cancelled, 0u) << by_code;
+  EXPECT_LE(shutdown_cancelled,
+            static_cast<uint64_t>(report->removed_pod_clients * config.concurrency))
+      << by_code;
   EXPECT_EQ(report->clients, 12);
   EXPECT_EQ(report->removed_pod, "pod-0");
   EXPECT_GE(report->removed_pod_clients, 1) << "the restarted pod held no client";
