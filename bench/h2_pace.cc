@@ -6,7 +6,6 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/numbers.h"
 #include "h2_pace_run.h"
 #include "nlohmann/json.hpp"
 #include "skewless/common/cli.h"
@@ -16,28 +15,6 @@ namespace {
 constexpr int kExitRan = 0;
 constexpr int kExitCannotRun = 1;
 constexpr int kExitBadFlags = 2;
-
-// A duration flag: "10s", "500ms" (absl's syntax) or a bare number of seconds.
-CLI::Option* AddDuration(CLI::App& app, const std::string& name, absl::Duration* value,
-                         const std::string& help) {
-  return app
-      .add_option_function<std::string>(
-          name,
-          [name, value](const std::string& text) {
-            double seconds = 0;
-            if (absl::SimpleAtod(text, &seconds)) {
-              *value = absl::Seconds(seconds);
-            } else if (!absl::ParseDuration(text, value)) {
-              throw CLI::ValidationError(name,
-                                         "expected a duration like 10s or 500ms, got " + text);
-            }
-            if (*value < absl::ZeroDuration()) {
-              throw CLI::ValidationError(name, "must not be negative, got " + text);
-            }
-          },
-          help + " (default " + absl::FormatDuration(*value) + ")")
-      ->type_name("DURATION");
-}
 
 double Us(std::int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
@@ -97,14 +74,20 @@ int main(int argc, char** argv) {
                  "Calls in flight on one connection at most; further calls wait for a slot")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  AddDuration(app, "--duration", &o.duration, "Measured period, after the warm-up");
-  AddDuration(app, "--warmup", &o.warmup,
-              "Paced load sent before the measured period, not counted");
-  AddDuration(app, "--connect-timeout", &o.connect_timeout,
-              "How long each connection may take to connect (exit 1 after)");
-  AddDuration(app, "--drain", &o.drain,
-              "How long calls still in flight at the end may take; those that do not end "
-              "count as errors (UNFINISHED)");
+  // Negative durations are refused at parse: the pacing has no meaning for them.
+  const absl::Duration kNotNegative = absl::ZeroDuration();
+  skewless::AddDurationOption(app, "--duration", &o.duration, "Measured period, after the warm-up",
+                              kNotNegative);
+  skewless::AddDurationOption(app, "--warmup", &o.warmup,
+                              "Paced load sent before the measured period, not counted",
+                              kNotNegative);
+  skewless::AddDurationOption(app, "--connect-timeout", &o.connect_timeout,
+                              "How long each connection may take to connect (exit 1 after)",
+                              kNotNegative);
+  skewless::AddDurationOption(app, "--drain", &o.drain,
+                              "How long calls still in flight at the end may take; those that do "
+                              "not end count as errors (UNFINISHED)",
+                              kNotNegative);
   app.add_option("--path", o.path, "The gRPC method called, as an HTTP/2 :path")
       ->capture_default_str();
   if (std::optional<int> exit_code = skewless::ParseFlags(app, argc, argv, kExitBadFlags)) {

@@ -3,38 +3,10 @@
 
 #include <string>
 
-#include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "skewless/common/cli.h"
 
 namespace skewless::loadgen {
-namespace {
-
-// "10s", "500ms", "1m30s" (absl syntax) or a bare number of seconds.
-bool ParseFlagDuration(const std::string& text, absl::Duration* out) {
-  double seconds = 0;
-  if (absl::SimpleAtod(text, &seconds)) {
-    *out = absl::Seconds(seconds);
-    return true;
-  }
-  return absl::ParseDuration(text, out);
-}
-
-CLI::Option* AddDuration(CLI::App& app, const std::string& name, absl::Duration* value,
-                         const std::string& help) {
-  return app
-      .add_option_function<std::string>(
-          name,
-          [name, value](const std::string& text) {
-            if (!ParseFlagDuration(text, value)) {
-              throw CLI::ValidationError(name,
-                                         "expected a duration like 10s or 500ms, got " + text);
-            }
-          },
-          help + " (default " + absl::FormatDuration(*value) + ")")
-      ->type_name("DURATION");
-}
-
-}  // namespace
 
 void BindFlags(CLI::App& app, Options& options) {
   app.add_option("--target", options.target, "Where to send load: ip:port (a Service VIP or a pod)")
@@ -46,7 +18,7 @@ void BindFlags(CLI::App& app, Options& options) {
                  "Outstanding calls per client (HTTP/2 streams)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  AddDuration(app, "--duration", &options.duration, "Measured period, e.g. 10s");
+  AddDurationOption(app, "--duration", &options.duration, "Measured period, e.g. 10s");
   app.add_option("--rate", options.rate_rps,
                  "Total calls per second over all clients, evenly paced; latency counts from "
                  "the intended send time. 0 = closed loop (send again on each reply)")
@@ -58,23 +30,23 @@ void BindFlags(CLI::App& app, Options& options) {
       ->check(CLI::Range(0, 4 << 20));
   app.add_option("--zone", options.client_zone,
                  "Zone label of this client (its namespace), copied into the result");
-  AddDuration(app, "--deadline", &options.rpc_deadline, "Per-call deadline");
+  AddDurationOption(app, "--deadline", &options.rpc_deadline, "Per-call deadline");
   app.add_option("--stats", options.stats_addresses,
                  "Pod ip:port whose Stats to read before and after the run (repeat or "
                  "comma-separate); the result then shows each pod's own count")
       ->delimiter(',');
-  AddDuration(app, "--warmup", &options.warmup,
-              "Load sent before the measured period, not counted");
-  AddDuration(app, "--connect-timeout", &options.connect_timeout,
-              "How long every client may take to connect before giving up (exit 1)");
+  AddDurationOption(app, "--warmup", &options.warmup,
+                    "Load sent before the measured period, not counted");
+  AddDurationOption(app, "--connect-timeout", &options.connect_timeout,
+                    "How long every client may take to connect before giving up (exit 1)");
   app.add_option("--extra-service-time-us", options.extra_service_time_us,
                  "Service time asked of the pod per call, on top of its own")
       ->capture_default_str();
-  AddDuration(app, "--max-connection-age", &options.max_connection_age,
-              "Churn: each client closes its connection and opens a new one (dialling "
-              "--target again) after this long, +-10%, as gRPC's MaxConnectionAge makes "
-              "clients do; the first age is drawn over [0, age] so reconnects arrive at a "
-              "steady rate. 0 = one connection per client for the whole run");
+  AddDurationOption(app, "--max-connection-age", &options.max_connection_age,
+                    "Churn: each client closes its connection and opens a new one (dialling "
+                    "--target again) after this long, +-10%, as gRPC's MaxConnectionAge makes "
+                    "clients do; the first age is drawn over [0, age] so reconnects arrive at a "
+                    "steady rate. 0 = one connection per client for the whole run");
 }
 
 }  // namespace skewless::loadgen

@@ -15,7 +15,9 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace skewless {
 
@@ -117,6 +119,35 @@ inline CLI::Option* AddSecondsOption(CLI::App& app, const std::string& flag,
   shown << static_cast<double>(target.count()) / 1000;
   option->default_str(shown.str());
   return option;
+}
+
+// A flag bound to an absl::Duration that holds its default (shown in --help): "10s",
+// "500ms", "1m30s" (absl's syntax) or a bare number of seconds. With `min`, a value below
+// it is refused naming the flag.
+inline CLI::Option* AddDurationOption(CLI::App& app, const std::string& flag, absl::Duration* value,
+                                      const std::string& help,
+                                      absl::Duration min = -absl::InfiniteDuration()) {
+  return app
+      .add_option_function<std::string>(
+          flag,
+          [flag, value, min](const std::string& text) {
+            double seconds = 0;
+            if (absl::SimpleAtod(text, &seconds)) {
+              *value = absl::Seconds(seconds);
+            } else if (!absl::ParseDuration(text, value)) {
+              throw CLI::ValidationError(flag,
+                                         "expected a duration like 10s or 500ms, got " + text);
+            }
+            if (*value < min) {
+              throw CLI::ValidationError(
+                  flag,
+                  (min == absl::ZeroDuration() ? std::string("must not be negative")
+                                               : "must be at least " + absl::FormatDuration(min)) +
+                      ", got " + text);
+            }
+          },
+          help + " (default " + absl::FormatDuration(*value) + ")")
+      ->type_name("DURATION");
 }
 
 }  // namespace skewless

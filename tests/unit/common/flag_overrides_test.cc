@@ -95,5 +95,39 @@ TEST(AddSecondsOption, ShowsItsDefaultInSecondsAndStoresMilliseconds) {
   EXPECT_EQ(timeout.count(), 125);
 }
 
+TEST(AddDurationOption, ReadsAbslDurationsAndBareSecondsShowingItsDefault) {
+  CLI::App app;
+  absl::Duration period = absl::Seconds(10);
+  AddDurationOption(app, "--duration", &period, "Measured period");
+  EXPECT_THAT(app.help(), ::testing::HasSubstr("(default 10s)"));
+  app.parse("--duration 1m30s");
+  EXPECT_EQ(period, absl::Seconds(90));
+  app.parse("--duration 0.25");
+  EXPECT_EQ(period, absl::Milliseconds(250));
+}
+
+TEST(AddDurationOption, RefusesNonDurationsAndValuesBelowItsMinimumNamingTheFlag) {
+  CLI::App app;
+  absl::Duration period = absl::Seconds(10);
+  absl::Duration offset = absl::ZeroDuration();
+  AddDurationOption(app, "--duration", &period, "Measured period", absl::ZeroDuration());
+  AddDurationOption(app, "--offset", &offset, "May be negative");
+  try {
+    app.parse("--duration 10x");
+    ADD_FAILURE() << "10x was accepted";
+  } catch (const CLI::ValidationError& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("--duration"));
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("got 10x"));
+  }
+  try {
+    app.parse("--duration -1s");
+    ADD_FAILURE() << "-1s was accepted";
+  } catch (const CLI::ValidationError& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("must not be negative, got -1s"));
+  }
+  app.parse("--offset -1s");
+  EXPECT_EQ(offset, absl::Seconds(-1));
+}
+
 }  // namespace
 }  // namespace skewless
